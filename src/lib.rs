@@ -1,0 +1,30 @@
+//! metricsd: a metrics server and client library speaking the plain-text TCP
+//! protocol of `PROTOCOL.md` (`put palm.cpu 23.7 1150864247`, `get palm.cpu`,
+//! `get *`).
+//!
+//! # Map of the crate
+//!
+//! | module | job | I/O |
+//! | --- | --- | --- |
+//! | [`protocol`] | bytes ⇄ requests and responses: line framing, request parsing, answer encoding, incremental answer parsing | none |
+//! | [`client`] | the blocking [`Client`](client::Client) with typed [`ClientError`](client::ClientError)s | blocking socket |
+//! | `store` | in-memory series: points sorted by timestamp, last write wins | none |
+//! | `server` | the single-threaded mio event loop over a slab of connections | non-blocking sockets |
+//!
+//! `store` and `server` (and the `metricsd` binary) need the default feature
+//! `server`. A program that only talks to a server depends on this crate with
+//! `default-features = false` and gets `protocol` and `client` without mio.
+//!
+//! Requests flow: socket → shared read buffer → `protocol::LineFramer` (bounded
+//! lines) → `protocol::parse_line` (a `Request` borrowing its key) →
+//! `server::handler` (store + answer bytes) → connection output buffer →
+//! socket.
+
+pub mod client;
+pub mod protocol;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "server")]
+pub mod store;
+
+pub use client::{Client, ClientError};

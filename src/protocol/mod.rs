@@ -1,0 +1,38 @@
+//! The wire protocol of `../shared/PROTOCOL.md`, with no I/O.
+//!
+//! Shared by the server, the blocking [`Client`](crate::client::Client) and the
+//! load tools, so that all of them agree on every byte:
+//!
+//! - [`frame`]: cuts a byte stream into lines, bounded by a maximum line length.
+//! - [`request`]: one line to a [`Request`] that borrows its key, or a precise
+//!   [`RequestError`]; and encoding requests for clients.
+//! - [`response`]: encoding answers (server side), and checking then parsing
+//!   answers incrementally (client side).
+
+pub mod frame;
+pub mod request;
+pub mod response;
+
+pub use frame::{Framed, LineFramer};
+pub use request::{parse_line, Query, Request, RequestError};
+pub use response::{Point, Response, ResponseError, ResponseScanner};
+
+/// Whether `b` may appear inside a field (a key, value or timestamp).
+///
+/// Everything up to and including the space (controls, tab, CR, LF) and DEL
+/// are excluded: PROTOCOL.md forbids ASCII whitespace and control characters
+/// inside a key, and the other fields are ASCII numbers anyway. Bytes of
+/// multi-byte UTF-8 sequences are all >= 0x80 and pass; UTF-8 validity is
+/// checked separately.
+#[inline]
+pub fn is_field_byte(b: u8) -> bool {
+    b > b' ' && b != 0x7f
+}
+
+/// Whether `key` is a key the server stores: one or more field bytes.
+///
+/// Any `&str` is valid UTF-8 already; `*` passes here because `get *` is valid
+/// (it is refused for `put` by the caller).
+pub fn is_valid_key(key: &str) -> bool {
+    !key.is_empty() && key.bytes().all(is_field_byte)
+}

@@ -1,0 +1,266 @@
+//! Requests: one line to a [`Request`], and requests to bytes for clients.
+
+use super::is_field_byte;
+use std::io::Write;
+
+/// One parsed request. Keys borrow the input line: parsing allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Request<'a> {
+    /// `put <key> <value> <timestamp>`
+    Put {
+        key: &'a str,
+        value: f64,
+        timestamp: i64,
+    },
+    /// `get <key>` or `get *`
+    Get(Query<'a>),
+}
+
+/// What a `get` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query<'a> {
+    /// `get *`: every series.
+    All,
+    /// `get <key>`: one series.
+    Key(&'a str),
+}
+
+/// Why a line is not a valid request. Every cause gets the same answer on the
+/// wire (`error\nwrong command\n\n`); the cause is for logs and counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum RequestError {
+    /// The first field is not `put` or `get` (they are case-sensitive).
+    #[error("unknown command")]
+    UnknownCommand,
+    /// `put` without exactly three arguments or `get` without exactly one.
+    #[error("wrong number of arguments")]
+    WrongArity,
+    /// A control byte (other than a separating tab or the final `\r`) or DEL.
+    #[error("control byte in request")]
+    ControlByte,
+    /// A field that is not valid UTF-8.
+    #[error("request is not valid UTF-8")]
+    InvalidUtf8,
+    /// `put *`: the wildcard is only a query.
+    #[error("`*` is not a key for put")]
+    WildcardPut,
+    /// The value is not a finite decimal floating-point number.
+    #[error("invalid value")]
+    InvalidValue,
+    /// The timestamp is not a signed 64-bit integer.
+    #[error("invalid timestamp")]
+    InvalidTimestamp,
+    /// The line is longer than the server's limit (reported by the framer).
+    #[error("line too long")]
+    LineTooLong,
+}
+
+impl RequestError {
+    /// Every cause, for per-cause counters.
+    pub const ALL: [RequestError; 8] = [
+        RequestError::UnknownCommand,
+        RequestError::WrongArity,
+        RequestError::ControlByte,
+        RequestError::InvalidUtf8,
+        RequestError::WildcardPut,
+        RequestError::InvalidValue,
+        RequestError::InvalidTimestamp,
+        RequestError::LineTooLong,
+    ];
+}
+
+/// The most fields a valid request has (`put key value timestamp`).
+const MAX_FIELDS: usize = 4;
+
+#[inline]
+fn is_blank(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Parses one line (without its `\n`; a single trailing `\r` is ignored).
+///
+/// `Ok(None)` is a blank line, which is not a request and gets no answer.
+pub fn parse_line(line: &[u8]) -> Result<Option<Request<'_>>, RequestError> {
+    if line.iter().all(|&b| is_blank(b) || b == b'\r') {
+        return Ok(None);
+    }
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut fields: [&[u8]; MAX_FIELDS] = [&[]; MAX_FIELDS];
+    let mut count = 0;
+    for field in line.split(|&b| is_blank(b)).filter(|f| !f.is_empty()) {
+        if count == MAX_FIELDS {
+            return Err(match fields[0] {
+                b"put" | b"get" => RequestError::WrongArity,
+                _ => RequestError::UnknownCommand,
+            });
+        }
+        if !field.iter().all(|&b| is_field_byte(b)) {
+            return Err(RequestError::ControlByte);
+        }
+        fields[count] = field;
+        count += 1;
+    }
+    match (fields[0], count) {
+        (b"put", 4) => {
+            if fields[1] == b"*" {
+                return Err(RequestError::WildcardPut);
+            }
+            Ok(Some(Request::Put {
+                key: utf8(fields[1])?,
+                value: parse_value(fields[2])?,
+                timestamp: parse_timestamp(fields[3])?,
+            }))
+        }
+        (b"get", 2) => Ok(Some(Request::Get(match fields[1] {
+            b"*" => Query::All,
+            key => Query::Key(utf8(key)?),
+        }))),
+        (b"put", _) | (b"get", _) => Err(RequestError::WrongArity),
+        _ => Err(RequestError::UnknownCommand),
+    }
+}
+
+fn utf8(field: &[u8]) -> Result<&str, RequestError> {
+    std::str::from_utf8(field).map_err(|_| RequestError::InvalidUtf8)
+}
+
+/// A finite f64 in decimal notation: `23.7`, `-1`, `1e-3`, `+0.5`.
+pub fn parse_value(field: &[u8]) -> Result<f64, RequestError> {
+    // Rust's float parser also takes `inf`, `NaN` and `infinity`; restricting
+    // the bytes first keeps those out and never hands it non-ASCII.
+    if !field
+        .iter()
+        .all(|&b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
+        return Err(RequestError::InvalidValue);
+    }
+    let text = std::str::from_utf8(field).map_err(|_| RequestError::InvalidValue)?;
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(RequestError::InvalidValue),
+    }
+}
+
+/// A signed 64-bit integer: `1150864247`, `-5`, `+5`. Not `1.0`, not `1e9`.
+pub fn parse_timestamp(field: &[u8]) -> Result<i64, RequestError> {
+    std::str::from_utf8(field)
+        .ok()
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or(RequestError::InvalidTimestamp)
+}
+
+/// Appends `put <key> <value> <timestamp>\n`. The caller has checked the key.
+pub fn encode_put(out: &mut Vec<u8>, key: &str, value: f64, timestamp: i64) {
+    out.extend_from_slice(b"put ");
+    out.extend_from_slice(key.as_bytes());
+    out.push(b' ');
+    super::response::write_value(out, value);
+    out.push(b' ');
+    super::response::write_timestamp(out, timestamp);
+    out.push(b'\n');
+}
+
+/// Appends `get <key>\n` or `get *\n`. The caller has checked the key.
+pub fn encode_get(out: &mut Vec<u8>, query: Query<'_>) {
+    let key = match query {
+        Query::All => "*",
+        Query::Key(k) => k,
+    };
+    // Writing to a Vec cannot fail.
+    let _ = writeln!(out, "get {key}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RequestError::*;
+
+    fn put(key: &str, value: f64, timestamp: i64) -> Option<Request<'_>> {
+        Some(Request::Put { key, value, timestamp })
+    }
+
+    #[test]
+    fn valid_requests() {
+        assert_eq!(parse_line(b"put palm.cpu 23.7 1150864247"), Ok(put("palm.cpu", 23.7, 1150864247)));
+        assert_eq!(parse_line(b"get palm.cpu"), Ok(Some(Request::Get(Query::Key("palm.cpu")))));
+        assert_eq!(parse_line(b"get *"), Ok(Some(Request::Get(Query::All))));
+        assert_eq!(parse_line(b"get palm.cpu\r"), Ok(Some(Request::Get(Query::Key("palm.cpu")))));
+        assert_eq!(parse_line(b" \tput  k\t\t-1   -5 \t"), Ok(put("k", -1.0, -5)));
+        assert_eq!(parse_line(b"put k +0.5 +7"), Ok(put("k", 0.5, 7)));
+        assert_eq!(parse_line(b"put k 1e-3 0"), Ok(put("k", 0.001, 0)));
+        assert_eq!(parse_line(b"put k 4200000 0"), Ok(put("k", 4200000.0, 0)));
+        assert_eq!(parse_line("put \u{0436}.\u{1F600} 1 2".as_bytes()), Ok(put("\u{0436}.\u{1F600}", 1.0, 2)));
+        assert_eq!(parse_line(b"put * 1 2"), Err(WildcardPut));
+        assert_eq!(parse_line(b"get **"), Ok(Some(Request::Get(Query::Key("**")))));
+        let max = format!("put k 1 {}", i64::MAX);
+        assert_eq!(parse_line(max.as_bytes()), Ok(put("k", 1.0, i64::MAX)));
+        let min = format!("put k 1 {}", i64::MIN);
+        assert_eq!(parse_line(min.as_bytes()), Ok(put("k", 1.0, i64::MIN)));
+    }
+
+    #[test]
+    fn blank_lines_are_not_requests() {
+        for line in [&b""[..], b" ", b"\t \t", b"\r", b"\r\r", b" \r"] {
+            assert_eq!(parse_line(line), Ok(None), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn every_invalid_form_has_a_precise_cause() {
+        let cases: &[(&[u8], RequestError)] = &[
+            (b"PUT k 1 2", UnknownCommand),
+            (b"Get k", UnknownCommand),
+            (b"put, k 1 2", UnknownCommand),
+            (b"got k", UnknownCommand),
+            (b"wrong command test", UnknownCommand),
+            (b"a b c d e f", UnknownCommand),
+            (b"get", WrongArity),
+            (b"get a b", WrongArity),
+            (b"put a 1", WrongArity),
+            (b"put a 1 2 3", WrongArity),
+            (b"put", WrongArity),
+            (b"get wrong command test", WrongArity),
+            (b"put palm.cpu abc 1", InvalidValue),
+            (b"put k nan 1", InvalidValue),
+            (b"put k NaN 1", InvalidValue),
+            (b"put k inf 1", InvalidValue),
+            (b"put k -infinity 1", InvalidValue),
+            (b"put k 1e400 1", InvalidValue),
+            (b"put k 0,5 1", InvalidValue),
+            (b"put k 0x10 1", InvalidValue),
+            (b"put k . 1", InvalidValue),
+            (b"put k 1 1.0", InvalidTimestamp),
+            (b"put k 1 1e9", InvalidTimestamp),
+            (b"put k 1 9223372036854775808", InvalidTimestamp),
+            (b"put k 1 abc", InvalidTimestamp),
+            (b"put k 1 --1", InvalidTimestamp),
+            (b"put k\x00 1 2", ControlByte),
+            (b"put k 1 2\x7f", ControlByte),
+            (b"get a\rb", ControlByte),
+            (b"get a\r\r", ControlByte),
+            (b"get a\x0b", ControlByte),
+            (b"put \xff 1 2", InvalidUtf8),
+            (b"get \xc3", InvalidUtf8),
+        ];
+        for (line, cause) in cases {
+            assert_eq!(parse_line(line), Err(*cause), "{:?}", String::from_utf8_lossy(line));
+        }
+    }
+
+    #[test]
+    fn encoded_requests_parse_back() {
+        let mut out = Vec::new();
+        for (key, value, ts) in [("a", 0.1, 0), ("palm.cpu", -4200000.0, -1), ("z", 1e-300, i64::MAX), ("q", 5e300, i64::MIN)] {
+            out.clear();
+            encode_put(&mut out, key, value, ts);
+            assert_eq!(out.last(), Some(&b'\n'));
+            assert_eq!(parse_line(&out[..out.len() - 1]), Ok(put(key, value, ts)));
+        }
+        out.clear();
+        encode_get(&mut out, Query::All);
+        assert_eq!(out, b"get *\n");
+        out.clear();
+        encode_get(&mut out, Query::Key("palm.cpu"));
+        assert_eq!(out, b"get palm.cpu\n");
+    }
+}

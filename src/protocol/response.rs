@@ -1,0 +1,274 @@
+//! Responses: encoding them (server) and checking then parsing them (clients).
+//!
+//! Every response is a status line, optional data lines and an empty line.
+//! Status and data lines are never empty, so a response ends at the first
+//! `\n\n` after its start: [`ResponseScanner::check`] finds that end
+//! incrementally, and [`parse_response`] interprets the bytes up to it.
+
+use super::request::{parse_timestamp, parse_value};
+use memchr::{memchr, memmem};
+use std::io::Write;
+
+/// `put` stored, or `get` of a key without data.
+pub const OK_EMPTY: &[u8] = b"ok\n\n";
+/// The one error answer the protocol has.
+pub const WRONG_COMMAND: &[u8] = b"error\nwrong command\n\n";
+
+/// Starts an `ok` answer that carries data lines.
+#[inline]
+pub fn begin_ok(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"ok\n");
+}
+
+/// Appends one data line `<key> <value> <timestamp>\n`.
+#[inline]
+pub fn write_point(out: &mut Vec<u8>, key: &str, value: f64, timestamp: i64) {
+    out.extend_from_slice(key.as_bytes());
+    out.push(b' ');
+    write_value(out, value);
+    out.push(b' ');
+    write_timestamp(out, timestamp);
+    out.push(b'\n');
+}
+
+/// Ends an answer started with [`begin_ok`].
+#[inline]
+pub fn end(out: &mut Vec<u8>) {
+    out.push(b'\n');
+}
+
+/// The shortest text that parses back to `value`, always marked as a float
+/// (`2.0`, `1e-7`): exactly Rust's `{:?}`, as PROTOCOL.md specifies.
+#[inline]
+pub fn write_value(out: &mut Vec<u8>, value: f64) {
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{value:?}");
+}
+
+/// A timestamp as a plain integer.
+#[inline]
+pub fn write_timestamp(out: &mut Vec<u8>, timestamp: i64) {
+    let _ = write!(out, "{timestamp}");
+}
+
+/// Why bytes from a server are not a valid response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ResponseError {
+    /// The status line is neither `ok` nor `error`.
+    #[error("unknown status line")]
+    UnknownStatus,
+    /// Text that is not valid UTF-8.
+    #[error("response is not valid UTF-8")]
+    NotUtf8,
+    /// A data line without exactly three fields (key, value, timestamp).
+    #[error("data line does not have three fields")]
+    PointFields,
+    /// A data line whose value is not a finite float.
+    #[error("data line has an invalid value")]
+    PointValue,
+    /// A data line whose timestamp is not an integer.
+    #[error("data line has an invalid timestamp")]
+    PointTimestamp,
+    /// Data lines in an answer that has none (the answer to a `put`).
+    #[error("data lines where none belong")]
+    UnexpectedData,
+    /// Bytes after the last answer that was asked for.
+    #[error("bytes after the last expected answer")]
+    Unsolicited,
+}
+
+/// One parsed response. Data lines are parsed lazily by [`Response::points`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Response<'a> {
+    /// `ok`, with the data lines (each ending in `\n`; empty for `ok\n\n`).
+    Ok { body: &'a [u8] },
+    /// `error`, with the message the server gave (`wrong command`).
+    Error { message: &'a str },
+}
+
+impl<'a> Response<'a> {
+    /// The data lines of an `ok` answer (none for an `error`).
+    pub fn points(&self) -> Points<'a> {
+        match *self {
+            Response::Ok { body } => Points { rest: body },
+            Response::Error { .. } => Points { rest: &[] },
+        }
+    }
+}
+
+/// One data line of a `get` answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point<'a> {
+    pub key: &'a str,
+    pub value: f64,
+    pub timestamp: i64,
+}
+
+/// Iterator over the data lines of an `ok` answer.
+#[derive(Debug, Clone)]
+pub struct Points<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Points<'a> {
+    type Item = Result<Point<'a>, ResponseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        // parse_response hands over bodies whose lines all end in `\n`.
+        let end = memchr(b'\n', self.rest).unwrap_or(self.rest.len());
+        let line = &self.rest[..end];
+        self.rest = self.rest.get(end + 1..).unwrap_or(&[]);
+        Some(parse_point(line))
+    }
+}
+
+fn parse_point(line: &[u8]) -> Result<Point<'_>, ResponseError> {
+    let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
+    let (Some(key), Some(value), Some(timestamp), None) = (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Err(ResponseError::PointFields);
+    };
+    Ok(Point {
+        key: std::str::from_utf8(key).map_err(|_| ResponseError::NotUtf8)?,
+        value: parse_value(value).map_err(|_| ResponseError::PointValue)?,
+        timestamp: parse_timestamp(timestamp).map_err(|_| ResponseError::PointTimestamp)?,
+    })
+}
+
+/// Finds where responses end in a growing buffer, without searching any byte
+/// twice.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseScanner {
+    scanned: usize,
+}
+
+impl ResponseScanner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The length of the first complete response at the front of `buf`, or
+    /// `None` if more bytes are needed. After `None`, call again with the same
+    /// bytes first and more appended; after `Some(n)`, with `buf[n..]` first.
+    pub fn check(&mut self, buf: &[u8]) -> Option<usize> {
+        // Step back one byte: the first `\n` of the `\n\n` may have ended the
+        // previous piece.
+        let from = self.scanned.saturating_sub(1).min(buf.len());
+        match memmem::find(&buf[from..], b"\n\n") {
+            Some(i) => {
+                self.scanned = 0;
+                Some(from + i + 2)
+            }
+            None => {
+                self.scanned = buf.len();
+                None
+            }
+        }
+    }
+}
+
+/// Parses one whole response, as delimited by [`ResponseScanner::check`].
+pub fn parse_response(resp: &[u8]) -> Result<Response<'_>, ResponseError> {
+    // Drop the empty line that ends the response; what is left is lines that
+    // each end in `\n`.
+    let lines = resp.strip_suffix(b"\n").unwrap_or(resp);
+    let status_end = memchr(b'\n', lines).ok_or(ResponseError::UnknownStatus)?;
+    let body = &lines[status_end + 1..];
+    match &lines[..status_end] {
+        b"ok" => Ok(Response::Ok { body }),
+        b"error" => {
+            let message = body.strip_suffix(b"\n").unwrap_or(body);
+            Ok(Response::Error {
+                message: std::str::from_utf8(message).map_err(|_| ResponseError::NotUtf8)?,
+            })
+        }
+        _ => Err(ResponseError::UnknownStatus),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_written_as_floats_in_shortest_form() {
+        let cases: &[(f64, &str)] = &[
+            (2.0, "2.0"),
+            (0.5, "0.5"),
+            (4200000.0, "4200000.0"),
+            (1e-7, "1e-7"),
+            (1e300, "1e300"),
+            (23.7, "23.7"),
+            (-0.0, "-0.0"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ];
+        for &(v, text) in cases {
+            let mut out = Vec::new();
+            write_value(&mut out, v);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn encodes_the_assignment_example() {
+        let mut out = Vec::new();
+        begin_ok(&mut out);
+        write_point(&mut out, "palm.cpu", 2.0, 1150864247);
+        write_point(&mut out, "palm.cpu", 0.5, 1150864248);
+        end(&mut out);
+        assert_eq!(out, b"ok\npalm.cpu 2.0 1150864247\npalm.cpu 0.5 1150864248\n\n");
+    }
+
+    #[test]
+    fn scanner_finds_ends_at_every_split() {
+        let stream: &[u8] = b"ok\n\nerror\nwrong command\n\nok\na 1.0 1\nb 2.0 -2\n\n";
+        let whole: Vec<usize> = vec![4, 21, 21];
+        for cut in 0..=stream.len() {
+            let mut scanner = ResponseScanner::new();
+            let mut buf = Vec::new();
+            let mut lens = Vec::new();
+            for piece in [&stream[..cut], &stream[cut..]] {
+                buf.extend_from_slice(piece);
+                while let Some(n) = scanner.check(&buf) {
+                    lens.push(n);
+                    buf.drain(..n);
+                }
+            }
+            assert_eq!(lens, whole, "cut at {cut}");
+            assert!(buf.is_empty());
+        }
+    }
+
+    #[test]
+    fn parses_ok_error_and_points() {
+        assert_eq!(parse_response(b"ok\n\n"), Ok(Response::Ok { body: b"" }));
+        assert_eq!(parse_response(WRONG_COMMAND), Ok(Response::Error { message: "wrong command" }));
+        assert_eq!(parse_response(b"error\n\n"), Ok(Response::Error { message: "" }));
+        let r = parse_response(b"ok\npalm.cpu 2.0 1150864247\neardrum.cpu 3 -1\n\n").unwrap();
+        let points: Vec<_> = r.points().collect();
+        assert_eq!(
+            points,
+            vec![
+                Ok(Point { key: "palm.cpu", value: 2.0, timestamp: 1150864247 }),
+                Ok(Point { key: "eardrum.cpu", value: 3.0, timestamp: -1 }),
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_responses_have_precise_causes() {
+        assert_eq!(parse_response(b"OK\n\n"), Err(ResponseError::UnknownStatus));
+        assert_eq!(parse_response(b"\n\n"), Err(ResponseError::UnknownStatus));
+        assert_eq!(parse_response(b"error\n\xff\n\n"), Err(ResponseError::NotUtf8));
+        let bad = |resp: &'static [u8]| parse_response(resp).unwrap().points().next().unwrap();
+        assert_eq!(bad(b"ok\na 1.0\n\n"), Err(ResponseError::PointFields));
+        assert_eq!(bad(b"ok\na 1.0 1 x\n\n"), Err(ResponseError::PointFields));
+        assert_eq!(bad(b"ok\na x 1\n\n"), Err(ResponseError::PointValue));
+        assert_eq!(bad(b"ok\na nan 1\n\n"), Err(ResponseError::PointValue));
+        assert_eq!(bad(b"ok\na 1.0 1.5\n\n"), Err(ResponseError::PointTimestamp));
+        assert_eq!(bad(b"ok\n\xff 1.0 1\n\n"), Err(ResponseError::NotUtf8));
+    }
+}
