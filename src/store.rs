@@ -1,0 +1,303 @@
+//! In-memory series: per key, points sorted by timestamp, last write wins.
+//!
+//! A series is a list of sorted, non-overlapping chunks of at most
+//! [`CHUNK_POINTS`] points. In-order appends touch only the last chunk, so they
+//! are O(1) amortized and never copy the series; an out-of-order point is
+//! inserted into the one chunk that covers its timestamp (a bounded memmove),
+//! and a full chunk splits in two. Slack is at most one partly filled chunk
+//! per series for in-order data, which keeps memory near the 16 bytes a point
+//! takes (8 for the timestamp, 8 for the value).
+//!
+//! Keys live in a hash map for puts and gets; `get *` walks a sorted list of
+//! the keys that is brought up to date only when new keys have arrived since
+//! the last walk (new keys are sorted among themselves and merged in), so no
+//! call re-sorts points, and the key sort is paid once per new key.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A stored measurement: (timestamp, value).
+pub type Point = (i64, f64);
+
+/// Points per chunk: 256 × 16 bytes = 4 KiB, one page. Large enough that the
+/// per-chunk overhead (a 24-byte Vec header and an allocation) is under 1% of
+/// the data, small enough that an out-of-order insert moves at most 4 KiB and
+/// that a series wastes at most one page.
+pub const CHUNK_POINTS: usize = 256;
+
+/// The points of one key, ascending by timestamp, at most one per timestamp.
+#[derive(Debug, Default, Clone)]
+pub struct Series {
+    /// Each chunk is sorted, non-empty and holds at most CHUNK_POINTS points;
+    /// every timestamp in a chunk is below every timestamp in the next.
+    chunks: Vec<Vec<Point>>,
+    len: usize,
+}
+
+impl Series {
+    /// Stores `value` at `timestamp`, replacing any value already there.
+    /// Returns whether the point is new (false: it replaced one).
+    pub fn insert(&mut self, timestamp: i64, value: f64) -> bool {
+        let Some(last) = self.chunks.last_mut() else {
+            self.chunks.push(vec![(timestamp, value)]);
+            self.len = 1;
+            return true;
+        };
+        // The common case for metrics: a point newer than all stored ones.
+        if last.last().is_some_and(|&(t, _)| t < timestamp) {
+            if last.len() < CHUNK_POINTS {
+                // Growth by doubling stops at exactly CHUNK_POINTS, a power of two.
+                last.push((timestamp, value));
+            } else {
+                let mut chunk = Vec::with_capacity(CHUNK_POINTS);
+                chunk.push((timestamp, value));
+                self.chunks.push(chunk);
+            }
+            self.len += 1;
+            return true;
+        }
+        // The chunk that covers `timestamp`: the last one starting at or
+        // before it, or the first one if it is older than everything.
+        let idx = self
+            .chunks
+            .partition_point(|c| c[0].0 <= timestamp)
+            .saturating_sub(1);
+        let chunk = &mut self.chunks[idx];
+        match chunk.binary_search_by_key(&timestamp, |&(t, _)| t) {
+            Ok(i) => {
+                chunk[i].1 = value;
+                false
+            }
+            Err(i) => {
+                if chunk.len() < CHUNK_POINTS {
+                    chunk.insert(i, (timestamp, value));
+                } else {
+                    let half = CHUNK_POINTS / 2;
+                    let mut upper = Vec::with_capacity(CHUNK_POINTS);
+                    upper.extend_from_slice(&chunk[half..]);
+                    chunk.truncate(half);
+                    if i <= half {
+                        chunk.insert(i, (timestamp, value));
+                    } else {
+                        upper.insert(i - half, (timestamp, value));
+                    }
+                    self.chunks.insert(idx + 1, upper);
+                }
+                self.len += 1;
+                true
+            }
+        }
+    }
+
+    /// Number of points stored.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The points, ascending by timestamp.
+    pub fn iter(&self) -> impl Iterator<Item = Point> + '_ {
+        self.chunks.iter().flat_map(|c| c.iter().copied())
+    }
+
+    /// Bytes allocated for points (capacity, not length): for memory figures.
+    pub fn allocated_bytes(&self) -> usize {
+        let points: usize = self.chunks.iter().map(|c| c.capacity()).sum();
+        points * std::mem::size_of::<Point>() + self.chunks.capacity() * std::mem::size_of::<Vec<Point>>()
+    }
+}
+
+/// Every series, by key.
+#[derive(Debug, Default)]
+pub struct Store {
+    series: HashMap<Arc<str>, Series>,
+    /// All keys; `sorted_len` of them at the front in ascending byte order,
+    /// the rest added since `get *` last sorted them.
+    keys: Vec<Arc<str>>,
+    sorted_len: usize,
+    points: usize,
+}
+
+impl Store {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores one point (last write wins). Allocates only for a new key.
+    pub fn put(&mut self, key: &str, timestamp: i64, value: f64) {
+        let added = match self.series.get_mut(key) {
+            Some(series) => series.insert(timestamp, value),
+            None => {
+                let key: Arc<str> = Arc::from(key);
+                let mut series = Series::default();
+                series.insert(timestamp, value);
+                self.keys.push(Arc::clone(&key));
+                self.series.insert(key, series);
+                true
+            }
+        };
+        self.points += usize::from(added);
+    }
+
+    /// The series of one key.
+    pub fn get(&self, key: &str) -> Option<&Series> {
+        self.series.get(key)
+    }
+
+    /// Every series, in ascending byte order of keys.
+    pub fn all_sorted(&mut self) -> impl Iterator<Item = (&str, &Series)> + '_ {
+        if self.sorted_len < self.keys.len() {
+            self.merge_new_keys();
+        }
+        let series = &self.series;
+        self.keys.iter().filter_map(move |k| series.get(k).map(|s| (&**k, s)))
+    }
+
+    /// Sorts the keys added since the last `get *` and merges them into the
+    /// sorted front: O(new · log new + all) instead of sorting every key.
+    fn merge_new_keys(&mut self) {
+        let mut fresh = self.keys.split_off(self.sorted_len);
+        fresh.sort_unstable();
+        let old = std::mem::take(&mut self.keys);
+        let mut merged = Vec::with_capacity(old.len() + fresh.len());
+        let (mut a, mut b) = (old.into_iter().peekable(), fresh.into_iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x <= y => a.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            merged.extend(next);
+        }
+        self.sorted_len = merged.len();
+        self.keys = merged;
+    }
+
+    /// Number of series.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Number of points in all series.
+    pub fn point_count(&self) -> usize {
+        self.points
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// A tiny deterministic generator, so failures reproduce.
+    struct XorShift(u64);
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    fn check_against_model(series: &Series, model: &BTreeMap<i64, f64>) {
+        let got: Vec<Point> = series.iter().collect();
+        let want: Vec<Point> = model.iter().map(|(&t, &v)| (t, v)).collect();
+        assert_eq!(got, want);
+        assert_eq!(series.len(), model.len());
+        for c in &series.chunks {
+            assert!(!c.is_empty() && c.len() <= CHUNK_POINTS && c.capacity() <= CHUNK_POINTS);
+        }
+    }
+
+    #[test]
+    fn in_order_appends_fill_whole_chunks() {
+        let mut s = Series::default();
+        let n = CHUNK_POINTS * 10 + 3;
+        for t in 0..n as i64 {
+            assert!(s.insert(t, t as f64));
+        }
+        assert_eq!(s.chunks.len(), 11);
+        assert!(s.chunks[..10].iter().all(|c| c.len() == CHUNK_POINTS));
+        // At most one partly filled chunk of slack.
+        assert!(s.allocated_bytes() <= (n + CHUNK_POINTS) * 16 + 16 * 24);
+        assert_eq!(s.iter().map(|p| p.0).collect::<Vec<_>>(), (0..n as i64).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn overwrite_keeps_one_point_per_timestamp() {
+        let mut s = Series::default();
+        assert!(s.insert(1150864247, 0.5));
+        assert!(s.insert(1150864248, 2.0));
+        assert!(!s.insert(1150864248, 0.5));
+        assert!(!s.insert(1150864247, 0.5));
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![(1150864247, 0.5), (1150864248, 0.5)]);
+    }
+
+    #[test]
+    fn random_inserts_match_a_model() {
+        for seed in 1..20u64 {
+            let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut s = Series::default();
+            let mut model = BTreeMap::new();
+            let span = [10, 300, 5000, i64::MAX as u64][seed as usize % 4];
+            for i in 0..3000 {
+                let t = if span == i64::MAX as u64 { rng.next() as i64 } else { (rng.next() % span) as i64 };
+                let v = i as f64;
+                assert_eq!(s.insert(t, v), model.insert(t, v).is_none());
+            }
+            check_against_model(&s, &model);
+        }
+    }
+
+    #[test]
+    fn descending_and_extreme_timestamps() {
+        let mut s = Series::default();
+        let mut model = BTreeMap::new();
+        for t in (0..2000i64).rev().chain([i64::MIN, i64::MAX, 0, -1]) {
+            s.insert(t, t as f64 / 2.0);
+            model.insert(t, t as f64 / 2.0);
+        }
+        check_against_model(&s, &model);
+    }
+
+    #[test]
+    fn store_counts_and_orders_keys() {
+        let mut st = Store::new();
+        st.put("palm.cpu", 1150864248, 0.5);
+        st.put("palm.cpu", 1150864247, 2.0);
+        st.put("eardrum.cpu", 1150864250, 3.0);
+        st.put("palm.cpu", 1150864248, 0.5);
+        assert_eq!((st.series_count(), st.point_count()), (2, 3));
+        let keys: Vec<&str> = st.all_sorted().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["eardrum.cpu", "palm.cpu"]);
+        // Keys added after a sort are merged in their place.
+        for k in ["b", "zz", "a", "palm.cpu", "\u{0436}", "A"] {
+            st.put(k, 0, 1.0);
+        }
+        let keys: Vec<&str> = st.all_sorted().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["A", "a", "b", "eardrum.cpu", "palm.cpu", "zz", "\u{0436}"]);
+        assert_eq!(st.get("palm.cpu").map(Series::len), Some(3));
+        assert!(st.get("nothing").is_none());
+    }
+
+    #[test]
+    fn many_keys_in_random_batches_stay_sorted() {
+        let mut rng = XorShift(42);
+        let mut st = Store::new();
+        let mut model = std::collections::BTreeSet::new();
+        for round in 0..20 {
+            for _ in 0..(round * 7 + 1) {
+                let k = format!("k{}", rng.next() % 500);
+                st.put(&k, 0, 0.0);
+                model.insert(k);
+            }
+            let keys: Vec<String> = st.all_sorted().map(|(k, _)| k.to_owned()).collect();
+            assert_eq!(keys, model.iter().cloned().collect::<Vec<_>>());
+        }
+    }
+}
