@@ -1,0 +1,383 @@
+//! The blocking client of PROTOCOL.md's last section.
+//!
+//! One [`Client`] holds one TCP connection for all its calls, like the
+//! assignment's Python `Client`. Each call sends its request(s) and reads
+//! exactly the answers that belong to them.
+//!
+//! **Timeouts** bound each whole call (connect, or a request and its answer),
+//! not each socket operation: a server that trickles bytes cannot stretch a
+//! call past its timeout.
+//!
+//! **A broken connection stays broken.** After an I/O error, a timeout, a
+//! closed connection or a malformed answer, the client can no longer tell which
+//! answer belongs to which request, so every later call fails at once with
+//! [`ClientError::Broken`], naming the first failure, without sending anything.
+//! [`Client::reconnect`] opens a fresh connection. The client never reconnects
+//! by itself: a `put` that timed out may or may not have been stored, and only
+//! the caller knows whether to send it again. An `error` answer from the
+//! server does not break the connection.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = metricsd::server::Server::bind(metricsd::server::Config {
+//! #     listen: "127.0.0.1:0".into(), ..Default::default() })?;
+//! # let port = server.local_addr().port();
+//! # std::thread::spawn(move || server.run());
+//! use metricsd::client::Client;
+//! use std::time::Duration;
+//!
+//! let mut client = Client::new("127.0.0.1", port, Some(Duration::from_secs(15)))?;
+//! client.put("palm.cpu", 0.5, Some(1150864247))?;
+//! client.put("palm.cpu", 2.0, Some(1150864248))?;
+//! client.put("palm.cpu", 0.5, Some(1150864248))?; // same second: replaces 2.0
+//! client.put_many(&[("eardrum.cpu", 3.0, Some(1150864250)), ("eardrum.cpu", 4.0, Some(1150864251))])?;
+//!
+//! let palm = client.get("palm.cpu")?;
+//! assert_eq!(palm["palm.cpu"], [(1150864247, 0.5), (1150864248, 0.5)]);
+//! let all = client.get("*")?;
+//! assert_eq!(all.keys().collect::<Vec<_>>(), ["eardrum.cpu", "palm.cpu"]);
+//! assert!(client.get("nothing.here")?.is_empty());
+//! # Ok(())
+//! # }
+//! ```
+
+use crate::protocol::request::{encode_get, encode_put};
+use crate::protocol::response::{parse_response, Response, ResponseError, ResponseScanner};
+use crate::protocol::{is_valid_key, Query};
+use std::collections::BTreeMap;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What `get` returns: each key's points as (timestamp, value), ascending.
+pub type Metrics = BTreeMap<String, Vec<(i64, f64)>>;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Connecting, reading or writing failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// The call did not finish within the client's timeout.
+    #[error("timed out")]
+    Timeout,
+    /// The server closed the connection before answering in full.
+    #[error("connection closed by the server")]
+    Closed,
+    /// The server answered `error`, with this message (`wrong command`).
+    #[error("server error: {0}")]
+    Server(String),
+    /// The server's answer does not follow the protocol.
+    #[error("malformed answer: {0}")]
+    Malformed(#[from] ResponseError),
+    /// A key the server would reject (empty, whitespace or control bytes, or
+    /// `*` in a put); nothing was sent.
+    #[error("invalid key {0:?}")]
+    InvalidKey(String),
+    /// A value that is not finite (NaN or infinite); nothing was sent.
+    #[error("invalid value {0}: only finite numbers can be stored")]
+    InvalidValue(f64),
+    /// An earlier failure left the connection unusable; see the module docs.
+    #[error("connection unusable after an earlier failure ({0}); call reconnect()")]
+    Broken(String),
+}
+
+impl ClientError {
+    /// Whether this failure leaves the answer stream out of step.
+    fn breaks_connection(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Io(_) | ClientError::Timeout | ClientError::Closed | ClientError::Malformed(_)
+        )
+    }
+}
+
+/// Puts sent in one round trip by [`Client::put_many`]. Their answers take
+/// 4 × 4096 = 16 KiB, well inside the kernel's socket buffers, so the server
+/// can always write them while the client is still writing requests: a batch
+/// of any size cannot deadlock with both sides blocked on writes.
+const PUT_MANY_WINDOW: usize = 4096;
+
+/// Smallest read buffer; it doubles for large answers.
+const MIN_READ_BUFFER: usize = 16 * 1024;
+
+/// A blocking connection to a metricsd server.
+pub struct Client {
+    host: String,
+    port: u16,
+    timeout: Option<Duration>,
+    stream: TcpStream,
+    /// Received bytes; those not yet consumed are `buf[start..end]`.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    scanner: ResponseScanner,
+    /// The request being sent, kept to reuse its allocation.
+    request: Vec<u8>,
+    /// Why the connection is unusable, once it is.
+    broken: Option<String>,
+}
+
+impl Client {
+    /// Connects to `host:port`. `timeout` bounds the connect and every later
+    /// call; `None` waits forever.
+    pub fn new(host: &str, port: u16, timeout: Option<Duration>) -> Result<Client, ClientError> {
+        let stream = connect(host, port, timeout)?;
+        Ok(Client {
+            host: host.to_owned(),
+            port,
+            timeout,
+            stream,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            scanner: ResponseScanner::new(),
+            request: Vec::new(),
+            broken: None,
+        })
+    }
+
+    /// Replaces the connection with a fresh one to the same address.
+    pub fn reconnect(&mut self) -> Result<(), ClientError> {
+        self.stream = connect(&self.host, self.port, self.timeout)?;
+        self.start = 0;
+        self.end = 0;
+        self.scanner = ResponseScanner::new();
+        self.broken = None;
+        Ok(())
+    }
+
+    /// Whether an earlier failure made the connection unusable.
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    /// Stores one point; `timestamp` None means now (whole Unix seconds).
+    /// Sends exactly `put <key> <value> <timestamp>\n`.
+    pub fn put(&mut self, key: &str, value: f64, timestamp: Option<i64>) -> Result<(), ClientError> {
+        check_put(key, value)?;
+        self.request.clear();
+        encode_put(&mut self.request, key, value, timestamp.unwrap_or_else(unix_now));
+        self.exchange(1, expect_empty_ok)
+    }
+
+    /// Stores many points, pipelined: one round trip per 4096 points.
+    ///
+    /// Every point is checked before anything is sent. If the server rejects
+    /// some, the others are still stored and the first rejection is returned.
+    pub fn put_many<K: AsRef<str>>(&mut self, points: &[(K, f64, Option<i64>)]) -> Result<(), ClientError> {
+        for (key, value, _) in points {
+            check_put(key.as_ref(), *value)?;
+        }
+        let now = unix_now();
+        let mut first_rejection = None;
+        for window in points.chunks(PUT_MANY_WINDOW) {
+            self.request.clear();
+            for (key, value, timestamp) in window {
+                encode_put(&mut self.request, key.as_ref(), *value, timestamp.unwrap_or(now));
+            }
+            match self.exchange(window.len(), expect_empty_ok) {
+                Err(ClientError::Server(message)) => {
+                    first_rejection.get_or_insert(ClientError::Server(message));
+                }
+                other => other?,
+            }
+        }
+        first_rejection.map_or(Ok(()), Err)
+    }
+
+    /// All points of `key`, or of every key for `*`. An empty map when there
+    /// are none.
+    pub fn get(&mut self, key: &str) -> Result<Metrics, ClientError> {
+        if !is_valid_key(key) {
+            return Err(ClientError::InvalidKey(key.to_owned()));
+        }
+        self.request.clear();
+        encode_get(&mut self.request, if key == "*" { Query::All } else { Query::Key(key) });
+        let mut metrics = Metrics::new();
+        self.exchange(1, |answer| {
+            for point in answer.points() {
+                let point = point?;
+                let entry = (point.timestamp, point.value);
+                match metrics.get_mut(point.key) {
+                    Some(points) => points.push(entry),
+                    None => {
+                        metrics.insert(point.key.to_owned(), vec![entry]);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        // Our server sends points sorted; another server need not.
+        for points in metrics.values_mut() {
+            if !points.windows(2).all(|w| w[0].0 <= w[1].0) {
+                points.sort_by_key(|&(timestamp, _)| timestamp);
+            }
+        }
+        Ok(metrics)
+    }
+
+    /// Sends `self.request` and reads `answers` answers, handing each `ok` to
+    /// `on_ok`. Reads all of them even after an `error` answer (which it then
+    /// returns), so the connection stays in step.
+    fn exchange(
+        &mut self,
+        answers: usize,
+        mut on_ok: impl FnMut(Response<'_>) -> Result<(), ClientError>,
+    ) -> Result<(), ClientError> {
+        if let Some(cause) = &self.broken {
+            return Err(ClientError::Broken(cause.clone()));
+        }
+        let result = self.exchange_unchecked(answers, &mut on_ok);
+        if let Err(e) = &result {
+            if e.breaks_connection() {
+                self.broken = Some(e.to_string());
+            }
+        }
+        result
+    }
+
+    fn exchange_unchecked(
+        &mut self,
+        answers: usize,
+        on_ok: &mut impl FnMut(Response<'_>) -> Result<(), ClientError>,
+    ) -> Result<(), ClientError> {
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        self.send(deadline)?;
+        let mut rejection = None;
+        for _ in 0..answers {
+            let len = self.receive(deadline)?;
+            let answer = parse_response(&self.buf[self.start..self.start + len])?;
+            match answer {
+                Response::Error { message } => {
+                    rejection.get_or_insert_with(|| ClientError::Server(message.to_owned()));
+                }
+                ok => on_ok(ok)?,
+            }
+            self.start += len;
+        }
+        if self.start != self.end {
+            return Err(ResponseError::Unsolicited.into());
+        }
+        self.start = 0;
+        self.end = 0;
+        rejection.map_or(Ok(()), Err)
+    }
+
+    fn send(&mut self, deadline: Option<Instant>) -> Result<(), ClientError> {
+        let mut sent = 0;
+        while sent < self.request.len() {
+            if let Some(deadline) = deadline {
+                self.stream.set_write_timeout(Some(remaining(deadline)?))?;
+            }
+            match self.stream.write(&self.request[sent..]) {
+                Ok(0) => return Err(ClientError::Closed),
+                Ok(n) => sent += n,
+                Err(e) => match classify(e) {
+                    None => {}
+                    Some(e) => return Err(e),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads until a whole answer is buffered at `buf[start..]`; returns its
+    /// length.
+    fn receive(&mut self, deadline: Option<Instant>) -> Result<usize, ClientError> {
+        loop {
+            if let Some(len) = self.scanner.check(&self.buf[self.start..self.end]) {
+                return Ok(len);
+            }
+            if self.end == self.buf.len() {
+                if self.start > 0 {
+                    self.buf.copy_within(self.start..self.end, 0);
+                    self.end -= self.start;
+                    self.start = 0;
+                } else {
+                    let size = (self.buf.len() * 2).max(MIN_READ_BUFFER);
+                    self.buf.resize(size, 0);
+                }
+            }
+            if let Some(deadline) = deadline {
+                self.stream.set_read_timeout(Some(remaining(deadline)?))?;
+            }
+            match self.stream.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Err(ClientError::Closed),
+                Ok(n) => self.end += n,
+                Err(e) => match classify(e) {
+                    None => {}
+                    Some(e) => return Err(e),
+                },
+            }
+        }
+    }
+}
+
+/// Turns a socket error into the client's error; `None` for EINTR (retry).
+fn classify(e: io::Error) -> Option<ClientError> {
+    match e.kind() {
+        ErrorKind::Interrupted => None,
+        // A socket timeout shows as EAGAIN on Unix, TimedOut elsewhere.
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => Some(ClientError::Timeout),
+        _ => Some(ClientError::Io(e)),
+    }
+}
+
+fn remaining(deadline: Instant) -> Result<Duration, ClientError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        Err(ClientError::Timeout)
+    } else {
+        Ok(left)
+    }
+}
+
+fn connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpStream, ClientError> {
+    let mut last_error = None;
+    for addr in (host, port).to_socket_addrs()? {
+        let attempt = match timeout {
+            Some(t) => TcpStream::connect_timeout(&addr, t),
+            None => TcpStream::connect(addr),
+        };
+        match attempt {
+            Ok(stream) => {
+                // Each call's request goes out in one write; Nagle would only
+                // delay the tail of a put_many batch.
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(match last_error {
+        Some(e) => classify(e).unwrap_or(ClientError::Timeout),
+        None => io::Error::new(ErrorKind::InvalidInput, format!("{host} resolves to no address")).into(),
+    })
+}
+
+fn check_put(key: &str, value: f64) -> Result<(), ClientError> {
+    if key == "*" || !is_valid_key(key) {
+        return Err(ClientError::InvalidKey(key.to_owned()));
+    }
+    if !value.is_finite() {
+        return Err(ClientError::InvalidValue(value));
+    }
+    Ok(())
+}
+
+fn expect_empty_ok(answer: Response<'_>) -> Result<(), ClientError> {
+    match answer {
+        Response::Ok { body: [] } => Ok(()),
+        _ => Err(ResponseError::UnexpectedData.into()),
+    }
+}
+
+/// The current Unix time in whole seconds, as the assignment's
+/// `int(time.time())`.
+fn unix_now() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
+}

@@ -1,0 +1,398 @@
+//! The server: one thread, one `mio::Poll`, a listener and a slab of
+//! connections keyed by their poll token.
+//!
+//! Each loop turn polls, records readiness on the connections it names, and
+//! then services every connection that has work, each for one bounded slice
+//! (see `Connection::service`). A connection with more work than its slice
+//! goes back in the queue for the next turn, which then polls without
+//! blocking, so new events and other connections are served in between.
+
+mod connection;
+mod handler;
+
+use crate::store::Store;
+use connection::{Connection, Next};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use std::fs::File;
+use std::io::{self, ErrorKind};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The assignment's examples connect to port 8888; loopback keeps a server
+/// started without flags private to the machine.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
+/// PROTOCOL.md's `--max-line-bytes` default. A put with a key of 64 KiB is
+/// far beyond any metric name; graphite's carbon caps lines lower still.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+/// Output one connection may have waiting before its requests are no longer
+/// read. 4 MiB holds the answer to a `get` of about 150k points, so ordinary
+/// readers never hit it, while 10,000 stalled readers stay within 40 GiB at
+/// the very worst (the socket buffers bound the realistic case far lower).
+pub const DEFAULT_MAX_PENDING_OUTPUT: usize = 4 * 1024 * 1024;
+/// Redis' `maxclients` default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// Bytes read from one connection in one turn, and the size of the one read
+/// buffer all connections share. 64 KiB takes a deep pipeline's burst in one
+/// syscall (about 2,000 puts) while bounding one connection's slice of a turn
+/// to well under a millisecond of work.
+const READ_SCRATCH_BYTES: usize = 64 * 1024;
+/// Events taken per poll; more simply wait for the next turn.
+const EVENTS_CAPACITY: usize = 1024;
+/// Connections accepted per turn before serving the ones already open, so an
+/// accept storm cannot starve them.
+const MAX_ACCEPTS_PER_TURN: usize = 256;
+/// How long to stop accepting after an accept error that a retry would only
+/// repeat (out of file descriptors with no spare to shed with, ENOBUFS).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Repeated warnings of one kind are logged at most this often.
+const WARN_INTERVAL: Duration = Duration::from_secs(1);
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+/// Connection tokens are slab keys offset past the two fixed tokens.
+const FIRST_CONNECTION: usize = 2;
+
+/// Per-connection bounds on memory and work.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longest request line, without its `\n`.
+    pub max_line_bytes: usize,
+    /// Output above which a connection's requests are no longer read.
+    pub max_pending_output: usize,
+}
+
+/// Everything the server is started with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (`host:port`; port 0 picks a free one).
+    pub listen: String,
+    pub limits: Limits,
+    /// Connections above this are accepted and closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: DEFAULT_LISTEN.to_owned(),
+            limits: Limits {
+                max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+                max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
+            },
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// Stops a running server from another thread.
+#[derive(Clone)]
+pub struct Handle {
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl Handle {
+    /// Asks the server to stop; [`Server::run`] returns soon after.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Err(e) = self.waker.wake() {
+            log::error!("cannot wake the event loop: {e}");
+        }
+    }
+}
+
+/// A bound, not yet running server.
+///
+/// ```no_run
+/// use metricsd::server::{Config, Server};
+/// let server = Server::bind(Config { listen: "127.0.0.1:0".into(), ..Config::default() })?;
+/// println!("listening on {}", server.local_addr());
+/// server.run()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Server {
+    poll: Poll,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    connections: Slab<Connection>,
+    store: Store,
+    limits: Limits,
+    max_connections: usize,
+    scratch: Box<[u8]>,
+    /// Connections with work for the next turn (slab keys).
+    ready: Vec<usize>,
+    /// The listener may have connections waiting.
+    accept_ready: bool,
+    accept_paused_until: Option<Instant>,
+    /// A descriptor held in reserve: when `accept` fails for lack of
+    /// descriptors, closing it lets one waiting connection be accepted and
+    /// closed at once, so the peer is told instead of left hanging and the
+    /// backlog drains instead of spinning the loop.
+    spare_fd: Option<File>,
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    warn_full: RateLimitedWarning,
+    warn_accept: RateLimitedWarning,
+}
+
+impl Server {
+    /// Binds the listening socket.
+    pub fn bind(config: Config) -> io::Result<Server> {
+        let mut listener = bind_first(&config.listen)?;
+        let local_addr = listener.local_addr()?;
+        let poll = Poll::new()?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        Ok(Server {
+            poll,
+            listener,
+            local_addr,
+            connections: Slab::new(),
+            store: Store::new(),
+            limits: config.limits,
+            max_connections: config.max_connections,
+            scratch: vec![0; READ_SCRATCH_BYTES].into_boxed_slice(),
+            ready: Vec::new(),
+            accept_ready: true,
+            accept_paused_until: None,
+            spare_fd: File::open("/dev/null").ok(),
+            stop: Arc::new(AtomicBool::new(false)),
+            waker,
+            warn_full: RateLimitedWarning::default(),
+            warn_accept: RateLimitedWarning::default(),
+        })
+    }
+
+    /// The address actually bound (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that stops [`Server::run`] from another thread.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            stop: Arc::clone(&self.stop),
+            waker: Arc::clone(&self.waker),
+        }
+    }
+
+    /// Serves until [`Handle::shutdown`] is called or the poll fails.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        let mut turn: Vec<usize> = Vec::new();
+        loop {
+            if let Err(e) = self.poll.poll(&mut events, self.poll_timeout()) {
+                if e.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_ready = true,
+                    WAKER => {}
+                    Token(t) => {
+                        let key = t - FIRST_CONNECTION;
+                        if let Some(conn) = self.connections.get_mut(key) {
+                            conn.mark_ready(
+                                event.is_readable(),
+                                event.is_read_closed() || event.is_write_closed() || event.is_error(),
+                            );
+                            enqueue(&mut self.ready, key, conn);
+                        }
+                    }
+                }
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                log::info!("stopping");
+                return Ok(());
+            }
+            if let Some(until) = self.accept_paused_until {
+                if Instant::now() >= until {
+                    self.accept_paused_until = None;
+                    self.accept_ready = true;
+                }
+            }
+            if self.accept_ready && self.accept_paused_until.is_none() {
+                self.accept();
+            }
+            std::mem::swap(&mut turn, &mut self.ready);
+            for key in turn.drain(..) {
+                self.service(key);
+            }
+        }
+    }
+
+    /// Block until an event, unless work is already waiting.
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.ready.is_empty() || (self.accept_ready && self.accept_paused_until.is_none()) {
+            Some(Duration::ZERO)
+        } else {
+            self.accept_paused_until
+                .map(|until| until.saturating_duration_since(Instant::now()))
+        }
+    }
+
+    fn service(&mut self, key: usize) {
+        let Some(conn) = self.connections.get_mut(key) else {
+            return;
+        };
+        conn.queued = false;
+        let next = conn.service(&mut self.scratch, &mut self.store, &self.limits);
+        if next == Next::Close {
+            self.close(key);
+            return;
+        }
+        let interest = conn.wanted_interest();
+        if conn.set_registered(interest) {
+            let token = Token(key + FIRST_CONNECTION);
+            if let Err(e) = self.poll.registry().reregister(conn.stream_mut(), token, interest) {
+                log::warn!("cannot update poll interest: {e}");
+                self.close(key);
+                return;
+            }
+        }
+        if next == Next::Again {
+            enqueue(&mut self.ready, key, conn);
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        let mut conn = self.connections.remove(key);
+        if let Err(e) = self.poll.registry().deregister(conn.stream_mut()) {
+            log::debug!("deregister failed: {e}");
+        }
+    }
+
+    fn accept(&mut self) {
+        for _ in 0..MAX_ACCEPTS_PER_TURN {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.accept_ready = false;
+                    return;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // The peer gave up while waiting in the backlog: nothing to do.
+                Err(e) if e.kind() == ErrorKind::ConnectionAborted => {}
+                Err(e) if is_out_of_descriptors(&e) => {
+                    if !self.shed_one_connection() {
+                        self.pause_accepting(&e);
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.pause_accepting(&e);
+                    return;
+                }
+            }
+        }
+        // Still more waiting: accept_ready stays set, the next turn goes on.
+    }
+
+    /// Accepts one waiting connection and closes it at once, using the spare
+    /// descriptor. Returns false if there was no spare to use.
+    fn shed_one_connection(&mut self) -> bool {
+        let Some(spare) = self.spare_fd.take() else {
+            return false;
+        };
+        drop(spare);
+        let shed = self.listener.accept().is_ok();
+        self.spare_fd = File::open("/dev/null").ok();
+        if shed {
+            self.warn_accept.warn(format_args!(
+                "out of file descriptors: closing new connections at once ({} open)",
+                self.connections.len()
+            ));
+        }
+        true
+    }
+
+    fn pause_accepting(&mut self, e: &io::Error) {
+        self.warn_accept.warn(format_args!(
+            "accept failed: {e}; pausing accepts for {} ms",
+            ACCEPT_BACKOFF.as_millis()
+        ));
+        self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+        if self.spare_fd.is_none() {
+            self.spare_fd = File::open("/dev/null").ok();
+        }
+    }
+
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        if self.connections.len() >= self.max_connections {
+            self.warn_full.warn(format_args!(
+                "connection limit ({}) reached: closing new connection from {peer}",
+                self.max_connections
+            ));
+            return;
+        }
+        // Answers are small and written in whole batches by us; Nagle would
+        // only hold the last one of a batch back.
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("set_nodelay failed for {peer}: {e}");
+        }
+        let entry = self.connections.vacant_entry();
+        let token = Token(entry.key() + FIRST_CONNECTION);
+        if let Err(e) = self.poll.registry().register(&mut stream, token, Interest::READABLE) {
+            log::warn!("cannot register connection from {peer}: {e}");
+            return;
+        }
+        log::debug!("connection from {peer}");
+        entry.insert(Connection::new(stream, self.limits.max_line_bytes));
+    }
+}
+
+fn enqueue(ready: &mut Vec<usize>, key: usize, conn: &mut Connection) {
+    if !conn.queued {
+        conn.queued = true;
+        ready.push(key);
+    }
+}
+
+fn bind_first(listen: &str) -> io::Result<TcpListener> {
+    let mut last_error = None;
+    for addr in listen.to_socket_addrs()? {
+        match TcpListener::bind(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| io::Error::new(ErrorKind::InvalidInput, format!("{listen} resolves to no address"))))
+}
+
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    // EMFILE (per process) and ENFILE (system-wide), Linux's numbering.
+    matches!(e.raw_os_error(), Some(24) | Some(23))
+}
+
+/// A warning that is logged at most once per [`WARN_INTERVAL`], with a count
+/// of the repeats it held back.
+#[derive(Default)]
+struct RateLimitedWarning {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedWarning {
+    fn warn(&mut self, message: std::fmt::Arguments<'_>) {
+        let now = Instant::now();
+        if self.last.is_some_and(|last| now.duration_since(last) < WARN_INTERVAL) {
+            self.suppressed += 1;
+            return;
+        }
+        if self.suppressed > 0 {
+            log::warn!("{message} ({} similar warnings suppressed)", self.suppressed);
+        } else {
+            log::warn!("{message}");
+        }
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}
