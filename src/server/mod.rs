@@ -280,12 +280,17 @@ impl Server {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 // The peer gave up while waiting in the backlog: nothing to do.
                 Err(e) if e.kind() == ErrorKind::ConnectionAborted => {}
-                Err(e) if is_out_of_descriptors(&e) => {
-                    if !self.shed_one_connection() {
+                Err(e) if is_out_of_descriptors(&e) => match self.shed_one_connection() {
+                    Shed::One => {}
+                    Shed::BacklogEmpty => {
+                        self.accept_ready = false;
+                        return;
+                    }
+                    Shed::Failed => {
                         self.pause_accepting(&e);
                         return;
                     }
-                }
+                },
                 Err(e) => {
                     self.pause_accepting(&e);
                     return;
@@ -296,21 +301,31 @@ impl Server {
     }
 
     /// Accepts one waiting connection and closes it at once, using the spare
-    /// descriptor. Returns false if there was no spare to use.
-    fn shed_one_connection(&mut self) -> bool {
+    /// descriptor.
+    fn shed_one_connection(&mut self) -> Shed {
         let Some(spare) = self.spare_fd.take() else {
-            return false;
+            return Shed::Failed;
         };
         drop(spare);
-        let shed = self.listener.accept().is_ok();
+        // Close the shed connection before taking the spare back: its
+        // descriptor is the one the spare needs.
+        let accepted = self.listener.accept().map(drop);
         self.spare_fd = File::open("/dev/null").ok();
-        if shed {
-            self.warn_accept.warn(format_args!(
-                "out of file descriptors: closing new connections at once ({} open)",
-                self.connections.len()
-            ));
+        match accepted {
+            Ok(_) => {
+                self.warn_accept.warn(format_args!(
+                    "out of file descriptors: closing new connections at once ({} open)",
+                    self.connections.len()
+                ));
+                Shed::One
+            }
+            // accept() fails for want of a descriptor before it looks at the
+            // backlog, so EMFILE does not mean anyone is waiting: only this
+            // accept, with a descriptor free, tells.
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Shed::BacklogEmpty,
+            Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::ConnectionAborted) => Shed::One,
+            Err(_) => Shed::Failed,
         }
-        true
     }
 
     fn pause_accepting(&mut self, e: &io::Error) {
@@ -346,6 +361,16 @@ impl Server {
         log::debug!("connection from {peer}");
         entry.insert(Connection::new(stream, self.limits.max_line_bytes));
     }
+}
+
+/// What came of trying to shed a connection when out of descriptors.
+enum Shed {
+    /// One waiting connection was accepted and closed; there may be more.
+    One,
+    /// Nobody was waiting.
+    BacklogEmpty,
+    /// No spare descriptor, or the accept failed even with it.
+    Failed,
 }
 
 fn enqueue(ready: &mut Vec<usize>, key: usize, conn: &mut Connection) {
