@@ -1,0 +1,285 @@
+//! Hostile and broken peers: bad input costs nothing but its own error
+//! answer, memory stays bounded, and nobody else is stalled.
+
+mod common;
+
+use common::*;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const MIB: usize = 1024 * 1024;
+
+/// Writes `total` bytes of `fill` (no `\n`) in 64 KiB pieces.
+fn write_filler(s: &mut TcpStream, total: usize, fill: u8) {
+    let piece = vec![fill; 64 * 1024];
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(piece.len());
+        s.write_all(&piece[..n]).unwrap();
+        left -= n;
+    }
+}
+
+#[test]
+fn sixteen_mib_line_without_newline_is_never_buffered() {
+    let server = TestServer::start(&[]);
+    let mut s = server.connect();
+    let mut other = server.connect();
+    assert_eq!(exchange(&mut s, b"put k 1 1\n", 1), OK);
+    let before = server.rss_kib();
+    write_filler(&mut s, 16 * MIB, b'x');
+    // The error comes as soon as the line passes the limit, once.
+    assert_eq!(read_answers(&mut s, 1), ERR);
+    // Others are served meanwhile.
+    assert_eq!(exchange(&mut other, b"get k\n", 1), "ok\nk 1.0 1\n\n");
+    let grown = server.rss_kib().saturating_sub(before);
+    assert!(grown < 4 * 1024, "server grew by {grown} KiB for a 16 MiB line");
+    // More of the same line, then its end and a valid request.
+    write_filler(&mut s, MIB, b'y');
+    assert_eq!(exchange(&mut s, b"zzz\nget k\n", 1), "ok\nk 1.0 1\n\n");
+    assert_silent(&mut s);
+}
+
+#[test]
+fn overlong_lines_at_the_limit() {
+    let server = TestServer::start(&["--max-line-bytes", "32"]);
+    let mut s = server.connect();
+    // 32 bytes before the `\n` (the `\r` counts) is allowed, 33 is not.
+    let key31 = "k".repeat(32 - "get ".len() - 1);
+    let at_limit = format!("put {} 1 1\n", "p".repeat(32 - "put ".len() - " 1 1".len()));
+    assert_eq!(at_limit.len(), 33);
+    assert_eq!(exchange(&mut s, at_limit.as_bytes(), 1), OK);
+    assert_eq!(exchange(&mut s, format!("get {key31}\r\n").as_bytes(), 1), OK);
+    let over = format!("put {} 1 1\n", "p".repeat(33 - "put ".len() - " 1 1".len()));
+    assert_eq!(exchange(&mut s, over.as_bytes(), 1), ERR);
+    // An overlong line arriving in many small pieces gets exactly one error.
+    s.set_nodelay(true).unwrap();
+    for _ in 0..20 {
+        s.write_all(b"0123456789").unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(exchange(&mut s, b"\nget nothing\n", 2), format!("{ERR}{OK}"));
+    // Several overlong lines and good ones pipelined in one write.
+    let long = "x".repeat(100);
+    let batch = format!("{long}\nget a\n{long}{long}\n{long}\nget a\n");
+    assert_eq!(exchange(&mut s, batch.as_bytes(), 5), [ERR, OK, ERR, ERR, OK].concat());
+    assert_silent(&mut s);
+}
+
+#[test]
+fn client_that_never_reads_is_throttled() {
+    let server = TestServer::start(&["--max-pending-output", "65536"]);
+    let mut setup = server.connect();
+    let puts: String = (0..100).map(|i| format!("put heavy {i}.125 {i}\n")).collect();
+    assert_eq!(exchange(&mut setup, puts.as_bytes(), 100), OK.repeat(100));
+    let before = server.rss_kib();
+
+    // Up to 50 MB of pipelined gets (5M of them, about 10 GB of answers); the
+    // reader never reads. Loopback socket buffers absorb about 10 MB each way,
+    // so the writer only stalls well below the cap if the server stops
+    // reading its socket.
+    let mut hog = server.connect();
+    hog.set_nonblocking(true).unwrap();
+    let request = b"get heavy\n".repeat(1000);
+    const CAP: usize = 50 * MIB;
+    let mut sent = 0usize;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut stalled_since: Option<Instant> = None;
+    while sent < CAP && Instant::now() < deadline {
+        match hog.write(&request) {
+            Ok(n) => {
+                sent += n;
+                stalled_since = None;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                // Blocked for a while: the server has stopped reading us.
+                let since = *stalled_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_millis(500) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    assert!(sent < CAP, "the server read everything a non-reader sent");
+    // Others are not slowed down: a full round trip works.
+    let mut other = server.connect();
+    for _ in 0..10 {
+        assert!(exchange(&mut other, b"get heavy\n", 1).starts_with("ok\nheavy 0.125 0\n"));
+    }
+    let grown = server.rss_kib().saturating_sub(before);
+    assert!(grown < 8 * 1024, "server grew by {grown} KiB for a client that never reads");
+    // Now the hog reads: it gets whole, ordered answers, then it goes away
+    // with answers still pending.
+    hog.set_nonblocking(false).unwrap();
+    hog.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let one = exchange(&mut other, b"get heavy\n", 1);
+    let mut got = vec![0u8; 50 * one.len()];
+    hog.read_exact(&mut got).unwrap();
+    assert_eq!(String::from_utf8(got).unwrap(), one.repeat(50));
+    drop(hog);
+    server.assert_serves();
+}
+
+#[test]
+fn resets_with_answers_pending() {
+    let mut server = TestServer::start(&[]);
+    let mut setup = server.connect();
+    let puts: String = (0..2000).map(|i| format!("put r {i} {i}\n")).collect();
+    assert_eq!(exchange(&mut setup, puts.as_bytes(), 2000), OK.repeat(2000));
+    for round in 0..50 {
+        let mut s = server.connect();
+        s.write_all(&b"get r\n".repeat(20)).unwrap();
+        if round % 2 == 0 {
+            // Let some answers arrive unread: closing then sends a reset.
+            let mut b = [0u8; 16];
+            s.read_exact(&mut b).unwrap();
+        }
+        drop(s);
+    }
+    // Half a line, then gone.
+    let mut s = server.connect();
+    s.write_all(b"put half").unwrap();
+    drop(s);
+    assert!(server.is_running());
+    server.assert_serves();
+    assert_eq!(exchange(&mut setup, b"get half\n", 1), OK);
+}
+
+#[test]
+fn stalled_half_line_does_not_block_others() {
+    let server = TestServer::start(&[]);
+    let mut slow = server.connect();
+    slow.set_nodelay(true).unwrap();
+    slow.write_all(b"put slow.key 1").unwrap();
+    let mut fast = server.connect();
+    for i in 0..100 {
+        assert_eq!(exchange(&mut fast, format!("put fast {i} {i}\n").as_bytes(), 1), OK);
+    }
+    assert_eq!(exchange(&mut fast, b"get slow.key\n", 1), OK);
+    assert_silent(&mut slow);
+    assert_eq!(exchange(&mut slow, b"5 7\nget slow.key\n", 2), format!("{OK}ok\nslow.key 15.0 7\n\n"));
+}
+
+#[test]
+fn garbage_bytes_get_errors_not_a_close() {
+    let server = TestServer::start(&[]);
+    let mut s = server.connect();
+    // Every byte value, including NUL, DEL and invalid UTF-8, in lines.
+    let mut garbage = Vec::new();
+    let mut lines = 0;
+    for b in 0u8..=255 {
+        if b == b'\n' {
+            continue;
+        }
+        garbage.extend_from_slice(&[b, b, b'z', b, b'\n']);
+        lines += 1;
+    }
+    s.write_all(&garbage).unwrap();
+    s.write_all(b"get k\n").unwrap();
+    let got = read_answers(&mut s, lines + 1);
+    assert_eq!(got, format!("{}{OK}", ERR.repeat(lines)));
+    assert_silent(&mut s);
+}
+
+#[test]
+fn connections_over_the_limit_are_closed_at_once() {
+    let server = TestServer::start(&["--max-connections", "5"]);
+    let mut held: Vec<TcpStream> = (0..5).map(|_| server.connect()).collect();
+    for s in &mut held {
+        assert_eq!(exchange(s, b"get x\n", 1), OK);
+    }
+    let mut extra = server.connect();
+    let _ = extra.write_all(b"get x\n");
+    assert!(read_to_close_or_reset(&mut extra).is_empty(), "connection over the limit was served");
+    // Room again once one goes away.
+    drop(held.pop());
+    let served = (0..200).any(|_| {
+        let mut s = server.connect();
+        let _ = s.write_all(b"get x\n");
+        let got = read_to_close_or_reset_or_answer(&mut s);
+        if got == OK {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        false
+    });
+    assert!(served, "a slot never became free");
+    assert!(server.log().contains("connection limit (5) reached"), "log: {}", server.log());
+}
+
+#[test]
+fn out_of_file_descriptors_sheds_connections_and_keeps_serving() {
+    // A descriptor limit of 48 leaves room for about 40 connections.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "ulimit -n 48 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_metricsd")]);
+    let server = TestServer::start_with(cmd, &[]);
+    let mut open = Vec::new();
+    let mut shed = 0;
+    for _ in 0..80 {
+        let mut s = server.connect();
+        s.write_all(b"get fd\n").unwrap();
+        let got = read_to_close_or_reset_or_answer(&mut s);
+        if got == OK {
+            open.push(s);
+        } else {
+            assert!(got.is_empty(), "{got:?}");
+            shed += 1;
+        }
+    }
+    assert!(open.len() >= 30 && shed >= 30, "served {} shed {shed}", open.len());
+    // Shedding left nothing spinning: over a second of idleness the server
+    // uses a small fraction of a CPU (a busy loop would use all of it).
+    let ticks = server.cpu_ticks();
+    std::thread::sleep(Duration::from_secs(1));
+    let used = server.cpu_ticks() - ticks;
+    assert!(used < 20, "server used {used} ticks of CPU while idle");
+    // The ones it kept still work, and once some close, new ones are served.
+    for s in &mut open {
+        assert_eq!(exchange(s, b"get fd\n", 1), OK);
+    }
+    open.truncate(open.len() - 10);
+    let served = (0..200).any(|_| {
+        let mut s = server.connect();
+        let _ = s.write_all(b"get fd\n");
+        if read_to_close_or_reset_or_answer(&mut s) == OK {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        false
+    });
+    assert!(served);
+    assert!(server.log().contains("out of file descriptors"), "log: {}", server.log());
+}
+
+/// Reads until the peer closes or resets; the bytes that came first.
+fn read_to_close_or_reset(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut b = [0u8; 256];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&b[..n]),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return out,
+            Err(e) => panic!("expected a close, got {e}"),
+        }
+    }
+}
+
+/// One whole answer if the server serves us, or "" if it closed on us.
+fn read_to_close_or_reset_or_answer(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut b = [0u8; 256];
+    while !out.ends_with(b"\n\n") {
+        match s.read(&mut b) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&b[..n]),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("expected an answer or a close, got {e}"),
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
