@@ -29,10 +29,20 @@ pub fn is_field_byte(b: u8) -> bool {
     b > b' ' && b != 0x7f
 }
 
-/// Whether `key` is a key the server stores: one or more field bytes.
+/// Whether `key` is a key the server stores: one or more characters, none of
+/// them whitespace or a control character.
 ///
-/// Any `&str` is valid UTF-8 already; `*` passes here because `get *` is valid
-/// (it is refused for `put` by the caller).
+/// PROTOCOL.md forbids ASCII whitespace and controls; Unicode whitespace
+/// (U+00A0, U+2028, …) and C1 controls are refused as well, because the
+/// assignment's Python clients split answer lines with `str.split()`, which
+/// splits on those too: a key holding one would break every `get *` they
+/// make ("compatibility wins"). `*` passes here because `get *` is valid; the
+/// caller refuses it for `put`.
 pub fn is_valid_key(key: &str) -> bool {
-    !key.is_empty() && key.bytes().all(is_field_byte)
+    !key.is_empty() && key.chars().all(is_key_char)
+}
+
+#[inline]
+fn is_key_char(c: char) -> bool {
+    !c.is_whitespace() && !c.is_control()
 }

@@ -7,11 +7,7 @@ use std::io::Write;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Request<'a> {
     /// `put <key> <value> <timestamp>`
-    Put {
-        key: &'a str,
-        value: f64,
-        timestamp: i64,
-    },
+    Put { key: &'a str, value: f64, timestamp: i64 },
     /// `get <key>` or `get *`
     Get(Query<'a>),
 }
@@ -41,6 +37,10 @@ pub enum RequestError {
     /// A field that is not valid UTF-8.
     #[error("request is not valid UTF-8")]
     InvalidUtf8,
+    /// A key with Unicode whitespace or a control character in it (see
+    /// [`is_valid_key`](super::is_valid_key)).
+    #[error("key contains whitespace or a control character")]
+    InvalidKey,
     /// `put *`: the wildcard is only a query.
     #[error("`*` is not a key for put")]
     WildcardPut,
@@ -57,11 +57,12 @@ pub enum RequestError {
 
 impl RequestError {
     /// Every cause, for per-cause counters.
-    pub const ALL: [RequestError; 8] = [
+    pub const ALL: [RequestError; 9] = [
         RequestError::UnknownCommand,
         RequestError::WrongArity,
         RequestError::ControlByte,
         RequestError::InvalidUtf8,
+        RequestError::InvalidKey,
         RequestError::WildcardPut,
         RequestError::InvalidValue,
         RequestError::InvalidTimestamp,
@@ -106,22 +107,29 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Request<'_>>, RequestError> {
                 return Err(RequestError::WildcardPut);
             }
             Ok(Some(Request::Put {
-                key: utf8(fields[1])?,
+                key: key(fields[1])?,
                 value: parse_value(fields[2])?,
                 timestamp: parse_timestamp(fields[3])?,
             }))
         }
         (b"get", 2) => Ok(Some(Request::Get(match fields[1] {
             b"*" => Query::All,
-            key => Query::Key(utf8(key)?),
+            field => Query::Key(key(field)?),
         }))),
         (b"put", _) | (b"get", _) => Err(RequestError::WrongArity),
         _ => Err(RequestError::UnknownCommand),
     }
 }
 
-fn utf8(field: &[u8]) -> Result<&str, RequestError> {
-    std::str::from_utf8(field).map_err(|_| RequestError::InvalidUtf8)
+/// A key field: its bytes were checked by the tokenizer, which leaves only
+/// non-ASCII text to check (UTF-8 validity, Unicode whitespace and controls).
+fn key(field: &[u8]) -> Result<&str, RequestError> {
+    let key = std::str::from_utf8(field).map_err(|_| RequestError::InvalidUtf8)?;
+    if key.is_ascii() || super::is_valid_key(key) {
+        Ok(key)
+    } else {
+        Err(RequestError::InvalidKey)
+    }
 }
 
 /// A finite f64 in decimal notation: `23.7`, `-1`, `1e-3`, `+0.5`.
@@ -181,15 +189,27 @@ mod tests {
 
     #[test]
     fn valid_requests() {
-        assert_eq!(parse_line(b"put palm.cpu 23.7 1150864247"), Ok(put("palm.cpu", 23.7, 1150864247)));
-        assert_eq!(parse_line(b"get palm.cpu"), Ok(Some(Request::Get(Query::Key("palm.cpu")))));
+        assert_eq!(
+            parse_line(b"put palm.cpu 23.7 1150864247"),
+            Ok(put("palm.cpu", 23.7, 1150864247))
+        );
+        assert_eq!(
+            parse_line(b"get palm.cpu"),
+            Ok(Some(Request::Get(Query::Key("palm.cpu"))))
+        );
         assert_eq!(parse_line(b"get *"), Ok(Some(Request::Get(Query::All))));
-        assert_eq!(parse_line(b"get palm.cpu\r"), Ok(Some(Request::Get(Query::Key("palm.cpu")))));
+        assert_eq!(
+            parse_line(b"get palm.cpu\r"),
+            Ok(Some(Request::Get(Query::Key("palm.cpu"))))
+        );
         assert_eq!(parse_line(b" \tput  k\t\t-1   -5 \t"), Ok(put("k", -1.0, -5)));
         assert_eq!(parse_line(b"put k +0.5 +7"), Ok(put("k", 0.5, 7)));
         assert_eq!(parse_line(b"put k 1e-3 0"), Ok(put("k", 0.001, 0)));
         assert_eq!(parse_line(b"put k 4200000 0"), Ok(put("k", 4200000.0, 0)));
-        assert_eq!(parse_line("put \u{0436}.\u{1F600} 1 2".as_bytes()), Ok(put("\u{0436}.\u{1F600}", 1.0, 2)));
+        assert_eq!(
+            parse_line("put \u{0436}.\u{1F600} 1 2".as_bytes()),
+            Ok(put("\u{0436}.\u{1F600}", 1.0, 2))
+        );
         assert_eq!(parse_line(b"put * 1 2"), Err(WildcardPut));
         assert_eq!(parse_line(b"get **"), Ok(Some(Request::Get(Query::Key("**")))));
         let max = format!("put k 1 {}", i64::MAX);
@@ -241,6 +261,10 @@ mod tests {
             (b"get a\x0b", ControlByte),
             (b"put \xff 1 2", InvalidUtf8),
             (b"get \xc3", InvalidUtf8),
+            ("put a\u{a0}b 1 2".as_bytes(), InvalidKey),
+            ("get a\u{2028}".as_bytes(), InvalidKey),
+            ("get \u{3000}".as_bytes(), InvalidKey),
+            ("get a\u{85}".as_bytes(), InvalidKey),
         ];
         for (line, cause) in cases {
             assert_eq!(parse_line(line), Err(*cause), "{:?}", String::from_utf8_lossy(line));
@@ -250,7 +274,12 @@ mod tests {
     #[test]
     fn encoded_requests_parse_back() {
         let mut out = Vec::new();
-        for (key, value, ts) in [("a", 0.1, 0), ("palm.cpu", -4200000.0, -1), ("z", 1e-300, i64::MAX), ("q", 5e300, i64::MIN)] {
+        for (key, value, ts) in [
+            ("a", 0.1, 0),
+            ("palm.cpu", -4200000.0, -1),
+            ("z", 1e-300, i64::MAX),
+            ("q", 5e300, i64::MIN),
+        ] {
             out.clear();
             encode_put(&mut out, key, value, ts);
             assert_eq!(out.last(), Some(&b'\n'));
