@@ -70,8 +70,8 @@ pub enum ClientError {
     /// The server's answer does not follow the protocol.
     #[error("malformed answer: {0}")]
     Malformed(#[from] ResponseError),
-    /// A key the server would reject (empty, whitespace or control bytes, or
-    /// `*` in a put); nothing was sent.
+    /// A key the server would reject (empty, whitespace or control
+    /// characters, or `*` in a put); nothing was sent.
     #[error("invalid key {0:?}")]
     InvalidKey(String),
     /// A value that is not finite (NaN or infinite); nothing was sent.
@@ -92,10 +92,11 @@ impl ClientError {
     }
 }
 
-/// Puts sent in one round trip by [`Client::put_many`]. Their answers take
-/// 4 × 4096 = 16 KiB, well inside the kernel's socket buffers, so the server
-/// can always write them while the client is still writing requests: a batch
-/// of any size cannot deadlock with both sides blocked on writes.
+/// Puts sent in one round trip by [`Client::put_many`]. Their answers take at
+/// most 21 × 4096 = 84 KiB (all `error\nwrong command\n\n`; 16 KiB of `ok`s
+/// normally), far below the server's default output limit of 4 MiB, so the
+/// server keeps reading the window while the client is still writing it: a
+/// batch of any size cannot deadlock with both sides blocked on writes.
 const PUT_MANY_WINDOW: usize = 4096;
 
 /// Smallest read buffer; it doubles for large answers.
@@ -166,6 +167,7 @@ impl Client {
     /// Every point is checked before anything is sent. If the server rejects
     /// some, the others are still stored and the first rejection is returned.
     pub fn put_many<K: AsRef<str>>(&mut self, points: &[(K, f64, Option<i64>)]) -> Result<(), ClientError> {
+        self.check_usable()?;
         for (key, value, _) in points {
             check_put(key.as_ref(), *value)?;
         }
@@ -217,6 +219,14 @@ impl Client {
         Ok(metrics)
     }
 
+    /// Fails with [`ClientError::Broken`] once the connection is unusable.
+    fn check_usable(&self) -> Result<(), ClientError> {
+        match &self.broken {
+            Some(cause) => Err(ClientError::Broken(cause.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// Sends `self.request` and reads `answers` answers, handing each `ok` to
     /// `on_ok`. Reads all of them even after an `error` answer (which it then
     /// returns), so the connection stays in step.
@@ -225,9 +235,7 @@ impl Client {
         answers: usize,
         mut on_ok: impl FnMut(Response<'_>) -> Result<(), ClientError>,
     ) -> Result<(), ClientError> {
-        if let Some(cause) = &self.broken {
-            return Err(ClientError::Broken(cause.clone()));
-        }
+        self.check_usable()?;
         let result = self.exchange_unchecked(answers, &mut on_ok);
         if let Err(e) = &result {
             if e.breaks_connection() {
