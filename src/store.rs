@@ -58,10 +58,7 @@ impl Series {
         }
         // The chunk that covers `timestamp`: the last one starting at or
         // before it, or the first one if it is older than everything.
-        let idx = self
-            .chunks
-            .partition_point(|c| c[0].0 <= timestamp)
-            .saturating_sub(1);
+        let idx = self.chunks.partition_point(|c| c[0].0 <= timestamp).saturating_sub(1);
         let chunk = &mut self.chunks[idx];
         match chunk.binary_search_by_key(&timestamp, |&(t, _)| t) {
             Ok(i) => {
@@ -225,7 +222,10 @@ mod tests {
         assert!(s.chunks[..10].iter().all(|c| c.len() == CHUNK_POINTS));
         // At most one partly filled chunk of slack.
         assert!(s.allocated_bytes() <= (n + CHUNK_POINTS) * 16 + 16 * 24);
-        assert_eq!(s.iter().map(|p| p.0).collect::<Vec<_>>(), (0..n as i64).collect::<Vec<_>>());
+        assert_eq!(
+            s.iter().map(|p| p.0).collect::<Vec<_>>(),
+            (0..n as i64).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -246,7 +246,11 @@ mod tests {
             let mut model = BTreeMap::new();
             let span = [10, 300, 5000, i64::MAX as u64][seed as usize % 4];
             for i in 0..3000 {
-                let t = if span == i64::MAX as u64 { rng.next() as i64 } else { (rng.next() % span) as i64 };
+                let t = if span == i64::MAX as u64 {
+                    rng.next() as i64
+                } else {
+                    (rng.next() % span) as i64
+                };
                 let v = i as f64;
                 assert_eq!(s.insert(t, v), model.insert(t, v).is_none());
             }

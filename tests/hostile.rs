@@ -111,7 +111,10 @@ fn client_that_never_reads_is_throttled() {
         assert!(exchange(&mut other, b"get heavy\n", 1).starts_with("ok\nheavy 0.125 0\n"));
     }
     let grown = server.rss_kib().saturating_sub(before);
-    assert!(grown < 8 * 1024, "server grew by {grown} KiB for a client that never reads");
+    assert!(
+        grown < 8 * 1024,
+        "server grew by {grown} KiB for a client that never reads"
+    );
     // Now the hog reads: it gets whole, ordered answers, then it goes away
     // with answers still pending.
     hog.set_nonblocking(false).unwrap();
@@ -161,7 +164,10 @@ fn stalled_half_line_does_not_block_others() {
     }
     assert_eq!(exchange(&mut fast, b"get slow.key\n", 1), OK);
     assert_silent(&mut slow);
-    assert_eq!(exchange(&mut slow, b"5 7\nget slow.key\n", 2), format!("{OK}ok\nslow.key 15.0 7\n\n"));
+    assert_eq!(
+        exchange(&mut slow, b"5 7\nget slow.key\n", 2),
+        format!("{OK}ok\nslow.key 15.0 7\n\n")
+    );
 }
 
 #[test]
@@ -194,7 +200,10 @@ fn connections_over_the_limit_are_closed_at_once() {
     }
     let mut extra = server.connect();
     let _ = extra.write_all(b"get x\n");
-    assert!(read_to_close_or_reset(&mut extra).is_empty(), "connection over the limit was served");
+    assert!(
+        read_to_close_or_reset(&mut extra).is_empty(),
+        "connection over the limit was served"
+    );
     // Room again once one goes away.
     drop(held.pop());
     let served = (0..200).any(|_| {
@@ -208,14 +217,22 @@ fn connections_over_the_limit_are_closed_at_once() {
         false
     });
     assert!(served, "a slot never became free");
-    assert!(server.log().contains("connection limit (5) reached"), "log: {}", server.log());
+    assert!(
+        server.log().contains("connection limit (5) reached"),
+        "log: {}",
+        server.log()
+    );
 }
 
 #[test]
 fn out_of_file_descriptors_sheds_connections_and_keeps_serving() {
     // A descriptor limit of 48 leaves room for about 40 connections.
     let mut cmd = Command::new("sh");
-    cmd.args(["-c", "ulimit -n 48 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_metricsd")]);
+    cmd.args([
+        "-c",
+        "ulimit -n 48 && exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_metricsd"),
+    ]);
     let server = TestServer::start_with(cmd, &[]);
     let mut open = Vec::new();
     let mut shed = 0;
@@ -252,7 +269,11 @@ fn out_of_file_descriptors_sheds_connections_and_keeps_serving() {
         false
     });
     assert!(served);
-    assert!(server.log().contains("out of file descriptors"), "log: {}", server.log());
+    assert!(
+        server.log().contains("out of file descriptors"),
+        "log: {}",
+        server.log()
+    );
 }
 
 /// Reads until the peer closes or resets; the bytes that came first.

@@ -9,7 +9,8 @@ use std::net::Shutdown;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-const EXAMPLE_PUTS: &[u8] = b"put palm.cpu 2.0 1150864247\nput palm.cpu 0.5 1150864248\nput eardrum.cpu 3.0 1150864250\n";
+const EXAMPLE_PUTS: &[u8] =
+    b"put palm.cpu 2.0 1150864247\nput palm.cpu 0.5 1150864248\nput eardrum.cpu 3.0 1150864250\n";
 
 #[test]
 fn assignment_example_byte_exact() {
@@ -40,7 +41,10 @@ fn last_write_wins_and_answers_are_sorted() {
     let mut s = server.connect();
     let puts = b"put k 3 30\nput k 1 10\nput k 2 20\nput k 9 10\nput k -1 -5\nput a 1 1\n";
     assert_eq!(exchange(&mut s, puts, 6), OK.repeat(6));
-    assert_eq!(exchange(&mut s, b"get k\n", 1), "ok\nk -1.0 -5\nk 9.0 10\nk 2.0 20\nk 3.0 30\n\n");
+    assert_eq!(
+        exchange(&mut s, b"get k\n", 1),
+        "ok\nk -1.0 -5\nk 9.0 10\nk 2.0 20\nk 3.0 30\n\n"
+    );
     assert_eq!(
         exchange(&mut s, b"get *\n", 1),
         "ok\na 1.0 1\nk -1.0 -5\nk 9.0 10\nk 2.0 20\nk 3.0 30\n\n"
@@ -114,6 +118,12 @@ fn every_invalid_form_gets_one_error_and_the_connection_goes_on() {
         b"get \xff\xfe",
         b"put \xc3\x28 1 2",
         b"get wrong command test",
+        // Unicode whitespace and C1 controls in keys: the assignment's Python
+        // clients split answer lines on them, so they are refused.
+        "put a\u{a0}b 1 2".as_bytes(),
+        "get a\u{2028}b".as_bytes(),
+        "put \u{3000} 1 2".as_bytes(),
+        "put a\u{85} 1 2".as_bytes(),
     ];
     for line in invalid {
         let mut request = line.to_vec();
@@ -147,7 +157,11 @@ fn crlf_tabs_and_runs_of_blanks() {
     let server = TestServer::start(&[]);
     let mut s = server.connect();
     assert_eq!(
-        exchange(&mut s, b"put palm.cpu 2.0 1150864247\r\n\tput \t palm.cpu   0.5\t1150864248  \r\n", 2),
+        exchange(
+            &mut s,
+            b"put palm.cpu 2.0 1150864247\r\n\tput \t palm.cpu   0.5\t1150864248  \r\n",
+            2
+        ),
         OK.repeat(2)
     );
     assert_eq!(
@@ -251,7 +265,9 @@ fn many_concurrent_clients_lose_nothing() {
                 barrier.wait();
                 // Half pipeline everything at once, half go one by one.
                 if c % 2 == 0 {
-                    let batch: String = (0..PUTS).map(|i| format!("put c{c} {i} {i}\nput shared {c} {c}\n")).collect();
+                    let batch: String = (0..PUTS)
+                        .map(|i| format!("put c{c} {i} {i}\nput shared {c} {c}\n"))
+                        .collect();
                     assert_eq!(exchange(&mut s, batch.as_bytes(), 2 * PUTS), OK.repeat(2 * PUTS));
                 } else {
                     for i in 0..PUTS {

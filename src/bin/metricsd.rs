@@ -44,8 +44,12 @@ fn parse_args() -> Result<Action, lexopt::Error> {
         match arg {
             Long("listen") => config.listen = parser.value()?.string()?,
             Long("max-line-bytes") => {
-                config.limits.max_line_bytes =
-                    in_range("--max-line-bytes", parser.value()?.parse()?, MIN_MAX_LINE_BYTES, MAX_MAX_LINE_BYTES)?
+                config.limits.max_line_bytes = in_range(
+                    "--max-line-bytes",
+                    parser.value()?.parse()?,
+                    MIN_MAX_LINE_BYTES,
+                    MAX_MAX_LINE_BYTES,
+                )?
             }
             Long("max-pending-output") => {
                 config.limits.max_pending_output =

@@ -245,15 +245,28 @@ mod tests {
     #[test]
     fn parses_ok_error_and_points() {
         assert_eq!(parse_response(b"ok\n\n"), Ok(Response::Ok { body: b"" }));
-        assert_eq!(parse_response(WRONG_COMMAND), Ok(Response::Error { message: "wrong command" }));
+        assert_eq!(
+            parse_response(WRONG_COMMAND),
+            Ok(Response::Error {
+                message: "wrong command"
+            })
+        );
         assert_eq!(parse_response(b"error\n\n"), Ok(Response::Error { message: "" }));
         let r = parse_response(b"ok\npalm.cpu 2.0 1150864247\neardrum.cpu 3 -1\n\n").unwrap();
         let points: Vec<_> = r.points().collect();
         assert_eq!(
             points,
             vec![
-                Ok(Point { key: "palm.cpu", value: 2.0, timestamp: 1150864247 }),
-                Ok(Point { key: "eardrum.cpu", value: 3.0, timestamp: -1 }),
+                Ok(Point {
+                    key: "palm.cpu",
+                    value: 2.0,
+                    timestamp: 1150864247
+                }),
+                Ok(Point {
+                    key: "eardrum.cpu",
+                    value: 3.0,
+                    timestamp: -1
+                }),
             ]
         );
     }

@@ -130,7 +130,11 @@ pub fn read_answers(stream: &mut TcpStream, n: usize) -> String {
             break;
         }
         let got = stream.read(&mut chunk).expect("read answers");
-        assert!(got > 0, "server closed after {done} of {n} answers: {:?}", String::from_utf8_lossy(&buf));
+        assert!(
+            got > 0,
+            "server closed after {done} of {n} answers: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&chunk[..got]);
     }
     assert_eq!(start, buf.len(), "bytes beyond the expected answers");
