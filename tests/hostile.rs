@@ -304,3 +304,46 @@ fn read_to_close_or_reset_or_answer(s: &mut TcpStream) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+#[test]
+fn deep_pipeline_does_not_starve_others() {
+    // Liveness: while a hog streams 2M pipelined puts (about 40 MB) and reads
+    // its answers, another client's get is answered before the hog's puts
+    // are all stored. (Over loopback, short reads make even a server that
+    // serves a socket until it runs dry yield now and then, so the bound on
+    // one connection's slice per turn is proven by the unit test
+    // `one_read_per_service_call` in src/server/connection.rs.)
+    const PUTS: usize = 2_000_000;
+    let server = TestServer::start(&[]);
+    let hog = server.connect();
+    let mut hog_reader = hog.try_clone().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0;
+        while total < PUTS * OK.len() {
+            let n = hog_reader.read(&mut buf).unwrap();
+            assert!(n > 0, "server closed the hog");
+            total += n;
+        }
+    });
+    // Made up front, so the hog writes at memory speed.
+    let puts: String = (0..PUTS).map(|i| format!("put hog 0.5 {i}\n")).collect();
+    let mut hog_writer = hog;
+    let writer = std::thread::spawn(move || hog_writer.write_all(puts.as_bytes()).unwrap());
+    // Wait until the hog's puts are being stored, then ask for them.
+    let mut other = server.connect();
+    let stored = loop {
+        let answer = exchange(&mut other, b"get hog\n", 1);
+        let points = answer.lines().count() - 1;
+        if points > 0 {
+            break points;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(
+        stored < PUTS,
+        "the other client waited for the whole pipeline of the hog"
+    );
+    writer.join().unwrap();
+    reader.join().unwrap();
+}
