@@ -123,10 +123,7 @@ impl Connection {
             return Next::Close;
         }
         if self.input_held && !self.throttled(limits) {
-            let mut input = std::mem::take(&mut self.input);
-            let used = self.answer(&input, store, limits);
-            input.drain(..used);
-            self.input = input;
+            self.answer_kept_input(store, limits);
         }
         if self.readable && !self.read_closed && !self.input_held && !self.throttled(limits) {
             match self.stream.read(scratch) {
@@ -182,11 +179,16 @@ impl Connection {
         } else {
             // An incomplete line is waiting: the new bytes continue it.
             self.input.extend_from_slice(data);
-            let mut input = std::mem::take(&mut self.input);
-            let used = self.answer(&input, store, limits);
-            input.drain(..used);
-            self.input = input;
+            self.answer_kept_input(store, limits);
         }
+    }
+
+    /// Answers what `input` holds and keeps only what is left over.
+    fn answer_kept_input(&mut self, store: &mut Store, limits: &Limits) {
+        let mut input = std::mem::take(&mut self.input);
+        let used = self.answer(&input, store, limits);
+        input.drain(..used);
+        self.input = input;
     }
 
     /// Answers complete lines at the front of `data` until it runs out or the
