@@ -347,3 +347,46 @@ fn deep_pipeline_does_not_starve_others() {
     writer.join().unwrap();
     reader.join().unwrap();
 }
+
+#[test]
+fn command_line_errors_are_one_line_and_exit_non_zero() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_metricsd"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stderr).unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+        )
+    };
+    let server = TestServer::start(&[]);
+    let taken = server.addr.to_string();
+    let (code, err, _) = run(&["--listen", &taken]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("Address already in use") && err.lines().count() == 1,
+        "{err}"
+    );
+    for bad in [
+        &["--bogus"][..],
+        &["--max-line-bytes", "2"],
+        &["--max-connections", "x"],
+        &["--listen"],
+    ] {
+        let (code, err, _) = run(bad);
+        assert_eq!(code, Some(2), "{bad:?}");
+        assert!(
+            err.starts_with("metricsd: ") && err.lines().count() == 1,
+            "{bad:?}: {err}"
+        );
+    }
+    let (code, _, out) = run(&["--version"]);
+    assert_eq!(
+        (code, out.trim()),
+        (Some(0), concat!("metricsd ", env!("CARGO_PKG_VERSION")))
+    );
+    let (code, _, out) = run(&["--help"]);
+    assert!(code == Some(0) && out.contains("--max-pending-output"));
+}

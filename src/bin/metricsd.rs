@@ -86,7 +86,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("metricsd: {e}\ntry 'metricsd --help'");
+            eprintln!("metricsd: {e} (see 'metricsd --help')");
             return ExitCode::from(2);
         }
     };

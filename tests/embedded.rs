@@ -1,0 +1,45 @@
+//! The server embedded in a program: bind on port 0, serve from a thread,
+//! stop through a Handle.
+
+use metricsd::server::{Config, Server};
+use metricsd::Client;
+use std::time::Duration;
+
+#[test]
+fn bind_serve_and_shut_down_from_another_thread() {
+    let server = Server::bind(Config {
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    })
+    .unwrap();
+    let addr = server.local_addr();
+    assert_ne!(addr.port(), 0, "the real port is reported");
+    let handle = server.handle();
+    let thread = std::thread::spawn(move || server.run());
+
+    let mut client = Client::new("127.0.0.1", addr.port(), Some(Duration::from_secs(20))).unwrap();
+    client.put("embedded", 1.5, Some(7)).unwrap();
+    assert_eq!(client.get("embedded").unwrap()["embedded"], [(7, 1.5)]);
+
+    handle.shutdown();
+    thread.join().unwrap().unwrap();
+    // The listener is gone with the server.
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn binding_an_address_in_use_is_an_error() {
+    let first = Server::bind(Config {
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    })
+    .unwrap();
+    let taken = first.local_addr().to_string();
+    let err = Server::bind(Config {
+        listen: taken,
+        ..Config::default()
+    })
+    .err()
+    .expect("second bind fails");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+}
