@@ -68,16 +68,20 @@ impl Series {
             Err(i) => {
                 if chunk.len() < CHUNK_POINTS {
                     chunk.insert(i, (timestamp, value));
+                } else if i == chunk.len() {
+                    // Past the end of a full chunk that is not the last.
+                    self.chunks.insert(idx + 1, vec![(timestamp, value)]);
                 } else {
-                    let half = CHUNK_POINTS / 2;
-                    let mut upper = Vec::with_capacity(CHUNK_POINTS);
-                    upper.extend_from_slice(&chunk[half..]);
-                    chunk.truncate(half);
-                    if i <= half {
-                        chunk.insert(i, (timestamp, value));
-                    } else {
-                        upper.insert(i - half, (timestamp, value));
-                    }
+                    // Split where the point lands rather than in the middle:
+                    // descending data then fills whole chunks at the front,
+                    // and a late point near the end of a full chunk leaves
+                    // it full instead of halving it. Capacities stay powers
+                    // of two, so growth by doubling stops at CHUNK_POINTS.
+                    let mut upper = Vec::with_capacity((chunk.len() - i).next_power_of_two());
+                    upper.extend_from_slice(&chunk[i..]);
+                    chunk.truncate(i);
+                    chunk.push((timestamp, value));
+                    chunk.shrink_to((i + 1).next_power_of_two());
                     self.chunks.insert(idx + 1, upper);
                 }
                 self.len += 1;
@@ -97,7 +101,24 @@ impl Series {
 
     /// The points, ascending by timestamp.
     pub fn iter(&self) -> impl Iterator<Item = Point> + '_ {
-        self.chunks.iter().flat_map(|c| c.iter().copied())
+        self.points_after(None)
+    }
+
+    /// The points with a timestamp above `after` (all of them for `None`),
+    /// ascending: where an answer cut into slices goes on.
+    pub fn points_after(&self, after: Option<i64>) -> impl Iterator<Item = Point> + '_ {
+        let (first, skip) = match after {
+            None => (0, 0),
+            Some(t) => {
+                let first = self.chunks.partition_point(|c| c[c.len() - 1].0 <= t);
+                let skip = self.chunks.get(first).map_or(0, |c| c.partition_point(|p| p.0 <= t));
+                (first, skip)
+            }
+        };
+        self.chunks[first..]
+            .iter()
+            .enumerate()
+            .flat_map(move |(n, c)| c[if n == 0 { skip } else { 0 }..].iter().copied())
     }
 
     /// Bytes allocated for points (capacity, not length): for memory figures.
@@ -144,16 +165,19 @@ impl Store {
         self.series.get(key)
     }
 
-    /// Every series, in ascending byte order of keys.
-    pub fn all_sorted(&mut self) -> impl Iterator<Item = (&str, &Series)> + '_ {
+    /// Brings [`Store::sorted_keys`] up to date with keys added since.
+    pub fn sort_keys(&mut self) {
         if self.sorted_len < self.keys.len() {
             self.merge_new_keys();
         }
-        let series = &self.series;
-        self.keys.iter().filter_map(move |k| series.get(k).map(|s| (&**k, s)))
     }
 
-    /// Sorts the keys added since the last `get *` and merges them into the
+    /// Every key in ascending byte order, as of the last [`Store::sort_keys`].
+    pub fn sorted_keys(&self) -> &[Arc<str>] {
+        &self.keys[..self.sorted_len]
+    }
+
+    /// Sorts the keys added since the last sort and merges them into the
     /// sorted front: O(new · log new + all) instead of sorting every key.
     fn merge_new_keys(&mut self) {
         let mut fresh = self.keys.split_off(self.sorted_len);
@@ -229,6 +253,51 @@ mod tests {
     }
 
     #[test]
+    fn points_after_resumes_anywhere() {
+        let mut s = Series::default();
+        for t in (0..2000i64).map(|t| t * 3) {
+            s.insert(t, t as f64);
+        }
+        for after in [-1, 0, 1, 2, 3, 767, 768, 769, 3000, 5996, 5997, 100_000] {
+            let want: Vec<Point> = s.iter().filter(|p| p.0 > after).collect();
+            assert_eq!(s.points_after(Some(after)).collect::<Vec<_>>(), want, "after {after}");
+        }
+        assert_eq!(s.points_after(None).count(), 2000);
+    }
+
+    /// Bytes allocated per point for a series built from `timestamps`.
+    fn bytes_per_point(timestamps: impl Iterator<Item = i64>) -> f64 {
+        let mut s = Series::default();
+        for t in timestamps {
+            s.insert(t, 0.0);
+        }
+        s.allocated_bytes() as f64 / s.len() as f64
+    }
+
+    #[test]
+    fn memory_stays_near_sixteen_bytes_a_point_in_common_orders() {
+        let n = 100_000i64;
+        let in_order = bytes_per_point(0..n);
+        // Every tenth point arrives one step late.
+        let late = bytes_per_point((0..n).map(|t| {
+            if t % 10 == 9 {
+                t - 1
+            } else if t % 10 == 8 {
+                t + 1
+            } else {
+                t
+            }
+        }));
+        let descending = bytes_per_point((0..n).rev());
+        let mut rng = XorShift(7);
+        let random = bytes_per_point((0..n).map(|_| (rng.next() % (n as u64 * 4)) as i64));
+        assert!(in_order < 16.5, "in order: {in_order}");
+        assert!(late < 17.0, "late points: {late}");
+        assert!(descending < 16.5, "descending: {descending}");
+        assert!(random < 32.0, "random: {random}");
+    }
+
+    #[test]
     fn overwrite_keeps_one_point_per_timestamp() {
         let mut s = Series::default();
         assert!(s.insert(1150864247, 0.5));
@@ -277,14 +346,18 @@ mod tests {
         st.put("eardrum.cpu", 1150864250, 3.0);
         st.put("palm.cpu", 1150864248, 0.5);
         assert_eq!((st.series_count(), st.point_count()), (2, 3));
-        let keys: Vec<&str> = st.all_sorted().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["eardrum.cpu", "palm.cpu"]);
+        assert!(st.sorted_keys().is_empty(), "nothing sorted yet");
+        st.sort_keys();
+        assert_eq!(st.sorted_keys(), ["eardrum.cpu", "palm.cpu"].map(Arc::from));
         // Keys added after a sort are merged in their place.
         for k in ["b", "zz", "a", "palm.cpu", "\u{0436}", "A"] {
             st.put(k, 0, 1.0);
         }
-        let keys: Vec<&str> = st.all_sorted().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["A", "a", "b", "eardrum.cpu", "palm.cpu", "zz", "\u{0436}"]);
+        st.sort_keys();
+        assert_eq!(
+            st.sorted_keys(),
+            ["A", "a", "b", "eardrum.cpu", "palm.cpu", "zz", "\u{0436}"].map(Arc::from)
+        );
         assert_eq!(st.get("palm.cpu").map(Series::len), Some(3));
         assert!(st.get("nothing").is_none());
     }
@@ -300,7 +373,8 @@ mod tests {
                 st.put(&k, 0, 0.0);
                 model.insert(k);
             }
-            let keys: Vec<String> = st.all_sorted().map(|(k, _)| k.to_owned()).collect();
+            st.sort_keys();
+            let keys: Vec<String> = st.sorted_keys().iter().map(|k| k.to_string()).collect();
             assert_eq!(keys, model.iter().cloned().collect::<Vec<_>>());
         }
     }
