@@ -133,6 +133,7 @@ fn resets_with_answers_pending() {
     let mut setup = server.connect();
     let puts: String = (0..2000).map(|i| format!("put r {i} {i}\n")).collect();
     assert_eq!(exchange(&mut setup, puts.as_bytes(), 2000), OK.repeat(2000));
+    let before = server.rss_kib();
     for round in 0..50 {
         let mut s = server.connect();
         s.write_all(&b"get r\n".repeat(20)).unwrap();
@@ -150,11 +151,20 @@ fn resets_with_answers_pending() {
     assert!(server.is_running());
     server.assert_serves();
     assert_eq!(exchange(&mut setup, b"get half\n", 1), OK);
+    // What the gone connections had pending went with them.
+    let grown = server.rss_kib().saturating_sub(before);
+    assert!(grown < 8 * 1024, "server grew by {grown} KiB after 50 resets");
 }
 
 #[test]
 fn stalled_half_line_does_not_block_others() {
     let server = TestServer::start(&[]);
+    let before = server.rss_kib();
+    // Many stalled half-lines: each costs only its own bytes.
+    let mut stalled: Vec<TcpStream> = (0..100).map(|_| server.connect()).collect();
+    for s in &mut stalled {
+        s.write_all(&[b'x'; 1000]).unwrap();
+    }
     let mut slow = server.connect();
     slow.set_nodelay(true).unwrap();
     slow.write_all(b"put slow.key 1").unwrap();
@@ -168,6 +178,14 @@ fn stalled_half_line_does_not_block_others() {
         exchange(&mut slow, b"5 7\nget slow.key\n", 2),
         format!("{OK}ok\nslow.key 15.0 7\n\n")
     );
+    let grown = server.rss_kib().saturating_sub(before);
+    assert!(
+        grown < 4 * 1024,
+        "server grew by {grown} KiB for 100 stalled half-lines"
+    );
+    for s in &mut stalled {
+        assert_eq!(exchange(s, b"\n", 1), ERR);
+    }
 }
 
 #[test]
@@ -389,4 +407,81 @@ fn command_line_errors_are_one_line_and_exit_non_zero() {
     );
     let (code, _, out) = run(&["--help"]);
     assert!(code == Some(0) && out.contains("--max-pending-output"));
+}
+
+#[test]
+fn big_answers_to_clients_that_never_read_stay_bounded() {
+    // One answer can be the whole store: it is written in slices while the
+    // connection's output is under the limit, never built whole.
+    let server = TestServer::start(&["--max-pending-output", "65536"]);
+    let key = "k".repeat(60_000);
+    let mut setup = server.connect();
+    let puts: String = (0..300).map(|i| format!("put {key} {i} {i}\n")).collect();
+    assert_eq!(exchange(&mut setup, puts.as_bytes(), 300), OK.repeat(300));
+    let before = server.rss_kib();
+    // Each `get *` answer is 18 MB; ten connections ask for 50 each and
+    // never read (900 MB of answers if they were built whole).
+    let mut hogs: Vec<TcpStream> = (0..10).map(|_| server.connect()).collect();
+    for hog in &mut hogs {
+        hog.write_all(&b"get *\n".repeat(50)).unwrap();
+    }
+    // Give the server time to do all it would do, proven by a round trip on
+    // a connection served after every hog's requests arrived.
+    for _ in 0..20 {
+        assert_eq!(exchange(&mut setup, b"get nothing\n", 1), OK);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let grown = server.rss_kib().saturating_sub(before);
+    assert!(
+        grown < 16 * 1024,
+        "server grew by {grown} KiB for 10 clients that never read"
+    );
+    // A hog that starts reading gets whole answers, in order.
+    let one = exchange(&mut setup, b"get *\n", 1);
+    assert!(one.starts_with("ok\n") && one.ends_with("\n\n") && one.lines().count() == 302);
+    assert!(one.len() > 18_000_000);
+    let mut got = vec![0u8; 2 * one.len()];
+    hogs[0].read_exact(&mut got).unwrap();
+    assert_eq!(got, one.repeat(2).into_bytes());
+    drop(hogs);
+    server.assert_serves();
+}
+
+#[test]
+fn urgent_data_does_not_strand_requests() {
+    // A read stops at TCP's urgent mark (telnet's Synch sends urgent data),
+    // so a short read there does not mean the socket is drained: the
+    // requests behind the mark must be answered without a new edge.
+    let server = TestServer::start(&[]);
+    let script = r#"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(20)
+# Corked, so the three sends reach the server as one segment: one edge,
+# with requests on both sides of the urgent mark.
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+s.send(b"get a\n")
+s.send(b"!", socket.MSG_OOB)
+s.send(b"get b\nget c\n")
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+want = b"ok\n\n" * 3
+got = b""
+while len(got) < len(want):
+    chunk = s.recv(100)
+    if not chunk:
+        break
+    got += chunk
+print(repr(got))
+sys.exit(0 if got == want else 1)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &server.addr.port().to_string()])
+        .output()
+        .expect("python3 is needed for this test");
+    assert!(
+        out.status.success(),
+        "requests stranded behind urgent data: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -253,7 +253,7 @@ fn one_byte_at_a_time() {
 
 #[test]
 fn many_concurrent_clients_lose_nothing() {
-    const CLIENTS: usize = 200;
+    const CLIENTS: usize = 256;
     const PUTS: usize = 50;
     let server = TestServer::start(&[]);
     let barrier = Arc::new(Barrier::new(CLIENTS));

@@ -27,7 +27,8 @@ Logging goes to stderr; RUST_LOG (error, warn, info, debug) sets the level
 /// `get k`, but a bound this low only makes sense in tests.
 const MIN_MAX_LINE_BYTES: usize = 8;
 /// Largest accepted `--max-line-bytes`: a partial line is buffered up to this
-/// size per connection, so it must stay a small multiple of the read buffer.
+/// size per connection, so the limit multiplies by the number of connections;
+/// 64 MiB is far beyond any metric line and still a bound.
 const MAX_MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
 enum Action {

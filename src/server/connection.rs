@@ -6,8 +6,14 @@
 //! only for what is left over (an incomplete line, or lines held back while
 //! its output is over the limit) and for output the socket has not taken yet.
 //! Idle connections therefore hold no buffers at all.
+//!
+//! Output is bounded, answer by answer and line by line: a `get` answer is
+//! written only while the connection's unsent output is under
+//! `max_pending_output`, and stops after a whole line to go on later (see
+//! [`handler::Resume`]), so a peer that never reads costs the server at most
+//! that much, whatever it asks for.
 
-use super::handler;
+use super::handler::{self, Resume};
 use super::Limits;
 use crate::protocol::{Framed, LineFramer, RequestError};
 use crate::store::Store;
@@ -21,13 +27,19 @@ use std::io::{self, ErrorKind, Read, Write};
 /// answers or requests.
 const RETAIN_BUFFER_BYTES: usize = 4096;
 
+/// Answer bytes one connection may produce in one turn. 256 KiB is about
+/// 10,000 point lines, a fraction of a millisecond of formatting, so a `get`
+/// of millions of points is written in slices with every other ready
+/// connection served between them.
+const ANSWER_SLICE_BYTES: usize = 256 * 1024;
+
 /// What the event loop should do with a connection after servicing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     /// Nothing to do until the poll reports readiness.
     Wait,
-    /// More work is ready now (unread input or held-back lines): service it
-    /// again next turn, after the other connections had theirs.
+    /// More work is ready now (unread input, held-back lines, or the rest of
+    /// an answer): service it again next turn, after the other connections.
     Again,
     /// The peer is gone or an I/O error happened: drop the connection.
     Close,
@@ -37,19 +49,25 @@ pub struct Connection {
     stream: TcpStream,
     framer: LineFramer,
     /// Input not yet answered: an incomplete line, or complete lines held back
-    /// while output was over the limit.
+    /// while output was over the limit or an answer was being written.
     input: Vec<u8>,
     /// Whether `input` may hold complete lines (we stopped before the framer
     /// said Incomplete).
     input_held: bool,
+    /// A `get` answer that ran out of room, to go on with before anything else.
+    answering: Option<Resume>,
     output: Vec<u8>,
     /// Bytes of `output` already written to the socket.
     written: usize,
+    /// Answer bytes this turn may still produce (reset every service call).
+    slice_left: usize,
     /// The socket may have unread bytes (readiness not yet drained).
     readable: bool,
-    /// The poll reported a hang-up or an error: a short read no longer
-    /// proves the socket drained, so read on until end of stream or error.
-    hangup_seen: bool,
+    /// A short read does not prove the socket drained: after a hang-up or an
+    /// error (whose edge is spent, with the end of stream behind the data)
+    /// and after urgent data (a read stops at the urgent mark). Read on until
+    /// WouldBlock, end of stream or an error.
+    read_until_would_block: bool,
     /// The peer shut down its sending side: answer what was read, then close.
     read_closed: bool,
     /// The interest currently registered with the poll.
@@ -59,32 +77,38 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection registered (by the caller) for `READABLE`.
+    /// A connection registered (by the caller) for [`Connection::BASE_INTEREST`].
     pub fn new(stream: TcpStream, max_line: usize) -> Self {
         Connection {
             stream,
             framer: LineFramer::new(max_line),
             input: Vec::new(),
             input_held: false,
+            answering: None,
             output: Vec::new(),
             written: 0,
+            slice_left: 0,
             readable: false,
-            hangup_seen: false,
+            read_until_would_block: false,
             read_closed: false,
-            registered: Interest::READABLE,
+            registered: Self::BASE_INTEREST,
             queued: false,
         }
     }
+
+    /// Always registered: READABLE, so a reset or close is noticed even while
+    /// throttled, and PRIORITY, so urgent data (telnet's Synch) is noticed.
+    pub const BASE_INTEREST: Interest = Interest::READABLE.add(Interest::PRIORITY);
 
     pub fn stream_mut(&mut self) -> &mut TcpStream {
         &mut self.stream
     }
 
-    /// Records readiness reported by the poll. `hangup` is a peer close,
-    /// reset or socket error, all of which a read will report.
-    pub fn mark_ready(&mut self, readable: bool, hangup: bool) {
-        self.readable |= readable || hangup;
-        self.hangup_seen |= hangup;
+    /// Records readiness reported by the poll. `drain` is a peer close,
+    /// reset, socket error or urgent data: see `read_until_would_block`.
+    pub fn mark_ready(&mut self, readable: bool, drain: bool) {
+        self.readable |= readable || drain;
+        self.read_until_would_block |= drain;
     }
 
     /// Output accepted from requests but not yet taken by the socket.
@@ -92,18 +116,22 @@ impl Connection {
         self.output.len() - self.written
     }
 
-    fn throttled(&self, limits: &Limits) -> bool {
-        self.pending_output() >= limits.max_pending_output
+    /// How many answer bytes may be added now: under the output limit and
+    /// within this turn's slice.
+    fn room(&self, limits: &Limits) -> usize {
+        limits
+            .max_pending_output
+            .saturating_sub(self.pending_output())
+            .min(self.slice_left)
     }
 
-    /// The interest this state needs: always READABLE (so a reset or close is
-    /// noticed even while throttled), WRITABLE only while output is pending,
+    /// The interest this state needs: WRITABLE only while output is pending,
     /// so a connection that keeps up never wakes the loop for writability.
     pub fn wanted_interest(&self) -> Interest {
         if self.pending_output() > 0 {
-            Interest::READABLE | Interest::WRITABLE
+            Self::BASE_INTEREST.add(Interest::WRITABLE)
         } else {
-            Interest::READABLE
+            Self::BASE_INTEREST
         }
     }
 
@@ -112,20 +140,26 @@ impl Connection {
         std::mem::replace(&mut self.registered, interest) != interest
     }
 
-    /// Does one bounded slice of work: write pending output, answer held-back
-    /// input, read once into `scratch` and answer what came, write again.
+    /// Does one bounded slice of work: write pending output, go on with an
+    /// unfinished answer, answer held-back input, read once into `scratch`
+    /// and answer what came, write again.
     ///
-    /// One read per turn is the fairness bound: a peer with a deep pipeline
-    /// gets at most `scratch.len()` bytes of requests answered before every
-    /// other ready connection has had its turn.
+    /// The bounds on a turn are one read (`scratch.len()` bytes of new
+    /// requests, besides held-back ones) and [`ANSWER_SLICE_BYTES`] of answers,
+    /// so a peer with a deep pipeline or a huge `get` cannot hold up the
+    /// other ready connections for long.
     pub fn service(&mut self, scratch: &mut [u8], store: &mut Store, limits: &Limits) -> Next {
         if self.flush().is_err() {
             return Next::Close;
         }
-        if self.input_held && !self.throttled(limits) {
+        self.slice_left = ANSWER_SLICE_BYTES;
+        if self.answering.is_some() && self.room(limits) > 0 {
+            self.go_on_answering(store, limits);
+        }
+        if self.answering.is_none() && self.input_held && self.room(limits) > 0 {
             self.answer_kept_input(store, limits);
         }
-        if self.readable && !self.read_closed && !self.input_held && !self.throttled(limits) {
+        if self.readable && !self.read_closed && !self.input_held && self.answering.is_none() && self.room(limits) > 0 {
             match self.stream.read(scratch) {
                 Ok(0) => {
                     // A line without its `\n` at end of stream is not a
@@ -141,13 +175,14 @@ impl Connection {
                     // extra loop turn it takes. Measured with strace -c on a
                     // client that pauses between requests: 3 syscalls per
                     // request (epoll_wait, recvfrom, sendto) instead of 5.
-                    // Not so once a hang-up was reported: its edge is spent,
-                    // and only reading on finds the end of stream behind the
-                    // data.
-                    self.readable = n == scratch.len() || self.hangup_seen;
+                    // The exceptions are in `read_until_would_block`.
+                    self.readable = n == scratch.len() || self.read_until_would_block;
                     self.take_input(&scratch[..n], store, limits);
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    self.read_until_would_block = false;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     log::debug!("read failed: {e}");
@@ -161,12 +196,15 @@ impl Connection {
         if self.input.is_empty() && self.input.capacity() > RETAIN_BUFFER_BYTES {
             self.input = Vec::new();
         }
-        let throttled = self.throttled(limits);
-        if self.read_closed && !self.input_held && self.pending_output() == 0 {
+        let more_to_answer = self.input_held || self.answering.is_some();
+        if self.read_closed && !more_to_answer && self.pending_output() == 0 {
             Next::Close
-        } else if !throttled && (self.input_held || (self.readable && !self.read_closed)) {
+        } else if self.pending_output() < limits.max_pending_output
+            && (more_to_answer || (self.readable && !self.read_closed))
+        {
             Next::Again
         } else {
+            // Output over the limit: WRITABLE brings us back when it drains.
             Next::Wait
         }
     }
@@ -191,30 +229,26 @@ impl Connection {
         self.input = input;
     }
 
-    /// Answers complete lines at the front of `data` until it runs out or the
-    /// output passes the limit (checked between requests, so one large answer
-    /// is never cut). Returns how many bytes were used up.
+    /// Answers complete lines at the front of `data` until it runs out, the
+    /// room for output runs out (checked between requests), or an answer is
+    /// cut into slices. Returns how many bytes were used up.
     fn answer(&mut self, data: &[u8], store: &mut Store, limits: &Limits) -> usize {
-        if self.written > 0 {
-            // Move unsent output to the front before appending; this is at
-            // most the output limit, and happens once per turn.
-            self.output.drain(..self.written);
-            self.written = 0;
-        }
+        self.compact_output();
         let mut pos = 0;
         loop {
-            if self.throttled(limits) {
+            let room = self.room(limits);
+            if room == 0 || self.answering.is_some() {
                 self.input_held = pos < data.len();
                 return pos;
             }
             let (framed, used) = self.framer.next(&data[pos..]);
             pos += used;
+            let before = self.output.len();
             match framed {
-                Framed::Line(line) => {
-                    if let Err(cause) = handler::answer_line(line, store, &mut self.output) {
-                        log::debug!("rejected request: {cause}");
-                    }
-                }
+                Framed::Line(line) => match handler::answer_line(line, store, &mut self.output, room) {
+                    Ok(resume) => self.answering = resume,
+                    Err(cause) => log::debug!("rejected request: {cause}"),
+                },
                 Framed::TooLong => {
                     log::debug!("rejected request: {}", RequestError::LineTooLong);
                     handler::reject(&mut self.output);
@@ -224,6 +258,28 @@ impl Connection {
                     return pos;
                 }
             }
+            self.slice_left = self.slice_left.saturating_sub(self.output.len() - before);
+        }
+    }
+
+    /// Writes more of an answer that ran out of room.
+    fn go_on_answering(&mut self, store: &mut Store, limits: &Limits) {
+        self.compact_output();
+        let room = self.room(limits);
+        if let Some(from) = self.answering.take() {
+            let before = self.output.len();
+            self.answering = handler::resume(from, store, &mut self.output, room);
+            self.slice_left = self.slice_left.saturating_sub(self.output.len() - before);
+        }
+    }
+
+    /// Moves unsent output to the front before more is appended. Output is
+    /// only appended while under the limit, so this moves at most that much,
+    /// once per turn.
+    fn compact_output(&mut self) {
+        if self.written > 0 {
+            self.output.drain(..self.written);
+            self.written = 0;
         }
     }
 
@@ -313,4 +369,57 @@ mod tests {
     }
 
     const OK_LEN: usize = 4;
+
+    #[test]
+    fn a_huge_answer_is_written_one_slice_per_service_call() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        accepted.set_nonblocking(true).unwrap();
+        let mut conn = Connection::new(TcpStream::from_std(accepted), 1024);
+        let mut store = Store::new();
+        for t in 0..200_000 {
+            store.put("big", t, 0.5);
+        }
+        // The output limit is far above the slice, so only the slice stops it.
+        let limits = Limits {
+            max_line_bytes: 1024,
+            max_pending_output: 64 << 20,
+        };
+        let mut scratch = vec![0u8; 64 * 1024];
+        client.write_all(b"get big\nget none\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        conn.mark_ready(true, false);
+
+        let reader = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            client.read_to_end(&mut all).unwrap();
+            all
+        });
+        // The answer is about 3.3 MB: in slices of 256 KiB it takes more than
+        // ten calls, each asking to be called again at once.
+        let mut calls = 0;
+        loop {
+            let next = conn.service(&mut scratch, &mut store, &limits);
+            calls += 1;
+            if conn.answering.is_none() && !conn.input_held {
+                break;
+            }
+            assert_eq!(next, Next::Again, "more of the answer is ready at once");
+            assert!(calls < 10_000, "answer never finished");
+        }
+        assert!(calls > 10, "{calls} service calls for a 3.3 MB answer");
+        while conn.pending_output() > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            assert_ne!(conn.service(&mut scratch, &mut store, &limits), Next::Close);
+        }
+        drop(conn);
+        let all = String::from_utf8(reader.join().unwrap()).unwrap();
+        let mut want = String::from("ok\n");
+        for t in 0..200_000 {
+            want.push_str(&format!("big 0.5 {t}\n"));
+        }
+        want.push_str("\nok\n\n");
+        assert!(all == want, "answers differ");
+    }
 }

@@ -1,20 +1,45 @@
 //! Applies one request line to the store and writes its answer. No I/O: the
-//! connection hands in a line and an output buffer.
+//! connection hands in a line, an output buffer and how much room is left.
+//!
+//! A `get` answer can be far larger than any output limit (a series of
+//! millions of points, or `get *` of the whole store), so it is written in
+//! slices: when the room runs out, the answer stops after a whole point line
+//! and a [`Resume`] says where to go on once the output has drained. Nothing
+//! else is answered on that connection in between, so answers stay in order.
+//!
+//! A sliced answer is not a snapshot: puts that arrive while it is being
+//! written appear in it if they sort after the point where it stopped, and
+//! not otherwise. Every point appears at most once and in order, and every
+//! point stored before the `get` and not overwritten appears.
 
 use crate::protocol::request::{parse_line, Query, Request, RequestError};
 use crate::protocol::response;
-use crate::store::Store;
+use crate::store::{Point, Store};
+use std::sync::Arc;
 
-/// Answers one line (without its `\n`). Blank lines get no answer; an invalid
+/// Where a `get` answer that ran out of room goes on: after the point of
+/// `key` at timestamp `after`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resume {
+    /// `get <key>`.
+    Key { key: Box<str>, after: i64 },
+    /// `get *`: then every key above `key`.
+    All { key: Arc<str>, after: i64 },
+}
+
+/// Answers one line (without its `\n`), adding about `room` bytes at most
+/// (a whole point line may pass it). Blank lines get no answer; an invalid
 /// line gets `error\nwrong command\n\n` and its cause is returned.
 #[inline]
-pub fn answer_line(line: &[u8], store: &mut Store, out: &mut Vec<u8>) -> Result<(), RequestError> {
+pub fn answer_line(
+    line: &[u8],
+    store: &mut Store,
+    out: &mut Vec<u8>,
+    room: usize,
+) -> Result<Option<Resume>, RequestError> {
     match parse_line(line) {
-        Ok(Some(request)) => {
-            execute(request, store, out);
-            Ok(())
-        }
-        Ok(None) => Ok(()),
+        Ok(Some(request)) => Ok(execute(request, store, out, room)),
+        Ok(None) => Ok(None),
         Err(cause) => {
             reject(out);
             Err(cause)
@@ -28,32 +53,85 @@ pub fn reject(out: &mut Vec<u8>) {
     out.extend_from_slice(response::WRONG_COMMAND);
 }
 
-/// Applies a valid request and writes its answer.
-pub fn execute(request: Request<'_>, store: &mut Store, out: &mut Vec<u8>) {
+/// Applies a valid request and writes its answer, or as much of it as
+/// `room` allows.
+pub fn execute(request: Request<'_>, store: &mut Store, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
     match request {
         Request::Put { key, value, timestamp } => {
             store.put(key, timestamp, value);
             out.extend_from_slice(response::OK_EMPTY);
+            None
         }
-        Request::Get(Query::Key(key)) => {
+        Request::Get(query) => {
             response::begin_ok(out);
-            if let Some(series) = store.get(key) {
-                for (timestamp, value) in series.iter() {
-                    response::write_point(out, key, value, timestamp);
+            let stop_at = out.len().saturating_add(room);
+            match query {
+                Query::Key(key) => {
+                    write_key(store, key, None, out, stop_at).map(|after| Resume::Key { key: key.into(), after })
                 }
+                Query::All => write_all(store, None, out, stop_at),
             }
-            response::end(out);
-        }
-        Request::Get(Query::All) => {
-            response::begin_ok(out);
-            for (key, series) in store.all_sorted() {
-                for (timestamp, value) in series.iter() {
-                    response::write_point(out, key, value, timestamp);
-                }
-            }
-            response::end(out);
         }
     }
+}
+
+/// Goes on with an answer that ran out of room.
+pub fn resume(from: Resume, store: &mut Store, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
+    let stop_at = out.len().saturating_add(room);
+    match from {
+        Resume::Key { key, after } => {
+            write_key(store, &key, Some(after), out, stop_at).map(|after| Resume::Key { key, after })
+        }
+        Resume::All { key, after } => write_all(store, Some((key, after)), out, stop_at),
+    }
+}
+
+/// The points of one key after `after`; ends the answer when they are all
+/// written, or returns the last timestamp written when `out` reaches `stop_at`.
+fn write_key(store: &Store, key: &str, after: Option<i64>, out: &mut Vec<u8>, stop_at: usize) -> Option<i64> {
+    if let Some(series) = store.get(key) {
+        if let Some(last) = write_points(out, key, series.points_after(after), stop_at) {
+            return Some(last);
+        }
+    }
+    response::end(out);
+    None
+}
+
+/// Every key's points in key order, from the point after `from` on.
+fn write_all(store: &mut Store, from: Option<(Arc<str>, i64)>, out: &mut Vec<u8>, stop_at: usize) -> Option<Resume> {
+    store.sort_keys();
+    let keys = store.sorted_keys();
+    // Keys are never removed, so the key an answer stopped in is still there.
+    let (start, mut after) = match &from {
+        None => (0, None),
+        Some((key, after)) => (keys.partition_point(|k| k < key), Some(*after)),
+    };
+    for key in &keys[start..] {
+        if let Some(series) = store.get(key) {
+            if let Some(last) = write_points(out, key, series.points_after(after.take()), stop_at) {
+                return Some(Resume::All {
+                    key: Arc::clone(key),
+                    after: last,
+                });
+            }
+        }
+    }
+    response::end(out);
+    None
+}
+
+/// Writes point lines until done (None) or `out` reaches `stop_at` (the last
+/// timestamp written).
+#[inline]
+fn write_points(out: &mut Vec<u8>, key: &str, points: impl Iterator<Item = Point>, stop_at: usize) -> Option<i64> {
+    for (timestamp, value) in points {
+        response::write_point(out, key, value, timestamp);
+        if out.len() >= stop_at {
+            return Some(timestamp);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -63,7 +141,10 @@ mod tests {
     fn answer_all(store: &mut Store, lines: &[&str]) -> String {
         let mut out = Vec::new();
         for line in lines {
-            let _ = answer_line(line.as_bytes(), store, &mut out);
+            assert_eq!(
+                answer_line(line.as_bytes(), store, &mut out, usize::MAX).unwrap_or(None),
+                None
+            );
         }
         String::from_utf8(out).unwrap()
     }
@@ -98,5 +179,94 @@ mod tests {
             answer_all(&mut store, &["put palm.cpu abc 1", "get palm.cpu x"]),
             "error\nwrong command\n\n".repeat(2)
         );
+    }
+}
+
+#[cfg(test)]
+mod slicing {
+    use super::*;
+
+    /// Answers `line` in slices of `room` bytes, with `between` run on the
+    /// store after each slice; returns the whole answer.
+    fn sliced(store: &mut Store, line: &str, room: usize, mut between: impl FnMut(&mut Store)) -> String {
+        let mut out = Vec::new();
+        let mut next = answer_line(line.as_bytes(), store, &mut out, room).unwrap();
+        let mut slices = 1;
+        while let Some(from) = next {
+            between(store);
+            let before = out.len();
+            next = resume(from, store, &mut out, room);
+            // A slice never passes its room by more than one point line.
+            assert!(out.len() - before < room + 64, "slice of {} bytes", out.len() - before);
+            slices += 1;
+        }
+        assert!(slices > 1 || room == usize::MAX);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn filled() -> Store {
+        let mut store = Store::new();
+        for t in 0..500 {
+            for key in ["a", "b.long.key.name", "c"] {
+                store.put(key, t * 2, t as f64 + 0.5);
+            }
+        }
+        store
+    }
+
+    #[test]
+    fn sliced_answers_equal_whole_answers() {
+        for line in ["get *", "get a", "get b.long.key.name", "get missing"] {
+            let whole = sliced(&mut filled(), line, usize::MAX, |_| {});
+            for room in [1, 7, 30, 100, 4096] {
+                if line == "get missing" {
+                    continue;
+                }
+                assert_eq!(
+                    sliced(&mut filled(), line, room, |_| {}),
+                    whole,
+                    "{line} in slices of {room}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn puts_during_a_sliced_answer() {
+        let mut store = filled();
+        let mut round = 0;
+        let got = sliced(&mut store, "get *", 2000, |store| {
+            round += 1;
+            // Before every cursor: never shown. After it: shown once, in order.
+            store.put("a", -round, 0.0);
+            store.put("c", 10_000 + round, 1.0);
+            store.put("zz.new", round, 2.0);
+            // Overwrite a point of "a" that was shown already, or not yet.
+            store.put("a", 0, 99.0);
+        });
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines[0], "ok");
+        assert!(got.ends_with("\n\n"));
+        let points: Vec<(&str, i64)> = lines[1..]
+            .iter()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                (f[0], f[2].parse().unwrap())
+            })
+            .collect();
+        // Sorted by key, then timestamp, each at most once.
+        assert!(points.windows(2).all(|w| w[0] < w[1]), "order");
+        // Every point stored before the get is there.
+        for t in 0..500 {
+            for key in ["a", "b.long.key.name", "c"] {
+                assert!(points.contains(&(key, t * 2)), "{key} {t}");
+            }
+        }
+        // "a" was written first, so its earlier points came too late.
+        assert!(!points.iter().any(|&(k, t)| k == "a" && t < 0));
+        // Later keys' new points after the cursor are there.
+        assert!(points.iter().any(|&(k, t)| k == "c" && t > 10_000));
+        assert!(points.iter().any(|&(k, _)| k == "zz.new"));
     }
 }

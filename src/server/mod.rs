@@ -29,9 +29,11 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
 /// far beyond any metric name; graphite's carbon caps lines lower still.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 /// Output one connection may have waiting before its requests are no longer
-/// read. 4 MiB holds the answer to a `get` of about 150k points, so ordinary
-/// readers never hit it, while 10,000 stalled readers stay within 40 GiB at
-/// the very worst (the socket buffers bound the realistic case far lower).
+/// read and its answers no longer written (a `get` answer stops after a whole
+/// line and goes on as the output drains). 4 MiB is about 150k point lines:
+/// a reader that keeps up never waits on it, and it is what a peer that
+/// stops reading can pin, besides at most one partial line of input. There
+/// is no global budget: 10,000 such peers could pin 40 GiB at the very worst.
 pub const DEFAULT_MAX_PENDING_OUTPUT: usize = 4 * 1024 * 1024;
 /// Redis' `maxclients` default.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
@@ -201,7 +203,10 @@ impl Server {
                         if let Some(conn) = self.connections.get_mut(key) {
                             conn.mark_ready(
                                 event.is_readable(),
-                                event.is_read_closed() || event.is_write_closed() || event.is_error(),
+                                event.is_read_closed()
+                                    || event.is_write_closed()
+                                    || event.is_error()
+                                    || event.is_priority(),
                             );
                             enqueue(&mut self.ready, key, conn);
                         }
@@ -354,7 +359,11 @@ impl Server {
         }
         let entry = self.connections.vacant_entry();
         let token = Token(entry.key() + FIRST_CONNECTION);
-        if let Err(e) = self.poll.registry().register(&mut stream, token, Interest::READABLE) {
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut stream, token, Connection::BASE_INTEREST)
+        {
             log::warn!("cannot register connection from {peer}: {e}");
             return;
         }
