@@ -101,6 +101,8 @@ const PUT_MANY_WINDOW: usize = 4096;
 
 /// Smallest read buffer; it doubles for large answers.
 const MIN_READ_BUFFER: usize = 16 * 1024;
+/// A read buffer grown past this by a large answer is freed after it.
+const MAX_RETAINED_READ_BUFFER: usize = 1024 * 1024;
 
 /// A blocking connection to a metricsd server.
 pub struct Client {
@@ -156,13 +158,15 @@ impl Client {
     /// Stores one point; `timestamp` None means now (whole Unix seconds).
     /// Sends exactly `put <key> <value> <timestamp>\n`.
     pub fn put(&mut self, key: &str, value: f64, timestamp: Option<i64>) -> Result<(), ClientError> {
+        self.check_usable()?;
         check_put(key, value)?;
         self.request.clear();
         encode_put(&mut self.request, key, value, timestamp.unwrap_or_else(unix_now));
-        self.exchange(1, expect_empty_ok)
+        self.exchange(self.deadline(), 1, expect_empty_ok)
     }
 
-    /// Stores many points, pipelined: one round trip per 4096 points.
+    /// Stores many points, pipelined: one round trip per 4096 points, all
+    /// within one timeout.
     ///
     /// Every point is checked before anything is sent. If the server rejects
     /// some, the others are still stored and the first rejection is returned.
@@ -172,13 +176,14 @@ impl Client {
             check_put(key.as_ref(), *value)?;
         }
         let now = unix_now();
+        let deadline = self.deadline();
         let mut first_rejection = None;
         for window in points.chunks(PUT_MANY_WINDOW) {
             self.request.clear();
             for (key, value, timestamp) in window {
                 encode_put(&mut self.request, key.as_ref(), *value, timestamp.unwrap_or(now));
             }
-            match self.exchange(window.len(), expect_empty_ok) {
+            match self.exchange(deadline, window.len(), expect_empty_ok) {
                 Err(ClientError::Server(message)) => {
                     first_rejection.get_or_insert(ClientError::Server(message));
                 }
@@ -191,13 +196,14 @@ impl Client {
     /// All points of `key`, or of every key for `*`. An empty map when there
     /// are none.
     pub fn get(&mut self, key: &str) -> Result<Metrics, ClientError> {
+        self.check_usable()?;
         if !is_valid_key(key) {
             return Err(ClientError::InvalidKey(key.to_owned()));
         }
         self.request.clear();
         encode_get(&mut self.request, if key == "*" { Query::All } else { Query::Key(key) });
         let mut metrics = Metrics::new();
-        self.exchange(1, |answer| {
+        self.exchange(self.deadline(), 1, |answer| {
             for point in answer.points() {
                 let point = point?;
                 let entry = (point.timestamp, point.value);
@@ -219,6 +225,11 @@ impl Client {
         Ok(metrics)
     }
 
+    /// When a call starting now must be done.
+    fn deadline(&self) -> Option<Instant> {
+        self.timeout.map(|t| Instant::now() + t)
+    }
+
     /// Fails with [`ClientError::Broken`] once the connection is unusable.
     fn check_usable(&self) -> Result<(), ClientError> {
         match &self.broken {
@@ -232,11 +243,12 @@ impl Client {
     /// returns), so the connection stays in step.
     fn exchange(
         &mut self,
+        deadline: Option<Instant>,
         answers: usize,
         mut on_ok: impl FnMut(Response<'_>) -> Result<(), ClientError>,
     ) -> Result<(), ClientError> {
         self.check_usable()?;
-        let result = self.exchange_unchecked(answers, &mut on_ok);
+        let result = self.exchange_unchecked(deadline, answers, &mut on_ok);
         if let Err(e) = &result {
             if e.breaks_connection() {
                 self.broken = Some(e.to_string());
@@ -247,10 +259,10 @@ impl Client {
 
     fn exchange_unchecked(
         &mut self,
+        deadline: Option<Instant>,
         answers: usize,
         on_ok: &mut impl FnMut(Response<'_>) -> Result<(), ClientError>,
     ) -> Result<(), ClientError> {
-        let deadline = self.timeout.map(|t| Instant::now() + t);
         self.send(deadline)?;
         let mut rejection = None;
         for _ in 0..answers {
@@ -269,6 +281,10 @@ impl Client {
         }
         self.start = 0;
         self.end = 0;
+        if self.buf.len() > MAX_RETAINED_READ_BUFFER {
+            // Don't pin what one big `get *` needed for the client's lifetime.
+            self.buf = Vec::new();
+        }
         rejection.map_or(Ok(()), Err)
     }
 
@@ -341,11 +357,14 @@ fn remaining(deadline: Instant) -> Result<Duration, ClientError> {
     }
 }
 
+/// Connects to the first address of `host` that answers, all within
+/// `timeout`.
 fn connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpStream, ClientError> {
+    let deadline = timeout.map(|t| Instant::now() + t);
     let mut last_error = None;
     for addr in (host, port).to_socket_addrs()? {
-        let attempt = match timeout {
-            Some(t) => TcpStream::connect_timeout(&addr, t),
+        let attempt = match deadline {
+            Some(deadline) => TcpStream::connect_timeout(&addr, remaining(deadline)?),
             None => TcpStream::connect(addr),
         };
         match attempt {
@@ -359,7 +378,8 @@ fn connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpStream
         }
     }
     Err(match last_error {
-        Some(e) => classify(e).unwrap_or(ClientError::Timeout),
+        // An interrupted connect is not retried here: report it as it is.
+        Some(e) => classify(e).unwrap_or_else(|| ClientError::Io(io::Error::from(ErrorKind::Interrupted))),
         None => io::Error::new(ErrorKind::InvalidInput, format!("{host} resolves to no address")).into(),
     })
 }

@@ -940,3 +940,38 @@ fn dropping_the_client_closes_the_connection() {
     // The fake's join returns only after it has seen the close.
     assert_eq!(fake.received(), ["put k 1.0 1\n"]);
 }
+
+#[test]
+fn put_many_timeout_bounds_the_whole_call_not_each_window() {
+    // Three windows; each is answered 400 ms after it arrives. With a
+    // timeout of 1 s per call the third window cannot finish in time; a
+    // timeout per window (1 s each) would let the call succeed.
+    const N: usize = 3 * 4096;
+    let fake = Fake::start(1, |_, peer| {
+        for _ in 0..3 {
+            for _ in 0..4096 {
+                peer.line();
+            }
+            std::thread::sleep(Duration::from_millis(400));
+            peer.send(&b"ok\n\n".repeat(4096));
+        }
+    });
+    let mut client = Client::new("127.0.0.1", fake.addr.port(), Some(Duration::from_secs(1))).unwrap();
+    let points: Vec<(&str, f64, Option<i64>)> = (0..N).map(|i| ("w", 1.0, Some(i as i64))).collect();
+    assert!(matches!(client.put_many(&points), Err(ClientError::Timeout)));
+    assert!(client.is_broken());
+    drop(client);
+    let _ = fake.received();
+}
+
+#[test]
+fn a_broken_client_says_so_before_judging_a_key() {
+    let fake = one_answer(b"OK\n\n");
+    let mut client = fake.client();
+    assert!(client.get("k").is_err());
+    assert!(matches!(client.put("", 1.0, Some(1)), Err(ClientError::Broken(_))));
+    assert!(matches!(client.get("a b"), Err(ClientError::Broken(_))));
+    assert!(matches!(client.put("k", f64::NAN, None), Err(ClientError::Broken(_))));
+    drop(client);
+    let _ = fake.received();
+}
