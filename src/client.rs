@@ -19,10 +19,7 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let server = metricsd::server::Server::bind(metricsd::server::Config {
-//! #     listen: "127.0.0.1:0".into(), ..Default::default() })?;
-//! # let port = server.local_addr().port();
-//! # std::thread::spawn(move || server.run());
+//! # let port = metricsd::server::spawn_local()?.0.port();
 //! use metricsd::client::Client;
 //! use std::time::Duration;
 //!
@@ -124,6 +121,15 @@ pub struct Client {
 impl Client {
     /// Connects to `host:port`. `timeout` bounds the connect and every later
     /// call; `None` waits forever.
+    ///
+    /// ```
+    /// # let port = metricsd::server::spawn_local()?.0.port();
+    /// use metricsd::{Client, ClientError};
+    /// use std::time::Duration;
+    ///
+    /// let client = Client::new("127.0.0.1", port, Some(Duration::from_secs(5)))?;
+    /// # Ok::<(), ClientError>(())
+    /// ```
     pub fn new(host: &str, port: u16, timeout: Option<Duration>) -> Result<Client, ClientError> {
         let stream = connect(host, port, timeout)?;
         Ok(Client {
@@ -140,7 +146,8 @@ impl Client {
         })
     }
 
-    /// Replaces the connection with a fresh one to the same address.
+    /// Replaces the connection with a fresh one to the same address, after
+    /// a failure left the old one [`ClientError::Broken`].
     pub fn reconnect(&mut self) -> Result<(), ClientError> {
         self.stream = connect(&self.host, self.port, self.timeout)?;
         self.start = 0;
@@ -157,6 +164,18 @@ impl Client {
 
     /// Stores one point; `timestamp` None means now (whole Unix seconds).
     /// Sends exactly `put <key> <value> <timestamp>\n`.
+    ///
+    /// ```
+    /// # let port = metricsd::server::spawn_local()?.0.port();
+    /// # let mut client = metricsd::Client::new("127.0.0.1", port, None)?;
+    /// use metricsd::ClientError;
+    ///
+    /// client.put("palm.cpu", 23.7, Some(1150864247))?;
+    /// client.put("palm.cpu", 23.9, None)?; // the current second
+    /// assert!(matches!(client.put("a key", 1.0, None), Err(ClientError::InvalidKey(_))));
+    /// assert!(matches!(client.put("k", f64::NAN, None), Err(ClientError::InvalidValue(_))));
+    /// # Ok::<(), ClientError>(())
+    /// ```
     pub fn put(&mut self, key: &str, value: f64, timestamp: Option<i64>) -> Result<(), ClientError> {
         self.check_usable()?;
         check_put(key, value)?;
@@ -170,6 +189,16 @@ impl Client {
     ///
     /// Every point is checked before anything is sent. If the server rejects
     /// some, the others are still stored and the first rejection is returned.
+    ///
+    /// ```
+    /// # let port = metricsd::server::spawn_local()?.0.port();
+    /// # let mut client = metricsd::Client::new("127.0.0.1", port, None)?;
+    /// let points: Vec<(String, f64, Option<i64>)> =
+    ///     (0..10_000).map(|i| (format!("host{}.cpu", i % 10), 0.5, Some(i))).collect();
+    /// client.put_many(&points)?;
+    /// assert_eq!(client.get("host3.cpu")?["host3.cpu"].len(), 1000);
+    /// # Ok::<(), metricsd::ClientError>(())
+    /// ```
     pub fn put_many<K: AsRef<str>>(&mut self, points: &[(K, f64, Option<i64>)]) -> Result<(), ClientError> {
         self.check_usable()?;
         for (key, value, _) in points {
@@ -193,8 +222,21 @@ impl Client {
         first_rejection.map_or(Ok(()), Err)
     }
 
-    /// All points of `key`, or of every key for `*`. An empty map when there
-    /// are none.
+    /// All points of `key`, or of every key for `*`, each key's sorted by
+    /// timestamp. An empty map when there are none.
+    ///
+    /// ```
+    /// # let port = metricsd::server::spawn_local()?.0.port();
+    /// # let mut client = metricsd::Client::new("127.0.0.1", port, None)?;
+    /// client.put("palm.cpu", 0.5, Some(1150864248))?;
+    /// client.put("palm.cpu", 2.0, Some(1150864247))?;
+    /// client.put("eardrum.cpu", 3.0, Some(1150864250))?;
+    /// let all = client.get("*")?;
+    /// assert_eq!(all["palm.cpu"], [(1150864247, 2.0), (1150864248, 0.5)]);
+    /// assert_eq!(all["eardrum.cpu"], [(1150864250, 3.0)]);
+    /// assert!(client.get("nothing.here")?.is_empty());
+    /// # Ok::<(), metricsd::ClientError>(())
+    /// ```
     pub fn get(&mut self, key: &str) -> Result<Metrics, ClientError> {
         self.check_usable()?;
         if !is_valid_key(key) {

@@ -382,6 +382,31 @@ enum Shed {
     Failed,
 }
 
+/// Starts a server with default limits on a free port of 127.0.0.1, in a
+/// thread of its own, and returns its address and the handle that stops it:
+/// for tests and examples of programs that talk to metricsd.
+///
+/// ```
+/// let (addr, server) = metricsd::server::spawn_local()?;
+/// let mut client = metricsd::Client::new("127.0.0.1", addr.port(), None)?;
+/// client.put("k", 1.0, Some(1))?;
+/// server.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn spawn_local() -> io::Result<(SocketAddr, Handle)> {
+    let server = Server::bind(Config {
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    })?;
+    let (addr, handle) = (server.local_addr(), server.handle());
+    std::thread::Builder::new().name("metricsd".into()).spawn(move || {
+        if let Err(e) = server.run() {
+            log::error!("metricsd server thread: {e}");
+        }
+    })?;
+    Ok((addr, handle))
+}
+
 fn enqueue(ready: &mut Vec<usize>, key: usize, conn: &mut Connection) {
     if !conn.queued {
         conn.queued = true;
