@@ -43,3 +43,20 @@ fn binding_an_address_in_use_is_an_error() {
     .expect("second bind fails");
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
 }
+
+#[test]
+fn zero_limits_are_refused() {
+    for zero in 0..3 {
+        let mut config = Config {
+            listen: "127.0.0.1:0".into(),
+            ..Config::default()
+        };
+        match zero {
+            0 => config.limits.max_line_bytes = 0,
+            1 => config.limits.max_pending_output = 0,
+            _ => config.max_connections = 0,
+        }
+        let err = Server::bind(config).err().expect("a zero limit is refused");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    }
+}

@@ -143,8 +143,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listening socket.
+    /// Binds the listening socket. Limits of zero are refused: with no room
+    /// for output or lines, connections could never make progress.
     pub fn bind(config: Config) -> io::Result<Server> {
+        let limits = &config.limits;
+        if limits.max_line_bytes == 0 || limits.max_pending_output == 0 || config.max_connections == 0 {
+            return Err(io::Error::new(ErrorKind::InvalidInput, "limits must be at least 1"));
+        }
         let mut listener = bind_first(&config.listen)?;
         let local_addr = listener.local_addr()?;
         let poll = Poll::new()?;
