@@ -5,13 +5,17 @@ use metricsd::server::{Config, Server};
 use metricsd::Client;
 use std::time::Duration;
 
-#[test]
-fn bind_serve_and_shut_down_from_another_thread() {
-    let server = Server::bind(Config {
+/// Default limits on a free loopback port.
+fn local() -> Config {
+    Config {
         listen: "127.0.0.1:0".into(),
         ..Config::default()
-    })
-    .unwrap();
+    }
+}
+
+#[test]
+fn bind_serve_and_shut_down_from_another_thread() {
+    let server = Server::bind(local()).unwrap();
     let addr = server.local_addr();
     assert_ne!(addr.port(), 0, "the real port is reported");
     let handle = server.handle();
@@ -29,11 +33,7 @@ fn bind_serve_and_shut_down_from_another_thread() {
 
 #[test]
 fn binding_an_address_in_use_is_an_error() {
-    let first = Server::bind(Config {
-        listen: "127.0.0.1:0".into(),
-        ..Config::default()
-    })
-    .unwrap();
+    let first = Server::bind(local()).unwrap();
     let taken = first.local_addr().to_string();
     let err = Server::bind(Config {
         listen: taken,
@@ -47,10 +47,7 @@ fn binding_an_address_in_use_is_an_error() {
 #[test]
 fn zero_limits_are_refused() {
     for zero in 0..3 {
-        let mut config = Config {
-            listen: "127.0.0.1:0".into(),
-            ..Config::default()
-        };
+        let mut config = local();
         match zero {
             0 => config.limits.max_line_bytes = 0,
             1 => config.limits.max_pending_output = 0,

@@ -321,16 +321,21 @@ impl Connection {
 mod tests {
     use super::*;
 
+    /// A client socket and the server's Connection for it, over loopback.
+    fn connected_pair() -> (std::net::TcpStream, Connection) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        accepted.set_nonblocking(true).unwrap();
+        (client, Connection::new(TcpStream::from_std(accepted), 1024))
+    }
+
     #[test]
     fn one_read_per_service_call() {
         // A real socket pair on loopback with ~98 KB of puts queued and a
         // 16 KiB read buffer: every service call answers at most one read's
         // worth of lines, instead of serving the socket until it runs dry.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (accepted, _) = listener.accept().unwrap();
-        accepted.set_nonblocking(true).unwrap();
-        let mut conn = Connection::new(TcpStream::from_std(accepted), 1024);
+        let (mut client, mut conn) = connected_pair();
         const LINE: usize = "put k 1 00000\n".len();
         const PUTS: usize = 7000;
         let puts: String = (0..PUTS).map(|i| format!("put k 1 {i:05}\n")).collect();
@@ -372,11 +377,7 @@ mod tests {
 
     #[test]
     fn a_huge_answer_is_written_one_slice_per_service_call() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (accepted, _) = listener.accept().unwrap();
-        accepted.set_nonblocking(true).unwrap();
-        let mut conn = Connection::new(TcpStream::from_std(accepted), 1024);
+        let (mut client, mut conn) = connected_pair();
         let mut store = Store::new();
         for t in 0..200_000 {
             store.put("big", t, 0.5);
