@@ -26,5 +26,7 @@ pub mod protocol;
 pub mod server;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(test)]
+mod testutil;
 
 pub use client::{Client, ClientError};

@@ -59,6 +59,7 @@ impl Series {
         // The chunk that covers `timestamp`: the last one starting at or
         // before it, or the first one if it is older than everything.
         let idx = self.chunks.partition_point(|c| c[0].0 <= timestamp).saturating_sub(1);
+        let is_last = idx + 1 == self.chunks.len();
         let chunk = &mut self.chunks[idx];
         match chunk.binary_search_by_key(&timestamp, |&(t, _)| t) {
             Ok(i) => {
@@ -69,19 +70,42 @@ impl Series {
                 if chunk.len() < CHUNK_POINTS {
                     chunk.insert(i, (timestamp, value));
                 } else if i == chunk.len() {
-                    // Past the end of a full chunk that is not the last.
-                    self.chunks.insert(idx + 1, vec![(timestamp, value)]);
+                    // Past the end of a full chunk that is not the last: the
+                    // front of the next chunk, or a new chunk if that is full
+                    // too. (A chunk per point here would make a backfill,
+                    // newest first, quadratic: every point a chunk, every
+                    // insert shifting the chunk list.)
+                    let next = &mut self.chunks[idx + 1];
+                    if next.len() < CHUNK_POINTS {
+                        next.insert(0, (timestamp, value));
+                    } else {
+                        self.chunks.insert(idx + 1, vec![(timestamp, value)]);
+                    }
                 } else {
-                    // Split where the point lands rather than in the middle:
-                    // descending data then fills whole chunks at the front,
-                    // and a late point near the end of a full chunk leaves
-                    // it full instead of halving it. Capacities stay powers
-                    // of two, so growth by doubling stops at CHUNK_POINTS.
-                    let mut upper = Vec::with_capacity((chunk.len() - i).next_power_of_two());
-                    upper.extend_from_slice(&chunk[i..]);
-                    chunk.truncate(i);
-                    chunk.push((timestamp, value));
-                    chunk.shrink_to((i + 1).next_power_of_two());
+                    // Split a full chunk. In the middle, as B-trees do, unless
+                    // the point lands where the small side is sure to fill up:
+                    // at the very front of the series (descending data starts
+                    // a new front chunk) or in the back half of the last chunk
+                    // (a late point leaves the full part full; appends fill the
+                    // rest). Splitting at the insert position anywhere else
+                    // lets a hostile order leave chunks of one or two points.
+                    let at = if (i == 0 && idx == 0) || (is_last && i >= CHUNK_POINTS / 2) {
+                        i
+                    } else {
+                        CHUNK_POINTS / 2
+                    };
+                    let mut upper = Vec::with_capacity(CHUNK_POINTS);
+                    upper.extend_from_slice(&chunk[at..]);
+                    chunk.truncate(at);
+                    if i <= at {
+                        chunk.insert(i, (timestamp, value));
+                    } else {
+                        upper.insert(i - at, (timestamp, value));
+                    }
+                    if at == 0 {
+                        // A new front chunk of one point grows by doubling.
+                        chunk.shrink_to(1);
+                    }
                     self.chunks.insert(idx + 1, upper);
                 }
                 self.len += 1;
@@ -212,18 +236,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::XorShift;
     use std::collections::BTreeMap;
-
-    /// A tiny deterministic generator, so failures reproduce.
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
 
     fn check_against_model(series: &Series, model: &BTreeMap<i64, f64>) {
         let got: Vec<Point> = series.iter().collect();
@@ -310,7 +324,7 @@ mod tests {
     #[test]
     fn random_inserts_match_a_model() {
         for seed in 1..20u64 {
-            let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng = XorShift::seeded(seed);
             let mut s = Series::default();
             let mut model = BTreeMap::new();
             let span = [10, 300, 5000, i64::MAX as u64][seed as usize % 4];
@@ -377,5 +391,112 @@ mod tests {
             let keys: Vec<String> = st.sorted_keys().iter().map(|k| k.to_string()).collect();
             assert_eq!(keys, model.iter().cloned().collect::<Vec<_>>());
         }
+    }
+
+    /// Chunk invariants, and `points_after` at every chunk boundary, against
+    /// the model.
+    fn check_series(s: &Series, model: &BTreeMap<i64, f64>, rng: &mut XorShift) {
+        let mut prev: Option<i64> = None;
+        for c in &s.chunks {
+            assert!(!c.is_empty() && c.len() <= CHUNK_POINTS, "len {}", c.len());
+            assert!(c.capacity() <= CHUNK_POINTS, "capacity {}", c.capacity());
+            for p in c {
+                assert!(prev.is_none_or(|q| q < p.0), "unsorted or overlapping");
+                prev = Some(p.0);
+            }
+        }
+        assert_eq!(s.len(), model.len());
+        let mut afters = vec![i64::MIN, i64::MIN + 1, i64::MAX, i64::MAX - 1, -1, 0];
+        for c in &s.chunks {
+            for t in [c[0].0, c[c.len() - 1].0] {
+                afters.extend([t.saturating_sub(1), t, t.saturating_add(1)]);
+            }
+        }
+        afters.extend((0..20).map(|_| rng.next() as i64));
+        for after in afters {
+            let want: Vec<Point> = model
+                .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                .map(|(&t, &v)| (t, v))
+                .collect();
+            assert_eq!(s.points_after(Some(after)).collect::<Vec<_>>(), want, "after {after}");
+        }
+        assert_eq!(s.points_after(None).count(), model.len());
+    }
+
+    #[test]
+    fn random_shapes_keep_chunk_invariants_and_resume_points() {
+        for seed in 1..60u64 {
+            let mut rng = XorShift::seeded(seed);
+            let mut s = Series::default();
+            let mut model = BTreeMap::new();
+            let n = 1 + rng.below(6000) as i64;
+            for i in 0..n {
+                let t = match seed % 6 {
+                    0 => n - i,
+                    1 if i % 7 == 0 => i - 300,
+                    1 => i,
+                    2 => rng.below(1000) as i64,
+                    3 => rng.next() as i64,
+                    4 => [i64::MIN, i64::MAX, i, -i, i64::MIN + i, i64::MAX - i][rng.below(6) as usize],
+                    _ if i % 2 == 0 => i,
+                    _ => 100_000 - i,
+                };
+                assert_eq!(s.insert(t, i as f64), model.insert(t, i as f64).is_none());
+                if rng.below(2048) == 0 {
+                    check_series(&s, &model, &mut rng);
+                }
+            }
+            check_series(&s, &model, &mut rng);
+        }
+    }
+
+    #[test]
+    fn backfilling_a_gap_newest_first_stays_compact() {
+        // A full chunk, one newer point, then the gap between them filled
+        // newest first: every point lands past the end of the full chunk,
+        // and none may become a chunk of its own.
+        let mut s = Series::default();
+        for t in 0..CHUNK_POINTS as i64 {
+            s.insert(t, 0.0);
+        }
+        s.insert(1_000_000, 0.0);
+        for t in (1_000_000 - 20_000..1_000_000).rev() {
+            s.insert(t, 0.0);
+        }
+        let per_point = s.allocated_bytes() as f64 / s.len() as f64;
+        assert!(
+            s.chunks.len() < s.len() / 64,
+            "{} chunks for {} points",
+            s.chunks.len(),
+            s.len()
+        );
+        assert!(per_point < 20.0, "{per_point} bytes a point");
+    }
+
+    #[test]
+    fn splitting_near_the_front_of_full_chunks_stays_compact() {
+        // Each full chunk is split just after its first point and refilled
+        // near its end, again and again: chunks must not shrink to a few
+        // points each.
+        let mut s = Series::default();
+        const GAP: i64 = 1 << 20;
+        let n = CHUNK_POINTS as i64;
+        for t in 0..100 * n {
+            s.insert(t * GAP, 0.0);
+        }
+        s.insert(i64::MAX, 0.0);
+        for m in 0..100 {
+            let b = m * n;
+            for k in 0..n - 2 {
+                assert!(s.insert((b + k) * GAP + 1, 0.0));
+                assert!(s.insert((b + n - 1) * GAP - (k + 1), 0.0));
+            }
+        }
+        assert!(
+            s.chunks.len() < s.len() / 32,
+            "{} chunks for {} points",
+            s.chunks.len(),
+            s.len()
+        );
     }
 }
