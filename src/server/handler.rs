@@ -215,23 +215,6 @@ mod slicing {
     }
 
     #[test]
-    fn sliced_answers_equal_whole_answers() {
-        for line in ["get *", "get a", "get b.long.key.name", "get missing"] {
-            let whole = sliced(&mut filled(), line, usize::MAX, |_| {});
-            for room in [1, 7, 30, 100, 4096] {
-                if line == "get missing" {
-                    continue;
-                }
-                assert_eq!(
-                    sliced(&mut filled(), line, room, |_| {}),
-                    whole,
-                    "{line} in slices of {room}"
-                );
-            }
-        }
-    }
-
-    #[test]
     fn puts_during_a_sliced_answer() {
         let mut store = filled();
         let mut round = 0;
@@ -268,5 +251,201 @@ mod slicing {
         // Later keys' new points after the cursor are there.
         assert!(points.iter().any(|&(k, t)| k == "c" && t > 10_000));
         assert!(points.iter().any(|&(k, _)| k == "zz.new"));
+    }
+}
+
+#[cfg(test)]
+mod model_based {
+    //! Sliced answers against an exact model of the documented semantics,
+    //! with random stores, random rooms and random puts between slices.
+    use super::*;
+    use crate::testutil::XorShift;
+    use std::collections::BTreeMap;
+
+    type Model = BTreeMap<String, BTreeMap<i64, f64>>;
+
+    /// Keys with shared prefixes, non-ASCII, and longer than small rooms.
+    fn keys() -> Vec<String> {
+        let mut k: Vec<String> = [
+            "a",
+            "a.b",
+            "a.b.c",
+            "a.",
+            "ab",
+            "A",
+            "b",
+            "k\u{0436}",
+            "zz",
+            "a.bb",
+            "~",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        k.push("L".repeat(300));
+        k.push(format!("{}x", "L".repeat(300)));
+        k
+    }
+
+    fn timestamp(rng: &mut XorShift) -> i64 {
+        match rng.below(10) {
+            0 => [i64::MIN, i64::MIN + 1, i64::MAX, i64::MAX - 1, 0, -1][rng.below(6) as usize],
+            1 => rng.next() as i64,
+            2..=5 => rng.below(2000) as i64 - 1000,
+            _ => rng.below(700) as i64,
+        }
+    }
+
+    fn value(rng: &mut XorShift) -> f64 {
+        [0.5, 1.0, -3.25, 1e300, 1e-7, 4200000.0, 123.456][rng.below(7) as usize]
+    }
+
+    fn pick<'a>(rng: &mut XorShift, keys: &'a [String]) -> &'a str {
+        &keys[rng.below(keys.len() as u64) as usize]
+    }
+
+    fn put(store: &mut Store, model: &mut Model, key: &str, rng: &mut XorShift) {
+        let (t, v) = (timestamp(rng), value(rng));
+        store.put(key, t, v);
+        model.entry(key.to_string()).or_default().insert(t, v);
+    }
+
+    /// What one slice must write: the model's points strictly after the
+    /// cursor, until the output reaches `stop_at`, then the new cursor; or
+    /// all of them and the final `\n`.
+    fn expected_slice(
+        model: &Model,
+        only: Option<&str>,
+        cursor: Option<(String, i64)>,
+        mut len: usize,
+        stop_at: usize,
+    ) -> (Vec<u8>, Option<(String, i64)>) {
+        let mut out = Vec::new();
+        for (k, series) in model.iter().filter(|(k, _)| only.is_none_or(|o| o == k.as_str())) {
+            for (&t, &v) in series {
+                if cursor
+                    .as_ref()
+                    .is_some_and(|(ck, ct)| (k.as_bytes(), t) <= (ck.as_bytes(), *ct))
+                {
+                    continue;
+                }
+                let before = out.len();
+                response::write_point(&mut out, k, v, t);
+                len += out.len() - before;
+                if len >= stop_at {
+                    return (out, Some((k.clone(), t)));
+                }
+            }
+        }
+        out.push(b'\n');
+        (out, None)
+    }
+
+    fn cursor_of(r: &Option<Resume>) -> Option<(String, i64)> {
+        match r {
+            None => None,
+            Some(Resume::Key { key, after }) => Some((key.to_string(), *after)),
+            Some(Resume::All { key, after }) => Some((key.to_string(), *after)),
+        }
+    }
+
+    #[test]
+    fn random_slices_with_random_puts_between_match_the_model() {
+        let keys = keys();
+        for seed in 1..200u64 {
+            let mut rng = XorShift::seeded(seed);
+            let mut store = Store::new();
+            let mut model = Model::new();
+            for _ in 0..rng.below(3000) {
+                let key = pick(&mut rng, &keys);
+                put(&mut store, &mut model, key, &mut rng);
+            }
+            // Sometimes sort now, so later keys are merged rather than sorted.
+            if rng.below(2) == 0 {
+                store.sort_keys();
+            }
+            let only = (rng.below(2) == 0).then(|| pick(&mut rng, &keys).to_string());
+            let request = format!("get {}", only.as_deref().unwrap_or("*"));
+            let room = match rng.below(4) {
+                0 => 1 + rng.below(5) as usize,
+                1 => 1 + rng.below(400) as usize,
+                2 => 1 + rng.below(20_000) as usize,
+                _ => usize::MAX,
+            };
+            let puts_between = rng.below(3);
+            let mut out = b"earlier answers".to_vec();
+            let mut want = out.clone();
+            want.extend_from_slice(b"ok\n");
+            let (slice, mut cursor) = expected_slice(
+                &model,
+                only.as_deref(),
+                None,
+                want.len(),
+                want.len().saturating_add(room),
+            );
+            want.extend_from_slice(&slice);
+            let mut next = answer_line(request.as_bytes(), &mut store, &mut out, room).unwrap();
+            assert!(out == want, "seed {seed}: first slice (room {room})");
+            assert_eq!(cursor_of(&next), cursor, "seed {seed}");
+            let mut slices = 0;
+            while let Some(from) = next {
+                slices += 1;
+                assert!(slices < 1_000_000);
+                for _ in 0..puts_between {
+                    // New keys too, before and after the cursor in sort order.
+                    let key = if rng.below(4) == 0 {
+                        format!("{}{}", pick(&mut rng, &keys), rng.below(5))
+                    } else {
+                        pick(&mut rng, &keys).to_string()
+                    };
+                    put(&mut store, &mut model, &key, &mut rng);
+                }
+                let room = if rng.below(3) == 0 {
+                    1 + rng.below(300) as usize
+                } else {
+                    room
+                };
+                let (slice, c) = expected_slice(
+                    &model,
+                    only.as_deref(),
+                    cursor,
+                    out.len(),
+                    out.len().saturating_add(room),
+                );
+                want.extend_from_slice(&slice);
+                cursor = c;
+                next = resume(from, &mut store, &mut out, room);
+                assert!(out == want, "seed {seed}: slice {slices} (room {room})");
+                assert_eq!(cursor_of(&next), cursor, "seed {seed}");
+            }
+            assert!(out.ends_with(b"\n\n"));
+        }
+    }
+
+    #[test]
+    fn sliced_without_puts_is_byte_exact_for_every_small_room() {
+        let keys = keys();
+        let mut rng = XorShift::seeded(99);
+        let mut store = Store::new();
+        let mut model = Model::new();
+        for _ in 0..600 {
+            let key = pick(&mut rng, &keys);
+            put(&mut store, &mut model, key, &mut rng);
+        }
+        let requests = std::iter::once("get *".to_string()).chain(keys.iter().map(|k| format!("get {k}")));
+        for request in requests {
+            let mut whole = Vec::new();
+            assert!(answer_line(request.as_bytes(), &mut store, &mut whole, usize::MAX)
+                .unwrap()
+                .is_none());
+            for room in (1..=40).chain([299, 300, 301, 302, 310, 320, 1000, 4095, 4096, 4097]) {
+                let mut out = Vec::new();
+                let mut next = answer_line(request.as_bytes(), &mut store, &mut out, room).unwrap();
+                while let Some(from) = next {
+                    next = resume(from, &mut store, &mut out, room);
+                }
+                assert!(out == whole, "{request} room {room}");
+            }
+        }
     }
 }

@@ -3,11 +3,16 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use metricsd::protocol::ResponseScanner;
+
+#[path = "../../src/testutil.rs"]
+mod testutil;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+#[allow(unused_imports)] // only the randomised tests use it
+pub use testutil::XorShift;
 
 /// How long any single read in a test may block before the test fails:
 /// generous, so a slow CI machine is not a failure, but a hang is.
