@@ -17,7 +17,8 @@
 //!
 //! Requests flow: socket → shared read buffer → `protocol::LineFramer` (bounded
 //! lines) → `protocol::parse_line` (a `Request` borrowing its key) →
-//! `server::handler` (store + answer bytes) → connection output buffer →
+//! `server::handler` (store + answer bytes; a long `get` answer in slices
+//! bounded by the connection's output limit) → connection output buffer →
 //! socket.
 
 pub mod client;

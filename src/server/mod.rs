@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 /// The assignment's examples connect to port 8888; loopback keeps a server
 /// started without flags private to the machine.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
-/// PROTOCOL.md's `--max-line-bytes` default. A put with a key of 64 KiB is
-/// far beyond any metric name; graphite's carbon caps lines lower still.
+/// PROTOCOL.md's `--max-line-bytes` default: a put with a key of 64 KiB is
+/// far beyond any metric name, and a partial line is buffered up to this.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 /// Output one connection may have waiting before its requests are no longer
 /// read and its answers no longer written (a `get` answer stops after a whole
