@@ -239,16 +239,6 @@ mod tests {
     use crate::testutil::XorShift;
     use std::collections::BTreeMap;
 
-    fn check_against_model(series: &Series, model: &BTreeMap<i64, f64>) {
-        let got: Vec<Point> = series.iter().collect();
-        let want: Vec<Point> = model.iter().map(|(&t, &v)| (t, v)).collect();
-        assert_eq!(got, want);
-        assert_eq!(series.len(), model.len());
-        for c in &series.chunks {
-            assert!(!c.is_empty() && c.len() <= CHUNK_POINTS && c.capacity() <= CHUNK_POINTS);
-        }
-    }
-
     #[test]
     fn in_order_appends_fill_whole_chunks() {
         let mut s = Series::default();
@@ -322,26 +312,6 @@ mod tests {
     }
 
     #[test]
-    fn random_inserts_match_a_model() {
-        for seed in 1..20u64 {
-            let mut rng = XorShift::seeded(seed);
-            let mut s = Series::default();
-            let mut model = BTreeMap::new();
-            let span = [10, 300, 5000, i64::MAX as u64][seed as usize % 4];
-            for i in 0..3000 {
-                let t = if span == i64::MAX as u64 {
-                    rng.next() as i64
-                } else {
-                    (rng.next() % span) as i64
-                };
-                let v = i as f64;
-                assert_eq!(s.insert(t, v), model.insert(t, v).is_none());
-            }
-            check_against_model(&s, &model);
-        }
-    }
-
-    #[test]
     fn descending_and_extreme_timestamps() {
         let mut s = Series::default();
         let mut model = BTreeMap::new();
@@ -349,7 +319,7 @@ mod tests {
             s.insert(t, t as f64 / 2.0);
             model.insert(t, t as f64 / 2.0);
         }
-        check_against_model(&s, &model);
+        check_series(&s, &model, &mut XorShift::seeded(1));
     }
 
     #[test]
@@ -393,9 +363,11 @@ mod tests {
         }
     }
 
-    /// Chunk invariants, and `points_after` at every chunk boundary, against
-    /// the model.
+    /// Every point, the chunk invariants, and `points_after` at every chunk
+    /// boundary, against the model.
     fn check_series(s: &Series, model: &BTreeMap<i64, f64>, rng: &mut XorShift) {
+        let want: Vec<Point> = model.iter().map(|(&t, &v)| (t, v)).collect();
+        assert_eq!(s.iter().collect::<Vec<_>>(), want);
         let mut prev: Option<i64> = None;
         for c in &s.chunks {
             assert!(!c.is_empty() && c.len() <= CHUNK_POINTS, "len {}", c.len());
@@ -425,19 +397,22 @@ mod tests {
 
     #[test]
     fn random_shapes_keep_chunk_invariants_and_resume_points() {
-        for seed in 1..60u64 {
+        for seed in 1..80u64 {
             let mut rng = XorShift::seeded(seed);
             let mut s = Series::default();
             let mut model = BTreeMap::new();
             let n = 1 + rng.below(6000) as i64;
             for i in 0..n {
-                let t = match seed % 6 {
+                let t = match seed % 8 {
                     0 => n - i,
                     1 if i % 7 == 0 => i - 300,
                     1 => i,
                     2 => rng.below(1000) as i64,
                     3 => rng.next() as i64,
                     4 => [i64::MIN, i64::MAX, i, -i, i64::MIN + i, i64::MAX - i][rng.below(6) as usize],
+                    // Mostly overwrites of a few timestamps.
+                    5 => rng.below(10) as i64,
+                    6 => rng.below(300) as i64,
                     _ if i % 2 == 0 => i,
                     _ => 100_000 - i,
                 };
