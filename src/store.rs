@@ -152,6 +152,14 @@ impl Series {
     }
 }
 
+/// Where a [`Store::walk`] stopped: after the point of `key` at timestamp
+/// `after`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    pub key: Arc<str>,
+    pub after: i64,
+}
+
 /// Every series, by key.
 #[derive(Debug, Default)]
 pub struct Store {
@@ -220,6 +228,39 @@ impl Store {
         }
         self.sorted_len = merged.len();
         self.keys = merged;
+    }
+
+    /// Visits every point, key by key in ascending byte order and by
+    /// timestamp within a key, starting after `from` (None: from the start).
+    /// `visit` returns false to stop after the point it was given; the walk
+    /// then returns where it stopped, and None when it reached the end.
+    ///
+    /// A walk can be paused and resumed while puts go on (a sliced `get *`
+    /// answer, a snapshot written a slice per loop turn): keys are never
+    /// removed, so the key it stopped in is still there. Points and keys added
+    /// in between are seen if they sort after the place it stopped, and not
+    /// otherwise; no point is visited twice.
+    pub fn walk(&mut self, from: Option<Cursor>, mut visit: impl FnMut(&Arc<str>, Point) -> bool) -> Option<Cursor> {
+        self.sort_keys();
+        let keys = &self.keys[..self.sorted_len];
+        let (start, mut after) = match from {
+            None => (0, None),
+            Some(cursor) => (keys.partition_point(|k| *k < cursor.key), Some(cursor.after)),
+        };
+        for key in &keys[start..] {
+            let Some(series) = self.series.get(key) else {
+                continue;
+            };
+            for point in series.points_after(after.take()) {
+                if !visit(key, point) {
+                    return Some(Cursor {
+                        key: Arc::clone(key),
+                        after: point.0,
+                    });
+                }
+            }
+        }
+        None
     }
 
     /// Number of series.

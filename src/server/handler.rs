@@ -14,8 +14,7 @@
 
 use crate::protocol::request::{parse_line, Query, Request, RequestError};
 use crate::protocol::response;
-use crate::store::{Point, Store};
-use std::sync::Arc;
+use crate::store::{Cursor, Point, Store};
 
 /// Where a `get` answer that ran out of room goes on: after the point of
 /// `key` at timestamp `after`.
@@ -23,8 +22,8 @@ use std::sync::Arc;
 pub enum Resume {
     /// `get <key>`.
     Key { key: Box<str>, after: i64 },
-    /// `get *`: then every key above `key`.
-    All { key: Arc<str>, after: i64 },
+    /// `get *`: then every key above the cursor's.
+    All(Cursor),
 }
 
 /// Answers one line (without its `\n`), adding about `room` bytes at most
@@ -82,7 +81,7 @@ pub fn resume(from: Resume, store: &mut Store, out: &mut Vec<u8>, room: usize) -
         Resume::Key { key, after } => {
             write_key(store, &key, Some(after), out, stop_at).map(|after| Resume::Key { key, after })
         }
-        Resume::All { key, after } => write_all(store, Some((key, after)), out, stop_at),
+        Resume::All(cursor) => write_all(store, Some(cursor), out, stop_at),
     }
 }
 
@@ -99,26 +98,15 @@ fn write_key(store: &Store, key: &str, after: Option<i64>, out: &mut Vec<u8>, st
 }
 
 /// Every key's points in key order, from the point after `from` on.
-fn write_all(store: &mut Store, from: Option<(Arc<str>, i64)>, out: &mut Vec<u8>, stop_at: usize) -> Option<Resume> {
-    store.sort_keys();
-    let keys = store.sorted_keys();
-    // Keys are never removed, so the key an answer stopped in is still there.
-    let (start, mut after) = match &from {
-        None => (0, None),
-        Some((key, after)) => (keys.partition_point(|k| k < key), Some(*after)),
-    };
-    for key in &keys[start..] {
-        if let Some(series) = store.get(key) {
-            if let Some(last) = write_points(out, key, series.points_after(after.take()), stop_at) {
-                return Some(Resume::All {
-                    key: Arc::clone(key),
-                    after: last,
-                });
-            }
-        }
+fn write_all(store: &mut Store, from: Option<Cursor>, out: &mut Vec<u8>, stop_at: usize) -> Option<Resume> {
+    let stopped = store.walk(from, |key, (timestamp, value)| {
+        response::write_point(out, key, value, timestamp);
+        out.len() < stop_at
+    });
+    if stopped.is_none() {
+        response::end(out);
     }
-    response::end(out);
-    None
+    stopped.map(Resume::All)
 }
 
 /// Writes point lines until done (None) or `out` reaches `stop_at` (the last
@@ -345,7 +333,7 @@ mod model_based {
         match r {
             None => None,
             Some(Resume::Key { key, after }) => Some((key.to_string(), *after)),
-            Some(Resume::All { key, after }) => Some((key.to_string(), *after)),
+            Some(Resume::All(cursor)) => Some((cursor.key.to_string(), cursor.after)),
         }
     }
 
