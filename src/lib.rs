@@ -22,7 +22,13 @@
 //! socket.
 
 pub mod client;
+#[cfg(feature = "server")]
+mod db;
+#[cfg(feature = "server")]
+pub mod journal;
 pub mod protocol;
+#[cfg(feature = "server")]
+mod rate_limit;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]

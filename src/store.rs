@@ -178,18 +178,22 @@ impl Store {
 
     /// Stores one point (last write wins). Allocates only for a new key.
     pub fn put(&mut self, key: &str, timestamp: i64, value: f64) {
-        let added = match self.series.get_mut(key) {
-            Some(series) => series.insert(timestamp, value),
+        self.put_points(key, [(timestamp, value)]);
+    }
+
+    /// Stores points of one key, looking the key up once (loading a snapshot).
+    pub fn put_points(&mut self, key: &str, points: impl IntoIterator<Item = Point>) {
+        let series = match self.series.get_mut(key) {
+            Some(series) => series,
             None => {
                 let key: Arc<str> = Arc::from(key);
-                let mut series = Series::default();
-                series.insert(timestamp, value);
                 self.keys.push(Arc::clone(&key));
-                self.series.insert(key, series);
-                true
+                self.series.entry(key).or_default()
             }
         };
-        self.points += usize::from(added);
+        for (timestamp, value) in points {
+            self.points += usize::from(series.insert(timestamp, value));
+        }
     }
 
     /// The series of one key.

@@ -14,6 +14,16 @@ pub const OK_EMPTY: &[u8] = b"ok\n\n";
 /// The one error answer the protocol has.
 pub const WRONG_COMMAND: &[u8] = b"error\nwrong command\n\n";
 
+/// An error answer with a reason of its own (PROTOCOL.md's one error answer
+/// is [`WRONG_COMMAND`], for invalid requests; a valid put the server cannot
+/// store says why). `reason` is one line.
+pub fn write_error(out: &mut Vec<u8>, reason: &str) {
+    debug_assert!(!reason.is_empty() && !reason.contains('\n'));
+    out.extend_from_slice(b"error\n");
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\n\n");
+}
+
 /// Starts an `ok` answer that carries data lines.
 #[inline]
 pub fn begin_ok(out: &mut Vec<u8>) {

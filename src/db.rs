@@ -1,0 +1,68 @@
+//! What requests act on: the in-memory store and, when the server is
+//! durable, the batch of this loop turn's puts waiting to be logged.
+
+use crate::journal::Batch;
+use crate::store::Store;
+
+pub struct Db {
+    pub store: Store,
+    /// None when the server keeps nothing on disk.
+    log: Option<Pending>,
+}
+
+struct Pending {
+    batch: Batch,
+    /// Set between turns when puts cannot be made durable: they are refused
+    /// with this reason instead of being applied.
+    refusal: Option<String>,
+}
+
+impl Db {
+    /// A store whose puts are not logged.
+    pub fn in_memory(store: Store) -> Db {
+        Db { store, log: None }
+    }
+
+    /// A store whose puts are also collected for the log.
+    pub fn logged(store: Store) -> Db {
+        Db {
+            store,
+            log: Some(Pending {
+                batch: Batch::default(),
+                refusal: None,
+            }),
+        }
+    }
+
+    /// Applies a put, or says why it is refused.
+    #[inline]
+    pub fn put(&mut self, key: &str, timestamp: i64, value: f64) -> Result<(), &str> {
+        if let Some(log) = &mut self.log {
+            if let Some(reason) = &log.refusal {
+                return Err(reason);
+            }
+            log.batch.push(key, timestamp, value);
+        }
+        self.store.put(key, timestamp, value);
+        Ok(())
+    }
+
+    /// Puts waiting to be logged: grows by one with every logged put, so a
+    /// connection can tell which of its answers wait for the commit.
+    #[inline]
+    pub fn unlogged(&self) -> usize {
+        self.log.as_ref().map_or(0, |log| log.batch.len())
+    }
+
+    /// The batch to commit, when puts are logged.
+    pub fn batch_mut(&mut self) -> Option<&mut Batch> {
+        self.log.as_mut().map(|log| &mut log.batch)
+    }
+
+    /// Sets (or lifts) the reason puts are refused from now on.
+    pub fn set_refusal(&mut self, refusal: Option<String>) {
+        if let Some(log) = &mut self.log {
+            log.refusal = refusal;
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! The data directory: its lock, the names of its files, syncing the
+//! directory itself, and reading a file's records back.
+//!
+//! ```text
+//! DIR/LOCK                       held (flock) while a server uses DIR; holds its pid
+//! DIR/log-0000000007             puts since snapshot 7 was begun
+//! DIR/snapshot-0000000007        every point as of when log 7 was begun (or later)
+//! DIR/snapshot-0000000008.tmp    a snapshot being written; never read
+//! ```
+//!
+//! Generation N's snapshot plus logs N, N+1, ... is the whole data set.
+
+use super::format::{self, Damage, Scan, HEADER_BYTES, MAX_BODY_BYTES};
+use super::Error;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+const LOCK_FILE: &str = "LOCK";
+const LOG_PREFIX: &str = "log-";
+const SNAPSHOT_PREFIX: &str = "snapshot-";
+const TMP_SUFFIX: &str = ".tmp";
+
+/// A data directory this process holds the lock of.
+#[derive(Debug)]
+pub struct DataDir {
+    path: PathBuf,
+    /// Holds the advisory lock for as long as the server lives; the kernel
+    /// drops it when the process dies, so a crash never leaves DIR locked.
+    _lock: File,
+}
+
+/// Generations found in a data directory, each list ascending.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub logs: Vec<u64>,
+    pub snapshots: Vec<u64>,
+    /// Unfinished snapshots left by a crash.
+    pub temporary: Vec<PathBuf>,
+}
+
+impl DataDir {
+    /// Creates the directory if missing and takes its lock, or says which
+    /// process holds it.
+    pub fn lock(path: &Path) -> Result<DataDir, Error> {
+        fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        let lock_path = path.join(LOCK_FILE);
+        let mut lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = lock.read_to_string(&mut holder);
+                return Err(Error::Locked {
+                    dir: path.to_owned(),
+                    holder: holder.trim().to_owned(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
+        // The pid is for the message a second server prints; failing to write
+        // it costs only that.
+        let _ = lock
+            .set_len(0)
+            .and_then(|()| lock.write_all(format!("{}\n", std::process::id()).as_bytes()));
+        Ok(DataDir {
+            path: path.to_owned(),
+            _lock: lock,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn log_path(&self, generation: u64) -> PathBuf {
+        self.path.join(format!("{LOG_PREFIX}{generation:010}"))
+    }
+
+    pub fn snapshot_path(&self, generation: u64) -> PathBuf {
+        self.path.join(format!("{SNAPSHOT_PREFIX}{generation:010}"))
+    }
+
+    pub fn snapshot_tmp_path(&self, generation: u64) -> PathBuf {
+        self.path.join(format!("{SNAPSHOT_PREFIX}{generation:010}{TMP_SUFFIX}"))
+    }
+
+    /// The logs and snapshots in the directory; other files are ignored.
+    pub fn list(&self) -> Result<Listing, Error> {
+        let mut listing = Listing::default();
+        let entries = fs::read_dir(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&self.path, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(stem) = name.strip_prefix(SNAPSHOT_PREFIX) {
+                if stem.strip_suffix(TMP_SUFFIX).and_then(parse_generation).is_some() {
+                    listing.temporary.push(entry.path());
+                } else if let Some(generation) = parse_generation(stem) {
+                    listing.snapshots.push(generation);
+                }
+            } else if let Some(generation) = name.strip_prefix(LOG_PREFIX).and_then(parse_generation) {
+                listing.logs.push(generation);
+            }
+        }
+        listing.logs.sort_unstable();
+        listing.snapshots.sort_unstable();
+        Ok(listing)
+    }
+
+    /// Makes creations, renames and removals of files in the directory
+    /// durable: fsync of a file does not cover its directory entry.
+    pub fn sync(&self) -> io::Result<()> {
+        sync_dir(&self.path)
+    }
+
+    /// Creates a new file with `magic` as its first bytes, synced with its
+    /// directory entry, open for appending.
+    pub fn create(&self, path: &Path, magic: &[u8]) -> io::Result<File> {
+        let mut file = OpenOptions::new().create_new(true).append(true).open(path)?;
+        file.write_all(magic)?;
+        file.sync_all()?;
+        self.sync()?;
+        Ok(file)
+    }
+}
+
+pub fn sync_dir(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+fn parse_generation(digits: &str) -> Option<u64> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// What [`RecordReader::next`] found.
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// A record with a good checksum (its body).
+    Record(&'a [u8]),
+    /// The clean end of the file.
+    End,
+    /// Bytes at [`RecordReader::offset`] that are not a whole good record.
+    Bad(Badness),
+}
+
+impl RecordReader {
+    /// Goes back to the start of the record [`RecordReader::next`] just
+    /// returned, when its body turned out not to decode.
+    pub fn unread(&mut self, body_len: usize) {
+        self.start -= HEADER_BYTES + body_len;
+    }
+}
+
+/// How the bytes where reading stopped are bad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Badness {
+    /// The file ends inside a record.
+    Short,
+    Damaged(Damage),
+}
+
+impl std::fmt::Display for Badness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Badness::Short => f.write_str("the file ends inside a record"),
+            Badness::Damaged(damage) => damage.fmt(f),
+        }
+    }
+}
+
+/// Reads a data file's records in order through a bounded buffer, so that a
+/// log of any size is replayed without loading it whole.
+pub struct RecordReader {
+    file: File,
+    size: u64,
+    buf: Vec<u8>,
+    /// Start of the unread bytes in `buf`.
+    start: usize,
+    /// File offset of `buf[0]`.
+    base: u64,
+}
+
+/// Bytes read per refill: large reads for a fast replay, a small fixed
+/// memory cost beside the store being built.
+const READ_CHUNK: usize = 4 << 20;
+
+impl RecordReader {
+    /// Opens `path` and checks that it starts with `magic`.
+    pub fn open(path: &Path, magic: &[u8]) -> Result<RecordReader, Error> {
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut head = vec![0; magic.len()];
+        match file.read_exact(&mut head) {
+            Ok(()) if head == magic => {}
+            Ok(()) | Err(_) => {
+                return Err(Error::NotOurs { file: path.to_owned() });
+            }
+        }
+        Ok(RecordReader {
+            file,
+            size,
+            buf: Vec::new(),
+            start: 0,
+            base: magic.len() as u64,
+        })
+    }
+
+    /// File offset of the next unread byte: after the last good record.
+    pub fn offset(&self) -> u64 {
+        self.base + self.start as u64
+    }
+
+    /// The file's size when it was opened.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The next record, the end, or what is wrong with the bytes at
+    /// [`RecordReader::offset`].
+    pub fn next(&mut self) -> io::Result<Step<'_>> {
+        loop {
+            match format::scan(&self.buf[self.start..]) {
+                Scan::Record { len, .. } => {
+                    let body = self.start + HEADER_BYTES..self.start + len;
+                    self.start += len;
+                    return Ok(Step::Record(&self.buf[body]));
+                }
+                Scan::Corrupt(damage) => return Ok(Step::Bad(Badness::Damaged(damage))),
+                Scan::Incomplete => {
+                    if !self.fill()? {
+                        return Ok(if self.start == self.buf.len() {
+                            Step::End
+                        } else {
+                            Step::Bad(Badness::Short)
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether any good record starts after the bad bytes at
+    /// [`RecordReader::offset`]: if none does, they are a torn tail; if one
+    /// does, the file is damaged in the middle. Consumes the reader.
+    ///
+    /// Every later byte offset is tried. Lengths that would run past the end
+    /// of the file or past [`MAX_BODY_BYTES`], or bodies of an unknown kind,
+    /// are rejected before any checksum is computed, so garbage costs little
+    /// to look through.
+    pub fn good_record_after(mut self) -> io::Result<Option<u64>> {
+        loop {
+            self.start += 1;
+            if self.offset() + HEADER_BYTES as u64 > self.size {
+                return Ok(None);
+            }
+            if !self.have(HEADER_BYTES + 1)? {
+                return Ok(None);
+            }
+            let at = &self.buf[self.start..];
+            let len = u32::from_le_bytes([at[0], at[1], at[2], at[3]]) as u64;
+            let fits =
+                len > 0 && len <= MAX_BODY_BYTES as u64 && self.offset() + HEADER_BYTES as u64 + len <= self.size;
+            if !fits || !format::is_known_kind(at[HEADER_BYTES]) {
+                continue;
+            }
+            if !self.have(HEADER_BYTES + len as usize)? {
+                continue;
+            }
+            if let Scan::Record { .. } = format::scan(&self.buf[self.start..]) {
+                return Ok(Some(self.offset()));
+            }
+        }
+    }
+
+    /// Makes at least `want` unread bytes available unless the file ends first.
+    fn have(&mut self, want: usize) -> io::Result<bool> {
+        while self.buf.len() - self.start < want {
+            if !self.fill()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reads more of the file after the unread bytes; false at end of file.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.base += self.start as u64;
+            self.start = 0;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + READ_CHUNK, 0);
+        let n = loop {
+            match self.file.read(&mut self.buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(e);
+                }
+            }
+        };
+        self.buf.truncate(old + n);
+        Ok(n > 0)
+    }
+}
+
+/// Cuts a file back to `len` bytes, durably.
+pub fn truncate(path: &Path, len: u64) -> io::Result<()> {
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(len)?;
+    file.sync_all()
+}

@@ -1,0 +1,366 @@
+//! Durability: every accepted put is appended to a log before it is
+//! acknowledged; start-up replays the log; compaction replaces a grown log
+//! with a snapshot.
+//!
+//! | module | job |
+//! | --- | --- |
+//! | `format` | the bytes of log and snapshot files (records with CRC-32), no I/O |
+//! | `files` | the data directory: lock, file names, directory fsync, reading records back |
+//! | `recover` | start-up: snapshot + logs → store; torn tails cut, damage refused or repaired |
+//! | `sync` | the background fsync of `--fsync everysec` |
+//! | `compact` | writing a snapshot a slice per loop turn, finished off the loop |
+//!
+//! The event loop owns a [`Journal`]. Puts parsed during a loop turn are
+//! applied to the store and encoded into a [`Batch`]; their `ok`s wait in
+//! the connections' output. At the end of the turn [`Journal::commit`]
+//! appends the batch with one write (and with `--fsync always` one fsync: a
+//! group commit), and only then are the `ok`s released, or turned into
+//! errors if the write failed. Redis' AOF does the same in `beforeSleep`.
+
+mod compact;
+mod files;
+pub mod format;
+mod recover;
+mod sync;
+
+pub use format::Batch;
+
+use crate::store::Store;
+use compact::Compaction;
+use files::{Badness, DataDir};
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use sync::Syncer;
+
+/// When an acknowledged put is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// Before its `ok` is sent (one fsync per loop turn covers every put of
+    /// the turn).
+    Always,
+    /// Within about a second: a background thread syncs the log once a
+    /// second, so a power loss can take the last second of `ok`ed puts.
+    EverySec,
+    /// When the kernel writes it back (and at a graceful shutdown).
+    Never,
+}
+
+impl std::fmt::Display for Fsync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Fsync::Always => "always",
+            Fsync::EverySec => "everysec",
+            Fsync::Never => "never",
+        })
+    }
+}
+
+impl std::str::FromStr for Fsync {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "always" => Ok(Fsync::Always),
+            "everysec" => Ok(Fsync::EverySec),
+            "never" => Ok(Fsync::Never),
+            _ => Err(format!("--fsync must be always, everysec or never, not {s:?}")),
+        }
+    }
+}
+
+/// How a durable server keeps its data.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dir: PathBuf,
+    pub fsync: Fsync,
+    /// Start even if a file is damaged before its end, keeping what comes
+    /// before the damage.
+    pub repair: bool,
+    /// The log is compacted once it is at least this large and at least as
+    /// large as the snapshot it started from.
+    pub compact_min_bytes: u64,
+}
+
+/// Redis' `auto-aof-rewrite-min-size`: below 64 MB a log replays in well
+/// under a second, and rewriting it more often only costs I/O.
+pub const DEFAULT_COMPACT_MIN_BYTES: u64 = 64 << 20;
+/// The data directory when none is given: beside the working directory, as
+/// Redis writes `dump.rdb`.
+pub const DEFAULT_DATA_DIR: &str = "metricsd-data";
+
+impl Options {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Options {
+            dir: dir.into(),
+            fsync: Fsync::EverySec,
+            repair: false,
+            compact_min_bytes: DEFAULT_COMPACT_MIN_BYTES,
+        }
+    }
+}
+
+/// Why the data directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("data directory {} is in use by another metricsd (pid {holder})", dir.display())]
+    Locked { dir: PathBuf, holder: String },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{} is not a metricsd data file of this version", file.display())]
+    NotOurs { file: PathBuf },
+    #[error(
+        "{} is damaged at byte {offset} ({badness}) and good records follow, so this is not a torn \
+         write; start with --repair to keep what comes before the damage and drop the rest of the file",
+        file.display()
+    )]
+    Corrupt {
+        file: PathBuf,
+        offset: u64,
+        badness: Badness,
+    },
+}
+
+impl Error {
+    fn io(path: &Path, source: io::Error) -> Error {
+        Error::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Figures about the journal, for logging and `stats`.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub generation: u64,
+    pub log_bytes: u64,
+    pub last_fsync: Option<std::time::SystemTime>,
+    pub last_compaction: Option<std::time::SystemTime>,
+    pub compactions: u64,
+}
+
+/// The open data directory and the log being appended to.
+pub struct Journal {
+    dir: DataDir,
+    fsync: Fsync,
+    log: File,
+    generation: u64,
+    /// Bytes of the log holding whole records that were written without
+    /// error; a failed append is cut back to this.
+    log_len: u64,
+    /// Size of the snapshot the current log started from.
+    snapshot_bytes: u64,
+    compact_min_bytes: u64,
+    syncer: Option<Syncer>,
+    compaction: Option<Compaction>,
+    /// No compaction before this, after one failed.
+    compaction_retry_at: Option<Instant>,
+    /// A failed append could not be cut back: appending more would leave
+    /// bad bytes in the middle of the log, so every put is refused.
+    broken: Option<String>,
+    status: Status,
+}
+
+/// A compaction that failed is tried again after this long, so a full disk
+/// is not hammered with snapshot writes every loop turn.
+const COMPACTION_RETRY: Duration = Duration::from_secs(30);
+
+impl Journal {
+    /// Locks the data directory and rebuilds the store from it.
+    pub fn open(options: &Options) -> Result<(Journal, Store), Error> {
+        let dir = DataDir::lock(&options.dir)?;
+        let recovered = recover::recover(&dir, options.repair)?;
+        let log_path = dir.log_path(recovered.generation);
+        let (log, log_len) = match recovered.log_len {
+            Some(len) => {
+                let file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&log_path)
+                    .map_err(|e| Error::io(&log_path, e))?;
+                (file, len)
+            }
+            None => {
+                let file = dir
+                    .create(&log_path, format::LOG_MAGIC)
+                    .map_err(|e| Error::io(&log_path, e))?;
+                (file, format::LOG_MAGIC.len() as u64)
+            }
+        };
+        let syncer = match options.fsync {
+            Fsync::EverySec => Some(Syncer::start(&log).map_err(|e| Error::io(&log_path, e))?),
+            _ => None,
+        };
+        let journal = Journal {
+            status: Status {
+                generation: recovered.generation,
+                log_bytes: log_len,
+                ..Status::default()
+            },
+            dir,
+            fsync: options.fsync,
+            log,
+            generation: recovered.generation,
+            log_len,
+            snapshot_bytes: recovered.snapshot_bytes,
+            compact_min_bytes: options.compact_min_bytes,
+            syncer,
+            compaction: None,
+            compaction_retry_at: None,
+            broken: None,
+        };
+        Ok((journal, recovered.store))
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Why puts must be refused before they are applied, if they must: the
+    /// background fsync is failing, or the log could not be repaired after a
+    /// failed append.
+    pub fn refusal(&self) -> Option<String> {
+        if let Some(broken) = &self.broken {
+            return Some(broken.clone());
+        }
+        self.syncer.as_ref().and_then(Syncer::failure)
+    }
+
+    /// Appends the turn's batch (and with `--fsync always` syncs it). On
+    /// failure nothing of the batch stays in the log and the error says why,
+    /// in words fit for the clients' error answers.
+    pub fn commit(&mut self, batch: &mut Batch) -> Result<(), String> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let result = self.append(batch.sealed());
+        batch.clear();
+        result
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> Result<(), String> {
+        if let Some(broken) = &self.broken {
+            return Err(broken.clone());
+        }
+        let written = self.log.write_all(bytes).and_then(|()| match self.fsync {
+            Fsync::Always => self.log.sync_data(),
+            Fsync::EverySec | Fsync::Never => Ok(()),
+        });
+        match written {
+            Ok(()) => {
+                self.log_len += bytes.len() as u64;
+                self.status.log_bytes = self.log_len;
+                match (&self.syncer, self.fsync) {
+                    (Some(syncer), _) => syncer.mark_dirty(),
+                    (None, Fsync::Always) => self.status.last_fsync = Some(std::time::SystemTime::now()),
+                    _ => {}
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let reason = format!("not stored: cannot write the log: {e}");
+                // Part of the batch may be in the file: cut it, or the next
+                // append would bury a torn record in the middle of the log.
+                if let Err(cut) = self.log.set_len(self.log_len) {
+                    log::error!(
+                        "cannot cut a failed append off {}: {cut}; refusing puts until restart",
+                        self.dir.log_path(self.generation).display()
+                    );
+                    self.broken = Some(format!("not stored: the log is damaged after a failed write ({cut})"));
+                }
+                Err(reason)
+            }
+        }
+    }
+
+    /// Work between turns: starts a compaction when the log has grown, and
+    /// moves one going on a slice further. Returns whether it wants the loop
+    /// to come back soon (a snapshot is being written).
+    pub fn tick(&mut self, store: &mut Store) -> bool {
+        if self.compaction.is_none() {
+            if !self.wants_compaction() {
+                return false;
+            }
+            match self.start_compaction() {
+                Ok(compaction) => self.compaction = Some(compaction),
+                Err(e) => {
+                    log::warn!(
+                        "cannot start a compaction: {e}; next try in {}s",
+                        COMPACTION_RETRY.as_secs()
+                    );
+                    self.compaction_retry_at = Some(Instant::now() + COMPACTION_RETRY);
+                    return false;
+                }
+            }
+        }
+        let Some(compaction) = &mut self.compaction else {
+            return false;
+        };
+        match compaction.step(store, &self.dir) {
+            compact::Progress::Working => true,
+            compact::Progress::Waiting => false,
+            compact::Progress::Done(Ok(bytes)) => {
+                self.snapshot_bytes = bytes;
+                self.status.compactions += 1;
+                self.status.last_compaction = Some(std::time::SystemTime::now());
+                self.compaction = None;
+                false
+            }
+            compact::Progress::Done(Err(e)) => {
+                log::warn!("compaction failed: {e}; next try in {}s", COMPACTION_RETRY.as_secs());
+                self.compaction_retry_at = Some(Instant::now() + COMPACTION_RETRY);
+                self.compaction = None;
+                false
+            }
+        }
+    }
+
+    /// Whether a snapshot is being finished off the loop (the loop should
+    /// look again before long even when idle).
+    pub fn finishing(&self) -> bool {
+        self.compaction.as_ref().is_some_and(Compaction::finishing)
+    }
+
+    fn wants_compaction(&self) -> bool {
+        let grown = self.log_len >= self.compact_min_bytes.max(self.snapshot_bytes);
+        grown && self.compaction_retry_at.is_none_or(|at| Instant::now() >= at)
+    }
+
+    /// Begins generation N+1: a fresh log takes the appends from now on,
+    /// and snapshot N+1 is written of everything stored so far.
+    fn start_compaction(&mut self) -> io::Result<Compaction> {
+        let generation = self.generation + 1;
+        let log = self.dir.create(&self.dir.log_path(generation), format::LOG_MAGIC)?;
+        let compaction = Compaction::begin(&self.dir, generation, self.log_len)?;
+        if let Some(syncer) = &self.syncer {
+            syncer.switch(&log)?;
+        }
+        self.log = log;
+        self.generation = generation;
+        self.log_len = format::LOG_MAGIC.len() as u64;
+        self.status.generation = generation;
+        self.status.log_bytes = self.log_len;
+        Ok(compaction)
+    }
+
+    pub fn status(&self) -> Status {
+        let mut status = self.status.clone();
+        if let Some(syncer) = &self.syncer {
+            status.last_fsync = syncer.last_sync();
+        }
+        status
+    }
+
+    /// Graceful shutdown: abandons a snapshot still being written (the logs
+    /// hold everything), waits for one being finished, and syncs the log
+    /// whatever the fsync policy.
+    pub fn close(mut self) -> io::Result<()> {
+        if let Some(compaction) = self.compaction.take() {
+            compaction.abandon();
+        }
+        if let Some(syncer) = self.syncer.take() {
+            syncer.stop();
+        }
+        self.log.sync_data()
+    }
+}
