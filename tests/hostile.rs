@@ -381,7 +381,7 @@ fn command_line_errors_are_one_line_and_exit_non_zero() {
     };
     let server = TestServer::start(&[]);
     let taken = server.addr.to_string();
-    let (code, err, _) = run(&["--listen", &taken]);
+    let (code, err, _) = run(&["--in-memory", "--listen", &taken]);
     assert_eq!(code, Some(1));
     assert!(
         err.contains("Address already in use") && err.lines().count() == 1,
@@ -392,6 +392,9 @@ fn command_line_errors_are_one_line_and_exit_non_zero() {
         &["--max-line-bytes", "2"],
         &["--max-connections", "x"],
         &["--listen"],
+        &["--fsync", "sometimes"],
+        &["--in-memory", "--data-dir", "x"],
+        &["--compact-min-bytes", "-1"],
     ] {
         let (code, err, _) = run(bad);
         assert_eq!(code, Some(2), "{bad:?}");

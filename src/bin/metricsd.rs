@@ -1,6 +1,8 @@
 //! The metricsd server executable.
 
-use metricsd::server::{Config, Server};
+use metricsd::journal::{self, Fsync};
+use metricsd::server::{Config, Handle, Server};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -17,8 +19,30 @@ options:
                              requests are no longer read [default: 4194304]
   --max-connections N        connections above this are closed at once
                              [default: 10000]
+
+storage:
+  --data-dir DIR             where the log and snapshots live (created if
+                             missing; one server per directory)
+                             [default: metricsd-data]
+  --in-memory                keep nothing on disk: a restart forgets all
+  --fsync POLICY             when an acknowledged put is on disk:
+                               always    before its ok (one fsync per loop
+                                         turn covers all puts of the turn)
+                               everysec  within about a second: a power loss
+                                         can take the last second of puts
+                               never     when the kernel writes it back
+                             [default: everysec]
+  --repair                   start even if a data file is damaged before its
+                             end, keeping what comes before the damage
+  --compact-min-bytes N      compact the log into a snapshot once it is this
+                             large and larger than the last snapshot
+                             [default: 67108864]
   -h, --help                 print this help
   -V, --version              print the version
+
+SIGINT or SIGTERM stops gracefully: no new connections or requests, what
+was read is answered (for up to 3 s), the log is synced, exit status 0.
+A second signal exits at once.
 
 Logging goes to stderr; RUST_LOG (error, warn, info, debug) sets the level
 [default: info].";
@@ -40,6 +64,8 @@ enum Action {
 fn parse_args() -> Result<Action, lexopt::Error> {
     use lexopt::prelude::*;
     let mut config = Config::default();
+    let mut storage = journal::Options::new(journal::DEFAULT_DATA_DIR);
+    let (mut in_memory, mut data_dir_given) = (false, false);
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         match arg {
@@ -59,11 +85,23 @@ fn parse_args() -> Result<Action, lexopt::Error> {
             Long("max-connections") => {
                 config.max_connections = in_range("--max-connections", parser.value()?.parse()?, 1, usize::MAX)?
             }
+            Long("data-dir") => {
+                storage.dir = PathBuf::from(parser.value()?);
+                data_dir_given = true;
+            }
+            Long("in-memory") => in_memory = true,
+            Long("fsync") => storage.fsync = parser.value()?.parse::<Fsync>()?,
+            Long("repair") => storage.repair = true,
+            Long("compact-min-bytes") => storage.compact_min_bytes = parser.value()?.parse()?,
             Short('h') | Long("help") => return Ok(Action::Help),
             Short('V') | Long("version") => return Ok(Action::Version),
             _ => return Err(arg.unexpected()),
         }
     }
+    if in_memory && data_dir_given {
+        return Err("--in-memory and --data-dir cannot go together".into());
+    }
+    config.storage = (!in_memory).then_some(storage);
     Ok(Action::Run(config))
 }
 
@@ -95,10 +133,14 @@ fn main() -> ExitCode {
     let server = match Server::bind(config.clone()) {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("metricsd: cannot listen on {}: {e}", config.listen);
+            eprintln!("metricsd: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = stop_on_signals(server.handle()) {
+        eprintln!("metricsd: cannot handle signals: {e}");
+        return ExitCode::FAILURE;
+    }
     // Printed whatever RUST_LOG says: scripts and tests read the real port here.
     eprintln!("listening on {}", server.local_addr());
     log::info!(
@@ -107,6 +149,10 @@ fn main() -> ExitCode {
         config.limits.max_pending_output,
         config.max_connections
     );
+    match &config.storage {
+        Some(storage) => log::info!("data in {} (fsync {})", storage.dir.display(), storage.fsync),
+        None => log::info!("in memory only: nothing is kept across restarts"),
+    }
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -114,4 +160,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The first SIGINT or SIGTERM stops the server gracefully; a second one,
+/// from an operator who will not wait, exits at once.
+fn stop_on_signals(handle: Handle) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("metricsd-signals".into())
+        .spawn(move || {
+            let mut stopping = false;
+            for signal in signals.forever() {
+                if stopping {
+                    eprintln!("metricsd: second signal: exiting at once");
+                    std::process::exit(128 + signal);
+                }
+                stopping = true;
+                log::info!("signal {signal}: stopping gracefully (send another to exit at once)");
+                handle.shutdown();
+            }
+        })?;
+    Ok(())
 }

@@ -15,8 +15,9 @@
 
 use super::handler::{self, Resume};
 use super::Limits;
+use crate::db::Db;
+use crate::protocol::response;
 use crate::protocol::{Framed, LineFramer, RequestError};
-use crate::store::Store;
 use mio::net::TcpStream;
 use mio::Interest;
 use std::io::{self, ErrorKind, Read, Write};
@@ -59,6 +60,13 @@ pub struct Connection {
     output: Vec<u8>,
     /// Bytes of `output` already written to the socket.
     written: usize,
+    /// Output from here on answers (or follows answers to) puts of this
+    /// turn that are not in the log yet: it is not sent before the turn's
+    /// commit (see [`Connection::settle_held`]).
+    held_from: Option<usize>,
+    /// Where in `output` the `ok`s of those puts are, to be turned into
+    /// errors if the commit fails.
+    held_acks: Vec<usize>,
     /// Answer bytes this turn may still produce (reset every service call).
     slice_left: usize,
     /// The socket may have unread bytes (readiness not yet drained).
@@ -87,6 +95,8 @@ impl Connection {
             answering: None,
             output: Vec::new(),
             written: 0,
+            held_from: None,
+            held_acks: Vec::new(),
             slice_left: 0,
             readable: false,
             read_until_would_block: false,
@@ -102,6 +112,12 @@ impl Connection {
 
     pub fn stream_mut(&mut self) -> &mut TcpStream {
         &mut self.stream
+    }
+
+    /// The server is stopping: read nothing more, answer what was read, then
+    /// close (as if the peer had closed its side).
+    pub fn stop_reading(&mut self) {
+        self.read_closed = true;
     }
 
     /// Records readiness reported by the poll. `drain` is a peer close,
@@ -125,10 +141,16 @@ impl Connection {
             .min(self.slice_left)
     }
 
-    /// The interest this state needs: WRITABLE only while output is pending,
-    /// so a connection that keeps up never wakes the loop for writability.
+    /// Where the output that may be sent now ends.
+    fn sendable_end(&self) -> usize {
+        self.held_from.unwrap_or(self.output.len())
+    }
+
+    /// The interest this state needs: WRITABLE only while output that may be
+    /// sent is pending, so a connection that keeps up never wakes the loop
+    /// for writability (held output is sent by the commit, not the poll).
     pub fn wanted_interest(&self) -> Interest {
-        if self.pending_output() > 0 {
+        if self.written < self.sendable_end() {
             Self::BASE_INTEREST.add(Interest::WRITABLE)
         } else {
             Self::BASE_INTEREST
@@ -148,16 +170,17 @@ impl Connection {
     /// requests, besides held-back ones) and [`ANSWER_SLICE_BYTES`] of answers,
     /// so a peer with a deep pipeline or a huge `get` cannot hold up the
     /// other ready connections for long.
-    pub fn service(&mut self, scratch: &mut [u8], store: &mut Store, limits: &Limits) -> Next {
+    pub fn service(&mut self, scratch: &mut [u8], db: &mut Db, limits: &Limits) -> Next {
+        debug_assert!(self.held_from.is_none(), "held output outlived its turn");
         if self.flush().is_err() {
             return Next::Close;
         }
         self.slice_left = ANSWER_SLICE_BYTES;
         if self.answering.is_some() && self.room(limits) > 0 {
-            self.go_on_answering(store, limits);
+            self.go_on_answering(db, limits);
         }
         if self.answering.is_none() && self.input_held && self.room(limits) > 0 {
-            self.answer_kept_input(store, limits);
+            self.answer_kept_input(db, limits);
         }
         if self.readable && !self.read_closed && !self.input_held && self.answering.is_none() && self.room(limits) > 0 {
             match self.stream.read(scratch) {
@@ -177,7 +200,7 @@ impl Connection {
                     // request (epoll_wait, recvfrom, sendto) instead of 5.
                     // The exceptions are in `read_until_would_block`.
                     self.readable = n == scratch.len() || self.read_until_would_block;
-                    self.take_input(&scratch[..n], store, limits);
+                    self.take_input(&scratch[..n], db, limits);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.readable = false;
@@ -196,6 +219,44 @@ impl Connection {
         if self.input.is_empty() && self.input.capacity() > RETAIN_BUFFER_BYTES {
             self.input = Vec::new();
         }
+        self.next_step(limits)
+    }
+
+    /// Whether some output waits for the turn's commit.
+    pub fn holds_output(&self) -> bool {
+        self.held_from.is_some()
+    }
+
+    /// After the turn's commit: releases the held output, its `ok`s turned
+    /// into `error\n<reason>` answers if the commit failed, and sends it.
+    pub fn settle_held(&mut self, commit: Result<(), &str>, limits: &Limits) -> Next {
+        let Some(from) = self.held_from.take() else {
+            return self.next_step(limits);
+        };
+        if let Err(reason) = commit {
+            let held = self.output.split_off(from);
+            let mut copied = 0;
+            for &ack in &self.held_acks {
+                let at = ack - from;
+                debug_assert_eq!(&held[at..at + response::OK_EMPTY.len()], response::OK_EMPTY);
+                self.output.extend_from_slice(&held[copied..at]);
+                response::write_error(&mut self.output, reason);
+                copied = at + response::OK_EMPTY.len();
+            }
+            self.output.extend_from_slice(&held[copied..]);
+        }
+        self.held_acks.clear();
+        if self.held_acks.capacity() > RETAIN_BUFFER_BYTES / std::mem::size_of::<usize>() {
+            self.held_acks = Vec::new();
+        }
+        if self.flush().is_err() {
+            return Next::Close;
+        }
+        self.next_step(limits)
+    }
+
+    /// What the loop should do next, from the state alone.
+    fn next_step(&self, limits: &Limits) -> Next {
         let more_to_answer = self.input_held || self.answering.is_some();
         if self.read_closed && !more_to_answer && self.pending_output() == 0 {
             Next::Close
@@ -210,21 +271,21 @@ impl Connection {
     }
 
     /// Answers freshly read bytes, keeping whatever is left over.
-    fn take_input(&mut self, data: &[u8], store: &mut Store, limits: &Limits) {
+    fn take_input(&mut self, data: &[u8], db: &mut Db, limits: &Limits) {
         if self.input.is_empty() {
-            let used = self.answer(data, store, limits);
+            let used = self.answer(data, db, limits);
             self.input.extend_from_slice(&data[used..]);
         } else {
             // An incomplete line is waiting: the new bytes continue it.
             self.input.extend_from_slice(data);
-            self.answer_kept_input(store, limits);
+            self.answer_kept_input(db, limits);
         }
     }
 
     /// Answers what `input` holds and keeps only what is left over.
-    fn answer_kept_input(&mut self, store: &mut Store, limits: &Limits) {
+    fn answer_kept_input(&mut self, db: &mut Db, limits: &Limits) {
         let mut input = std::mem::take(&mut self.input);
-        let used = self.answer(&input, store, limits);
+        let used = self.answer(&input, db, limits);
         input.drain(..used);
         self.input = input;
     }
@@ -232,7 +293,7 @@ impl Connection {
     /// Answers complete lines at the front of `data` until it runs out, the
     /// room for output runs out (checked between requests), or an answer is
     /// cut into slices. Returns how many bytes were used up.
-    fn answer(&mut self, data: &[u8], store: &mut Store, limits: &Limits) -> usize {
+    fn answer(&mut self, data: &[u8], db: &mut Db, limits: &Limits) -> usize {
         self.compact_output();
         let mut pos = 0;
         loop {
@@ -245,10 +306,17 @@ impl Connection {
             pos += used;
             let before = self.output.len();
             match framed {
-                Framed::Line(line) => match handler::answer_line(line, store, &mut self.output, room) {
-                    Ok(resume) => self.answering = resume,
-                    Err(cause) => log::debug!("rejected request: {cause}"),
-                },
+                Framed::Line(line) => {
+                    let unlogged = db.unlogged();
+                    match handler::answer_line(line, db, &mut self.output, room) {
+                        Ok(resume) => self.answering = resume,
+                        Err(cause) => log::debug!("rejected request: {cause}"),
+                    }
+                    if db.unlogged() > unlogged {
+                        self.held_from.get_or_insert(before);
+                        self.held_acks.push(before);
+                    }
+                }
                 Framed::TooLong => {
                     log::debug!("rejected request: {}", RequestError::LineTooLong);
                     handler::reject(&mut self.output);
@@ -263,12 +331,12 @@ impl Connection {
     }
 
     /// Writes more of an answer that ran out of room.
-    fn go_on_answering(&mut self, store: &mut Store, limits: &Limits) {
+    fn go_on_answering(&mut self, db: &mut Db, limits: &Limits) {
         self.compact_output();
         let room = self.room(limits);
         if let Some(from) = self.answering.take() {
             let before = self.output.len();
-            self.answering = handler::resume(from, store, &mut self.output, room);
+            self.answering = handler::resume(from, db, &mut self.output, room);
             self.slice_left = self.slice_left.saturating_sub(self.output.len() - before);
         }
     }
@@ -277,16 +345,21 @@ impl Connection {
     /// only appended while under the limit, so this moves at most that much,
     /// once per turn.
     fn compact_output(&mut self) {
-        if self.written > 0 {
-            self.output.drain(..self.written);
-            self.written = 0;
+        let written = std::mem::take(&mut self.written);
+        if written > 0 {
+            self.output.drain(..written);
+            if let Some(from) = &mut self.held_from {
+                *from -= written;
+            }
+            self.held_acks.iter_mut().for_each(|ack| *ack -= written);
         }
     }
 
-    /// Writes pending output until done or the socket is full.
+    /// Writes pending output that may be sent until done or the socket is full.
     fn flush(&mut self) -> io::Result<()> {
-        while self.written < self.output.len() {
-            let rest = &self.output[self.written..];
+        let end = self.sendable_end();
+        while self.written < end {
+            let rest = &self.output[self.written..end];
             match self.stream.write(rest) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => {
@@ -320,6 +393,7 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     /// A client socket and the server's Connection for it, over loopback.
     fn connected_pair() -> (std::net::TcpStream, Connection) {
@@ -342,7 +416,7 @@ mod tests {
         client.write_all(puts.as_bytes()).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(100));
 
-        let mut store = Store::new();
+        let mut store = Db::in_memory(Store::new());
         let limits = Limits {
             max_line_bytes: 1024,
             max_pending_output: 1 << 20,
@@ -351,23 +425,23 @@ mod tests {
         let per_read = scratch.len() / LINE;
         conn.mark_ready(true, false);
         assert_eq!(conn.service(&mut scratch, &mut store, &limits), Next::Again);
-        assert_eq!(store.point_count(), per_read);
+        assert_eq!(store.store.point_count(), per_read);
         for _ in 0..10_000 {
-            if store.point_count() == PUTS {
+            if store.store.point_count() == PUTS {
                 break;
             }
-            let before = store.point_count();
+            let before = store.store.point_count();
             if conn.service(&mut scratch, &mut store, &limits) == Next::Wait {
                 // Drained for now: stand in for the poll's next edge.
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 conn.mark_ready(true, false);
             }
             assert!(
-                store.point_count() - before <= per_read + 1,
+                store.store.point_count() - before <= per_read + 1,
                 "more than one read in one call"
             );
         }
-        assert_eq!(store.point_count(), PUTS);
+        assert_eq!(store.store.point_count(), PUTS);
         let mut answers = vec![0u8; PUTS * OK_LEN];
         client.read_exact(&mut answers).unwrap();
         assert!(answers.chunks(OK_LEN).all(|a| a == b"ok\n\n"));
@@ -378,9 +452,9 @@ mod tests {
     #[test]
     fn a_huge_answer_is_written_one_slice_per_service_call() {
         let (mut client, mut conn) = connected_pair();
-        let mut store = Store::new();
+        let mut store = Db::in_memory(Store::new());
         for t in 0..200_000 {
-            store.put("big", t, 0.5);
+            store.store.put("big", t, 0.5);
         }
         // The output limit is far above the slice, so only the slice stops it.
         let limits = Limits {

@@ -12,6 +12,7 @@
 //! not otherwise. Every point appears at most once and in order, and every
 //! point stored before the `get` and not overwritten appears.
 
+use crate::db::Db;
 use crate::protocol::request::{parse_line, Query, Request, RequestError};
 use crate::protocol::response;
 use crate::store::{Cursor, Point, Store};
@@ -30,14 +31,9 @@ pub enum Resume {
 /// (a whole point line may pass it). Blank lines get no answer; an invalid
 /// line gets `error\nwrong command\n\n` and its cause is returned.
 #[inline]
-pub fn answer_line(
-    line: &[u8],
-    store: &mut Store,
-    out: &mut Vec<u8>,
-    room: usize,
-) -> Result<Option<Resume>, RequestError> {
+pub fn answer_line(line: &[u8], db: &mut Db, out: &mut Vec<u8>, room: usize) -> Result<Option<Resume>, RequestError> {
     match parse_line(line) {
-        Ok(Some(request)) => Ok(execute(request, store, out, room)),
+        Ok(Some(request)) => Ok(execute(request, db, out, room)),
         Ok(None) => Ok(None),
         Err(cause) => {
             reject(out);
@@ -54,14 +50,17 @@ pub fn reject(out: &mut Vec<u8>) {
 
 /// Applies a valid request and writes its answer, or as much of it as
 /// `room` allows.
-pub fn execute(request: Request<'_>, store: &mut Store, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
+pub fn execute(request: Request<'_>, db: &mut Db, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
     match request {
         Request::Put { key, value, timestamp } => {
-            store.put(key, timestamp, value);
-            out.extend_from_slice(response::OK_EMPTY);
+            match db.put(key, timestamp, value) {
+                Ok(()) => out.extend_from_slice(response::OK_EMPTY),
+                Err(reason) => response::write_error(out, reason),
+            }
             None
         }
         Request::Get(query) => {
+            let store = &mut db.store;
             response::begin_ok(out);
             let stop_at = out.len().saturating_add(room);
             match query {
@@ -75,8 +74,9 @@ pub fn execute(request: Request<'_>, store: &mut Store, out: &mut Vec<u8>, room:
 }
 
 /// Goes on with an answer that ran out of room.
-pub fn resume(from: Resume, store: &mut Store, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
+pub fn resume(from: Resume, db: &mut Db, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
     let stop_at = out.len().saturating_add(room);
+    let store = &mut db.store;
     match from {
         Resume::Key { key, after } => {
             write_key(store, &key, Some(after), out, stop_at).map(|after| Resume::Key { key, after })
@@ -126,7 +126,7 @@ fn write_points(out: &mut Vec<u8>, key: &str, points: impl Iterator<Item = Point
 mod tests {
     use super::*;
 
-    fn answer_all(store: &mut Store, lines: &[&str]) -> String {
+    fn answer_all(store: &mut Db, lines: &[&str]) -> String {
         let mut out = Vec::new();
         for line in lines {
             assert_eq!(
@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn the_assignment_example() {
-        let mut store = Store::new();
+        let mut store = Db::in_memory(Store::new());
         let puts = answer_all(
             &mut store,
             &[
@@ -176,12 +176,12 @@ mod slicing {
 
     /// Answers `line` in slices of `room` bytes, with `between` run on the
     /// store after each slice; returns the whole answer.
-    fn sliced(store: &mut Store, line: &str, room: usize, mut between: impl FnMut(&mut Store)) -> String {
+    fn sliced(store: &mut Db, line: &str, room: usize, mut between: impl FnMut(&mut Store)) -> String {
         let mut out = Vec::new();
         let mut next = answer_line(line.as_bytes(), store, &mut out, room).unwrap();
         let mut slices = 1;
         while let Some(from) = next {
-            between(store);
+            between(&mut store.store);
             let before = out.len();
             next = resume(from, store, &mut out, room);
             // A slice never passes its room by more than one point line.
@@ -192,14 +192,14 @@ mod slicing {
         String::from_utf8(out).unwrap()
     }
 
-    fn filled() -> Store {
+    fn filled() -> Db {
         let mut store = Store::new();
         for t in 0..500 {
             for key in ["a", "b.long.key.name", "c"] {
                 store.put(key, t * 2, t as f64 + 0.5);
             }
         }
-        store
+        Db::in_memory(store)
     }
 
     #[test]
@@ -292,9 +292,9 @@ mod model_based {
         &keys[rng.below(keys.len() as u64) as usize]
     }
 
-    fn put(store: &mut Store, model: &mut Model, key: &str, rng: &mut XorShift) {
+    fn put(store: &mut Db, model: &mut Model, key: &str, rng: &mut XorShift) {
         let (t, v) = (timestamp(rng), value(rng));
-        store.put(key, t, v);
+        store.store.put(key, t, v);
         model.entry(key.to_string()).or_default().insert(t, v);
     }
 
@@ -342,7 +342,7 @@ mod model_based {
         let keys = keys();
         for seed in 1..200u64 {
             let mut rng = XorShift::seeded(seed);
-            let mut store = Store::new();
+            let mut store = Db::in_memory(Store::new());
             let mut model = Model::new();
             for _ in 0..rng.below(3000) {
                 let key = pick(&mut rng, &keys);
@@ -350,7 +350,7 @@ mod model_based {
             }
             // Sometimes sort now, so later keys are merged rather than sorted.
             if rng.below(2) == 0 {
-                store.sort_keys();
+                store.store.sort_keys();
             }
             let only = (rng.below(2) == 0).then(|| pick(&mut rng, &keys).to_string());
             let request = format!("get {}", only.as_deref().unwrap_or("*"));
@@ -414,7 +414,7 @@ mod model_based {
     fn sliced_without_puts_is_byte_exact_for_every_small_room() {
         let keys = keys();
         let mut rng = XorShift::seeded(99);
-        let mut store = Store::new();
+        let mut store = Db::in_memory(Store::new());
         let mut model = Model::new();
         for _ in 0..600 {
             let key = pick(&mut rng, &keys);

@@ -6,10 +6,21 @@
 //! (see `Connection::service`). A connection with more work than its slice
 //! goes back in the queue for the next turn, which then polls without
 //! blocking, so new events and other connections are served in between.
+//!
+//! A durable server ends every turn with a commit: the turn's puts go to the
+//! log in one write (see [`crate::journal`]), and only then are their
+//! answers sent. Between turns the journal also moves a compaction along.
+//!
+//! Stopping (a [`Handle::shutdown`], or SIGINT/SIGTERM in the binary) is
+//! graceful: the listener closes, nothing more is read, what was read is
+//! answered and sent for up to [`SHUTDOWN_GRACE`], and the log is synced.
 
 mod connection;
 mod handler;
 
+use crate::db::Db;
+use crate::journal::{self, Journal};
+use crate::rate_limit::RateLimitedWarning;
 use crate::store::Store;
 use connection::{Connection, Next};
 use mio::net::{TcpListener, TcpStream};
@@ -51,8 +62,13 @@ const MAX_ACCEPTS_PER_TURN: usize = 256;
 /// How long to stop accepting after an accept error that a retry would only
 /// repeat (out of file descriptors with no spare to shed with, ENOBUFS).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-/// Repeated warnings of one kind are logged at most this often.
-const WARN_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a stopping server goes on answering what it has read and
+/// sending answers before it exits anyway: "a few seconds", long enough for
+/// any peer that reads, short enough for a service manager's stop timeout
+/// (systemd's default is 90 s, Docker's 10 s).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How often an idle loop looks whether a snapshot finished off the loop.
+const COMPACTION_POLL: Duration = Duration::from_millis(100);
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -76,6 +92,8 @@ pub struct Config {
     pub limits: Limits,
     /// Connections above this are accepted and closed at once.
     pub max_connections: usize,
+    /// Where puts are made durable; None keeps everything in memory only.
+    pub storage: Option<journal::Options>,
 }
 
 impl Default for Config {
@@ -87,8 +105,22 @@ impl Default for Config {
                 max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
             },
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            storage: None,
         }
     }
+}
+
+/// Why a server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Data(#[from] journal::Error),
+    #[error("cannot listen on {listen}: {source}")]
+    Listen { listen: String, source: io::Error },
+    #[error("cannot set up the event loop: {0}")]
+    Poll(io::Error),
 }
 
 /// Stops a running server from another thread.
@@ -119,10 +151,18 @@ impl Handle {
 /// ```
 pub struct Server {
     poll: Poll,
-    listener: TcpListener,
+    /// None once stopping began.
+    listener: Option<TcpListener>,
     local_addr: SocketAddr,
     connections: Slab<Connection>,
-    store: Store,
+    db: Db,
+    journal: Option<Journal>,
+    /// Connections whose answers wait for this turn's commit.
+    held: Vec<usize>,
+    /// The journal has a snapshot to write: come back without waiting.
+    compacting: bool,
+    /// Set once stopping began: the time to exit at the latest.
+    stopping: Option<Instant>,
     limits: Limits,
     max_connections: usize,
     scratch: Box<[u8]>,
@@ -140,27 +180,46 @@ pub struct Server {
     waker: Arc<Waker>,
     warn_full: RateLimitedWarning,
     warn_accept: RateLimitedWarning,
+    warn_commit: RateLimitedWarning,
 }
 
 impl Server {
-    /// Binds the listening socket. Limits of zero are refused: with no room
-    /// for output or lines, connections could never make progress.
-    pub fn bind(config: Config) -> io::Result<Server> {
+    /// Loads the data directory (when durable) and binds the listening
+    /// socket. Limits of zero are refused: with no room for output or lines,
+    /// connections could never make progress.
+    pub fn bind(config: Config) -> Result<Server, StartError> {
         let limits = &config.limits;
         if limits.max_line_bytes == 0 || limits.max_pending_output == 0 || config.max_connections == 0 {
-            return Err(io::Error::new(ErrorKind::InvalidInput, "limits must be at least 1"));
+            return Err(StartError::Invalid("limits must be at least 1"));
         }
-        let mut listener = bind_first(&config.listen)?;
-        let local_addr = listener.local_addr()?;
-        let poll = Poll::new()?;
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (db, journal) = match &config.storage {
+            None => (Db::in_memory(Store::new()), None),
+            Some(options) => {
+                let (journal, store) = Journal::open(options)?;
+                (Db::logged(store), Some(journal))
+            }
+        };
+        let listen_error = |source| StartError::Listen {
+            listen: config.listen.clone(),
+            source,
+        };
+        let mut listener = bind_first(&config.listen).map_err(listen_error)?;
+        let local_addr = listener.local_addr().map_err(listen_error)?;
+        let poll = Poll::new().map_err(StartError::Poll)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(StartError::Poll)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
         Ok(Server {
             poll,
-            listener,
+            listener: Some(listener),
             local_addr,
             connections: Slab::new(),
-            store: Store::new(),
+            db,
+            journal,
+            held: Vec::new(),
+            compacting: false,
+            stopping: None,
             limits: config.limits,
             max_connections: config.max_connections,
             scratch: vec![0; READ_SCRATCH_BYTES].into_boxed_slice(),
@@ -172,6 +231,7 @@ impl Server {
             waker,
             warn_full: RateLimitedWarning::default(),
             warn_accept: RateLimitedWarning::default(),
+            warn_commit: RateLimitedWarning::default(),
         })
     }
 
@@ -188,7 +248,13 @@ impl Server {
         }
     }
 
-    /// Serves until [`Handle::shutdown`] is called or the poll fails.
+    /// The store as loaded (for logging figures at start-up).
+    pub fn store(&self) -> &Store {
+        &self.db.store
+    }
+
+    /// Serves until [`Handle::shutdown`] is called (then stops gracefully)
+    /// or the poll fails.
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         let mut turn: Vec<usize> = Vec::new();
@@ -218,9 +284,13 @@ impl Server {
                     }
                 }
             }
-            if self.stop.load(Ordering::SeqCst) {
-                log::info!("stopping");
-                return Ok(());
+            if self.stop.load(Ordering::SeqCst) && self.stopping.is_none() {
+                self.begin_stopping();
+            }
+            if let Some(deadline) = self.stopping {
+                if self.connections.is_empty() || Instant::now() >= deadline {
+                    return self.finish();
+                }
             }
             if let Some(until) = self.accept_paused_until {
                 if Instant::now() >= until {
@@ -228,24 +298,103 @@ impl Server {
                     self.accept_ready = true;
                 }
             }
-            if self.accept_ready && self.accept_paused_until.is_none() {
+            if self.accept_ready && self.accept_paused_until.is_none() && self.stopping.is_none() {
                 self.accept();
             }
             std::mem::swap(&mut turn, &mut self.ready);
             for key in turn.drain(..) {
                 self.service(key);
             }
+            self.commit_turn();
+            if let Some(journal) = &mut self.journal {
+                self.compacting = journal.tick(&mut self.db.store);
+            }
         }
     }
 
     /// Block until an event, unless work is already waiting.
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.ready.is_empty() || (self.accept_ready && self.accept_paused_until.is_none()) {
-            Some(Duration::ZERO)
-        } else {
-            self.accept_paused_until
-                .map(|until| until.saturating_duration_since(Instant::now()))
+        let accepting = self.accept_ready && self.accept_paused_until.is_none() && self.stopping.is_none();
+        let stopped = self.stopping.is_some() && self.connections.is_empty();
+        if !self.ready.is_empty() || accepting || self.compacting || stopped {
+            return Some(Duration::ZERO);
         }
+        let now = Instant::now();
+        let finishing = self.journal.as_ref().is_some_and(Journal::finishing);
+        [
+            self.accept_paused_until
+                .map(|until| until.saturating_duration_since(now)),
+            self.stopping.map(|deadline| deadline.saturating_duration_since(now)),
+            finishing.then_some(COMPACTION_POLL),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Stops accepting and reading; what was read is still answered.
+    fn begin_stopping(&mut self) {
+        log::info!(
+            "stopping: answering what was read from {} connections (at most {} s)",
+            self.connections.len(),
+            SHUTDOWN_GRACE.as_secs()
+        );
+        self.stopping = Some(Instant::now() + SHUTDOWN_GRACE);
+        // Closing the listener makes new connections fail at once instead of
+        // waiting in a backlog nobody will accept from.
+        if let Some(mut listener) = self.listener.take() {
+            if let Err(e) = self.poll.registry().deregister(&mut listener) {
+                log::debug!("deregister listener: {e}");
+            }
+        }
+        for (key, conn) in self.connections.iter_mut() {
+            conn.stop_reading();
+            enqueue(&mut self.ready, key, conn);
+        }
+    }
+
+    /// The end of a graceful stop: the log is synced whatever the policy.
+    fn finish(mut self) -> io::Result<()> {
+        if !self.connections.is_empty() {
+            log::warn!(
+                "{} connections still had answers to send after {} s; closing them",
+                self.connections.len(),
+                SHUTDOWN_GRACE.as_secs()
+            );
+        }
+        self.commit_turn();
+        if let Some(journal) = self.journal.take() {
+            journal.close()?;
+            log::info!("log synced");
+        }
+        log::info!("stopped");
+        Ok(())
+    }
+
+    /// Appends the turn's puts to the log, then releases their answers (or
+    /// turns their `ok`s into errors if the log could not take them).
+    fn commit_turn(&mut self) {
+        let Some(journal) = &mut self.journal else {
+            return;
+        };
+        let outcome = match self.db.batch_mut() {
+            Some(batch) => journal.commit(batch),
+            None => Ok(()),
+        };
+        if let Err(reason) = &outcome {
+            self.warn_commit
+                .warn(format_args!("puts answered with an error: {reason}"));
+        }
+        self.db.set_refusal(journal.refusal());
+        let outcome = outcome.as_ref().map(|_| ()).map_err(String::as_str);
+        let mut held = std::mem::take(&mut self.held);
+        for key in held.drain(..) {
+            if let Some(conn) = self.connections.get_mut(key) {
+                let next = conn.settle_held(outcome, &self.limits);
+                self.settle(key, next);
+            }
+        }
+        self.held = held;
     }
 
     fn service(&mut self, key: usize) {
@@ -253,11 +402,22 @@ impl Server {
             return;
         };
         conn.queued = false;
-        let next = conn.service(&mut self.scratch, &mut self.store, &self.limits);
+        let next = conn.service(&mut self.scratch, &mut self.db, &self.limits);
+        if next != Next::Close && conn.holds_output() {
+            self.held.push(key);
+        }
+        self.settle(key, next);
+    }
+
+    /// Acts on what a connection needs next: closing, poll interest, queue.
+    fn settle(&mut self, key: usize, next: Next) {
         if next == Next::Close {
             self.close(key);
             return;
         }
+        let Some(conn) = self.connections.get_mut(key) else {
+            return;
+        };
         let interest = conn.wanted_interest();
         if conn.set_registered(interest) {
             let token = Token(key + FIRST_CONNECTION);
@@ -281,7 +441,10 @@ impl Server {
 
     fn accept(&mut self) {
         for _ in 0..MAX_ACCEPTS_PER_TURN {
-            match self.listener.accept() {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
                 Ok((stream, peer)) => self.admit(stream, peer),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.accept_ready = false;
@@ -319,7 +482,10 @@ impl Server {
         drop(spare);
         // Close the shed connection before taking the spare back: its
         // descriptor is the one the spare needs.
-        let accepted = self.listener.accept().map(drop);
+        let Some(listener) = &self.listener else {
+            return Shed::Failed;
+        };
+        let accepted = listener.accept().map(drop);
         self.spare_fd = File::open("/dev/null").ok();
         match accepted {
             Ok(_) => {
@@ -402,7 +568,8 @@ pub fn spawn_local() -> io::Result<(SocketAddr, Handle)> {
     let server = Server::bind(Config {
         listen: "127.0.0.1:0".into(),
         ..Config::default()
-    })?;
+    })
+    .map_err(io::Error::other)?;
     let (addr, handle) = (server.local_addr(), server.handle());
     std::thread::Builder::new().name("metricsd".into()).spawn(move || {
         if let Err(e) = server.run() {
@@ -434,29 +601,4 @@ fn bind_first(listen: &str) -> io::Result<TcpListener> {
 fn is_out_of_descriptors(e: &io::Error) -> bool {
     // EMFILE (per process) and ENFILE (system-wide), Linux's numbering.
     matches!(e.raw_os_error(), Some(24) | Some(23))
-}
-
-/// A warning that is logged at most once per [`WARN_INTERVAL`], with a count
-/// of the repeats it held back.
-#[derive(Default)]
-struct RateLimitedWarning {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimitedWarning {
-    fn warn(&mut self, message: std::fmt::Arguments<'_>) {
-        let now = Instant::now();
-        if self.last.is_some_and(|last| now.duration_since(last) < WARN_INTERVAL) {
-            self.suppressed += 1;
-            return;
-        }
-        if self.suppressed > 0 {
-            log::warn!("{message} ({} similar warnings suppressed)", self.suppressed);
-        } else {
-            log::warn!("{message}");
-        }
-        self.last = Some(now);
-        self.suppressed = 0;
-    }
 }

@@ -26,15 +26,19 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts the server with `extra` flags on a free loopback port.
+    /// Starts the server with `extra` flags on a free loopback port, in
+    /// memory unless `extra` names a `--data-dir`.
     pub fn start(extra: &[&str]) -> TestServer {
         Self::start_with(Command::new(env!("CARGO_BIN_EXE_metricsd")), extra)
     }
 
     /// Starts the server from a prepared command (for `sh -c 'ulimit ...'`).
     pub fn start_with(mut cmd: Command, extra: &[&str]) -> TestServer {
-        cmd.args(["--listen", "127.0.0.1:0"])
-            .args(extra)
+        cmd.args(["--listen", "127.0.0.1:0"]);
+        if !extra.contains(&"--data-dir") {
+            cmd.arg("--in-memory");
+        }
+        cmd.args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
