@@ -78,6 +78,11 @@ pub struct Connection {
     read_until_would_block: bool,
     /// The peer shut down its sending side: answer what was read, then close.
     read_closed: bool,
+    /// The server is stopping: no more requests are read; once what was read
+    /// is answered and sent, the connection lingers (see [`Connection::linger`]).
+    stopping: bool,
+    /// Our side is shut down for writing (lingering).
+    fin_sent: bool,
     /// The interest currently registered with the poll.
     registered: Interest,
     /// In the event loop's queue of connections to service.
@@ -101,6 +106,8 @@ impl Connection {
             readable: false,
             read_until_would_block: false,
             read_closed: false,
+            stopping: false,
+            fin_sent: false,
             registered: Self::BASE_INTEREST,
             queued: false,
         }
@@ -114,10 +121,10 @@ impl Connection {
         &mut self.stream
     }
 
-    /// The server is stopping: read nothing more, answer what was read, then
-    /// close (as if the peer had closed its side).
+    /// The server is stopping: read no more requests, answer what was read,
+    /// then linger until the peer closes.
     pub fn stop_reading(&mut self) {
-        self.read_closed = true;
+        self.stopping = true;
     }
 
     /// Records readiness reported by the poll. `drain` is a peer close,
@@ -182,7 +189,8 @@ impl Connection {
         if self.answering.is_none() && self.input_held && self.room(limits) > 0 {
             self.answer_kept_input(db, limits);
         }
-        if self.readable && !self.read_closed && !self.input_held && self.answering.is_none() && self.room(limits) > 0 {
+        let may_read = !self.read_closed && !self.stopping && !self.input_held && self.answering.is_none();
+        if self.readable && may_read && self.room(limits) > 0 {
             match self.stream.read(scratch) {
                 Ok(0) => {
                     // A line without its `\n` at end of stream is not a
@@ -219,7 +227,46 @@ impl Connection {
         if self.input.is_empty() && self.input.capacity() > RETAIN_BUFFER_BYTES {
             self.input = Vec::new();
         }
+        if self.stopping && self.all_sent() && !self.read_closed {
+            return self.linger(scratch);
+        }
         self.next_step(limits)
+    }
+
+    /// Nothing left to answer or send.
+    fn all_sent(&self) -> bool {
+        !self.input_held && self.answering.is_none() && self.pending_output() == 0
+    }
+
+    /// The end of a connection when the server stops: closing a socket with
+    /// unread requests in it makes the kernel send a reset, which can
+    /// destroy the last answers before the peer reads them. So our side is
+    /// shut down for writing (the peer reads every answer, then the end of
+    /// stream) and what the peer still sends is read and dropped until it
+    /// closes too, or the server's grace runs out (Apache's lingering close).
+    fn linger(&mut self, scratch: &mut [u8]) -> Next {
+        // Reads per turn while lingering, so a peer that keeps sending cannot
+        // hold the loop (its requests are dropped, not answered).
+        const LINGER_READS_PER_TURN: usize = 16;
+        if !self.fin_sent {
+            if self.stream.shutdown(std::net::Shutdown::Write).is_err() {
+                return Next::Close;
+            }
+            self.fin_sent = true;
+        }
+        for _ in 0..LINGER_READS_PER_TURN {
+            match self.stream.read(scratch) {
+                Ok(0) => return Next::Close,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Next::Wait;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Next::Close,
+            }
+        }
+        Next::Again
     }
 
     /// Whether some output waits for the turn's commit.
@@ -258,8 +305,11 @@ impl Connection {
     /// What the loop should do next, from the state alone.
     fn next_step(&self, limits: &Limits) -> Next {
         let more_to_answer = self.input_held || self.answering.is_some();
-        if self.read_closed && !more_to_answer && self.pending_output() == 0 {
+        if self.read_closed && self.all_sent() {
             Next::Close
+        } else if self.stopping && self.all_sent() {
+            // Back to `service`, which lingers.
+            Next::Again
         } else if self.pending_output() < limits.max_pending_output
             && (more_to_answer || (self.readable && !self.read_closed))
         {
@@ -448,6 +498,53 @@ mod tests {
     }
 
     const OK_LEN: usize = 4;
+
+    /// Reads whatever the client has been sent within a short wait.
+    fn received(client: &mut std::net::TcpStream) -> String {
+        client
+            .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = client.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8(got).unwrap()
+    }
+
+    #[test]
+    fn answers_after_a_logged_put_wait_for_the_commit_and_a_failed_commit_turns_oks_into_errors() {
+        let limits = Limits {
+            max_line_bytes: 1024,
+            max_pending_output: 1 << 20,
+        };
+        let mut scratch = vec![0u8; 64 * 1024];
+        for commit in [Ok(()), Err("not stored: disk full")] {
+            let (mut client, mut conn) = connected_pair();
+            let mut db = Db::logged(Store::new());
+            client.write_all(b"get a\nput a 1 1\nbad\nget a\nput b 2 2\n").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            conn.mark_ready(true, false);
+            conn.service(&mut scratch, &mut db, &limits);
+            assert!(conn.holds_output());
+            assert_eq!(db.unlogged(), 2);
+            // Only what precedes the first logged put is sent before the commit.
+            assert_eq!(received(&mut client), "ok\n\n");
+            conn.settle_held(commit, &limits);
+            let put = match commit {
+                Ok(()) => "ok\n\n".to_owned(),
+                Err(reason) => format!("error\n{reason}\n\n"),
+            };
+            assert_eq!(
+                received(&mut client),
+                format!("{put}error\nwrong command\n\nok\na 1.0 1\n\n{put}")
+            );
+            assert!(!conn.holds_output());
+        }
+    }
 
     #[test]
     fn a_huge_answer_is_written_one_slice_per_service_call() {

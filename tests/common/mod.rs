@@ -46,17 +46,21 @@ impl TestServer {
         let mut child = cmd.spawn().expect("spawn metricsd");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
+        // What it logs before listening (recovery) is kept with the rest.
+        let mut early = String::new();
         let addr = loop {
             let line = lines
                 .next()
-                .expect("metricsd exited before listening")
+                .unwrap_or_else(|| panic!("metricsd exited before listening: {early}"))
                 .expect("read stderr");
             if let Some(addr) = line.strip_prefix("listening on ") {
                 break addr.parse().expect("address");
             }
+            early.push_str(&line);
+            early.push('\n');
         };
         // Keep draining stderr so the server never blocks on a full pipe.
-        let log = Arc::new(Mutex::new(String::new()));
+        let log = Arc::new(Mutex::new(early));
         let sink = Arc::clone(&log);
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
@@ -98,6 +102,33 @@ impl TestServer {
         let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
         let fields: Vec<&str> = rest.split(' ').collect();
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
+    /// Sends a signal (by name, `TERM`, `INT`, `KILL`) to the server.
+    pub fn signal(&self, name: &str) {
+        signal(self.child.id(), name);
+    }
+
+    /// Waits for the process to exit (bounded by [`IO_TIMEOUT`]) and returns
+    /// its exit code (None: killed by a signal).
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = std::time::Instant::now() + IO_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(std::time::Instant::now() < deadline, "metricsd did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGTERM, then waits for the graceful exit and checks it succeeded.
+    pub fn stop(mut self) -> String {
+        self.signal("TERM");
+        assert_eq!(self.wait_exit(), Some(0), "graceful stop failed: {}", self.log());
+        // Let the stderr drain thread see the end of the output.
+        std::thread::sleep(Duration::from_millis(50));
+        self.log()
     }
 
     /// Whether the process is still running.
@@ -180,3 +211,48 @@ pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
 
 pub const OK: &str = "ok\n\n";
 pub const ERR: &str = "error\nwrong command\n\n";
+
+/// Sends a signal to a process with kill(1): the tests need no libc.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+/// A directory of its own under the system's temporary directory, removed
+/// when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("metricsd-test-{}-{name}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().expect("temp path is UTF-8")
+    }
+
+    /// Names of the files in the directory, sorted.
+    pub fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .expect("read dir")
+            .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,614 @@
+//! Durability over real processes: restarts, `kill -9` in the middle of
+//! pipelined writes, torn and damaged files, compaction under load and a
+//! crash inside it, a full disk, the lock, graceful and hurried stops.
+//!
+//! Every server here is a child process with its own data directory under
+//! the system's temporary directory, on 127.0.0.1.
+
+mod common;
+
+use common::{read_answers, read_to_close, TempDir, TestServer, XorShift, IO_TIMEOUT};
+use metricsd::journal::format::{scan, Scan, LOG_MAGIC};
+use metricsd::Client;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+/// (key, timestamp) → value bits: exact, -0.0 and all.
+type Model = BTreeMap<(String, i64), u64>;
+
+fn durable(dir: &TempDir, extra: &[&str]) -> TestServer {
+    let mut args = vec!["--data-dir", dir.path()];
+    args.extend_from_slice(extra);
+    TestServer::start(&args)
+}
+
+fn client(server: &TestServer) -> Client {
+    Client::new("127.0.0.1", server.addr.port(), Some(IO_TIMEOUT)).expect("connect")
+}
+
+fn everything(server: &TestServer) -> Model {
+    let mut model = Model::new();
+    for (key, points) in client(server).get("*").expect("get *") {
+        for (timestamp, value) in points {
+            model.insert((key.clone(), timestamp), value.to_bits());
+        }
+    }
+    model
+}
+
+/// Compares stored points with the model, naming the first differences
+/// instead of printing thousands of points.
+#[track_caller]
+fn assert_same(stored: &Model, model: &Model, context: &str) {
+    if stored == model {
+        return;
+    }
+    let missing: Vec<_> = model
+        .iter()
+        .filter(|(k, v)| stored.get(*k) != Some(v))
+        .take(5)
+        .collect();
+    let extra: Vec<_> = stored.iter().filter(|(k, _)| !model.contains_key(*k)).take(5).collect();
+    panic!(
+        "{context}: {} points stored, {} expected; first missing or different: {missing:?}; first unexpected: {extra:?}",
+        stored.len(),
+        model.len()
+    );
+}
+
+fn put_all(server: &TestServer, puts: &[(String, f64, Option<i64>)], model: &mut Model) {
+    client(server).put_many(puts).expect("put_many");
+    for (key, value, timestamp) in puts {
+        model.insert((key.clone(), timestamp.expect("explicit timestamps")), value.to_bits());
+    }
+}
+
+/// Random puts over few keys and timestamps, so many overwrite.
+fn random_puts(rng: &mut XorShift, n: usize) -> Vec<(String, f64, Option<i64>)> {
+    (0..n)
+        .map(|_| {
+            let key = format!("dur.k{}", rng.below(40));
+            let value = (rng.next() % 1_000_000) as f64 / 8.0 - 50_000.0;
+            (key, value, Some(rng.below(300) as i64 - 100))
+        })
+        .collect()
+}
+
+/// Runs the binary to completion (for starts that must fail).
+fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_metricsd"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run metricsd");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn restarts_keep_everything_in_every_fsync_mode() {
+    for (seed, mode) in ["always", "everysec", "never"].into_iter().enumerate() {
+        let dir = TempDir::new(mode);
+        let mut rng = XorShift::seeded(seed as u64 + 1);
+        let mut model = Model::new();
+        for round in 0..3 {
+            let server = durable(&dir, &["--fsync", mode]);
+            assert_same(&everything(&server), &model, &format!("{mode}: after restart {round}"));
+            put_all(&server, &random_puts(&mut rng, 3000), &mut model);
+            assert_same(&everything(&server), &model, &format!("{mode}: before stop {round}"));
+            server.stop();
+        }
+        let server = durable(&dir, &["--fsync", mode]);
+        assert_same(&everything(&server), &model, &format!("{mode}: last restart"));
+    }
+}
+
+/// Puts of one connection in the kill test: distinct (key, timestamp) per
+/// round and connection, so what an answer acknowledged is exact.
+fn kill_round_put(round: u64, conn: u64, i: u64) -> (String, i64, f64) {
+    let key = format!("kill.c{conn}.k{}", i % 7);
+    let timestamp = (round * 10_000_000 + i) as i64;
+    (key, timestamp, (round * 1000 + conn) as f64 + 0.25)
+}
+
+/// Pipelines puts on one connection until it breaks; returns how many were
+/// acknowledged (answers come in order, so they are the first ones sent).
+fn pipeline_until_broken(server: &TestServer, round: u64, conn: u64) -> std::thread::JoinHandle<u64> {
+    let mut stream = server.connect();
+    std::thread::spawn(move || {
+        let mut writer = stream.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            let mut i = 0;
+            // Bounded: the server is killed long before this is sent.
+            while i < 2_000_000 {
+                let mut batch = String::new();
+                for _ in 0..200 {
+                    let (key, timestamp, value) = kill_round_put(round, conn, i);
+                    batch.push_str(&format!("put {key} {value} {timestamp}\n"));
+                    i += 1;
+                }
+                if writer.write_all(batch.as_bytes()).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut answers = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answers.extend_from_slice(&buf[..n]),
+            }
+        }
+        let whole = answers.len() / 4 * 4;
+        assert!(
+            answers[..whole].chunks(4).all(|a| a == b"ok\n\n"),
+            "an answer other than ok"
+        );
+        (whole / 4) as u64
+    })
+}
+
+#[test]
+fn kill_nine_in_the_middle_of_pipelined_writes_loses_no_acknowledged_put() {
+    const CONNECTIONS: u64 = 4;
+    let dir = TempDir::new("kill9");
+    let mut rng = XorShift::seeded(9);
+    // Per round, per connection: how many puts were acknowledged.
+    let mut acked: Vec<(u64, u64, u64)> = Vec::new();
+    for round in 0..5 {
+        let mut server = durable(&dir, &["--fsync", "always"]);
+        check_after_kill(&server, &acked, round);
+        let workers: Vec<_> = (0..CONNECTIONS)
+            .map(|conn| pipeline_until_broken(&server, round, conn))
+            .collect();
+        std::thread::sleep(Duration::from_millis(50 + rng.below(250)));
+        server.signal("KILL");
+        assert_eq!(server.wait_exit(), None, "killed by the signal");
+        for (conn, worker) in workers.into_iter().enumerate() {
+            acked.push((round, conn as u64, worker.join().expect("worker")));
+        }
+    }
+    let server = durable(&dir, &["--fsync", "always"]);
+    check_after_kill(&server, &acked, 5);
+    assert!(acked.iter().map(|a| a.2).sum::<u64>() > 0, "nothing was acknowledged");
+}
+
+/// Every acknowledged put is there with its value; anything else there is
+/// a put that was sent, with exactly the value sent (not corrupted).
+fn check_after_kill(server: &TestServer, acked: &[(u64, u64, u64)], rounds: u64) {
+    let stored = everything(server);
+    for &(round, conn, count) in acked {
+        for i in 0..count {
+            let (key, timestamp, value) = kill_round_put(round, conn, i);
+            assert_eq!(
+                stored.get(&(key.clone(), timestamp)),
+                Some(&value.to_bits()),
+                "acknowledged put {key} {timestamp} of round {round} lost"
+            );
+        }
+    }
+    for ((key, timestamp), bits) in &stored {
+        let (round, i) = (*timestamp as u64 / 10_000_000, *timestamp as u64 % 10_000_000);
+        let conn: u64 = key["kill.c".len()..key.find(".k").expect("key")].parse().expect("conn");
+        assert!(round < rounds, "{key} {timestamp} from the future");
+        assert_eq!(
+            kill_round_put(round, conn, i),
+            (key.clone(), *timestamp, f64::from_bits(*bits))
+        );
+    }
+}
+
+/// Stores `n` puts one request at a time, so each is a record of its own.
+fn records_one_by_one(server: &TestServer, n: i64, model: &mut Model) {
+    let mut client = client(server);
+    for i in 0..n {
+        let key = format!("rec.{}", i % 5);
+        client.put(&key, i as f64 * 1.5, Some(i)).expect("put");
+        model.insert((key, i), (i as f64 * 1.5).to_bits());
+    }
+}
+
+fn log_path(dir: &TempDir) -> std::path::PathBuf {
+    let logs: Vec<String> = dir.files().into_iter().filter(|f| f.starts_with("log-")).collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    dir.0.join(&logs[0])
+}
+
+#[test]
+fn a_torn_tail_is_cut_with_a_warning_and_earlier_points_stay() {
+    let dir = TempDir::new("torn");
+    let mut model = Model::new();
+    let server = durable(&dir, &[]);
+    records_one_by_one(&server, 40, &mut model);
+    server.stop();
+    let mut rng = XorShift::seeded(77);
+    for garbage_len in [1, 7, 8, 9, 100, 4096, 70_000] {
+        let garbage: Vec<u8> = (0..garbage_len).map(|_| rng.next() as u8).collect();
+        let log = log_path(&dir);
+        let good_len = std::fs::metadata(&log).unwrap().len();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .unwrap()
+            .write_all(&garbage)
+            .unwrap();
+        let server = durable(&dir, &[]);
+        assert_same(
+            &everything(&server),
+            &model,
+            &format!("after {garbage_len} bytes of garbage"),
+        );
+        let log_text = server.stop();
+        assert!(
+            log_text.contains(&format!("cut a torn tail of {garbage_len} bytes")),
+            "{log_text}"
+        );
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), good_len, "the tail was cut");
+    }
+    // A record cut short, as a crash in the middle of its write leaves it:
+    // that put (never acknowledged in a real crash) is gone, the rest stay.
+    let log = log_path(&dir);
+    let len = std::fs::metadata(&log).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(len - 3)
+        .unwrap();
+    model.remove(&("rec.4".to_owned(), 39));
+    let server = durable(&dir, &[]);
+    assert_same(&everything(&server), &model, "stored");
+    assert!(server.stop().contains("torn tail"));
+}
+
+/// Offsets where the log's records start, after its header.
+fn record_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut at = LOG_MAGIC.len();
+    let mut starts = Vec::new();
+    while at < bytes.len() {
+        starts.push(at);
+        match scan(&bytes[at..]) {
+            Scan::Record { len, .. } => at += len,
+            other => panic!("log unreadable at {at}: {other:?}"),
+        }
+    }
+    starts
+}
+
+#[test]
+fn damage_in_the_middle_is_refused_and_repair_keeps_what_precedes_it() {
+    let dir = TempDir::new("damage");
+    let mut model = Model::new();
+    let server = durable(&dir, &[]);
+    records_one_by_one(&server, 30, &mut model);
+    server.stop();
+    let log = log_path(&dir);
+    let mut bytes = std::fs::read(&log).unwrap();
+    let starts = record_starts(&bytes);
+    assert_eq!(starts.len(), 30, "one record per acknowledged put");
+    // Flip one bit inside record 12's body: records 0..12 stay good.
+    bytes[starts[12] + 10] ^= 0x10;
+    std::fs::write(&log, &bytes).unwrap();
+
+    let (code, stderr) = run_to_exit(&["--data-dir", dir.path()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("is damaged at byte {}", starts[12])) && stderr.contains("--repair"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&log).unwrap(), bytes, "a refused start changes nothing");
+
+    let kept: Model = model
+        .iter()
+        .filter(|((_, t), _)| *t < 12)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    let server = durable(&dir, &["--repair"]);
+    assert_same(&everything(&server), &kept, "stored");
+    assert!(server.stop().contains("--repair"));
+    // The repair cut the file: a plain start works and sees the same.
+    let server = durable(&dir, &[]);
+    assert_same(&everything(&server), &kept, "stored");
+}
+
+#[test]
+fn a_second_server_on_the_same_directory_is_refused() {
+    let dir = TempDir::new("lock");
+    let server = durable(&dir, &[]);
+    let (code, stderr) = run_to_exit(&["--data-dir", dir.path()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains(&format!("is in use by another metricsd (pid {})", server.child.id())),
+        "{stderr}"
+    );
+    server.assert_serves();
+    // The lock goes with the process, even a killed one.
+    server.signal("KILL");
+    drop(server);
+    durable(&dir, &[]).assert_serves();
+}
+
+#[test]
+fn compaction_under_concurrent_writes_loses_nothing() {
+    let dir = TempDir::new("compact");
+    // A tiny threshold: the log is compacted over and over while writers
+    // and readers keep going.
+    let server = durable(&dir, &["--compact-min-bytes", "32768"]);
+    let writers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let port = server.addr.port();
+            std::thread::spawn(move || {
+                let mut client = Client::new("127.0.0.1", port, Some(IO_TIMEOUT)).expect("connect");
+                let mut rng = XorShift::seeded(100 + w);
+                let mut model = Model::new();
+                for _ in 0..40 {
+                    let puts: Vec<(String, f64, Option<i64>)> = (0..1000)
+                        .map(|_| {
+                            let key = format!("cmp.w{w}.k{}", rng.below(30));
+                            (key, rng.below(1000) as f64, Some(rng.below(5000) as i64))
+                        })
+                        .collect();
+                    client.put_many(&puts).expect("put_many");
+                    for (key, value, timestamp) in puts {
+                        model.insert((key, timestamp.unwrap()), value.to_bits());
+                    }
+                }
+                model
+            })
+        })
+        .collect();
+    let reader = {
+        let port = server.addr.port();
+        std::thread::spawn(move || {
+            let mut client = Client::new("127.0.0.1", port, Some(IO_TIMEOUT)).expect("connect");
+            for _ in 0..20 {
+                client.get("*").expect("get * during compaction");
+            }
+        })
+    };
+    let mut model = Model::new();
+    for writer in writers {
+        model.extend(writer.join().expect("writer"));
+    }
+    reader.join().expect("reader");
+    assert_same(&everything(&server), &model, "stored");
+    server.stop();
+    let files = dir.files();
+    assert!(
+        files.iter().any(|f| f.starts_with("snapshot-")) && !files.iter().any(|f| f.ends_with(".tmp")),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().filter(|f| f.starts_with("log-")).count() <= 2,
+        "superseded logs are removed: {files:?}"
+    );
+    let server = durable(&dir, &[]);
+    assert_same(&everything(&server), &model, "after restart");
+}
+
+#[test]
+fn a_crash_between_snapshot_write_and_rename_loses_nothing() {
+    let dir = TempDir::new("crash-compact");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_metricsd"));
+    cmd.env("METRICSD_CRASH_BEFORE_SNAPSHOT_RENAME", "1");
+    let mut server = TestServer::start_with(
+        cmd,
+        &[
+            "--data-dir",
+            dir.path(),
+            "--fsync",
+            "always",
+            "--compact-min-bytes",
+            "16384",
+        ],
+    );
+    let mut client = client(&server);
+    let mut model = Model::new();
+    // Distinct (key, timestamp) for every put: the batch cut by the crash
+    // may be partly stored, and must not make an earlier value ambiguous.
+    let mut cut_batch = Model::new();
+    for batch in 0..1000i64 {
+        let puts: Vec<(String, f64, Option<i64>)> = (0..200)
+            .map(|i| {
+                (
+                    format!("crash.k{}", i % 13),
+                    (batch * 7 + i) as f64,
+                    Some(batch * 1000 + i),
+                )
+            })
+            .collect();
+        let as_model = puts.iter().map(|(k, v, t)| ((k.clone(), t.unwrap()), v.to_bits()));
+        if client.put_many(&puts).is_err() {
+            cut_batch.extend(as_model);
+            break;
+        }
+        model.extend(as_model);
+    }
+    assert_eq!(server.wait_exit(), None, "the process aborted");
+    let files = dir.files();
+    assert!(files.iter().any(|f| f.ends_with(".tmp")), "{files:?}");
+    drop(server);
+
+    let server = durable(&dir, &[]);
+    let mut stored = everything(&server);
+    // Of the batch the crash cut, some puts may have been stored.
+    stored.retain(|point, value| cut_batch.get(point) != Some(value));
+    assert_same(&stored, &model, "acknowledged batches");
+    let log = server.stop();
+    assert!(log.contains("a snapshot whose writing was interrupted"), "{log}");
+    assert!(!dir.files().iter().any(|f| f.ends_with(".tmp")));
+}
+
+#[test]
+fn stopping_answers_what_was_read_and_every_acknowledged_put_survives() {
+    let dir = TempDir::new("stop");
+    let server = durable(&dir, &["--fsync", "never"]);
+    let mut stream = server.connect();
+    let puts: String = (0..20_000).map(|i| format!("put stop.k {i}.5 {i}\n")).collect();
+    let writer = {
+        let mut stream = stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let _ = stream.write_all(puts.as_bytes());
+        })
+    };
+    // Some answers first, so the stop comes in the middle of the pipeline.
+    let mut first = [0u8; 40];
+    stream.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"ok\n\n".repeat(10).as_slice());
+    server.signal("TERM");
+    // The server answers what it had read, shuts its side down, and reads
+    // and drops the rest until we close: every answer arrives whole.
+    let rest = read_to_close(&mut stream);
+    assert!(
+        rest.chunks(4).all(|a| a == b"ok\n\n"),
+        "an answer was cut or wrong: {:?}",
+        String::from_utf8_lossy(&rest[rest.len().saturating_sub(40)..])
+    );
+    let acked = 10 + rest.len() / 4;
+    writer.join().unwrap();
+    drop(stream);
+    let mut server = server;
+    assert_eq!(server.wait_exit(), Some(0));
+    drop(server);
+
+    let server = durable(&dir, &[]);
+    let stored = everything(&server);
+    for i in 0..acked as i64 {
+        assert_eq!(
+            stored.get(&("stop.k".to_owned(), i)),
+            Some(&(i as f64 + 0.5).to_bits()),
+            "acknowledged put {i} of {acked}"
+        );
+    }
+}
+
+#[test]
+fn a_peer_that_never_reads_delays_the_stop_by_the_grace_only_and_a_second_signal_exits_at_once() {
+    let dir = TempDir::new("stuck");
+    for second_signal in [false, true] {
+        let mut server = durable(&dir, &[]);
+        let puts: Vec<(String, f64, Option<i64>)> = (0..200_000)
+            .map(|i| ("stuck.series".to_owned(), 1.0, Some(i)))
+            .collect();
+        client(&server).put_many(&puts).unwrap();
+        // Ask for a multi-megabyte answer and never read it.
+        let mut stuck = server.connect();
+        stuck.write_all(b"get *\n").unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        server.signal("TERM");
+        if second_signal {
+            std::thread::sleep(Duration::from_millis(200));
+            server.signal("TERM");
+            assert_eq!(server.wait_exit(), Some(128 + 15));
+        } else {
+            assert_eq!(server.wait_exit(), Some(0), "{}", server.log());
+        }
+        drop(stuck);
+    }
+    // Either way the data is there.
+    let server = durable(&dir, &[]);
+    assert_eq!(everything(&server).len(), 200_000);
+}
+
+/// A small tmpfs mounted for the test: needs root (and a kernel that lets
+/// this sandbox mount); the test says so and is skipped otherwise.
+struct SmallFs(TempDir);
+
+impl SmallFs {
+    fn mount(size: &str) -> Option<SmallFs> {
+        let dir = TempDir::new("smallfs");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", dir.path()])
+            .stderr(std::process::Stdio::null())
+            .status();
+        match status {
+            Ok(status) if status.success() => Some(SmallFs(dir)),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+/// Sends `n` puts starting at `from` and sorts the answers into the
+/// acknowledged and the refused.
+fn put_and_sort(stream: &mut TcpStream, from: i64, n: i64, acked: &mut Vec<i64>, refused: &mut Vec<i64>) {
+    let puts: String = (from..from + n).map(|i| format!("put full.k {i}.0 {i}\n")).collect();
+    stream.write_all(puts.as_bytes()).unwrap();
+    let answers = read_answers(stream, n as usize);
+    let mut i = from;
+    let mut rest = answers.as_str();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("ok\n\n") {
+            acked.push(i);
+            rest = after;
+        } else {
+            assert!(rest.starts_with("error\nnot stored: "), "{rest:.80}");
+            refused.push(i);
+            rest = &rest[rest.find("\n\n").unwrap() + 2..];
+        }
+        i += 1;
+    }
+    assert_eq!(i, from + n);
+}
+
+#[test]
+fn a_full_disk_never_gets_a_false_ok_and_the_server_survives() {
+    let Some(fs) = SmallFs::mount("1m") else {
+        eprintln!(
+            "SKIPPED a_full_disk_never_gets_a_false_ok_and_the_server_survives: cannot mount a tmpfs (needs root)"
+        );
+        return;
+    };
+    let data = fs.0 .0.join("data");
+    let filler = fs.0 .0.join("filler");
+    std::fs::write(&filler, vec![0u8; 256 * 1024]).unwrap();
+    let data = data.to_str().unwrap();
+    let server = TestServer::start(&["--data-dir", data, "--fsync", "always"]);
+    let mut stream = server.connect();
+    let (mut acked, mut refused) = (Vec::new(), Vec::new());
+    let mut next = 0;
+    while refused.len() < 500 && next < 200_000 {
+        put_and_sort(&mut stream, next, 1000, &mut acked, &mut refused);
+        next += 1000;
+    }
+    assert!(refused.len() >= 500 && !acked.is_empty(), "the disk never filled");
+    // Reads go on; every acknowledged put is there.
+    let stored = everything(&server);
+    assert!(acked.iter().all(|i| stored.contains_key(&("full.k".to_owned(), *i))));
+    // Space again: puts are stored again.
+    std::fs::remove_file(&filler).unwrap();
+    let (mut later_acked, mut later_refused) = (Vec::new(), Vec::new());
+    put_and_sort(&mut stream, next, 100, &mut later_acked, &mut later_refused);
+    assert_eq!((later_acked.len(), later_refused.len()), (100, 0));
+    acked.extend(later_acked);
+    drop(stream);
+    server.stop();
+
+    let server = TestServer::start(&["--data-dir", data]);
+    let stored = everything(&server);
+    for i in &acked {
+        assert_eq!(
+            stored.get(&("full.k".to_owned(), *i)),
+            Some(&(*i as f64).to_bits()),
+            "put {i}"
+        );
+    }
+    // A refused put may be in the log only if a later write of it... never:
+    // a failed append is cut off entirely.
+    for i in &refused {
+        assert!(
+            !stored.contains_key(&("full.k".to_owned(), *i)),
+            "refused put {i} came back"
+        );
+    }
+    server.stop();
+}
