@@ -7,7 +7,7 @@ Starts the given server on 127.0.0.1:0 and kills it when done.
 """
 import socket, subprocess, sys, time, threading, re
 binary, n = sys.argv[1], int(sys.argv[2])
-p = subprocess.Popen([binary, "--listen", "127.0.0.1:0"], stderr=subprocess.PIPE, text=True)
+p = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--in-memory"], stderr=subprocess.PIPE, text=True)
 addr = None
 for line in p.stderr:
     m = re.match(r"listening on (.*):(\d+)", line.strip())

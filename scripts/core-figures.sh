@@ -8,34 +8,14 @@
 # Talks only to 127.0.0.1; every run is bounded in requests and stops itself.
 # Usage: scripts/core-figures.sh   (run from anywhere; installs redis-server,
 # strace and bc with apt-get if they are missing)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-SHARED=$ROOT/../shared
-for tool in redis-server strace bc; do
-  command -v $tool >/dev/null || { apt-get update -q >/dev/null; apt-get install -yq redis-server strace bc >/dev/null; }
-done
-cargo build --release -q --bin metricsd
-# shared/ is read-only: build loadmeter into our own target directory.
-cargo build --release -q --manifest-path "$SHARED/tools/loadmeter/Cargo.toml" --target-dir "$ROOT/target/loadmeter"
-LM=$ROOT/target/loadmeter/release/loadmeter
-WORK=$(mktemp -d)
-PIDS=()
-trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/common.sh"
 
-start_metricsd() { # prints the bound address; sets MPID
-  "$ROOT/target/release/metricsd" --listen 127.0.0.1:0 >"$WORK/m.log" 2>&1 &
-  MPID=$!; PIDS+=($MPID)
-  for _ in $(seq 50); do grep -q 'listening on' "$WORK/m.log" && break; sleep 0.1; done
-  MADDR=$(sed -n 's/^listening on //p' "$WORK/m.log")
-}
-rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+start_in_memory() { start_metricsd "$WORK/m.log" --in-memory; }
 
-echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
-echo "redis: $(redis-server --version | cut -d' ' -f3)"
+print_machine
 
 echo "== 1. memory per point (5M in-order points, 1000 keys)"
-start_metricsd
+start_in_memory
 # One point per key first, so that per-key and per-connection costs are
 # paid before the baseline.
 "$LM" --addr "$MADDR" --conns 1000 --pipeline 16 --requests 1000 --template 'put k{c:4} 1.5 {t}\n' --reply 'ok\n\n' >/dev/null
@@ -48,7 +28,7 @@ kill $MPID
 
 echo "== 2. syscalls per request, pipeline 1"
 syscalls() { # $1 = label; runs "$2" as the load against MADDR
-  start_metricsd
+  start_in_memory
   strace -c -f -p $MPID -o "$WORK/strace" 2>/dev/null & local st=$!
   sleep 0.5
   eval "$2"
@@ -70,8 +50,8 @@ for i in range(2000):
 \" \$MADDR" 2000
 
 echo "== 3. put vs Redis SET, 50 connections (loadmeter, same run)"
-start_metricsd
-RPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start_in_memory
+RPORT=$(free_port)
 redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no >"$WORK/r.log" 2>&1 &
 PIDS+=($!)
 sleep 0.5

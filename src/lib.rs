@@ -7,11 +7,14 @@
 //! | module | job | I/O |
 //! | --- | --- | --- |
 //! | [`protocol`] | bytes ⇄ requests and responses: line framing, request parsing, answer encoding, incremental answer parsing | none |
-//! | [`client`] | the blocking [`Client`](client::Client) with typed [`ClientError`](client::ClientError)s | blocking socket |
+//! | [`client`] | the blocking [`Client`] with typed [`ClientError`]s | blocking socket |
 //! | `store` | in-memory series: points sorted by timestamp, last write wins | none |
+//! | `db` | the store plus the loop turn's batch of puts waiting for the log | none |
+//! | [`journal`] | durability: the log (CRC-32 records, group commit, fsync policies), snapshots, recovery, compaction | files |
 //! | `server` | the single-threaded mio event loop over a slab of connections | non-blocking sockets |
+//! | `rate_limit` | warnings logged at most once a second, with a count of the rest | none |
 //!
-//! `store` and `server` (and the `metricsd` binary) need the default feature
+//! `store`, `db`, `journal` and `server` (and the `metricsd` binary) need the default feature
 //! `server`. A program that only talks to a server depends on this crate with
 //! `default-features = false` and gets `protocol` and `client` without mio.
 //!
@@ -19,7 +22,8 @@
 //! lines) → `protocol::parse_line` (a `Request` borrowing its key) →
 //! `server::handler` (store + answer bytes; a long `get` answer in slices
 //! bounded by the connection's output limit) → connection output buffer →
-//! socket.
+//! socket. A durable server holds the answers to a turn's puts until
+//! `journal::Journal::commit` has written the turn's batch to the log.
 
 pub mod client;
 #[cfg(feature = "server")]

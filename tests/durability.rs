@@ -212,6 +212,16 @@ fn records_one_by_one(server: &TestServer, n: i64, model: &mut Model) {
     }
 }
 
+/// A stopped server's data directory holding `n` puts, one record each.
+fn directory_of_records(name: &str, n: i64) -> (TempDir, Model) {
+    let dir = TempDir::new(name);
+    let mut model = Model::new();
+    let server = durable(&dir, &[]);
+    records_one_by_one(&server, n, &mut model);
+    server.stop();
+    (dir, model)
+}
+
 fn log_path(dir: &TempDir) -> std::path::PathBuf {
     let logs: Vec<String> = dir.files().into_iter().filter(|f| f.starts_with("log-")).collect();
     assert_eq!(logs.len(), 1, "{logs:?}");
@@ -220,11 +230,7 @@ fn log_path(dir: &TempDir) -> std::path::PathBuf {
 
 #[test]
 fn a_torn_tail_is_cut_with_a_warning_and_earlier_points_stay() {
-    let dir = TempDir::new("torn");
-    let mut model = Model::new();
-    let server = durable(&dir, &[]);
-    records_one_by_one(&server, 40, &mut model);
-    server.stop();
+    let (dir, mut model) = directory_of_records("torn", 40);
     let mut rng = XorShift::seeded(77);
     for garbage_len in [1, 7, 8, 9, 100, 4096, 70_000] {
         let garbage: Vec<u8> = (0..garbage_len).map(|_| rng.next() as u8).collect();
@@ -281,11 +287,7 @@ fn record_starts(bytes: &[u8]) -> Vec<usize> {
 
 #[test]
 fn damage_in_the_middle_is_refused_and_repair_keeps_what_precedes_it() {
-    let dir = TempDir::new("damage");
-    let mut model = Model::new();
-    let server = durable(&dir, &[]);
-    records_one_by_one(&server, 30, &mut model);
-    server.stop();
+    let (dir, model) = directory_of_records("damage", 30);
     let log = log_path(&dir);
     let mut bytes = std::fs::read(&log).unwrap();
     let starts = record_starts(&bytes);

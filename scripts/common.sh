@@ -1,0 +1,37 @@
+# Shared by the figure scripts: `source "$(dirname "$0")/common.sh"`.
+# Installs what is missing, builds metricsd and loadmeter (release), and sets
+# ROOT, LM (the loadmeter binary) and WORK (a temporary directory removed on
+# exit, with every process in PIDS killed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SHARED=$ROOT/../shared
+for tool in redis-server strace bc; do
+  command -v $tool >/dev/null || { apt-get update -q >/dev/null; apt-get install -yq redis-server strace bc >/dev/null; }
+done
+cargo build --release -q --bin metricsd
+# shared/ is read-only: build loadmeter into our own target directory.
+cargo build --release -q --manifest-path "$SHARED/tools/loadmeter/Cargo.toml" --target-dir "$ROOT/target/loadmeter"
+LM=$ROOT/target/loadmeter/release/loadmeter
+WORK=$(mktemp -d)
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+# start_metricsd LOG ARGS...: starts metricsd on a free loopback port and
+# waits until it listens; sets MPID and MADDR.
+start_metricsd() {
+  local log=$1; shift
+  : >"$log" # emptied here: the background child's own redirection may come late
+  "$ROOT/target/release/metricsd" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+  MPID=$!; PIDS+=($MPID)
+  for _ in $(seq 1000); do grep -qs 'listening on' "$log" && break; sleep 0.01; done
+  MADDR=$(sed -n 's/^listening on //p' "$log")
+  [ -n "$MADDR" ] || { echo "metricsd did not start: $(cat "$log")" >&2; exit 1; }
+}
+stop_metricsd() { kill -TERM "$MPID"; wait "$MPID" || true; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+print_machine() {
+  echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
+  echo "redis: $(redis-server --version | cut -d' ' -f3)"
+}
