@@ -614,3 +614,16 @@ fn a_full_disk_never_gets_a_false_ok_and_the_server_survives() {
     }
     server.stop();
 }
+
+#[test]
+fn a_log_cut_short_in_its_header_is_rewritten_and_appends_go_on() {
+    let (dir, mut model) = directory_of_records("short-header", 10);
+    // A crash while compaction was creating the next log.
+    std::fs::write(dir.0.join("log-0000000002"), &LOG_MAGIC[..5]).unwrap();
+    let server = durable(&dir, &[]);
+    assert_same(&everything(&server), &model, "after the short log");
+    records_one_by_one(&server, 20, &mut model);
+    assert!(server.stop().contains("a log cut short in its header"));
+    let server = durable(&dir, &[]);
+    assert_same(&everything(&server), &model, "appends to the rewritten log");
+}

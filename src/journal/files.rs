@@ -124,9 +124,17 @@ impl DataDir {
     /// directory entry, open for appending.
     pub fn create(&self, path: &Path, magic: &[u8]) -> io::Result<File> {
         let mut file = OpenOptions::new().create_new(true).append(true).open(path)?;
-        file.write_all(magic)?;
-        file.sync_all()?;
-        self.sync()?;
+        let written = file
+            .write_all(magic)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| self.sync());
+        if let Err(e) = written {
+            // A file without its whole header (a full disk) must not stay
+            // to be taken for damage at the next start.
+            drop(file);
+            let _ = fs::remove_file(path);
+            return Err(e);
+        }
         Ok(file)
     }
 }

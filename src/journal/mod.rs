@@ -331,16 +331,18 @@ impl Journal {
     fn start_compaction(&mut self) -> io::Result<Compaction> {
         let generation = self.generation + 1;
         let log = self.dir.create(&self.dir.log_path(generation), format::LOG_MAGIC)?;
-        let compaction = Compaction::begin(&self.dir, generation, self.log_len)?;
+        // Appends move to the new log before anything else can fail, so a
+        // retry never finds the file it would create already there.
         if let Some(syncer) = &self.syncer {
             syncer.switch(&log)?;
         }
+        let old_log_len = self.log_len;
         self.log = log;
         self.generation = generation;
         self.log_len = format::LOG_MAGIC.len() as u64;
         self.status.generation = generation;
         self.status.log_bytes = self.log_len;
-        Ok(compaction)
+        Compaction::begin(&self.dir, generation, old_log_len)
     }
 
     pub fn status(&self) -> Status {

@@ -154,8 +154,25 @@ fn damaged(path: &Path, at: u64, badness: Badness, repair: bool, size: u64) -> R
 /// Replays one log into `store`; returns its good length (after cutting a
 /// torn tail, or with `--repair` damage) and how many records it held.
 fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, u64), Error> {
-    let mut reader = RecordReader::open(path, LOG_MAGIC)?;
     let io = |e| Error::io(path, e);
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len < LOG_MAGIC.len() as u64 {
+        // A crash while the log was being created, before its header was
+        // whole: it holds no puts.
+        log::warn!(
+            "{}: a log cut short in its header ({len} bytes); rewriting it empty",
+            path.display()
+        );
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .map_err(io)?;
+        std::io::Write::write_all(&mut file, LOG_MAGIC).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        return Ok((LOG_MAGIC.len() as u64, 0));
+    }
+    let mut reader = RecordReader::open(path, LOG_MAGIC)?;
     let mut records = 0;
     let badness = loop {
         match reader.next().map_err(io)? {
