@@ -1,11 +1,18 @@
 //! What requests act on: the in-memory store and, when the server is
-//! durable, the batch of this loop turn's puts waiting to be logged.
+//! durable, the batch of this loop turn's puts waiting to be logged; and
+//! what the server counts about itself, for `stats`.
 
 use crate::journal::Batch;
+use crate::rate_limit::RateLimitedWarning;
+use crate::stats::{Counters, Gauges};
 use crate::store::Store;
 
 pub struct Db {
     pub store: Store,
+    pub counters: Counters,
+    pub gauges: Gauges,
+    /// Invalid requests are logged, at most once a second.
+    pub warn_bad_request: RateLimitedWarning,
     /// None when the server keeps nothing on disk.
     log: Option<Pending>,
 }
@@ -20,17 +27,23 @@ struct Pending {
 impl Db {
     /// A store whose puts are not logged.
     pub fn in_memory(store: Store) -> Db {
-        Db { store, log: None }
+        Db {
+            store,
+            counters: Counters::default(),
+            gauges: Gauges::default(),
+            warn_bad_request: RateLimitedWarning::default(),
+            log: None,
+        }
     }
 
     /// A store whose puts are also collected for the log.
     pub fn logged(store: Store) -> Db {
         Db {
-            store,
             log: Some(Pending {
                 batch: Batch::default(),
                 refusal: None,
             }),
+            ..Db::in_memory(store)
         }
     }
 

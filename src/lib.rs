@@ -13,6 +13,7 @@
 //! | [`journal`] | durability: the log (CRC-32 records, group commit, fsync policies), snapshots, recovery, compaction | files |
 //! | `server` | the single-threaded mio event loop over a slab of connections | non-blocking sockets |
 //! | `rate_limit` | warnings logged at most once a second, with a count of the rest | none |
+//! | `stats` | the server's counters and gauges: the `stats` answer and `--self-metrics-interval` | none |
 //!
 //! `store`, `db`, `journal` and `server` (and the `metricsd` binary) need the default feature
 //! `server`. A program that only talks to a server depends on this crate with
@@ -35,6 +36,8 @@ pub mod protocol;
 mod rate_limit;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
+mod stats;
 #[cfg(feature = "server")]
 pub mod store;
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! The metricsd server executable.
 
 use metricsd::journal::{self, Fsync};
-use metricsd::server::{Config, Handle, Server};
+use metricsd::server::{Config, Handle, SelfMetrics, Server, DEFAULT_SELF_METRICS_PREFIX};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 const USAGE: &str = "\
 usage: metricsd [OPTIONS]
@@ -19,6 +20,8 @@ options:
                              requests are no longer read [default: 4194304]
   --max-connections N        connections above this are closed at once
                              [default: 10000]
+  --idle-timeout SECS        close connections that send no whole request
+                             and take no answer for this long [default: off]
 
 storage:
   --data-dir DIR             where the log and snapshots live (created if
@@ -37,6 +40,12 @@ storage:
   --compact-min-bytes N      compact the log into a snapshot once it is this
                              large and larger than the last snapshot
                              [default: 67108864]
+
+self-monitoring:
+  --self-metrics-interval SECS
+                             also store the figures of the 'stats' request as
+                             series, this often [default: off]
+  --self-metrics-prefix P    name prefix of those series [default: metricsd.]
   -h, --help                 print this help
   -V, --version              print the version
 
@@ -66,6 +75,7 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     let mut config = Config::default();
     let mut storage = journal::Options::new(journal::DEFAULT_DATA_DIR);
     let (mut in_memory, mut data_dir_given) = (false, false);
+    let mut self_metrics_prefix = None;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         match arg {
@@ -93,6 +103,16 @@ fn parse_args() -> Result<Action, lexopt::Error> {
             Long("fsync") => storage.fsync = parser.value()?.parse::<Fsync>()?,
             Long("repair") => storage.repair = true,
             Long("compact-min-bytes") => storage.compact_min_bytes = parser.value()?.parse()?,
+            Long("idle-timeout") => config.idle_timeout = Some(seconds("--idle-timeout", parser.value()?.parse()?)?),
+            Long("self-metrics-interval") => {
+                let interval = seconds("--self-metrics-interval", parser.value()?.parse()?)?;
+                let metrics = config.self_metrics.get_or_insert_with(|| SelfMetrics {
+                    interval,
+                    prefix: DEFAULT_SELF_METRICS_PREFIX.to_owned(),
+                });
+                metrics.interval = interval;
+            }
+            Long("self-metrics-prefix") => self_metrics_prefix = Some(parser.value()?.string()?),
             Short('h') | Long("help") => return Ok(Action::Help),
             Short('V') | Long("version") => return Ok(Action::Version),
             _ => return Err(arg.unexpected()),
@@ -102,7 +122,25 @@ fn parse_args() -> Result<Action, lexopt::Error> {
         return Err("--in-memory and --data-dir cannot go together".into());
     }
     config.storage = (!in_memory).then_some(storage);
+    if let Some(prefix) = self_metrics_prefix {
+        let Some(metrics) = &mut config.self_metrics else {
+            return Err("--self-metrics-prefix needs --self-metrics-interval".into());
+        };
+        if prefix.is_empty() || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("--self-metrics-prefix must be part of a key: no whitespace or control characters".into());
+        }
+        metrics.prefix = prefix;
+    }
     Ok(Action::Run(config))
+}
+
+/// A positive number of seconds, fractions allowed (`0.5`).
+fn seconds(flag: &str, value: f64) -> Result<Duration, lexopt::Error> {
+    if value.is_finite() && value > 0.0 && value <= 1e9 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(format!("{flag} must be a positive number of seconds, not {value}").into())
+    }
 }
 
 fn in_range(flag: &str, value: usize, min: usize, max: usize) -> Result<usize, lexopt::Error> {
@@ -130,6 +168,7 @@ fn main() -> ExitCode {
         }
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    raise_descriptor_limit(config.max_connections);
     let server = match Server::bind(config.clone()) {
         Ok(server) => server,
         Err(e) => {
@@ -182,4 +221,47 @@ fn stop_on_signals(handle: Handle) -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+/// Descriptors the server needs besides one per connection: stdio, the
+/// listener, the poll and its waker, the spare for shedding, the data files,
+/// the lock, the signal pipe, and slack for a compaction's files.
+const DESCRIPTORS_BESIDES_CONNECTIONS: u64 = 64;
+
+/// Raises the soft RLIMIT_NOFILE to what `max_connections` needs (as far as
+/// the hard limit allows): distributions start processes at a soft limit of
+/// 1024, far below the 10,000 connections the server holds by default.
+fn raise_descriptor_limit(max_connections: usize) {
+    let wanted = max_connections as u64 + DESCRIPTORS_BESIDES_CONNECTIONS;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own and pass by pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        log::warn!("cannot read the descriptor limit: {}", std::io::Error::last_os_error());
+        return;
+    }
+    let target = wanted.min(limit.rlim_max);
+    if limit.rlim_cur < target {
+        let raised = libc::rlimit {
+            rlim_cur: target,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct we own and pass by pointer.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            log::info!("descriptor limit raised from {} to {target}", limit.rlim_cur);
+            limit.rlim_cur = target;
+        } else {
+            log::warn!("cannot raise the descriptor limit: {}", std::io::Error::last_os_error());
+        }
+    }
+    if limit.rlim_cur < wanted {
+        log::warn!(
+            "the descriptor limit ({}) is below what --max-connections {max_connections} needs ({wanted}): \
+             connections beyond about {} are closed at once (raise the hard limit, e.g. ulimit -Hn)",
+            limit.rlim_cur,
+            limit.rlim_cur.saturating_sub(DESCRIPTORS_BESIDES_CONNECTIONS)
+        );
+    }
 }

@@ -10,6 +10,9 @@ pub enum Request<'a> {
     Put { key: &'a str, value: f64, timestamp: i64 },
     /// `get <key>` or `get *`
     Get(Query<'a>),
+    /// `stats`: the server's figures (an extension; the course's clients
+    /// never send it).
+    Stats,
 }
 
 /// What a `get` asks for.
@@ -25,10 +28,11 @@ pub enum Query<'a> {
 /// wire (`error\nwrong command\n\n`); the cause is for logs and counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum RequestError {
-    /// The first field is not `put` or `get` (they are case-sensitive).
+    /// The first field is not `put`, `get` or `stats` (they are case-sensitive).
     #[error("unknown command")]
     UnknownCommand,
-    /// `put` without exactly three arguments or `get` without exactly one.
+    /// `put` without exactly three arguments, `get` without exactly one, or
+    /// `stats` with any.
     #[error("wrong number of arguments")]
     WrongArity,
     /// A control byte (other than a separating tab or the final `\r`) or DEL.
@@ -68,6 +72,26 @@ impl RequestError {
         RequestError::InvalidTimestamp,
         RequestError::LineTooLong,
     ];
+
+    /// A name for counters and logs, `snake_case`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestError::UnknownCommand => "unknown_command",
+            RequestError::WrongArity => "wrong_arity",
+            RequestError::ControlByte => "control_byte",
+            RequestError::InvalidUtf8 => "invalid_utf8",
+            RequestError::InvalidKey => "invalid_key",
+            RequestError::WildcardPut => "wildcard_put",
+            RequestError::InvalidValue => "invalid_value",
+            RequestError::InvalidTimestamp => "invalid_timestamp",
+            RequestError::LineTooLong => "line_too_long",
+        }
+    }
+
+    /// The position of this cause in [`RequestError::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// The most fields a valid request has (`put key value timestamp`).
@@ -91,7 +115,7 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Request<'_>>, RequestError> {
     for field in line.split(|&b| is_blank(b)).filter(|f| !f.is_empty()) {
         if count == MAX_FIELDS {
             return Err(match fields[0] {
-                b"put" | b"get" => RequestError::WrongArity,
+                b"put" | b"get" | b"stats" => RequestError::WrongArity,
                 _ => RequestError::UnknownCommand,
             });
         }
@@ -116,7 +140,8 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Request<'_>>, RequestError> {
             b"*" => Query::All,
             field => Query::Key(key(field)?),
         }))),
-        (b"put", _) | (b"get", _) => Err(RequestError::WrongArity),
+        (b"stats", 1) => Ok(Some(Request::Stats)),
+        (b"put", _) | (b"get", _) | (b"stats", _) => Err(RequestError::WrongArity),
         _ => Err(RequestError::UnknownCommand),
     }
 }
@@ -168,6 +193,11 @@ pub fn encode_put(out: &mut Vec<u8>, key: &str, value: f64, timestamp: i64) {
     out.push(b'\n');
 }
 
+/// Appends `stats\n`.
+pub fn encode_stats(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"stats\n");
+}
+
 /// Appends `get <key>\n` or `get *\n`. The caller has checked the key.
 pub fn encode_get(out: &mut Vec<u8>, query: Query<'_>) {
     let key = match query {
@@ -182,6 +212,27 @@ pub fn encode_get(out: &mut Vec<u8>, query: Query<'_>) {
 mod tests {
     use super::*;
     use RequestError::*;
+
+    #[test]
+    fn causes_index_their_place_in_all_and_have_distinct_names() {
+        for (i, cause) in RequestError::ALL.iter().enumerate() {
+            assert_eq!(cause.index(), i);
+        }
+        let names: std::collections::HashSet<_> = RequestError::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(names.len(), RequestError::ALL.len());
+    }
+
+    #[test]
+    fn stats_takes_no_arguments() {
+        assert_eq!(parse_line(b"stats"), Ok(Some(Request::Stats)));
+        assert_eq!(parse_line(b" stats \r"), Ok(Some(Request::Stats)));
+        assert_eq!(parse_line(b"stats x"), Err(WrongArity));
+        assert_eq!(parse_line(b"stats a b c d"), Err(WrongArity));
+        assert_eq!(parse_line(b"STATS"), Err(UnknownCommand));
+        let mut out = Vec::new();
+        encode_stats(&mut out);
+        assert_eq!(parse_line(out.strip_suffix(b"\n").unwrap()), Ok(Some(Request::Stats)));
+    }
 
     fn put(key: &str, value: f64, timestamp: i64) -> Option<Request<'_>> {
         Some(Request::Put { key, value, timestamp })

@@ -85,6 +85,9 @@ pub enum ResponseError {
     /// Bytes after the last answer that was asked for.
     #[error("bytes after the last expected answer")]
     Unsolicited,
+    /// A line of a `stats` answer without exactly two fields (name, value).
+    #[error("stats line does not have two fields")]
+    StatFields,
 }
 
 /// One parsed response. Data lines are parsed lazily by [`Response::points`].
@@ -97,6 +100,22 @@ pub enum Response<'a> {
 }
 
 impl<'a> Response<'a> {
+    /// The `<name> <value>` lines of an `ok` answer to `stats`.
+    pub fn stats(&self) -> impl Iterator<Item = Result<(&'a str, &'a str), ResponseError>> + 'a {
+        let body = match *self {
+            Response::Ok { body } => body,
+            Response::Error { .. } => &[],
+        };
+        body.split(|&b| b == b'\n').filter(|line| !line.is_empty()).map(|line| {
+            let line = std::str::from_utf8(line).map_err(|_| ResponseError::NotUtf8)?;
+            let mut fields = line.split(' ').filter(|f| !f.is_empty());
+            match (fields.next(), fields.next(), fields.next()) {
+                (Some(name), Some(value), None) => Ok((name, value)),
+                _ => Err(ResponseError::StatFields),
+            }
+        })
+    }
+
     /// The data lines of an `ok` answer (none for an `error`).
     pub fn points(&self) -> Points<'a> {
         match *self {

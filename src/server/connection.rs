@@ -18,9 +18,12 @@ use super::Limits;
 use crate::db::Db;
 use crate::protocol::response;
 use crate::protocol::{Framed, LineFramer, RequestError};
+use crate::stats::Counters;
 use mio::net::TcpStream;
 use mio::Interest;
 use std::io::{self, ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
 
 /// Buffers up to this capacity are kept for reuse once empty; larger ones
 /// (left by a big `get` answer or a long line) are freed so that an idle
@@ -48,6 +51,12 @@ pub enum Next {
 
 pub struct Connection {
     stream: TcpStream,
+    peer: SocketAddr,
+    /// When the peer last sent a whole request or took answer bytes
+    /// (`--idle-timeout`); kept by the event loop.
+    pub(super) last_active: Instant,
+    /// Progress since the loop last looked (see `last_active`).
+    active: bool,
     framer: LineFramer,
     /// Input not yet answered: an incomplete line, or complete lines held back
     /// while output was over the limit or an answer was being written.
@@ -83,6 +92,9 @@ pub struct Connection {
     stopping: bool,
     /// Our side is shut down for writing (lingering).
     fin_sent: bool,
+    /// Requests arrived after the stop and were dropped: the peer is still
+    /// sending, so wait for its end of stream before closing.
+    dropped_while_lingering: bool,
     /// The interest currently registered with the poll.
     registered: Interest,
     /// In the event loop's queue of connections to service.
@@ -91,9 +103,12 @@ pub struct Connection {
 
 impl Connection {
     /// A connection registered (by the caller) for [`Connection::BASE_INTEREST`].
-    pub fn new(stream: TcpStream, max_line: usize) -> Self {
+    pub fn new(stream: TcpStream, peer: SocketAddr, max_line: usize, now: Instant) -> Self {
         Connection {
             stream,
+            peer,
+            last_active: now,
+            active: false,
             framer: LineFramer::new(max_line),
             input: Vec::new(),
             input_held: false,
@@ -108,6 +123,7 @@ impl Connection {
             read_closed: false,
             stopping: false,
             fin_sent: false,
+            dropped_while_lingering: false,
             registered: Self::BASE_INTEREST,
             queued: false,
         }
@@ -179,7 +195,7 @@ impl Connection {
     /// other ready connections for long.
     pub fn service(&mut self, scratch: &mut [u8], db: &mut Db, limits: &Limits) -> Next {
         debug_assert!(self.held_from.is_none(), "held output outlived its turn");
-        if self.flush().is_err() {
+        if self.flush(&mut db.counters).is_err() {
             return Next::Close;
         }
         self.slice_left = ANSWER_SLICE_BYTES;
@@ -199,6 +215,7 @@ impl Connection {
                     self.readable = false;
                 }
                 Ok(n) => {
+                    db.counters.bytes_in += n as u64;
                     // Under edge-triggered epoll a read shorter than the
                     // buffer means the socket's receive queue was emptied: new
                     // bytes will raise a fresh edge. Treating it as drained
@@ -221,7 +238,7 @@ impl Connection {
                 }
             }
         }
-        if self.flush().is_err() {
+        if self.flush(&mut db.counters).is_err() {
             return Next::Close;
         }
         if self.input.is_empty() && self.input.capacity() > RETAIN_BUFFER_BYTES {
@@ -257,7 +274,11 @@ impl Connection {
         for _ in 0..LINGER_READS_PER_TURN {
             match self.stream.read(scratch) {
                 Ok(0) => return Next::Close,
-                Ok(_) => {}
+                Ok(_) => self.dropped_while_lingering = true,
+                // A peer that sent nothing more has nothing in flight to
+                // provoke a reset: closing now loses nothing, and an idle
+                // connection does not hold the stop up.
+                Err(e) if e.kind() == ErrorKind::WouldBlock && !self.dropped_while_lingering => return Next::Close,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.readable = false;
                     return Next::Wait;
@@ -276,7 +297,7 @@ impl Connection {
 
     /// After the turn's commit: releases the held output, its `ok`s turned
     /// into `error\n<reason>` answers if the commit failed, and sends it.
-    pub fn settle_held(&mut self, commit: Result<(), &str>, limits: &Limits) -> Next {
+    pub fn settle_held(&mut self, commit: Result<(), &str>, limits: &Limits, counters: &mut Counters) -> Next {
         let Some(from) = self.held_from.take() else {
             return self.next_step(limits);
         };
@@ -296,10 +317,15 @@ impl Connection {
         if self.held_acks.capacity() > RETAIN_BUFFER_BYTES / std::mem::size_of::<usize>() {
             self.held_acks = Vec::new();
         }
-        if self.flush().is_err() {
+        if self.flush(counters).is_err() {
             return Next::Close;
         }
         self.next_step(limits)
+    }
+
+    /// Whether the peer made progress since the last call.
+    pub fn take_active(&mut self) -> bool {
+        std::mem::take(&mut self.active)
     }
 
     /// What the loop should do next, from the state alone.
@@ -355,12 +381,15 @@ impl Connection {
             let (framed, used) = self.framer.next(&data[pos..]);
             pos += used;
             let before = self.output.len();
+            if !matches!(framed, Framed::Incomplete) {
+                self.active = true;
+            }
             match framed {
                 Framed::Line(line) => {
                     let unlogged = db.unlogged();
                     match handler::answer_line(line, db, &mut self.output, room) {
                         Ok(resume) => self.answering = resume,
-                        Err(cause) => log::debug!("rejected request: {cause}"),
+                        Err(cause) => self.count_bad_request(cause, db),
                     }
                     if db.unlogged() > unlogged {
                         self.held_from.get_or_insert(before);
@@ -368,7 +397,7 @@ impl Connection {
                     }
                 }
                 Framed::TooLong => {
-                    log::debug!("rejected request: {}", RequestError::LineTooLong);
+                    self.count_bad_request(RequestError::LineTooLong, db);
                     handler::reject(&mut self.output);
                 }
                 Framed::Incomplete => {
@@ -378,6 +407,12 @@ impl Connection {
             }
             self.slice_left = self.slice_left.saturating_sub(self.output.len() - before);
         }
+    }
+
+    fn count_bad_request(&self, cause: RequestError, db: &mut Db) {
+        db.counters.errors[cause.index()] += 1;
+        db.warn_bad_request
+            .warn(format_args!("bad request from {}: {cause}", self.peer));
     }
 
     /// Writes more of an answer that ran out of room.
@@ -406,7 +441,7 @@ impl Connection {
     }
 
     /// Writes pending output that may be sent until done or the socket is full.
-    fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self, counters: &mut Counters) -> io::Result<()> {
         let end = self.sendable_end();
         while self.written < end {
             let rest = &self.output[self.written..end];
@@ -414,6 +449,8 @@ impl Connection {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.written += n;
+                    self.active = true;
+                    counters.bytes_out += n as u64;
                     // A short write means the send buffer is full; the poll
                     // reports WRITABLE when it has room again.
                     if n < rest.len() {
@@ -451,7 +488,11 @@ mod tests {
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (accepted, _) = listener.accept().unwrap();
         accepted.set_nonblocking(true).unwrap();
-        (client, Connection::new(TcpStream::from_std(accepted), 1024))
+        let peer = accepted.peer_addr().unwrap();
+        (
+            client,
+            Connection::new(TcpStream::from_std(accepted), peer, 1024, Instant::now()),
+        )
     }
 
     #[test]
@@ -533,7 +574,7 @@ mod tests {
             assert_eq!(db.unlogged(), 2);
             // Only what precedes the first logged put is sent before the commit.
             assert_eq!(received(&mut client), "ok\n\n");
-            conn.settle_held(commit, &limits);
+            conn.settle_held(commit, &limits, &mut db.counters);
             let put = match commit {
                 Ok(()) => "ok\n\n".to_owned(),
                 Err(reason) => format!("error\n{reason}\n\n"),

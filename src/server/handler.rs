@@ -15,6 +15,7 @@
 use crate::db::Db;
 use crate::protocol::request::{parse_line, Query, Request, RequestError};
 use crate::protocol::response;
+use crate::stats;
 use crate::store::{Cursor, Point, Store};
 
 /// Where a `get` answer that ran out of room goes on: after the point of
@@ -53,13 +54,23 @@ pub fn reject(out: &mut Vec<u8>) {
 pub fn execute(request: Request<'_>, db: &mut Db, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
     match request {
         Request::Put { key, value, timestamp } => {
+            db.counters.puts += 1;
             match db.put(key, timestamp, value) {
                 Ok(()) => out.extend_from_slice(response::OK_EMPTY),
-                Err(reason) => response::write_error(out, reason),
+                Err(reason) => {
+                    response::write_error(out, reason);
+                    db.counters.not_stored += 1;
+                }
             }
             None
         }
+        Request::Stats => {
+            db.counters.stats += 1;
+            stats::write_answer(out, &db.counters, &db.gauges, &db.store);
+            None
+        }
         Request::Get(query) => {
+            db.counters.gets += 1;
             let store = &mut db.store;
             response::begin_ok(out);
             let stop_at = out.len().saturating_add(room);

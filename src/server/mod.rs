@@ -21,6 +21,7 @@ mod handler;
 use crate::db::Db;
 use crate::journal::{self, Journal};
 use crate::rate_limit::RateLimitedWarning;
+use crate::stats;
 use crate::store::Store;
 use connection::{Connection, Next};
 use mio::net::{TcpListener, TcpStream};
@@ -94,7 +95,25 @@ pub struct Config {
     pub max_connections: usize,
     /// Where puts are made durable; None keeps everything in memory only.
     pub storage: Option<journal::Options>,
+    /// Connections that neither send a whole request nor take answer bytes
+    /// for this long are closed (a peer stuck in the middle of a line counts
+    /// as silent). None: never.
+    pub idle_timeout: Option<Duration>,
+    /// Store the server's own figures as series this often. None: never.
+    pub self_metrics: Option<SelfMetrics>,
 }
+
+/// `--self-metrics-interval` and `--self-metrics-prefix`.
+#[derive(Debug, Clone)]
+pub struct SelfMetrics {
+    pub interval: Duration,
+    /// Put before each figure's name: `metricsd.` gives `metricsd.points`.
+    pub prefix: String,
+}
+
+/// Carbon names its own series `carbon.agents.<host>.*`; ours are
+/// `metricsd.*`.
+pub const DEFAULT_SELF_METRICS_PREFIX: &str = "metricsd.";
 
 impl Default for Config {
     fn default() -> Self {
@@ -106,6 +125,8 @@ impl Default for Config {
             },
             max_connections: DEFAULT_MAX_CONNECTIONS,
             storage: None,
+            idle_timeout: None,
+            self_metrics: None,
         }
     }
 }
@@ -147,7 +168,7 @@ impl Handle {
 /// let server = Server::bind(Config { listen: "127.0.0.1:0".into(), ..Config::default() })?;
 /// println!("listening on {}", server.local_addr());
 /// server.run()?;
-/// # Ok::<(), std::io::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Server {
     poll: Poll,
@@ -163,6 +184,12 @@ pub struct Server {
     compacting: bool,
     /// Set once stopping began: the time to exit at the latest.
     stopping: Option<Instant>,
+    /// When this loop turn began (after the poll returned).
+    now: Instant,
+    idle_timeout: Option<Duration>,
+    next_idle_sweep: Option<Instant>,
+    self_metrics: Option<SelfMetrics>,
+    next_self_metrics: Option<Instant>,
     limits: Limits,
     max_connections: usize,
     scratch: Box<[u8]>,
@@ -220,6 +247,11 @@ impl Server {
             held: Vec::new(),
             compacting: false,
             stopping: None,
+            now: Instant::now(),
+            idle_timeout: config.idle_timeout,
+            next_idle_sweep: config.idle_timeout.map(|t| Instant::now() + idle_sweep_interval(t)),
+            next_self_metrics: config.self_metrics.as_ref().map(|m| Instant::now() + m.interval),
+            self_metrics: config.self_metrics.clone(),
             limits: config.limits,
             max_connections: config.max_connections,
             scratch: vec![0; READ_SCRATCH_BYTES].into_boxed_slice(),
@@ -284,6 +316,7 @@ impl Server {
                     }
                 }
             }
+            self.now = Instant::now();
             if self.stop.load(Ordering::SeqCst) && self.stopping.is_none() {
                 self.begin_stopping();
             }
@@ -305,10 +338,57 @@ impl Server {
             for key in turn.drain(..) {
                 self.service(key);
             }
+            self.run_timers();
             self.commit_turn();
             if let Some(journal) = &mut self.journal {
                 self.compacting = journal.tick(&mut self.db.store);
             }
+        }
+    }
+
+    /// The idle sweep and the self-metrics, when they are due.
+    fn run_timers(&mut self) {
+        if self.next_idle_sweep.is_some_and(|at| self.now >= at) {
+            if let Some(timeout) = self.idle_timeout {
+                self.close_idle(timeout);
+                self.next_idle_sweep = Some(self.now + idle_sweep_interval(timeout));
+            }
+        }
+        if self.next_self_metrics.is_some_and(|at| self.now >= at) {
+            if let Some(config) = &self.self_metrics {
+                self.next_self_metrics = Some(self.now + config.interval);
+                let timestamp = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                let figures = stats::figures(&self.db.counters, &self.db.gauges, &self.db.store);
+                for (name, value) in figures {
+                    // Refused only when the log is failing, which is logged.
+                    let _ = self
+                        .db
+                        .put(&format!("{}{name}", config.prefix), timestamp, value as f64);
+                }
+            }
+        }
+    }
+
+    /// Closes connections silent for `timeout`: O(connections), once per
+    /// sweep interval.
+    fn close_idle(&mut self, timeout: Duration) {
+        let now = self.now;
+        let idle: Vec<usize> = (self.connections.iter())
+            .filter(|(_, conn)| now.duration_since(conn.last_active) >= timeout)
+            .map(|(key, _)| key)
+            .collect();
+        if !idle.is_empty() {
+            log::debug!(
+                "closing {} connections idle for {} s",
+                idle.len(),
+                timeout.as_secs_f64()
+            );
+        }
+        self.db.counters.connections_idle_closed += idle.len() as u64;
+        for key in idle {
+            self.close(key);
         }
     }
 
@@ -326,6 +406,8 @@ impl Server {
                 .map(|until| until.saturating_duration_since(now)),
             self.stopping.map(|deadline| deadline.saturating_duration_since(now)),
             finishing.then_some(COMPACTION_POLL),
+            self.next_idle_sweep.map(|at| at.saturating_duration_since(now)),
+            self.next_self_metrics.map(|at| at.saturating_duration_since(now)),
         ]
         .into_iter()
         .flatten()
@@ -377,20 +459,24 @@ impl Server {
         let Some(journal) = &mut self.journal else {
             return;
         };
-        let outcome = match self.db.batch_mut() {
-            Some(batch) => journal.commit(batch),
-            None => Ok(()),
+        let (puts, outcome) = match self.db.batch_mut() {
+            Some(batch) => (batch.len(), journal.commit(batch)),
+            None => (0, Ok(())),
         };
         if let Err(reason) = &outcome {
             self.warn_commit
-                .warn(format_args!("puts answered with an error: {reason}"));
+                .warn(format_args!("{puts} puts answered with an error: {reason}"));
+            self.db.counters.not_stored += puts as u64;
         }
         self.db.set_refusal(journal.refusal());
+        self.db.gauges.journal = Some(journal.status());
         let outcome = outcome.as_ref().map(|_| ()).map_err(String::as_str);
         let mut held = std::mem::take(&mut self.held);
         for key in held.drain(..) {
             if let Some(conn) = self.connections.get_mut(key) {
-                let next = conn.settle_held(outcome, &self.limits);
+                let before = conn.pending_output();
+                let next = conn.settle_held(outcome, &self.limits, &mut self.db.counters);
+                self.after_work(key, before);
                 self.settle(key, next);
             }
         }
@@ -402,11 +488,25 @@ impl Server {
             return;
         };
         conn.queued = false;
+        let before = conn.pending_output();
         let next = conn.service(&mut self.scratch, &mut self.db, &self.limits);
         if next != Next::Close && conn.holds_output() {
             self.held.push(key);
         }
+        self.after_work(key, before);
         self.settle(key, next);
+    }
+
+    /// Keeps the gauges and the idle clock up to date after a connection
+    /// worked (`before`: its pending output until then).
+    fn after_work(&mut self, key: usize, before: usize) {
+        if let Some(conn) = self.connections.get_mut(key) {
+            if conn.take_active() {
+                conn.last_active = self.now;
+            }
+            let gauges = &mut self.db.gauges;
+            gauges.pending_output = gauges.pending_output + conn.pending_output() - before;
+        }
     }
 
     /// Acts on what a connection needs next: closing, poll interest, queue.
@@ -434,6 +534,8 @@ impl Server {
 
     fn close(&mut self, key: usize) {
         let mut conn = self.connections.remove(key);
+        self.db.gauges.pending_output -= conn.pending_output();
+        self.db.gauges.connections = self.connections.len();
         if let Err(e) = self.poll.registry().deregister(conn.stream_mut()) {
             log::debug!("deregister failed: {e}");
         }
@@ -489,6 +591,7 @@ impl Server {
         self.spare_fd = File::open("/dev/null").ok();
         match accepted {
             Ok(_) => {
+                self.db.counters.connections_rejected += 1;
                 self.warn_accept.warn(format_args!(
                     "out of file descriptors: closing new connections at once ({} open)",
                     self.connections.len()
@@ -516,7 +619,9 @@ impl Server {
     }
 
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        self.db.counters.connections_total += 1;
         if self.connections.len() >= self.max_connections {
+            self.db.counters.connections_rejected += 1;
             self.warn_full.warn(format_args!(
                 "connection limit ({}) reached: closing new connection from {peer}",
                 self.max_connections
@@ -539,7 +644,8 @@ impl Server {
             return;
         }
         log::debug!("connection from {peer}");
-        entry.insert(Connection::new(stream, self.limits.max_line_bytes));
+        entry.insert(Connection::new(stream, peer, self.limits.max_line_bytes, self.now));
+        self.db.gauges.connections = self.connections.len();
     }
 }
 
@@ -590,7 +696,10 @@ fn bind_first(listen: &str) -> io::Result<TcpListener> {
     let mut last_error = None;
     for addr in listen.to_socket_addrs()? {
         match TcpListener::bind(addr) {
-            Ok(listener) => return Ok(listener),
+            Ok(listener) => {
+                deepen_backlog(&listener);
+                return Ok(listener);
+            }
             Err(e) => last_error = Some(e),
         }
     }
@@ -598,7 +707,31 @@ fn bind_first(listen: &str) -> io::Result<TcpListener> {
         .unwrap_or_else(|| io::Error::new(ErrorKind::InvalidInput, format!("{listen} resolves to no address"))))
 }
 
+/// Connections the kernel may queue for `accept` (the kernel caps it at
+/// `net.core.somaxconn`, 4096 by default since Linux 5.4). mio listens with
+/// 1024: a storm of thousands of connects overflowed that whenever the
+/// loop was descheduled for a moment on a busy machine, and every overflow
+/// costs the client a one-second SYN retransmit (seen as `ListenOverflows`
+/// in `nstat` while 10,000 connections opened).
+const LISTEN_BACKLOG: libc::c_int = 4096;
+
+/// Linux lets `listen` be called again on a listening socket to change its
+/// backlog. A failure keeps mio's backlog, which works, only smaller.
+fn deepen_backlog(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen() on a descriptor we own; it touches no memory of ours.
+    if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
+        log::debug!("cannot deepen the listen backlog: {}", io::Error::last_os_error());
+    }
+}
+
 fn is_out_of_descriptors(e: &io::Error) -> bool {
     // EMFILE (per process) and ENFILE (system-wide), Linux's numbering.
     matches!(e.raw_os_error(), Some(24) | Some(23))
+}
+
+/// How often idle connections are looked for: often enough that one is
+/// closed at most half its timeout late, and at least once a second.
+fn idle_sweep_interval(timeout: Duration) -> Duration {
+    (timeout / 2).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }

@@ -1,0 +1,102 @@
+//! What the server counts about itself: the `stats` answer, and the same
+//! figures stored as ordinary series by `--self-metrics-interval` (the way
+//! carbon writes `carbon.agents.*`).
+
+use crate::journal;
+use crate::protocol::RequestError;
+use crate::store::Store;
+use std::io::Write;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Counts that only grow.
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    pub connections_total: u64,
+    /// Closed at once: over `--max-connections`, or out of descriptors.
+    pub connections_rejected: u64,
+    /// Closed by `--idle-timeout`.
+    pub connections_idle_closed: u64,
+    pub puts: u64,
+    pub gets: u64,
+    pub stats: u64,
+    /// Invalid requests, by cause (indexed by [`RequestError::index`]).
+    pub errors: [u64; RequestError::ALL.len()],
+    /// Valid puts answered with an error because the log could not take them.
+    pub not_stored: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Figures of the moment, kept up to date by the event loop.
+#[derive(Debug, Clone)]
+pub struct Gauges {
+    pub started: Instant,
+    pub connections: usize,
+    /// Answer bytes accepted but not yet taken by the sockets, all
+    /// connections together.
+    pub pending_output: usize,
+    /// None when the server keeps nothing on disk.
+    pub journal: Option<journal::Status>,
+}
+
+impl Default for Gauges {
+    fn default() -> Self {
+        Gauges {
+            started: Instant::now(),
+            connections: 0,
+            pending_output: 0,
+            journal: None,
+        }
+    }
+}
+
+/// Every figure, in the order the `stats` answer lists them. Names are
+/// dotted, lower case, with their unit where they have one.
+pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(String, u64)> {
+    let mut all = vec![
+        ("uptime_seconds".to_owned(), gauges.started.elapsed().as_secs()),
+        ("connections.current".to_owned(), gauges.connections as u64),
+        ("connections.total".to_owned(), counters.connections_total),
+        ("connections.rejected".to_owned(), counters.connections_rejected),
+        ("connections.idle_closed".to_owned(), counters.connections_idle_closed),
+        ("requests.put".to_owned(), counters.puts),
+        ("requests.get".to_owned(), counters.gets),
+        ("requests.stats".to_owned(), counters.stats),
+    ];
+    for cause in RequestError::ALL {
+        all.push((format!("errors.{}", cause.name()), counters.errors[cause.index()]));
+    }
+    all.extend([
+        ("errors.not_stored".to_owned(), counters.not_stored),
+        ("points".to_owned(), store.point_count() as u64),
+        ("series".to_owned(), store.series_count() as u64),
+        ("bytes.in".to_owned(), counters.bytes_in),
+        ("bytes.out".to_owned(), counters.bytes_out),
+        ("output.pending_bytes".to_owned(), gauges.pending_output as u64),
+    ]);
+    if let Some(status) = &gauges.journal {
+        let unix = |t: Option<SystemTime>| {
+            t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs())
+        };
+        all.extend([
+            ("log.bytes".to_owned(), status.log_bytes),
+            ("log.generation".to_owned(), status.generation),
+            ("log.last_fsync_unix".to_owned(), unix(status.last_fsync)),
+            ("log.compactions".to_owned(), status.compactions),
+            ("log.last_compaction_unix".to_owned(), unix(status.last_compaction)),
+        ]);
+    }
+    all
+}
+
+/// The answer to `stats`: `ok`, one `<name> <value>` line per figure, and
+/// the empty line.
+pub fn write_answer(out: &mut Vec<u8>, counters: &Counters, gauges: &Gauges, store: &Store) {
+    out.extend_from_slice(b"ok\n");
+    for (name, value) in figures(counters, gauges, store) {
+        // Writing to a Vec cannot fail.
+        let _ = writeln!(out, "{name} {value}");
+    }
+    out.push(b'\n');
+}
