@@ -75,7 +75,11 @@ impl LineFramer {
         let rest = &buf[skipped..];
         // Only the first max_line + 1 bytes can hold the `\n` of a line that
         // is within the bound; the rest is never searched for a legal line.
-        let window = rest.len().min(self.max_line + 1);
+        // Saturating: `Server::bind` takes any non-zero limit, and with
+        // `usize::MAX` a plain `+ 1` overflowed (a panic in debug builds, and a
+        // window of 0 in release, so that no line was ever framed). Found by
+        // the `parse_request` fuzz target.
+        let window = rest.len().min(self.max_line.saturating_add(1));
         let from = self.scanned.min(window);
         match memchr(b'\n', &rest[from..window]) {
             Some(i) => {
@@ -151,6 +155,16 @@ mod tests {
         assert_eq!(f.next(b"123456\nget a\n"), (Framed::TooLong, 7));
         assert!(!f.is_discarding());
         assert_eq!(f.next(b"get a\n"), (Framed::Line(b"get a"), 6));
+    }
+
+    #[test]
+    fn largest_limit_frames_lines() {
+        // Regression: `max_line + 1` overflowed for usize::MAX.
+        let mut f = LineFramer::new(usize::MAX);
+        assert_eq!(f.next(b"get a"), (Framed::Incomplete, 0));
+        assert_eq!(f.next(b"get a\nput"), (Framed::Line(b"get a"), 6));
+        assert_eq!(f.next(b"put"), (Framed::Incomplete, 0));
+        assert!(!f.is_discarding());
     }
 
     #[test]
