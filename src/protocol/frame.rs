@@ -109,35 +109,8 @@ impl LineFramer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Feeds `input` to a framer in pieces cut at `cuts`, the way a connection
-    /// does: unconsumed bytes are kept and offered again with the next piece.
-    pub(crate) fn frame_in_pieces(max: usize, input: &[u8], cuts: &[usize]) -> Vec<Framed<'static>> {
-        let mut framer = LineFramer::new(max);
-        let mut pending: Vec<u8> = Vec::new();
-        let mut out = Vec::new();
-        let mut bounds = cuts.to_vec();
-        bounds.push(input.len());
-        let mut start = 0;
-        for end in bounds {
-            pending.extend_from_slice(&input[start..end]);
-            start = end;
-            loop {
-                let (f, n) = framer.next(&pending);
-                let owned = match f {
-                    Framed::Line(l) => Some(Framed::Line(Box::leak(l.to_vec().into_boxed_slice()))),
-                    Framed::TooLong => Some(Framed::TooLong),
-                    Framed::Incomplete => None,
-                };
-                pending.drain(..n);
-                match owned {
-                    Some(f) => out.push(f),
-                    None => break,
-                }
-            }
-        }
-        out
-    }
+    use crate::protocol::testing::{cuts, frame_in_pieces, positions, stream};
+    use proptest::prelude::*;
 
     #[test]
     fn lines_and_incomplete_tail() {
@@ -214,5 +187,37 @@ mod tests {
         }
         let every_byte: Vec<usize> = (1..input.len()).collect();
         assert_eq!(frame_in_pieces(16, input, &every_byte), whole);
+    }
+
+    /// What framing `input` must give, from the definition: every line
+    /// through its `\n`, overlong ones as `TooLong`; an unterminated tail
+    /// is `TooLong` once it is over the limit, and nothing before.
+    fn expected_frames(max: usize, input: &[u8]) -> Vec<Framed<'_>> {
+        let mut lines: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+        let tail = lines.pop().filter(|tail| tail.len() > max).map(|_| Framed::TooLong);
+        let framed = lines.into_iter().map(|line| {
+            if line.len() <= max {
+                Framed::Line(line)
+            } else {
+                Framed::TooLong
+            }
+        });
+        framed.chain(tail).collect()
+    }
+
+    fn line_limit() -> impl Strategy<Value = usize> {
+        prop_oneof![8 => 1..40usize, 1 => Just(65536), 1 => Just(usize::MAX)]
+    }
+
+    proptest! {
+        /// However a connection's input is cut into reads, the framer
+        /// reports the same lines and overlong lines, and they are the ones
+        /// the definition gives.
+        #[test]
+        fn framing_does_not_depend_on_cuts(max in line_limit(), input in stream(12, 300), cuts in cuts()) {
+            let whole = frame_in_pieces(max, &input, &[]);
+            prop_assert_eq!(&whole, &expected_frames(max, &input));
+            prop_assert_eq!(frame_in_pieces(max, &input, &positions(&cuts, input.len())), whole);
+        }
     }
 }
