@@ -75,7 +75,11 @@ impl LineFramer {
         let rest = &buf[skipped..];
         // Only the first max_line + 1 bytes can hold the `\n` of a line that
         // is within the bound; the rest is never searched for a legal line.
-        let window = rest.len().min(self.max_line + 1);
+        // Saturating: `Server::bind` takes any non-zero limit, and with
+        // `usize::MAX` a plain `+ 1` overflowed (a panic in debug builds, and a
+        // window of 0 in release, so that no line was ever framed). Found by
+        // the `parse_request` fuzz target.
+        let window = rest.len().min(self.max_line.saturating_add(1));
         let from = self.scanned.min(window);
         match memchr(b'\n', &rest[from..window]) {
             Some(i) => {
@@ -105,35 +109,8 @@ impl LineFramer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Feeds `input` to a framer in pieces cut at `cuts`, the way a connection
-    /// does: unconsumed bytes are kept and offered again with the next piece.
-    pub(crate) fn frame_in_pieces(max: usize, input: &[u8], cuts: &[usize]) -> Vec<Framed<'static>> {
-        let mut framer = LineFramer::new(max);
-        let mut pending: Vec<u8> = Vec::new();
-        let mut out = Vec::new();
-        let mut bounds = cuts.to_vec();
-        bounds.push(input.len());
-        let mut start = 0;
-        for end in bounds {
-            pending.extend_from_slice(&input[start..end]);
-            start = end;
-            loop {
-                let (f, n) = framer.next(&pending);
-                let owned = match f {
-                    Framed::Line(l) => Some(Framed::Line(Box::leak(l.to_vec().into_boxed_slice()))),
-                    Framed::TooLong => Some(Framed::TooLong),
-                    Framed::Incomplete => None,
-                };
-                pending.drain(..n);
-                match owned {
-                    Some(f) => out.push(f),
-                    None => break,
-                }
-            }
-        }
-        out
-    }
+    use crate::protocol::testing::{cuts, frame_in_pieces, positions, stream};
+    use proptest::prelude::*;
 
     #[test]
     fn lines_and_incomplete_tail() {
@@ -151,6 +128,16 @@ mod tests {
         assert_eq!(f.next(b"123456\nget a\n"), (Framed::TooLong, 7));
         assert!(!f.is_discarding());
         assert_eq!(f.next(b"get a\n"), (Framed::Line(b"get a"), 6));
+    }
+
+    #[test]
+    fn largest_limit_frames_lines() {
+        // Regression: `max_line + 1` overflowed for usize::MAX.
+        let mut f = LineFramer::new(usize::MAX);
+        assert_eq!(f.next(b"get a"), (Framed::Incomplete, 0));
+        assert_eq!(f.next(b"get a\nput"), (Framed::Line(b"get a"), 6));
+        assert_eq!(f.next(b"put"), (Framed::Incomplete, 0));
+        assert!(!f.is_discarding());
     }
 
     #[test]
@@ -200,5 +187,37 @@ mod tests {
         }
         let every_byte: Vec<usize> = (1..input.len()).collect();
         assert_eq!(frame_in_pieces(16, input, &every_byte), whole);
+    }
+
+    /// What framing `input` must give, from the definition: every line
+    /// through its `\n`, overlong ones as `TooLong`; an unterminated tail
+    /// is `TooLong` once it is over the limit, and nothing before.
+    fn expected_frames(max: usize, input: &[u8]) -> Vec<Framed<'_>> {
+        let mut lines: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+        let tail = lines.pop().filter(|tail| tail.len() > max).map(|_| Framed::TooLong);
+        let framed = lines.into_iter().map(|line| {
+            if line.len() <= max {
+                Framed::Line(line)
+            } else {
+                Framed::TooLong
+            }
+        });
+        framed.chain(tail).collect()
+    }
+
+    fn line_limit() -> impl Strategy<Value = usize> {
+        prop_oneof![8 => 1..40usize, 1 => Just(65536), 1 => Just(usize::MAX)]
+    }
+
+    proptest! {
+        /// However a connection's input is cut into reads, the framer
+        /// reports the same lines and overlong lines, and they are the ones
+        /// the definition gives.
+        #[test]
+        fn framing_does_not_depend_on_cuts(max in line_limit(), input in stream(12, 300), cuts in cuts()) {
+            let whole = frame_in_pieces(max, &input, &[]);
+            prop_assert_eq!(&whole, &expected_frames(max, &input));
+            prop_assert_eq!(frame_in_pieces(max, &input, &positions(&cuts, input.len())), whole);
+        }
     }
 }

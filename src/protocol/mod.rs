@@ -12,6 +12,8 @@
 pub mod frame;
 pub mod request;
 pub mod response;
+#[cfg(test)]
+mod testing;
 
 pub use frame::{Framed, LineFramer};
 pub use request::{parse_line, Query, Request, RequestError};

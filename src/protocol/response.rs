@@ -221,6 +221,8 @@ pub fn parse_response(resp: &[u8]) -> Result<Response<'_>, ResponseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::testing::{answers_in_pieces, cuts, key, positions, stream, timestamp, value};
+    use proptest::prelude::*;
 
     #[test]
     fn values_are_written_as_floats_in_shortest_form() {
@@ -254,20 +256,8 @@ mod tests {
     #[test]
     fn scanner_finds_ends_at_every_split() {
         let stream: &[u8] = b"ok\n\nerror\nwrong command\n\nok\na 1.0 1\nb 2.0 -2\n\n";
-        let whole: Vec<usize> = vec![4, 21, 21];
         for cut in 0..=stream.len() {
-            let mut scanner = ResponseScanner::new();
-            let mut buf = Vec::new();
-            let mut lens = Vec::new();
-            for piece in [&stream[..cut], &stream[cut..]] {
-                buf.extend_from_slice(piece);
-                while let Some(n) = scanner.check(&buf) {
-                    lens.push(n);
-                    buf.drain(..n);
-                }
-            }
-            assert_eq!(lens, whole, "cut at {cut}");
-            assert!(buf.is_empty());
+            assert_eq!(answers_in_pieces(stream, &[cut]), [4, 21, 21], "cut at {cut}");
         }
     }
 
@@ -312,5 +302,91 @@ mod tests {
         assert_eq!(bad(b"ok\na nan 1\n\n"), Err(ResponseError::PointValue));
         assert_eq!(bad(b"ok\na 1.0 1.5\n\n"), Err(ResponseError::PointTimestamp));
         assert_eq!(bad(b"ok\n\xff 1.0 1\n\n"), Err(ResponseError::NotUtf8));
+    }
+
+    /// A point as the encoder takes it, the value as bits so that `-0.0`
+    /// and `0.0` differ when compared.
+    type Exact = (String, u64, i64);
+
+    fn point() -> impl Strategy<Value = Exact> {
+        (key(), value().prop_map(f64::to_bits), timestamp())
+    }
+
+    /// An answer: `ok` with its points, or `error` with its message.
+    type Answer = Result<Vec<Exact>, String>;
+
+    /// An answer as the server writes it.
+    fn answer() -> impl Strategy<Value = Answer> {
+        let error = Just(Err("wrong command".to_owned()));
+        prop_oneof![9 => prop::collection::vec(point(), 0..12).prop_map(Ok), 1 => error]
+    }
+
+    fn encode(answer: &Answer, out: &mut Vec<u8>) {
+        let Ok(points) = answer else {
+            out.extend_from_slice(WRONG_COMMAND);
+            return;
+        };
+        begin_ok(out);
+        for (key, bits, timestamp) in points {
+            write_point(out, key, f64::from_bits(*bits), *timestamp);
+        }
+        end(out);
+    }
+
+    /// What the client makes of one answer.
+    fn decode(bytes: &[u8]) -> Result<Answer, ResponseError> {
+        match parse_response(bytes)? {
+            Response::Error { message } => Ok(Err(message.to_owned())),
+            ok => ok
+                .points()
+                .map(|p| p.map(|p| (p.key.to_owned(), p.value.to_bits(), p.timestamp)))
+                .collect::<Result<_, _>>()
+                .map(Ok),
+        }
+    }
+
+    proptest! {
+        /// Answers the server's encoder writes, back to back and read in any
+        /// pieces, are each found whole by the scanner and parse back to
+        /// exactly their points (every finite value bit for bit, every
+        /// timestamp, every key a put may store).
+        #[test]
+        fn encoded_answers_parse_back(answers in prop::collection::vec(answer(), 1..6), cuts in cuts()) {
+            let mut stream = Vec::new();
+            let mut lens = Vec::new();
+            for answer in &answers {
+                let before = stream.len();
+                encode(answer, &mut stream);
+                lens.push(stream.len() - before);
+            }
+            prop_assert_eq!(answers_in_pieces(&stream, &positions(&cuts, stream.len())), lens.clone());
+            let mut rest = &stream[..];
+            for (answer, len) in answers.iter().zip(lens) {
+                let (bytes, next) = rest.split_at(len);
+                prop_assert_eq!(&decode(bytes), &Ok(answer.clone()));
+                rest = next;
+            }
+        }
+
+        /// On any bytes, however they arrive, the scanner ends answers where
+        /// a plain search for `\n\n` from each answer's start does; parsing
+        /// what it delimits never panics.
+        #[test]
+        fn scanner_does_not_depend_on_cuts(stream in stream(2, 200), cuts in cuts()) {
+            let mut expected = Vec::new();
+            let mut start = 0;
+            while let Some(i) = stream[start..].windows(2).position(|w| w == b"\n\n") {
+                expected.push(i + 2);
+                start += i + 2;
+            }
+            let lens = answers_in_pieces(&stream, &positions(&cuts, stream.len()));
+            prop_assert_eq!(&lens, &expected);
+            let mut rest = &stream[..];
+            for len in lens {
+                let (bytes, next) = rest.split_at(len);
+                let _ = decode(bytes);
+                rest = next;
+            }
+        }
     }
 }

@@ -94,6 +94,14 @@ impl TestServer {
             .expect("VmRSS")
     }
 
+    /// Open file descriptors of the server process: its listener, poll and
+    /// reserves, and one per connection it holds.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .expect("proc fd")
+            .count()
+    }
+
     /// CPU time used by the server process so far, in clock ticks.
     pub fn cpu_ticks(&self) -> u64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("proc stat");
