@@ -77,7 +77,7 @@ fn main() -> ExitCode {
 fn run(options: &Options) -> Result<(), Failure> {
     let addr = resolve(&options.addr)?;
     let streams = connect(addr, options.connections, options.timeout)?;
-    let workload = Workload::new(options.mix, options.keys, options.points);
+    let workload = Workload::new(options.mix, options.keys, options.points, options.connections as u64);
     let interactive = io::stderr().is_terminal();
     preload(addr, &workload, options.timeout, interactive)?;
     let plan = Plan {

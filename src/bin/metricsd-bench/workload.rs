@@ -2,7 +2,11 @@
 //!
 //! Requests go to keys `bench.k0` .. `bench.k<K-1>`, chosen at random. A put
 //! carries a timestamp made from its request number, distinct across the
-//! whole run, so puts add points instead of overwriting one. A get-only run
+//! whole run, so puts add points instead of overwriting one. Each key is put
+//! to by one connection only (while there are at least as many keys as
+//! connections), whose request numbers ascend: every series gets its points
+//! in time order, as metrics arrive from one source. (Random writers would
+//! make most puts land a little late, a different and costlier path.) A get-only run
 //! first stores the same `P` points under every key (timestamps 1..=P) and
 //! then demands each answer byte for byte: the encoding is fixed by
 //! PROTOCOL.md, and comparing bytes keeps the check far cheaper than the
@@ -86,6 +90,9 @@ pub enum Verdict {
 pub struct Workload {
     mix: Mix,
     keys: Vec<String>,
+    /// Connections in the run: request `seq` is sent by connection
+    /// `seq % connections`.
+    connections: u64,
     preloaded: usize,
     /// ` <value> <timestamp>\n` of each preloaded point, in timestamp order:
     /// a preloaded answer line is the key followed by one of these.
@@ -100,8 +107,8 @@ fn preload_value(t: i64) -> f64 {
 
 impl Workload {
     /// A workload over `keys` keys with `points` points per key stored first
-    /// (when the mix has gets).
-    pub fn new(mix: Mix, keys: u32, points: usize) -> Workload {
+    /// (when the mix has gets), sent over `connections` connections.
+    pub fn new(mix: Mix, keys: u32, points: usize, connections: u64) -> Workload {
         let preloaded = if mix.has_gets() { points } else { 0 };
         let point_tails = (1..=preloaded as i64)
             .map(|t| {
@@ -116,6 +123,7 @@ impl Workload {
         Workload {
             mix,
             keys: (0..keys).map(|i| format!("bench.k{i}")).collect(),
+            connections: connections.max(1),
             preloaded,
             point_tails,
         }
@@ -137,17 +145,28 @@ impl Workload {
     /// from `rng`.
     #[inline]
     pub fn next_op(&self, rng: &mut SplitMix64, seq: u64) -> Op {
-        // Keys are counted in u32 (the --keys limit), so this fits.
-        let key = rng.below(self.keys.len() as u64) as u32;
         let put = match self.mix {
             Mix::Put => true,
             Mix::Get => false,
             Mix::Mixed { put_percent } => rng.below(100) < u64::from(put_percent),
         };
-        if put {
-            Op::Put { key, seq }
+        let keys = self.keys.len() as u64;
+        let conn = seq % self.connections;
+        // Keys are counted in u32 (the --keys limit), so each fits.
+        if !put {
+            Op::Get {
+                key: rng.below(keys) as u32,
+            }
+        } else if keys >= self.connections {
+            // One of the keys k with k % connections == conn.
+            let owned = (keys - conn).div_ceil(self.connections);
+            let key = conn + self.connections * rng.below(owned);
+            Op::Put { key: key as u32, seq }
         } else {
-            Op::Get { key }
+            Op::Put {
+                key: (conn % keys) as u32,
+                seq,
+            }
         }
     }
 
@@ -336,7 +355,7 @@ mod tests {
 
     #[test]
     fn requests_parse_as_the_server_parses_them() {
-        let w = Workload::new(Mix::Mixed { put_percent: 50 }, 10, 3);
+        let w = Workload::new(Mix::Mixed { put_percent: 50 }, 10, 3, 1);
         let mut rng = SplitMix64::new(1, 0);
         let (mut puts, mut gets) = (0, 0);
         for seq in 0..200 {
@@ -362,8 +381,33 @@ mod tests {
     }
 
     #[test]
+    fn each_key_is_put_by_one_connection() {
+        let w = Workload::new(Mix::Put, 10, 0, 3);
+        let mut rng = SplitMix64::new(1, 0);
+        let mut writer = [None; 10];
+        for seq in 0..300 {
+            let Op::Put { key, .. } = w.next_op(&mut rng, seq) else {
+                panic!("a put run")
+            };
+            let conn = seq % 3;
+            assert_eq!(*writer[key as usize].get_or_insert(conn), conn, "key {key}");
+        }
+        // Connection 0 owns keys 0, 3, 6, 9; 1 owns 1, 4, 7; 2 owns 2, 5, 8.
+        assert!(writer.iter().all(Option::is_some), "every key is put: {writer:?}");
+        // Fewer keys than connections: connection i puts to key i % keys.
+        let few = Workload::new(Mix::Put, 2, 0, 5);
+        let keys: Vec<_> = (0..5).map(|seq| few.next_op(&mut rng, seq)).collect();
+        let expected: Vec<_> = [0, 1, 0, 1, 0]
+            .iter()
+            .zip(0..)
+            .map(|(&key, seq)| Op::Put { key, seq })
+            .collect();
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
     fn preload_covers_every_key() {
-        let w = Workload::new(Mix::Get, 3, 2);
+        let w = Workload::new(Mix::Get, 3, 2, 1);
         let points: Vec<_> = w.preload_points().collect();
         assert_eq!(
             points,
@@ -376,12 +420,12 @@ mod tests {
                 ("bench.k2", 0.5, 2)
             ]
         );
-        assert_eq!(Workload::new(Mix::Put, 3, 2).preload_points().count(), 0);
+        assert_eq!(Workload::new(Mix::Put, 3, 2, 1).preload_points().count(), 0);
     }
 
     #[test]
     fn put_answers() {
-        let w = Workload::new(Mix::Put, 1, 0);
+        let w = Workload::new(Mix::Put, 1, 0, 1);
         let put = Op::Put { key: 0, seq: 0 };
         assert_eq!(w.check(put, OK_EMPTY), Ok(Verdict::Ok));
         assert_eq!(w.check(put, WRONG_COMMAND), Ok(Verdict::Error));
@@ -394,7 +438,7 @@ mod tests {
 
     #[test]
     fn get_answers_must_be_the_preloaded_points() {
-        let w = Workload::new(Mix::Get, 2, 5);
+        let w = Workload::new(Mix::Get, 2, 5, 1);
         let get = Op::Get { key: 1 };
         let good = preloaded_answer(&w, "bench.k1");
         assert_eq!(w.check(get, &good), Ok(Verdict::Ok));
@@ -419,14 +463,14 @@ mod tests {
             Err("point 3 is \"bench.k1 0.70 3\\n\" where \"bench.k1 0.75 3\\n\" was stored".into())
         );
         // With nothing preloaded, only `ok\n\n` is right.
-        let empty = Workload::new(Mix::Get, 1, 0);
+        let empty = Workload::new(Mix::Get, 1, 0, 1);
         assert_eq!(empty.check(Op::Get { key: 0 }, OK_EMPTY), Ok(Verdict::Ok));
         assert!(empty.check(Op::Get { key: 0 }, b"ok\nbench.k0 1.0 1\n\n").is_err());
     }
 
     #[test]
     fn mixed_get_answers_need_their_key_and_the_preloaded_count() {
-        let w = Workload::new(Mix::Mixed { put_percent: 10 }, 2, 2);
+        let w = Workload::new(Mix::Mixed { put_percent: 10 }, 2, 2, 1);
         let get = Op::Get { key: 0 };
         assert_eq!(w.check(get, &preloaded_answer(&w, "bench.k0")), Ok(Verdict::Ok));
         assert_eq!(
