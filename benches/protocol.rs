@@ -1,11 +1,12 @@
 //! Microbenchmarks of the pure protocol code: request parsing (per
 //! request) and answer encoding (per point line). `cargo bench --bench protocol`.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use metricsd::protocol::parse_line;
 use metricsd::protocol::response::write_point;
 use std::hint::black_box;
-use std::time::Duration;
 
 /// Lines per batch: enough distinct lines that branch predictors cannot
 /// learn one, few enough (about 30 KB) to stay in L1/L2 like a read buffer.
@@ -63,9 +64,7 @@ fn encoding(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Short runs: the machine is shared, and these figures are stable well
-    // within a few seconds.
-    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    config = common::short_runs();
     targets = parsing, encoding
 }
 criterion_main!(benches);

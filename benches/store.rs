@@ -8,6 +8,7 @@
 //! cleared) whenever it reaches the server's default output limit, as a
 //! connection's output drains in slices.
 
+mod common;
 #[path = "../src/testutil.rs"]
 mod testutil;
 
@@ -16,7 +17,6 @@ use metricsd::protocol::response::{begin_ok, end, write_point};
 use metricsd::server::DEFAULT_MAX_PENDING_OUTPUT;
 use metricsd::store::Store;
 use std::hint::black_box;
-use std::time::Duration;
 use testutil::XorShift;
 
 /// Points per insert run: 400 chunks of one series, 1.6 MB of points.
@@ -102,9 +102,7 @@ fn get_all(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Short runs: the machine is shared, and these figures are stable well
-    // within a few seconds.
-    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    config = common::short_runs();
     targets = inserts, get_all
 }
 criterion_main!(benches);

@@ -10,12 +10,13 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Runs metricsd-bench against `addr`. Its --timeout bounds any wait for
-/// a server, so a broken server fails the test instead of hanging it.
-fn bench(addr: SocketAddr, args: &[&str]) -> Output {
+/// Runs metricsd-bench against `addr` with `args` (split at whitespace).
+/// Its --timeout bounds any wait for a server, so a broken server fails
+/// the test instead of hanging it.
+fn bench(addr: SocketAddr, args: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_metricsd-bench"))
         .args(["--addr", &addr.to_string(), "--timeout", "20"])
-        .args(args)
+        .args(args.split_whitespace())
         .output()
         .expect("run metricsd-bench")
 }
@@ -37,22 +38,28 @@ fn failure(out: &Output, code: i32) -> String {
     stderr
 }
 
+/// Asserts a report's answer and error counts.
+fn assert_counts(json: &Value, requests: u64, errors: u64) {
+    assert_eq!(
+        (json["requests"].as_u64(), json["errors"].as_u64()),
+        (Some(requests), Some(errors)),
+        "{json}"
+    );
+}
+
 /// Runs `args` with --json against a fresh in-process server; returns the
 /// report and the server's address.
-fn run_fresh(args: &[&str]) -> (Value, SocketAddr) {
+fn run_fresh(args: &str) -> (Value, SocketAddr) {
     let (addr, server) = spawn_local().expect("start server");
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let json = report(&bench(addr, &all));
+    let json = report(&bench(addr, &format!("--json {args}")));
     server.shutdown();
     (json, addr)
 }
 
 #[test]
 fn put_run_counts_every_request() {
-    let (json, addr) = run_fresh(&["--requests", "500", "--connections", "4", "--pipeline", "3"]);
-    assert_eq!(json["requests"], 500);
-    assert_eq!(json["errors"], 0);
+    let (json, addr) = run_fresh("--requests 500 --connections 4 --pipeline 3");
+    assert_counts(&json, 500, 0);
     assert_eq!(json["workload"], "put");
     assert_eq!(json["points"], 0);
     assert_eq!(json["addr"], addr.to_string());
@@ -67,25 +74,9 @@ fn put_run_counts_every_request() {
 #[test]
 fn get_run_checks_the_preloaded_points() {
     let (addr, server) = spawn_local().unwrap();
-    let args = [
-        "--json",
-        "--workload",
-        "get",
-        "--keys",
-        "20",
-        "--points",
-        "5",
-        "--requests",
-        "300",
-    ];
-    let json = report(&bench(
-        addr,
-        &[&args[..], &["--pipeline", "4", "--connections", "3"][..]].concat(),
-    ));
-    assert_eq!(
-        (json["requests"].as_u64(), json["errors"].as_u64()),
-        (Some(300), Some(0))
-    );
+    let get = "--json --workload get --keys 20 --points 5 --requests 300";
+    let json = report(&bench(addr, &format!("{get} --pipeline 4 --connections 3")));
+    assert_counts(&json, 300, 0);
     assert_eq!(json["points"], 5);
     // What the tool stored is what its checks expect.
     let mut client = Client::new("127.0.0.1", addr.port(), Some(Duration::from_secs(20))).unwrap();
@@ -93,13 +84,10 @@ fn get_run_checks_the_preloaded_points() {
     assert_eq!(all.len(), 20);
     assert_eq!(all["bench.k7"], [(1, 0.25), (2, 0.5), (3, 0.75), (4, 1.0), (5, 1.25)]);
     // The same run again stores the same points: it still passes.
-    assert_eq!(report(&bench(addr, &args))["errors"], 0);
+    assert_counts(&report(&bench(addr, get)), 300, 0);
     // After puts to the same keys the answers no longer match: a clear stop.
-    assert_eq!(
-        report(&bench(addr, &["--json", "--keys", "20", "--requests", "100"]))["errors"],
-        0
-    );
-    let stale = failure(&bench(addr, &args), 1);
+    assert_counts(&report(&bench(addr, "--json --keys 20 --requests 100")), 100, 0);
+    let stale = failure(&bench(addr, get), 1);
     assert!(
         stale.contains("where 5 were stored") && stale.contains("start it afresh"),
         "{stale}"
@@ -109,24 +97,8 @@ fn get_run_checks_the_preloaded_points() {
 
 #[test]
 fn mixed_run_over_two_threads() {
-    let (json, _) = run_fresh(&[
-        "--workload",
-        "mixed:30",
-        "--keys",
-        "10",
-        "--points",
-        "2",
-        "--requests",
-        "400",
-        "--threads",
-        "2",
-        "--connections",
-        "5",
-    ]);
-    assert_eq!(
-        (json["requests"].as_u64(), json["errors"].as_u64()),
-        (Some(400), Some(0))
-    );
+    let (json, _) = run_fresh("--workload mixed:30 --keys 10 --points 2 --requests 400 --threads 2 --connections 5");
+    assert_counts(&json, 400, 0);
     assert_eq!(json["workload"], "mixed:30");
     assert_eq!(json["threads"], 2);
 }
@@ -134,27 +106,15 @@ fn mixed_run_over_two_threads() {
 #[test]
 fn open_loop_run_sends_exactly_the_requests_asked() {
     // 200 requests at 4,000 a second: about 50 ms.
-    let (json, _) = run_fresh(&[
-        "--rate",
-        "4000",
-        "--requests",
-        "200",
-        "--connections",
-        "3",
-        "--pipeline",
-        "2",
-    ]);
-    assert_eq!(
-        (json["requests"].as_u64(), json["errors"].as_u64()),
-        (Some(200), Some(0))
-    );
+    let (json, _) = run_fresh("--rate 4000 --requests 200 --connections 3 --pipeline 2");
+    assert_counts(&json, 200, 0);
     assert_eq!(json["rate"], 4000.0);
 }
 
 #[test]
 fn runs_bounded_by_duration() {
-    for extra in [&[][..], &["--rate", "2000"]] {
-        let (json, _) = run_fresh(&[&["--duration", "0.2", "--connections", "2"][..], extra].concat());
+    for extra in ["", "--rate 2000"] {
+        let (json, _) = run_fresh(&format!("--duration 0.2 --connections 2 {extra}"));
         assert!(json["requests"].as_u64().is_some_and(|n| n > 0), "{json}");
         assert_eq!(json["errors"], 0);
         assert_eq!(json["duration_limit_s"], 0.2);
@@ -192,22 +152,22 @@ fn fake_server(connections: usize, answer: impl Fn(&str) -> Option<Vec<u8>> + Se
 fn malformed_answers_stop_the_run() {
     // A complete answer with an unknown status line.
     let addr = fake_server(2, |_| Some(b"garbage\n\n".to_vec()));
-    let msg = failure(&bench(addr, &["--requests", "10", "--connections", "2"]), 1);
+    let msg = failure(&bench(addr, "--requests 10 --connections 2"), 1);
     assert!(
         msg.contains("wrong answer to \"put bench.k") && msg.contains("unknown status line"),
         "{msg}"
     );
     // A start that no answer has, without an end: stopped at once, not after --timeout.
     let addr = fake_server(1, |_| Some(b"HTTP/1.1 400 Bad Request\r\n".to_vec()));
-    let msg = failure(&bench(addr, &["--requests", "10", "--connections", "1"]), 1);
+    let msg = failure(&bench(addr, "--requests 10 --connections 1"), 1);
     assert!(msg.contains("unknown status line") && msg.contains("HTTP/1.1"), "{msg}");
     // Data lines in the answer to a put.
     let addr = fake_server(1, |_| Some(b"ok\nbench.k0 1.0 1\n\n".to_vec()));
-    let msg = failure(&bench(addr, &["--requests", "10", "--connections", "1"]), 1);
+    let msg = failure(&bench(addr, "--requests 10 --connections 1"), 1);
     assert!(msg.contains("data lines where none belong"), "{msg}");
     // Two answers to one request.
     let addr = fake_server(1, |_| Some(b"ok\n\nok\n\n".to_vec()));
-    let msg = failure(&bench(addr, &["--requests", "10", "--connections", "1"]), 1);
+    let msg = failure(&bench(addr, "--requests 10 --connections 1"), 1);
     assert!(msg.contains("no request was waiting"), "{msg}");
 }
 
@@ -221,19 +181,7 @@ fn wrong_points_stop_a_get_run() {
         })
     });
     let msg = failure(
-        &bench(
-            addr,
-            &[
-                "--workload",
-                "get",
-                "--points",
-                "2",
-                "--requests",
-                "10",
-                "--connections",
-                "1",
-            ],
-        ),
+        &bench(addr, "--workload get --points 2 --requests 10 --connections 1"),
         1,
     );
     assert!(msg.contains("1 points where 2 were stored"), "{msg}");
@@ -242,33 +190,17 @@ fn wrong_points_stop_a_get_run() {
 #[test]
 fn error_answers_are_counted_not_fatal() {
     let addr = fake_server(2, |_| Some(b"error\nwrong command\n\n".to_vec()));
-    let json = report(&bench(addr, &["--json", "--requests", "50", "--connections", "2"]));
-    assert_eq!(
-        (json["requests"].as_u64(), json["errors"].as_u64()),
-        (Some(50), Some(50))
-    );
+    assert_counts(&report(&bench(addr, "--json --requests 50 --connections 2")), 50, 50);
 }
 
 #[test]
 fn a_server_that_closes_or_stalls_fails_the_run() {
     let addr = fake_server(1, |_| None);
-    let msg = failure(&bench(addr, &["--requests", "10", "--connections", "1"]), 1);
+    let msg = failure(&bench(addr, "--requests 10 --connections 1"), 1);
     assert!(msg.contains("closed connection 0 with 1 requests unanswered"), "{msg}");
     let addr = fake_server(1, |_| Some(Vec::new()));
-    let out = Command::new(env!("CARGO_BIN_EXE_metricsd-bench"))
-        .args([
-            "--addr",
-            &addr.to_string(),
-            "--timeout",
-            "0.3",
-            "--requests",
-            "5",
-            "--connections",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    let msg = failure(&out, 1);
+    // The later --timeout wins over the one bench() gives.
+    let msg = failure(&bench(addr, "--timeout 0.3 --requests 5 --connections 1"), 1);
     assert!(
         msg.contains("no answer from the server for 300ms with 1 requests unanswered"),
         "{msg}"
@@ -279,14 +211,14 @@ fn a_server_that_closes_or_stalls_fails_the_run() {
 fn unreachable_server_and_bad_flags() {
     // A port that was just free: nothing listens there.
     let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let msg = failure(&bench(addr, &["--requests", "1"]), 1);
+    let msg = failure(&bench(addr, "--requests 1"), 1);
     assert!(
         msg.starts_with(&format!("metricsd-bench: cannot connect to {addr}: ")),
         "{msg}"
     );
-    let msg = failure(&bench(addr, &["--workload", "delete"]), 2);
+    let msg = failure(&bench(addr, "--workload delete"), 2);
     assert!(msg.contains("--workload must be put, get or mixed"), "{msg}");
-    let help = bench(addr, &["--help"]);
+    let help = bench(addr, "--help");
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--connections N"));
 }
