@@ -92,7 +92,7 @@ impl Summary<'_> {
         let _ = writeln!(out, "errors        {}", t.errors);
         let _ = writeln!(out, "elapsed       {:.3} s", t.elapsed.as_secs_f64());
         let _ = writeln!(out, "throughput    {:.0} requests/s", self.throughput());
-        out.push_str("latency (µs) ");
+        out.push_str("latency (µs)");
         for (label, _, us) in self.latencies() {
             let _ = write!(out, "  {label} {us:.1}");
         }
