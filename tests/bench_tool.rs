@@ -106,9 +106,13 @@ fn mixed_run_over_two_threads() {
 #[test]
 fn open_loop_run_sends_exactly_the_requests_asked() {
     // 200 requests at 4,000 a second: about 50 ms.
-    let (json, _) = run_fresh("--rate 4000 --requests 200 --connections 3 --pipeline 2");
-    assert_counts(&json, 200, 0);
-    assert_eq!(json["rate"], 4000.0);
+    for threads in ["1", "2"] {
+        let (json, _) = run_fresh(&format!(
+            "--rate 4000 --requests 200 --connections 3 --pipeline 2 --threads {threads}"
+        ));
+        assert_counts(&json, 200, 0);
+        assert_eq!(json["rate"], 4000.0);
+    }
 }
 
 #[test]
