@@ -6,11 +6,13 @@
 //! to by one connection only (while there are at least as many keys as
 //! connections), whose request numbers ascend: every series gets its points
 //! in time order, as metrics arrive from one source. (Random writers would
-//! make most puts land a little late, a different and costlier path.) A get-only run
-//! first stores the same `P` points under every key (timestamps 1..=P) and
-//! then demands each answer byte for byte: the encoding is fixed by
-//! PROTOCOL.md, and comparing bytes keeps the check far cheaper than the
-//! server's work of producing them.
+//! make most puts land a little behind the newest point: the store's
+//! insert path instead of its append path.)
+//!
+//! A get-only run first stores the same `P` points under every key
+//! (timestamps 1..=P) and then demands each answer byte for byte: the
+//! encoding is fixed by PROTOCOL.md, and comparing bytes keeps the check far
+//! cheaper than the server's work of producing them.
 
 use memchr::{memchr, memchr_iter};
 use metricsd::protocol::request::{encode_get, encode_put};
