@@ -1,0 +1,240 @@
+//! The command line.
+
+use crate::driver::Limit;
+use crate::workload::Mix;
+use std::time::Duration;
+
+pub const USAGE: &str = "\
+usage: metricsd-bench [OPTIONS]
+
+Drives a metricsd server with put and get requests over many connections,
+checks every answer, and reports throughput and latency percentiles.
+
+options:
+  --addr ADDR           server address [default: 127.0.0.1:8888]
+  --connections N       connections [default: 50]
+  --pipeline N          closed loop: requests each connection sends at once,
+                        the next batch when all are answered; with --rate:
+                        most requests unanswered per connection [default: 1]
+  --requests N          requests in all [default: 100000]
+  --duration SECS       instead of --requests: send for SECS seconds
+  --workload W          put, get or mixed:PUT_PERCENT [default: put]
+  --keys K              keys bench.k0 .. bench.k<K-1>, chosen at random
+                        [default: 1000]
+  --points P            points stored under every key before a get or mixed
+                        run; a get-only run checks each answer holds exactly
+                        them (start the server afresh for it) [default: 10]
+  --seed N              seed of the random key choice [default: 1]
+  --rate R              open loop: R requests a second over all connections,
+                        latency counted from each request's due time
+                        [default: closed loop, as fast as answers come]
+  --threads N           event-loop threads sharing the connections [default: 1]
+  --timeout SECS        fail when requests wait and nothing moves this long
+                        [default: 30]
+  --json                print one JSON object on stdout instead of the table
+  -h, --help            print this help
+  -V, --version         print the version
+
+A live progress line goes to stderr once a second when it is a terminal.
+Exit status: 0 done (error answers are counted, not fatal); 1 the run failed
+(cannot connect, wrong or malformed answer, server closed or stalled);
+2 bad command line.";
+
+/// redis-benchmark's default `-n`.
+const DEFAULT_REQUESTS: u64 = 100_000;
+/// redis-benchmark's default `-c`.
+const DEFAULT_CONNECTIONS: usize = 50;
+/// Enough keys that puts spread over many series, few enough to preload
+/// quickly for a get run.
+const DEFAULT_KEYS: u32 = 1000;
+/// A short series: get answers of a few hundred bytes.
+const DEFAULT_POINTS: usize = 10;
+/// Long enough for a loaded machine, short enough to notice a hang.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything a run is started with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub addr: String,
+    pub connections: usize,
+    pub pipeline: usize,
+    pub limit: Limit,
+    pub mix: Mix,
+    pub keys: u32,
+    pub points: usize,
+    pub seed: u64,
+    pub rate: Option<f64>,
+    pub json: bool,
+    pub threads: usize,
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            addr: metricsd::server::DEFAULT_LISTEN.to_owned(),
+            connections: DEFAULT_CONNECTIONS,
+            pipeline: 1,
+            limit: Limit::Requests(DEFAULT_REQUESTS),
+            mix: Mix::Put,
+            keys: DEFAULT_KEYS,
+            points: DEFAULT_POINTS,
+            seed: 1,
+            rate: None,
+            json: false,
+            threads: 1,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    Run(Options),
+    Help,
+    Version,
+}
+
+/// Reads the options from `parser`.
+pub fn parse(mut parser: lexopt::Parser) -> Result<Action, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut o = Options::default();
+    let (mut requests, mut duration) = (None, None);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("addr") => o.addr = parser.value()?.string()?,
+            Long("connections") => o.connections = at_least_one("--connections", parser.value()?.parse()?)?,
+            Long("pipeline") => o.pipeline = at_least_one("--pipeline", parser.value()?.parse()?)?,
+            Long("requests") => requests = Some(at_least_one("--requests", parser.value()?.parse()?)?),
+            Long("duration") => duration = Some(seconds("--duration", parser.value()?.parse()?)?),
+            Long("workload") => o.mix = Mix::parse(&parser.value()?.string()?)?,
+            Long("keys") => o.keys = at_least_one("--keys", parser.value()?.parse()?)?,
+            Long("points") => o.points = parser.value()?.parse()?,
+            Long("seed") => o.seed = parser.value()?.parse()?,
+            Long("rate") => o.rate = Some(positive("--rate", parser.value()?.parse()?)?),
+            Long("json") => o.json = true,
+            Long("threads") => o.threads = at_least_one("--threads", parser.value()?.parse()?)?,
+            Long("timeout") => o.timeout = seconds("--timeout", parser.value()?.parse()?)?,
+            Short('h') | Long("help") => return Ok(Action::Help),
+            Short('V') | Long("version") => return Ok(Action::Version),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    o.limit = match (requests, duration) {
+        (Some(_), Some(_)) => return Err("give --requests or --duration, not both".into()),
+        (Some(n), None) => Limit::Requests(n),
+        (None, Some(d)) => Limit::Duration(d),
+        (None, None) => Limit::Requests(DEFAULT_REQUESTS),
+    };
+    if o.threads > o.connections {
+        return Err(format!(
+            "--threads ({}) must not exceed --connections ({})",
+            o.threads, o.connections
+        )
+        .into());
+    }
+    Ok(Action::Run(o))
+}
+
+fn at_least_one<T: PartialOrd + From<u8> + std::fmt::Display>(flag: &str, value: T) -> Result<T, lexopt::Error> {
+    if value >= T::from(1) {
+        Ok(value)
+    } else {
+        Err(format!("{flag} must be at least 1, not {value}").into())
+    }
+}
+
+/// A positive, finite number.
+fn positive(flag: &str, value: f64) -> Result<f64, lexopt::Error> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("{flag} must be a positive number, not {value}").into())
+    }
+}
+
+/// A positive number of seconds that a Duration holds.
+fn seconds(flag: &str, value: f64) -> Result<Duration, lexopt::Error> {
+    Duration::try_from_secs_f64(positive(flag, value)?)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{flag} is out of range: {value}").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_args(args: &[&str]) -> Result<Action, String> {
+        parse(lexopt::Parser::from_args(args)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(parse_args(&[]), Ok(Action::Run(Options::default())));
+        assert_eq!(Options::default().addr, "127.0.0.1:8888");
+    }
+
+    #[test]
+    fn every_flag() {
+        let got = parse_args(&[
+            "--addr=10.0.0.1:1",
+            "--connections",
+            "8",
+            "--pipeline",
+            "16",
+            "--duration",
+            "2.5",
+            "--workload",
+            "mixed:20",
+            "--keys",
+            "5",
+            "--points",
+            "0",
+            "--seed",
+            "9",
+            "--rate",
+            "1000",
+            "--json",
+            "--threads",
+            "2",
+            "--timeout",
+            "3",
+        ]);
+        let expected = Options {
+            addr: "10.0.0.1:1".into(),
+            connections: 8,
+            pipeline: 16,
+            limit: Limit::Duration(Duration::from_millis(2500)),
+            mix: Mix::Mixed { put_percent: 20 },
+            keys: 5,
+            points: 0,
+            seed: 9,
+            rate: Some(1000.0),
+            json: true,
+            threads: 2,
+            timeout: Duration::from_secs(3),
+        };
+        assert_eq!(got, Ok(Action::Run(expected)));
+        assert_eq!(parse_args(&["-V"]), Ok(Action::Version));
+        assert_eq!(parse_args(&["--help"]), Ok(Action::Help));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for (args, says) in [
+            (&["--requests", "5", "--duration", "1"][..], "not both"),
+            (&["--connections", "0"], "at least 1"),
+            (&["--pipeline", "x"], "invalid digit"),
+            (&["--duration", "-1"], "positive"),
+            (&["--rate", "0"], "positive"),
+            (&["--rate", "inf"], "positive"),
+            (&["--workload", "delete"], "put, get or mixed"),
+            (&["--threads", "3", "--connections", "2"], "must not exceed"),
+            (&["--bogus"], "--bogus"),
+        ] {
+            let err = parse_args(args).unwrap_err();
+            assert!(err.contains(says), "{args:?}: {err}");
+        }
+    }
+}

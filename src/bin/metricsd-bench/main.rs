@@ -1,0 +1,159 @@
+//! metricsd-bench: a load generator for metricsd, in the spirit of
+//! redis-benchmark and rpc-perf, built on the crate's own `protocol` module.
+//!
+//! It opens `--connections` connections, stores the points a get run will
+//! read, then drives puts and gets from one mio event loop per thread
+//! (closed loop, or open loop at a fixed `--rate`), checks every answer and
+//! prints throughput and latency percentiles. Modules:
+//!
+//! - `args`: the command line;
+//! - `workload`: the requests and the answers they must get;
+//! - `driver`: the event loops, the open-loop schedule, the checks;
+//! - `histogram`: log-linear latency buckets with bounded relative error;
+//! - `report`: the table, the JSON object and the progress line.
+
+mod args;
+mod driver;
+mod histogram;
+mod report;
+mod workload;
+
+use args::{Action, Options};
+use driver::{Plan, RunError};
+use metricsd::ClientError;
+use std::io::{self, IsTerminal, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::Duration;
+use workload::Workload;
+
+/// Points per `put_many` call while preloading. The client sends them 4096
+/// at a time and its timeout bounds each call: 65,536 puts take about a
+/// tenth of a second on loopback, far inside any sensible --timeout.
+const PRELOAD_BATCH: usize = 65_536;
+
+/// Why a run could not be made or finished.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("cannot resolve {0}: {1}")]
+    Resolve(String, io::Error),
+    #[error("{0} resolves to no address")]
+    NoAddress(String),
+    #[error("cannot connect to {0}: {1}")]
+    Connect(SocketAddr, io::Error),
+    #[error("cannot store the points the run reads: {0}")]
+    Preload(ClientError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("cannot print the report: {0}")]
+    Output(io::Error),
+}
+
+fn main() -> ExitCode {
+    let options = match args::parse(lexopt::Parser::from_env()) {
+        Ok(Action::Run(options)) => options,
+        Ok(Action::Help) => {
+            println!("{}", args::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Ok(Action::Version) => {
+            println!("metricsd-bench {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("metricsd-bench: {e} (see 'metricsd-bench --help')");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("metricsd-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(options: &Options) -> Result<(), Failure> {
+    let addr = resolve(&options.addr)?;
+    let streams = connect(addr, options.connections, options.timeout)?;
+    let workload = Workload::new(options.mix, options.keys, options.points, options.connections as u64);
+    let interactive = io::stderr().is_terminal();
+    preload(addr, &workload, options.timeout, interactive)?;
+    let plan = Plan {
+        threads: options.threads,
+        pipeline: options.pipeline,
+        limit: options.limit,
+        rate: options.rate,
+        timeout: options.timeout,
+        seed: options.seed,
+    };
+    let mut last = (Duration::ZERO, 0);
+    let result = driver::run(&plan, &workload, streams, interactive, |elapsed, requests, latency| {
+        let rate = (requests - last.1) as f64 / (elapsed - last.0).as_secs_f64().max(f64::MIN_POSITIVE);
+        last = (elapsed, requests);
+        eprint!("\r{}\x1b[K", report::progress_line(elapsed, rate, latency));
+    });
+    if interactive {
+        // Clear the progress line, whatever comes next.
+        eprint!("\r\x1b[K");
+    }
+    let totals = result?;
+    let summary = report::Summary {
+        options,
+        preloaded: workload.preloaded(),
+        totals: &totals,
+    };
+    let text = if options.json {
+        summary.json() + "\n"
+    } else {
+        summary.table()
+    };
+    io::stdout().write_all(text.as_bytes()).map_err(Failure::Output)
+}
+
+/// The first address `--addr` names.
+fn resolve(addr: &str) -> Result<SocketAddr, Failure> {
+    addr.to_socket_addrs()
+        .map_err(|e| Failure::Resolve(addr.to_owned(), e))?
+        .next()
+        .ok_or_else(|| Failure::NoAddress(addr.to_owned()))
+}
+
+/// Opens every connection before the run starts, so that connecting is
+/// not measured and a refused one stops the tool at once.
+fn connect(addr: SocketAddr, connections: usize, timeout: Duration) -> Result<Vec<TcpStream>, Failure> {
+    (0..connections)
+        .map(|_| {
+            let stream = TcpStream::connect_timeout(&addr, timeout)?;
+            // Requests go out in whole batches; Nagle would only hold back
+            // the tail of one.
+            stream.set_nodelay(true)?;
+            stream.set_nonblocking(true)?;
+            Ok(stream)
+        })
+        .collect::<io::Result<_>>()
+        .map_err(|e| Failure::Connect(addr, e))
+}
+
+/// Stores the points a run with gets reads, through the crate's client.
+fn preload(addr: SocketAddr, workload: &Workload, timeout: Duration, interactive: bool) -> Result<(), Failure> {
+    let mut points = workload.preload_points().peekable();
+    if points.peek().is_none() {
+        return Ok(());
+    }
+    if interactive {
+        eprint!("storing {} points a key first…", workload.preloaded());
+    }
+    let mut client =
+        metricsd::Client::new(&addr.ip().to_string(), addr.port(), Some(timeout)).map_err(Failure::Preload)?;
+    let mut batch = Vec::with_capacity(PRELOAD_BATCH);
+    loop {
+        batch.clear();
+        batch.extend(points.by_ref().take(PRELOAD_BATCH).map(|(k, v, t)| (k, v, Some(t))));
+        if batch.is_empty() {
+            return Ok(());
+        }
+        client.put_many(&batch).map_err(Failure::Preload)?;
+    }
+}

@@ -1,0 +1,520 @@
+//! What the tool asks and what it accepts as an answer.
+//!
+//! Requests go to keys `bench.k0` .. `bench.k<K-1>`, chosen at random. A put
+//! carries a timestamp made from its request number, distinct across the
+//! whole run, so puts add points instead of overwriting one. Each key is put
+//! to by one connection only (while there are at least as many keys as
+//! connections), whose request numbers ascend: every series gets its points
+//! in time order, as metrics arrive from one source. (Random writers would
+//! make most puts land a little behind the newest point: the store's
+//! insert path instead of its append path.)
+//!
+//! A get-only run first stores the same `P` points under every key
+//! (timestamps 1..=P) and then demands each answer byte for byte: the
+//! encoding is fixed by PROTOCOL.md, and comparing bytes keeps the check far
+//! cheaper than the server's work of producing them.
+
+use memchr::{memchr, memchr_iter};
+use metricsd::protocol::request::{encode_get, encode_put};
+use metricsd::protocol::response::{parse_response, write_timestamp, write_value, Response, ResponseError};
+use metricsd::protocol::Query;
+
+/// The first put timestamp: loadmeter's default `--ts-base`, a recent Unix
+/// time. It keeps put timestamps far above the preloaded ones (1..=P).
+const PUT_TIMESTAMP_BASE: i64 = 1_600_000_000;
+
+/// Which requests a run sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mix {
+    Put,
+    Get,
+    /// Each request is a put with this chance in percent, else a get.
+    Mixed {
+        put_percent: u8,
+    },
+}
+
+impl Mix {
+    /// `put`, `get` or `mixed:PUT_PERCENT`.
+    pub fn parse(text: &str) -> Result<Mix, String> {
+        match text {
+            "put" => Ok(Mix::Put),
+            "get" => Ok(Mix::Get),
+            _ => text
+                .strip_prefix("mixed:")
+                .and_then(|p| p.parse::<u8>().ok())
+                .filter(|&p| p <= 100)
+                .map(|put_percent| Mix::Mixed { put_percent })
+                .ok_or_else(|| format!("--workload must be put, get or mixed:PUT_PERCENT (0 to 100), not {text:?}")),
+        }
+    }
+
+    /// Whether the run reads, so that points must be stored before it.
+    pub fn has_gets(self) -> bool {
+        !matches!(self, Mix::Put | Mix::Mixed { put_percent: 100 })
+    }
+}
+
+impl std::fmt::Display for Mix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mix::Put => f.write_str("put"),
+            Mix::Get => f.write_str("get"),
+            Mix::Mixed { put_percent } => write!(f, "mixed:{put_percent}"),
+        }
+    }
+}
+
+/// One request, small enough to keep for every request in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// A put to key `key`; `seq` is the run-wide request number that makes
+    /// its value and timestamp.
+    Put {
+        key: u32,
+        seq: u64,
+    },
+    Get {
+        key: u32,
+    },
+}
+
+/// How an answer counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    /// `error\n...`: counted, and the run goes on.
+    Error,
+}
+
+/// The requests of a run and the answers they must get.
+#[derive(Debug)]
+pub struct Workload {
+    mix: Mix,
+    keys: Vec<String>,
+    /// Connections in the run: request `seq` is sent by connection
+    /// `seq % connections`.
+    connections: u64,
+    preloaded: usize,
+    /// ` <value> <timestamp>\n` of each preloaded point, in timestamp order:
+    /// a preloaded answer line is the key followed by one of these.
+    point_tails: Vec<Vec<u8>>,
+}
+
+/// The value stored at preloaded timestamp `t`: 0.25, 0.5, 0.75, 1.0, …, so
+/// answers carry values both with and without a fraction.
+fn preload_value(t: i64) -> f64 {
+    t as f64 / 4.0
+}
+
+impl Workload {
+    /// A workload over `keys` keys with `points` points per key stored first
+    /// (when the mix has gets), sent over `connections` connections.
+    pub fn new(mix: Mix, keys: u32, points: usize, connections: u64) -> Workload {
+        let preloaded = if mix.has_gets() { points } else { 0 };
+        let point_tails = (1..=preloaded as i64)
+            .map(|t| {
+                let mut tail = vec![b' '];
+                write_value(&mut tail, preload_value(t));
+                tail.push(b' ');
+                write_timestamp(&mut tail, t);
+                tail.push(b'\n');
+                tail
+            })
+            .collect();
+        Workload {
+            mix,
+            keys: (0..keys).map(|i| format!("bench.k{i}")).collect(),
+            connections: connections.max(1),
+            preloaded,
+            point_tails,
+        }
+    }
+
+    /// Points stored under each key before the run.
+    pub fn preloaded(&self) -> usize {
+        self.preloaded
+    }
+
+    /// Every point to store before the run: (key, value, timestamp).
+    pub fn preload_points(&self) -> impl Iterator<Item = (&str, f64, i64)> + '_ {
+        self.keys
+            .iter()
+            .flat_map(move |key| (1..=self.preloaded as i64).map(move |t| (key.as_str(), preload_value(t), t)))
+    }
+
+    /// The request numbered `seq` in the run, with a key and kind drawn
+    /// from `rng`.
+    #[inline]
+    pub fn next_op(&self, rng: &mut SplitMix64, seq: u64) -> Op {
+        let put = match self.mix {
+            Mix::Put => true,
+            Mix::Get => false,
+            Mix::Mixed { put_percent } => rng.below(100) < u64::from(put_percent),
+        };
+        let keys = self.keys.len() as u64;
+        let conn = seq % self.connections;
+        // Keys are counted in u32 (the --keys limit), so each fits.
+        if !put {
+            Op::Get {
+                key: rng.below(keys) as u32,
+            }
+        } else if keys >= self.connections {
+            // One of the keys k with k % connections == conn.
+            let owned = (keys - conn).div_ceil(self.connections);
+            let key = conn + self.connections * rng.below(owned);
+            Op::Put { key: key as u32, seq }
+        } else {
+            Op::Put {
+                key: (conn % keys) as u32,
+                seq,
+            }
+        }
+    }
+
+    /// Appends the request line of `op`.
+    #[inline]
+    pub fn encode(&self, op: Op, out: &mut Vec<u8>) {
+        match op {
+            Op::Put { key, seq } => {
+                // Values cycle through 0.0, 0.5, …, 499.5: short, yet not all alike.
+                let value = (seq % 1000) as f64 / 2.0;
+                let timestamp = PUT_TIMESTAMP_BASE.saturating_add_unsigned(seq);
+                encode_put(out, &self.keys[key as usize], value, timestamp)
+            }
+            Op::Get { key } => encode_get(out, Query::Key(&self.keys[key as usize])),
+        }
+    }
+
+    /// The request line of `op` without its `\n`, for messages.
+    pub fn describe(&self, op: Op) -> String {
+        let mut line = Vec::new();
+        self.encode(op, &mut line);
+        line.pop();
+        String::from_utf8_lossy(&line).into_owned()
+    }
+
+    /// Judges one whole answer (as delimited by `ResponseScanner`) to `op`.
+    /// `Err` says why the answer is wrong: the run must stop.
+    pub fn check(&self, op: Op, answer: &[u8]) -> Result<Verdict, String> {
+        let body = match parse_response(answer).map_err(|e| e.to_string())? {
+            Response::Error { .. } => return Ok(Verdict::Error),
+            Response::Ok { body } => body,
+        };
+        match op {
+            Op::Put { .. } if body.is_empty() => Ok(Verdict::Ok),
+            Op::Put { .. } => Err(ResponseError::UnexpectedData.to_string()),
+            Op::Get { key } => {
+                let key = &self.keys[key as usize];
+                match self.mix {
+                    Mix::Get => self.check_preloaded(key, body),
+                    Mix::Put | Mix::Mixed { .. } => self.check_grown(key, body),
+                }
+                .map(|()| Verdict::Ok)
+            }
+        }
+    }
+
+    /// A get-only run: the answer is exactly the preloaded points of `key`.
+    fn check_preloaded(&self, key: &str, body: &[u8]) -> Result<(), String> {
+        let mut rest = body;
+        for tail in &self.point_tails {
+            match rest
+                .strip_prefix(key.as_bytes())
+                .and_then(|r| r.strip_prefix(tail.as_slice()))
+            {
+                Some(r) => rest = r,
+                None => return Err(self.explain_mismatch(key, body)),
+            }
+        }
+        if rest.is_empty() {
+            Ok(())
+        } else {
+            Err(self.explain_mismatch(key, body))
+        }
+    }
+
+    /// Says how a get-only answer differs from the preloaded points.
+    fn explain_mismatch(&self, key: &str, body: &[u8]) -> String {
+        let lines = memchr_iter(b'\n', body).count();
+        if lines != self.preloaded {
+            return format!(
+                "{lines} points where {} were stored (a server that already held bench.* points, \
+                 say from an earlier put run, answers so: start it afresh)",
+                self.preloaded
+            );
+        }
+        let mut expected = Vec::new();
+        for (n, (line, tail)) in body.split_inclusive(|&b| b == b'\n').zip(&self.point_tails).enumerate() {
+            expected.clear();
+            expected.extend_from_slice(key.as_bytes());
+            expected.extend_from_slice(tail);
+            if line != expected.as_slice() {
+                return format!(
+                    "point {} is {:?} where {:?} was stored",
+                    n + 1,
+                    String::from_utf8_lossy(line),
+                    String::from_utf8_lossy(&expected)
+                );
+            }
+        }
+        // Unreachable for an answer that failed the check; say so rather than panic.
+        "the answer differs from the stored points".to_owned()
+    }
+
+    /// A run that puts while it gets: the answer holds at least the
+    /// preloaded points, all of `key`. (Parsing every value would make the
+    /// tool, not the server, the bottleneck as series grow.)
+    fn check_grown(&self, key: &str, body: &[u8]) -> Result<(), String> {
+        let mut lines = 0;
+        let mut rest = body;
+        while !rest.is_empty() {
+            let end = memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+            let line = &rest[..end];
+            if !(line.starts_with(key.as_bytes()) && line.get(key.len()) == Some(&b' ')) {
+                return Err(format!(
+                    "a data line of another key: {:?}",
+                    String::from_utf8_lossy(line)
+                ));
+            }
+            lines += 1;
+            rest = &rest[end..];
+        }
+        if lines < self.preloaded {
+            return Err(format!("{lines} points where at least {} were stored", self.preloaded));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `partial`, the start of an answer still incomplete, can become a
+/// valid one: its status line must be `ok` or `error`. Lets garbage stop the
+/// run at once instead of after the stall timeout.
+pub fn plausible_start(partial: &[u8]) -> bool {
+    [&b"ok\n"[..], b"error\n"]
+        .iter()
+        .any(|status| status.starts_with(&partial[..partial.len().min(status.len())]))
+}
+
+/// SplitMix64 (Steele, Lea and Flood, 2014): a fast, statistically sound
+/// generator that seeds well from consecutive numbers, so each connection
+/// gets its own reproducible stream from `--seed` and its index.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64, stream: u64) -> Self {
+        let mut rng = SplitMix64(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        rng.next();
+        rng
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` by multiply-and-shift (Lemire): no division, and
+    /// a bias of at most n / 2^64.
+    #[inline]
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metricsd::protocol::response::{begin_ok, end, write_point, OK_EMPTY, WRONG_COMMAND};
+    use metricsd::protocol::{parse_line, Request};
+
+    /// The answer a correct server gives to `get key` after the preload.
+    fn preloaded_answer(w: &Workload, key: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        begin_ok(&mut out);
+        for (k, value, t) in w.preload_points().filter(|p| p.0 == key) {
+            write_point(&mut out, k, value, t);
+        }
+        end(&mut out);
+        out
+    }
+
+    #[test]
+    fn workload_names() {
+        assert_eq!(Mix::parse("put"), Ok(Mix::Put));
+        assert_eq!(Mix::parse("get"), Ok(Mix::Get));
+        assert_eq!(Mix::parse("mixed:30"), Ok(Mix::Mixed { put_percent: 30 }));
+        assert_eq!(Mix::parse("mixed:30").unwrap().to_string(), "mixed:30");
+        for bad in ["", "PUT", "mixed", "mixed:", "mixed:101", "mixed:-1", "mixed:x"] {
+            assert!(Mix::parse(bad).is_err(), "{bad}");
+        }
+        assert!(!Mix::Mixed { put_percent: 100 }.has_gets());
+        assert!(Mix::Mixed { put_percent: 99 }.has_gets());
+    }
+
+    #[test]
+    fn requests_parse_as_the_server_parses_them() {
+        let w = Workload::new(Mix::Mixed { put_percent: 50 }, 10, 3, 1);
+        let mut rng = SplitMix64::new(1, 0);
+        let (mut puts, mut gets) = (0, 0);
+        for seq in 0..200 {
+            let op = w.next_op(&mut rng, seq);
+            let mut line = Vec::new();
+            w.encode(op, &mut line);
+            assert_eq!(line.pop(), Some(b'\n'));
+            match (op, parse_line(&line)) {
+                (Op::Put { key, .. }, Ok(Some(Request::Put { key: k, timestamp, .. }))) => {
+                    assert_eq!(k, format!("bench.k{key}"));
+                    assert_eq!(timestamp, PUT_TIMESTAMP_BASE + seq as i64);
+                    puts += 1;
+                }
+                (Op::Get { key }, Ok(Some(Request::Get(Query::Key(k))))) => {
+                    assert_eq!(k, format!("bench.k{key}"));
+                    gets += 1;
+                }
+                (op, parsed) => panic!("{op:?} encoded as {parsed:?}"),
+            }
+        }
+        // 50% each way; SplitMix64 is not that lopsided.
+        assert!(puts > 60 && gets > 60, "{puts} puts, {gets} gets");
+    }
+
+    #[test]
+    fn each_key_is_put_by_one_connection() {
+        let w = Workload::new(Mix::Put, 10, 0, 3);
+        let mut rng = SplitMix64::new(1, 0);
+        let mut writer = [None; 10];
+        for seq in 0..300 {
+            let Op::Put { key, .. } = w.next_op(&mut rng, seq) else {
+                panic!("a put run")
+            };
+            let conn = seq % 3;
+            assert_eq!(*writer[key as usize].get_or_insert(conn), conn, "key {key}");
+        }
+        // Connection 0 owns keys 0, 3, 6, 9; 1 owns 1, 4, 7; 2 owns 2, 5, 8.
+        assert!(writer.iter().all(Option::is_some), "every key is put: {writer:?}");
+        // Fewer keys than connections: connection i puts to key i % keys.
+        let few = Workload::new(Mix::Put, 2, 0, 5);
+        let keys: Vec<_> = (0..5).map(|seq| few.next_op(&mut rng, seq)).collect();
+        let expected: Vec<_> = [0, 1, 0, 1, 0]
+            .iter()
+            .zip(0..)
+            .map(|(&key, seq)| Op::Put { key, seq })
+            .collect();
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn preload_covers_every_key() {
+        let w = Workload::new(Mix::Get, 3, 2, 1);
+        let points: Vec<_> = w.preload_points().collect();
+        assert_eq!(
+            points,
+            [
+                ("bench.k0", 0.25, 1),
+                ("bench.k0", 0.5, 2),
+                ("bench.k1", 0.25, 1),
+                ("bench.k1", 0.5, 2),
+                ("bench.k2", 0.25, 1),
+                ("bench.k2", 0.5, 2)
+            ]
+        );
+        assert_eq!(Workload::new(Mix::Put, 3, 2, 1).preload_points().count(), 0);
+    }
+
+    #[test]
+    fn put_answers() {
+        let w = Workload::new(Mix::Put, 1, 0, 1);
+        let put = Op::Put { key: 0, seq: 0 };
+        assert_eq!(w.check(put, OK_EMPTY), Ok(Verdict::Ok));
+        assert_eq!(w.check(put, WRONG_COMMAND), Ok(Verdict::Error));
+        assert!(w
+            .check(put, b"ok\nbench.k0 1.0 1\n\n")
+            .unwrap_err()
+            .contains("data lines"));
+        assert!(w.check(put, b"OK\n\n").unwrap_err().contains("status"));
+    }
+
+    #[test]
+    fn get_answers_must_be_the_preloaded_points() {
+        let w = Workload::new(Mix::Get, 2, 5, 1);
+        let get = Op::Get { key: 1 };
+        let good = preloaded_answer(&w, "bench.k1");
+        assert_eq!(w.check(get, &good), Ok(Verdict::Ok));
+        assert_eq!(w.check(get, WRONG_COMMAND), Ok(Verdict::Error));
+        // Another key's points, a missing point, an extra point, a changed value.
+        let other = preloaded_answer(&w, "bench.k0");
+        assert!(w
+            .check(get, &other)
+            .unwrap_err()
+            .contains("point 1 is \"bench.k0 0.25 1\\n\""));
+        let text = String::from_utf8(good).unwrap();
+        let missing = text.replace("bench.k1 0.5 2\n", "");
+        assert!(w
+            .check(get, missing.as_bytes())
+            .unwrap_err()
+            .starts_with("4 points where 5"));
+        let extra = text.replace("\n\n", "\nbench.k1 1.0 1600000000\n\n");
+        assert!(w.check(get, extra.as_bytes()).unwrap_err().contains("start it afresh"));
+        let changed = text.replace("bench.k1 0.75 3", "bench.k1 0.70 3");
+        assert_eq!(
+            w.check(get, changed.as_bytes()),
+            Err("point 3 is \"bench.k1 0.70 3\\n\" where \"bench.k1 0.75 3\\n\" was stored".into())
+        );
+        // With nothing preloaded, only `ok\n\n` is right.
+        let empty = Workload::new(Mix::Get, 1, 0, 1);
+        assert_eq!(empty.check(Op::Get { key: 0 }, OK_EMPTY), Ok(Verdict::Ok));
+        assert!(empty.check(Op::Get { key: 0 }, b"ok\nbench.k0 1.0 1\n\n").is_err());
+    }
+
+    #[test]
+    fn mixed_get_answers_need_their_key_and_the_preloaded_count() {
+        let w = Workload::new(Mix::Mixed { put_percent: 10 }, 2, 2, 1);
+        let get = Op::Get { key: 0 };
+        assert_eq!(w.check(get, &preloaded_answer(&w, "bench.k0")), Ok(Verdict::Ok));
+        assert_eq!(
+            w.check(get, b"ok\nbench.k0 1.0 1\nbench.k0 2.0 2\nbench.k0 3.0 1600000000\n\n"),
+            Ok(Verdict::Ok)
+        );
+        assert!(w
+            .check(get, b"ok\nbench.k0 1.0 1\n\n")
+            .unwrap_err()
+            .contains("at least 2"));
+        assert!(w.check(get, b"ok\nbench.k0 1.0 1\nbench.k00 1.0 2\n\n").is_err());
+        assert!(w.check(get, b"ok\nbench.k0 1.0 1\nbench.k1 1.0 2\n\n").is_err());
+    }
+
+    #[test]
+    fn plausible_starts() {
+        for ok in [
+            &b""[..],
+            b"o",
+            b"ok",
+            b"ok\n",
+            b"ok\nbench",
+            b"e",
+            b"error",
+            b"error\nwrong",
+        ] {
+            assert!(plausible_start(ok), "{ok:?}");
+        }
+        for bad in [&b"x"[..], b"okay", b"ok \n", b"HTTP/1.1", b"err\n", b"errors\n"] {
+            assert!(!plausible_start(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn below_stays_in_range_and_streams_differ() {
+        let mut rng = SplitMix64::new(7, 0);
+        let mut seen = [0u32; 10];
+        for _ in 0..10_000 {
+            seen[rng.below(10) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| (800..1200).contains(&n)), "{seen:?}");
+        assert_ne!(SplitMix64::new(7, 0).next(), SplitMix64::new(7, 1).next());
+        assert_eq!(SplitMix64::new(7, 1).next(), SplitMix64::new(7, 1).next());
+    }
+}
