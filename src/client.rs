@@ -38,7 +38,7 @@
 //! # }
 //! ```
 
-use crate::protocol::request::{encode_get, encode_put};
+use crate::protocol::request::{encode_get, encode_put, encode_stats};
 use crate::protocol::response::{parse_response, Response, ResponseError, ResponseScanner};
 use crate::protocol::{is_valid_key, Query};
 use std::collections::BTreeMap;
@@ -265,6 +265,32 @@ impl Client {
             }
         }
         Ok(metrics)
+    }
+
+    /// The server's own figures (`stats`, an extension of metricsd's): name
+    /// and value, in the server's order.
+    ///
+    /// ```
+    /// # let port = metricsd::server::spawn_local()?.0.port();
+    /// # let mut client = metricsd::Client::new("127.0.0.1", port, None)?;
+    /// client.put("palm.cpu", 0.5, Some(1150864248))?;
+    /// let stats = client.stats()?;
+    /// assert!(stats.contains(&("points".to_owned(), "1".to_owned())));
+    /// # Ok::<(), metricsd::ClientError>(())
+    /// ```
+    pub fn stats(&mut self) -> Result<Vec<(String, String)>, ClientError> {
+        self.check_usable()?;
+        self.request.clear();
+        encode_stats(&mut self.request);
+        let mut figures = Vec::new();
+        self.exchange(self.deadline(), 1, |answer| {
+            for line in answer.stats() {
+                let (name, value) = line?;
+                figures.push((name.to_owned(), value.to_owned()));
+            }
+            Ok(())
+        })?;
+        Ok(figures)
     }
 
     /// When a call starting now must be done.
