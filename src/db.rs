@@ -54,10 +54,35 @@ impl Db {
             if let Some(reason) = &log.refusal {
                 return Err(reason);
             }
-            log.batch.push(key, timestamp, value);
+            let replaced = self.store.put(key, timestamp, value);
+            log.batch.push(key, timestamp, value, replaced);
+        } else {
+            self.store.put(key, timestamp, value);
         }
-        self.store.put(key, timestamp, value);
         Ok(())
+    }
+
+    /// Takes the batch's puts back out of the store, last first, after the
+    /// log failed to take them: the store must never hold what the log does
+    /// not, or a later snapshot would make a refused put permanent.
+    pub fn roll_back(&mut self) {
+        if let Some(log) = &self.log {
+            for (key, timestamp, replaced) in log.batch.undo() {
+                match replaced {
+                    Some(value) => {
+                        self.store.put(key, timestamp, value);
+                    }
+                    None => self.store.remove(key, timestamp),
+                }
+            }
+        }
+    }
+
+    /// Empties the batch once the turn's commit is over.
+    pub fn clear_batch(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.batch.clear();
+        }
     }
 
     /// Puts waiting to be logged: grows by one with every logged put, so a

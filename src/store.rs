@@ -36,12 +36,12 @@ pub struct Series {
 
 impl Series {
     /// Stores `value` at `timestamp`, replacing any value already there.
-    /// Returns whether the point is new (false: it replaced one).
-    pub fn insert(&mut self, timestamp: i64, value: f64) -> bool {
+    /// Returns the value it replaced (None: the point is new).
+    pub fn insert(&mut self, timestamp: i64, value: f64) -> Option<f64> {
         let Some(last) = self.chunks.last_mut() else {
             self.chunks.push(vec![(timestamp, value)]);
             self.len = 1;
-            return true;
+            return None;
         };
         // The common case for metrics: a point newer than all stored ones.
         if last.last().is_some_and(|&(t, _)| t < timestamp) {
@@ -54,7 +54,7 @@ impl Series {
                 self.chunks.push(chunk);
             }
             self.len += 1;
-            return true;
+            return None;
         }
         // The chunk that covers `timestamp`: the last one starting at or
         // before it, or the first one if it is older than everything.
@@ -62,10 +62,7 @@ impl Series {
         let is_last = idx + 1 == self.chunks.len();
         let chunk = &mut self.chunks[idx];
         match chunk.binary_search_by_key(&timestamp, |&(t, _)| t) {
-            Ok(i) => {
-                chunk[i].1 = value;
-                false
-            }
+            Ok(i) => Some(std::mem::replace(&mut chunk[i].1, value)),
             Err(i) => {
                 if chunk.len() < CHUNK_POINTS {
                     chunk.insert(i, (timestamp, value));
@@ -109,9 +106,27 @@ impl Series {
                     self.chunks.insert(idx + 1, upper);
                 }
                 self.len += 1;
-                true
+                None
             }
         }
+    }
+
+    /// Removes the point at `timestamp`, if there is one (undoing a put whose
+    /// log write failed). A chunk left empty is dropped.
+    pub fn remove(&mut self, timestamp: i64) -> bool {
+        let idx = self.chunks.partition_point(|c| c[0].0 <= timestamp).saturating_sub(1);
+        let Some(chunk) = self.chunks.get_mut(idx) else {
+            return false;
+        };
+        let Ok(i) = chunk.binary_search_by_key(&timestamp, |&(t, _)| t) else {
+            return false;
+        };
+        chunk.remove(i);
+        if chunk.is_empty() {
+            self.chunks.remove(idx);
+        }
+        self.len -= 1;
+        true
     }
 
     /// Number of points stored.
@@ -176,24 +191,44 @@ impl Store {
         Self::default()
     }
 
-    /// Stores one point (last write wins). Allocates only for a new key.
-    pub fn put(&mut self, key: &str, timestamp: i64, value: f64) {
-        self.put_points(key, [(timestamp, value)]);
+    /// Stores one point (last write wins); returns the value it replaced.
+    /// Allocates only for a new key.
+    pub fn put(&mut self, key: &str, timestamp: i64, value: f64) -> Option<f64> {
+        let replaced = self.with_series(key, |series| series.insert(timestamp, value));
+        self.points += usize::from(replaced.is_none());
+        replaced
     }
 
     /// Stores points of one key, looking the key up once (loading a snapshot).
     pub fn put_points(&mut self, key: &str, points: impl IntoIterator<Item = Point>) {
-        let series = match self.series.get_mut(key) {
-            Some(series) => series,
-            None => {
-                let key: Arc<str> = Arc::from(key);
-                self.keys.push(Arc::clone(&key));
-                self.series.entry(key).or_default()
-            }
-        };
-        for (timestamp, value) in points {
-            self.points += usize::from(series.insert(timestamp, value));
+        self.points += self.with_series(key, |series| {
+            points
+                .into_iter()
+                .filter(|&(timestamp, value)| series.insert(timestamp, value).is_none())
+                .count()
+        });
+    }
+
+    /// Removes one point, if stored. The key stays (keys are never removed,
+    /// which a paused [`Store::walk`] relies on), possibly with no points.
+    pub fn remove(&mut self, key: &str, timestamp: i64) {
+        if let Some(series) = self.series.get_mut(key) {
+            self.points -= usize::from(series.remove(timestamp));
         }
+    }
+
+    /// Runs `f` on the series of `key`, created if missing, with one hash
+    /// lookup for a key already stored (the hot path of every put).
+    fn with_series<R>(&mut self, key: &str, f: impl FnOnce(&mut Series) -> R) -> R {
+        if let Some(series) = self.series.get_mut(key) {
+            return f(series);
+        }
+        let mut series = Series::default();
+        let result = f(&mut series);
+        let key: Arc<str> = Arc::from(key);
+        self.keys.push(Arc::clone(&key));
+        self.series.insert(key, series);
+        result
     }
 
     /// The series of one key.
@@ -289,7 +324,7 @@ mod tests {
         let mut s = Series::default();
         let n = CHUNK_POINTS * 10 + 3;
         for t in 0..n as i64 {
-            assert!(s.insert(t, t as f64));
+            assert_eq!(s.insert(t, t as f64), None);
         }
         assert_eq!(s.chunks.len(), 11);
         assert!(s.chunks[..10].iter().all(|c| c.len() == CHUNK_POINTS));
@@ -349,10 +384,10 @@ mod tests {
     #[test]
     fn overwrite_keeps_one_point_per_timestamp() {
         let mut s = Series::default();
-        assert!(s.insert(1150864247, 0.5));
-        assert!(s.insert(1150864248, 2.0));
-        assert!(!s.insert(1150864248, 0.5));
-        assert!(!s.insert(1150864247, 0.5));
+        assert_eq!(s.insert(1150864247, 0.5), None);
+        assert_eq!(s.insert(1150864248, 2.0), None);
+        assert_eq!(s.insert(1150864248, 0.5), Some(2.0));
+        assert_eq!(s.insert(1150864247, 0.5), Some(0.5));
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![(1150864247, 0.5), (1150864248, 0.5)]);
     }
 
@@ -461,7 +496,12 @@ mod tests {
                     _ if i % 2 == 0 => i,
                     _ => 100_000 - i,
                 };
-                assert_eq!(s.insert(t, i as f64), model.insert(t, i as f64).is_none());
+                assert_eq!(s.insert(t, i as f64), model.insert(t, i as f64));
+                // Now and then take a point back out (a failed commit's undo).
+                if rng.below(16) == 0 {
+                    let gone = if rng.below(2) == 0 { t } else { rng.below(1000) as i64 };
+                    assert_eq!(s.remove(gone), model.remove(&gone).is_some());
+                }
                 if rng.below(2048) == 0 {
                     check_series(&s, &model, &mut rng);
                 }
@@ -508,8 +548,8 @@ mod tests {
         for m in 0..100 {
             let b = m * n;
             for k in 0..n - 2 {
-                assert!(s.insert((b + k) * GAP + 1, 0.0));
-                assert!(s.insert((b + n - 1) * GAP - (k + 1), 0.0));
+                assert_eq!(s.insert((b + k) * GAP + 1, 0.0), None);
+                assert_eq!(s.insert((b + n - 1) * GAP - (k + 1), 0.0), None);
             }
         }
         assert!(

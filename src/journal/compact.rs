@@ -1,26 +1,31 @@
 //! Compaction: replace the logs with a snapshot without stopping the loop.
 //!
-//! When it begins, a fresh log N+1 already takes every new put. The snapshot
-//! is then encoded on the loop thread a slice per turn (a paused
-//! [`Store::walk`]), so no turn spends more than a slice on it, and written
-//! to `snapshot-N+1.tmp`. A thread then syncs it, renames it into place,
-//! syncs the directory and removes the older files.
+//! When it begins, a fresh log N+1 already takes every new put, and the
+//! keys stored so far are sorted once and copied (O(keys), once). The
+//! snapshot is then encoded on the loop thread a slice per turn, key by key
+//! from that list, so no turn spends more than a slice on it, and written to
+//! `snapshot-N+1.tmp`. A thread then syncs it, renames it into place, syncs
+//! the directory and removes the older files.
 //!
-//! Puts that arrive while it is written may or may not be in it (the walk
-//! sees what sorts after where it paused). That is harmless: each of them is
-//! also in log N+1, which recovery replays on top of the snapshot in order,
-//! and a put of a (key, timestamp) replaces the value whatever was there.
+//! Puts that arrive while it is written may or may not be in it (a key's
+//! points are read when the walk reaches it), and keys created since it
+//! began are not. That is harmless: each of those puts is also in log N+1,
+//! which recovery replays on top of the snapshot in order, and a put of a
+//! (key, timestamp) replaces the value whatever was there. (Walking a key
+//! list that new keys are merged into would re-sort it every slice: with a
+//! trickle of new series and millions of keys, a stall per turn.)
 //!
 //! A crash at any point leaves a consistent set: before the rename, the
 //! `.tmp` is removed at start-up and logs N and N+1 are replayed; after it,
 //! snapshot N+1 and log N+1 are loaded and the older files removed.
 
 use super::files::{self, DataDir};
-use super::format::{SnapshotEncoder, SNAPSHOT_MAGIC};
-use crate::store::{Cursor, Store};
+use super::format::{self, SnapshotEncoder, SNAPSHOT_MAGIC};
+use crate::store::Store;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -61,7 +66,11 @@ struct Writer {
     tmp_path: PathBuf,
     file: File,
     encoder: SnapshotEncoder,
-    cursor: Option<Cursor>,
+    /// The keys when the compaction began, sorted; `next_key` is the one
+    /// being written, after the point at `after`.
+    keys: Vec<Arc<str>>,
+    next_key: usize,
+    after: Option<i64>,
     buf: Vec<u8>,
     written: u64,
     worst_slice: Duration,
@@ -70,14 +79,15 @@ struct Writer {
 impl Compaction {
     /// Creates `snapshot-<generation>.tmp`; the caller has begun log
     /// `generation` already.
-    pub fn begin(dir: &DataDir, generation: u64, old_log_bytes: u64) -> io::Result<Compaction> {
+    pub fn begin(dir: &DataDir, generation: u64, old_log_bytes: u64, store: &mut Store) -> io::Result<Compaction> {
         let tmp_path = dir.snapshot_tmp_path(generation);
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .open(&tmp_path)?;
-        file.write_all(SNAPSHOT_MAGIC)?;
+        let (header, salt) = format::new_file_header(SNAPSHOT_MAGIC);
+        file.write_all(&header)?;
         log::info!("compaction {generation} begins: the log had grown to {old_log_bytes} bytes");
         Ok(Compaction {
             generation,
@@ -85,10 +95,15 @@ impl Compaction {
             phase: Phase::Writing(Writer {
                 tmp_path,
                 file,
-                encoder: SnapshotEncoder::default(),
-                cursor: None,
+                encoder: SnapshotEncoder::new(salt),
+                keys: {
+                    store.sort_keys();
+                    store.sorted_keys().to_vec()
+                },
+                next_key: 0,
+                after: None,
                 buf: Vec::with_capacity(SLICE_BYTES + 4096),
-                written: SNAPSHOT_MAGIC.len() as u64,
+                written: header.len() as u64,
                 worst_slice: Duration::ZERO,
             }),
         })
@@ -225,14 +240,22 @@ impl Compaction {
 impl Writer {
     /// Encodes and writes one slice; returns whether the snapshot is complete.
     fn slice(&mut self, store: &mut Store) -> io::Result<bool> {
-        let (encoder, buf) = (&mut self.encoder, &mut self.buf);
-        self.cursor = store.walk(self.cursor.take(), |key, point| {
-            encoder.push(buf, key, point);
-            buf.len() < SLICE_BYTES
-        });
-        let done = self.cursor.is_none();
+        'keys: while let Some(key) = self.keys.get(self.next_key) {
+            if let Some(series) = store.get(key) {
+                for point in series.points_after(self.after) {
+                    self.encoder.push(&mut self.buf, key, point);
+                    self.after = Some(point.0);
+                    if self.buf.len() >= SLICE_BYTES {
+                        break 'keys;
+                    }
+                }
+            }
+            self.next_key += 1;
+            self.after = None;
+        }
+        let done = self.next_key == self.keys.len();
         if done {
-            std::mem::take(&mut self.encoder).finish(&mut self.buf);
+            self.encoder.finish(&mut self.buf);
         } else {
             self.encoder.flush(&mut self.buf);
         }

@@ -10,7 +10,7 @@
 //!
 //! Generation N's snapshot plus logs N, N+1, ... is the whole data set.
 
-use super::format::{self, Damage, Scan, HEADER_BYTES, MAX_BODY_BYTES};
+use super::format::{self, Damage, Scan, FILE_HEADER_BYTES, HEADER_BYTES, MAX_BODY_BYTES};
 use super::Error;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
@@ -43,7 +43,13 @@ impl DataDir {
     /// Creates the directory if missing and takes its lock, or says which
     /// process holds it.
     pub fn lock(path: &Path) -> Result<DataDir, Error> {
-        fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        if !path.is_dir() {
+            fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+            // The new directory's own entry, for `--fsync always`'s first puts.
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent).map_err(|e| Error::io(parent, e))?;
+            }
+        }
         let lock_path = path.join(LOCK_FILE);
         let mut lock = OpenOptions::new()
             .read(true)
@@ -120,14 +126,16 @@ impl DataDir {
         sync_dir(&self.path)
     }
 
-    /// Creates a new file with `magic` as its first bytes, synced with its
-    /// directory entry, open for appending.
-    pub fn create(&self, path: &Path, magic: &[u8]) -> io::Result<File> {
+    /// Creates a new file with a header of `magic` and a fresh salt (which
+    /// it returns), open for appending; with `sync`, synced with its
+    /// directory entry before it is returned.
+    pub fn create(&self, path: &Path, magic: &[u8; 16], sync: bool) -> io::Result<(File, u32)> {
         let mut file = OpenOptions::new().create_new(true).append(true).open(path)?;
-        let written = file
-            .write_all(magic)
-            .and_then(|()| file.sync_all())
-            .and_then(|()| self.sync());
+        let (header, salt) = format::new_file_header(magic);
+        let written = file.write_all(&header).and_then(|()| match sync {
+            true => file.sync_all().and_then(|()| self.sync()),
+            false => Ok(()),
+        });
         if let Err(e) = written {
             // A file without its whole header (a full disk) must not stay
             // to be taken for damage at the next start.
@@ -135,7 +143,7 @@ impl DataDir {
             let _ = fs::remove_file(path);
             return Err(e);
         }
-        Ok(file)
+        Ok((file, salt))
     }
 }
 
@@ -190,6 +198,7 @@ impl std::fmt::Display for Badness {
 /// log of any size is replayed without loading it whole.
 pub struct RecordReader {
     file: File,
+    salt: u32,
     size: u64,
     buf: Vec<u8>,
     /// Start of the unread bytes in `buf`.
@@ -203,24 +212,29 @@ pub struct RecordReader {
 const READ_CHUNK: usize = 4 << 20;
 
 impl RecordReader {
-    /// Opens `path` and checks that it starts with `magic`.
-    pub fn open(path: &Path, magic: &[u8]) -> Result<RecordReader, Error> {
+    /// Opens `path` and reads its header, which must be `magic`'s.
+    pub fn open(path: &Path, magic: &[u8; 16]) -> Result<RecordReader, Error> {
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let mut head = vec![0; magic.len()];
-        match file.read_exact(&mut head) {
-            Ok(()) if head == magic => {}
-            Ok(()) | Err(_) => {
-                return Err(Error::NotOurs { file: path.to_owned() });
-            }
-        }
+        let mut header = [0; FILE_HEADER_BYTES];
+        let salt = file
+            .read_exact(&mut header)
+            .ok()
+            .and_then(|()| format::parse_file_header(&header, magic))
+            .ok_or_else(|| Error::NotOurs { file: path.to_owned() })?;
         Ok(RecordReader {
             file,
+            salt,
             size,
             buf: Vec::new(),
             start: 0,
-            base: magic.len() as u64,
+            base: FILE_HEADER_BYTES as u64,
         })
+    }
+
+    /// The salt of the file's checksums.
+    pub fn salt(&self) -> u32 {
+        self.salt
     }
 
     /// File offset of the next unread byte: after the last good record.
@@ -237,7 +251,7 @@ impl RecordReader {
     /// [`RecordReader::offset`].
     pub fn next(&mut self) -> io::Result<Step<'_>> {
         loop {
-            match format::scan(&self.buf[self.start..]) {
+            match format::scan(&self.buf[self.start..], self.salt) {
                 Scan::Record { len, .. } => {
                     let body = self.start + HEADER_BYTES..self.start + len;
                     self.start += len;
@@ -264,7 +278,9 @@ impl RecordReader {
     /// Every later byte offset is tried. Lengths that would run past the end
     /// of the file or past [`MAX_BODY_BYTES`], or bodies of an unknown kind,
     /// are rejected before any checksum is computed, so garbage costs little
-    /// to look through.
+    /// to look through. Checksums are seeded with the file's secret salt, so
+    /// bytes a client chose (a put's timestamp and value) cannot pass for a
+    /// good record and turn a torn tail into a refusal to start.
     pub fn good_record_after(mut self) -> io::Result<Option<u64>> {
         loop {
             self.start += 1;
@@ -284,7 +300,7 @@ impl RecordReader {
             if !self.have(HEADER_BYTES + len as usize)? {
                 continue;
             }
-            if let Scan::Record { .. } = format::scan(&self.buf[self.start..]) {
+            if let Scan::Record { .. } = format::scan(&self.buf[self.start..], self.salt) {
                 return Ok(Some(self.offset()));
             }
         }

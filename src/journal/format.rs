@@ -1,12 +1,12 @@
 //! The bytes of the data files, with no I/O: records, the batch of puts a
 //! loop turn appends to the log, and the series of a snapshot.
 //!
-//! Both kinds of file are a 16-byte header naming the kind and version, then
-//! records:
+//! Both kinds of file are a 20-byte header, then records:
 //!
 //! ```text
+//! header = magic[16] (the kind and version)  salt:u32le (random per file)
 //! record = length:u32le  crc:u32le  body[length]
-//! crc    = CRC-32 (IEEE) of the 4 length bytes followed by the body
+//! crc    = CRC-32 (IEEE) seeded with the salt, of the 4 length bytes and the body
 //! body   = kind:u8 ...
 //!   PUTS   (log)       { key_len:varint key:utf8 timestamp:i64le value:f64le }+
 //!   SERIES (snapshot)  key_len:varint key:utf8 { timestamp:i64le value:f64le }+
@@ -14,7 +14,11 @@
 //! ```
 //!
 //! The checksum covers the length too, so a torn or overwritten length is
-//! caught like a torn body. A log is a series of PUTS records, one or more
+//! caught like a torn body. The salt is why a client cannot forge a record:
+//! a put carries 16 bytes of its own choosing (timestamp and value), enough
+//! for a whole small record with a valid plain CRC, which recovery would
+//! take for a good record after a torn tail and refuse to start. Without
+//! the salt, nobody outside the server can compute a valid checksum. A log is a series of PUTS records, one or more
 //! per loop turn; a snapshot is SERIES records in key order (a long series
 //! spans several) and one END record whose counts prove it complete.
 //! Integers are little-endian; varints are unsigned LEB128.
@@ -25,6 +29,28 @@ use std::fmt;
 pub const LOG_MAGIC: &[u8; 16] = b"METRICSD-LOG-v1\n";
 /// First bytes of a snapshot file.
 pub const SNAPSHOT_MAGIC: &[u8; 16] = b"METRICSD-SNAP-1\n";
+
+/// A file's header: its magic and its salt.
+pub const FILE_HEADER_BYTES: usize = 20;
+
+/// The header of a new file: `magic`, then a fresh random salt (returned).
+pub fn new_file_header(magic: &[u8; 16]) -> ([u8; FILE_HEADER_BYTES], u32) {
+    use std::hash::{BuildHasher, Hasher};
+    // std's RandomState is seeded from the OS's randomness: no dependency.
+    let salt = std::collections::hash_map::RandomState::new().build_hasher().finish() as u32;
+    let mut header = [0; FILE_HEADER_BYTES];
+    header[..16].copy_from_slice(magic);
+    header[16..].copy_from_slice(&salt.to_le_bytes());
+    (header, salt)
+}
+
+/// The salt of a file header, if it is one of `magic`'s.
+pub fn parse_file_header(header: &[u8], magic: &[u8; 16]) -> Option<u32> {
+    if header.len() != FILE_HEADER_BYTES || &header[..16] != magic {
+        return None;
+    }
+    Some(u32::from_le_bytes([header[16], header[17], header[18], header[19]]))
+}
 
 /// Record header: length and checksum.
 pub const HEADER_BYTES: usize = 8;
@@ -83,8 +109,8 @@ pub fn is_known_kind(kind: u8) -> bool {
     matches!(kind, KIND_PUTS | KIND_SERIES | KIND_END)
 }
 
-/// Looks at the record at the front of `buf`.
-pub fn scan(buf: &[u8]) -> Scan<'_> {
+/// Looks at the record at the front of `buf`, in a file of `salt`.
+pub fn scan(buf: &[u8], salt: u32) -> Scan<'_> {
     let Some(header) = buf.get(..HEADER_BYTES) else {
         return Scan::Incomplete;
     };
@@ -96,7 +122,7 @@ pub fn scan(buf: &[u8]) -> Scan<'_> {
     let Some(body) = buf.get(HEADER_BYTES..HEADER_BYTES + len) else {
         return Scan::Incomplete;
     };
-    if checksum(&header[..4], body) != crc {
+    if checksum(salt, &header[..4], body) != crc {
         return Scan::Corrupt(Damage::BadChecksum);
     }
     Scan::Record {
@@ -105,93 +131,110 @@ pub fn scan(buf: &[u8]) -> Scan<'_> {
     }
 }
 
-fn checksum(len: &[u8], body: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
+fn checksum(salt: u32, len: &[u8], body: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new_with_initial(salt);
     hasher.update(len);
     hasher.update(body);
     hasher.finalize()
 }
 
-/// Appends records to a buffer: [`RecordWriter::open`] reserves a header,
-/// the caller appends the body, [`RecordWriter::seal`] fills the header in.
-#[derive(Debug, Default)]
-struct RecordWriter {
-    /// Where the open record's header starts in the buffer.
-    open_at: Option<usize>,
+/// Starts a record at the end of `buf`: a header to fill in, and its kind.
+fn open_record(buf: &mut Vec<u8>, kind: u8) -> usize {
+    let at = buf.len();
+    buf.extend_from_slice(&[0; HEADER_BYTES]);
+    buf.push(kind);
+    at
 }
 
-impl RecordWriter {
-    fn open(&mut self, buf: &mut Vec<u8>, kind: u8) {
-        debug_assert!(self.open_at.is_none());
-        self.open_at = Some(buf.len());
-        buf.extend_from_slice(&[0; HEADER_BYTES]);
-        buf.push(kind);
-    }
-
-    /// Bytes of body in the open record.
-    fn body_len(&self, buf: &[u8]) -> usize {
-        self.open_at.map_or(0, |at| buf.len() - at - HEADER_BYTES)
-    }
-
-    fn seal(&mut self, buf: &mut [u8]) {
-        if let Some(at) = self.open_at.take() {
-            // A body stays under MAX_BODY_BYTES, far below u32::MAX.
-            let len = (buf.len() - at - HEADER_BYTES) as u32;
-            let len = len.to_le_bytes();
-            let crc = checksum(&len, &buf[at + HEADER_BYTES..]);
-            buf[at..at + 4].copy_from_slice(&len);
-            buf[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
-        }
-    }
+/// Fills in the header of the record at `at`, whose body runs to `end`.
+fn seal_record(buf: &mut [u8], at: usize, end: usize, salt: u32) {
+    // A body stays under MAX_BODY_BYTES, far below u32::MAX.
+    let len = ((end - at - HEADER_BYTES) as u32).to_le_bytes();
+    let crc = checksum(salt, &len, &buf[at + HEADER_BYTES..end]);
+    buf[at..at + 4].copy_from_slice(&len);
+    buf[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// The puts of one loop turn, encoded as log records, waiting to be written.
+/// The puts of one loop turn, encoded as log records, waiting to be
+/// written, and what each put replaced in the store, to undo them if the
+/// write fails.
 #[derive(Debug, Default)]
 pub struct Batch {
     buf: Vec<u8>,
-    record: RecordWriter,
-    puts: usize,
+    /// Where each record starts in `buf`; sealed only when written, with
+    /// the salt of the log they go to.
+    records: Vec<usize>,
+    undo: Vec<Undo>,
+}
+
+/// How to take one put back: its key (in the batch's buffer), its
+/// timestamp, and the value it replaced (None: the point was new).
+#[derive(Debug, Clone, Copy)]
+struct Undo {
+    key_at: usize,
+    key_len: usize,
+    timestamp: i64,
+    replaced: Option<f64>,
 }
 
 impl Batch {
-    /// Adds one put.
-    pub fn push(&mut self, key: &str, timestamp: i64, value: f64) {
-        if self.record.body_len(&self.buf) >= TARGET_BODY_BYTES {
-            self.record.seal(&mut self.buf);
-        }
-        if self.record.open_at.is_none() {
-            self.record.open(&mut self.buf, KIND_PUTS);
+    /// Adds one put, already applied to the store, where it replaced
+    /// `replaced`.
+    pub fn push(&mut self, key: &str, timestamp: i64, value: f64, replaced: Option<f64>) {
+        let open = self.records.last().map(|&at| self.buf.len() - at - HEADER_BYTES);
+        if open.is_none_or(|body| body >= TARGET_BODY_BYTES) {
+            self.records.push(open_record(&mut self.buf, KIND_PUTS));
         }
         put_varint(&mut self.buf, key.len() as u64);
+        let key_at = self.buf.len();
         self.buf.extend_from_slice(key.as_bytes());
         put_point(&mut self.buf, (timestamp, value));
-        self.puts += 1;
+        self.undo.push(Undo {
+            key_at,
+            key_len: key.len(),
+            timestamp,
+            replaced,
+        });
     }
 
     /// Puts added since the last [`Batch::clear`].
     pub fn len(&self) -> usize {
-        self.puts
+        self.undo.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.puts == 0
+        self.undo.is_empty()
     }
 
-    /// The complete records, ready to append to a log.
-    pub fn sealed(&mut self) -> &[u8] {
-        self.record.seal(&mut self.buf);
+    /// The complete records, checksummed with the `salt` of the log they
+    /// are for, ready to append.
+    pub fn sealed(&mut self, salt: u32) -> &[u8] {
+        for (i, &at) in self.records.iter().enumerate() {
+            let end = self.records.get(i + 1).copied().unwrap_or(self.buf.len());
+            seal_record(&mut self.buf, at, end, salt);
+        }
         &self.buf
     }
 
-    /// Empties the batch, keeping a buffer of ordinary size for the next turn.
+    /// The puts from last to first: (key, timestamp, the value it replaced).
+    pub fn undo(&self) -> impl Iterator<Item = (&str, i64, Option<f64>)> + '_ {
+        self.undo.iter().rev().map(|u| {
+            let key = &self.buf[u.key_at..u.key_at + u.key_len];
+            // Copied from a &str by `push`.
+            let key = std::str::from_utf8(key).unwrap_or_default();
+            (key, u.timestamp, u.replaced)
+        })
+    }
+
+    /// Empties the batch, keeping buffers of ordinary size for the next turn.
     pub fn clear(&mut self) {
         // A burst's multi-megabyte buffer is not kept for a quiet server.
         const KEEP_BYTES: usize = 64 * 1024;
-        debug_assert!(self.record.open_at.is_none(), "clear after sealed");
-        self.record = RecordWriter::default();
-        self.puts = 0;
+        self.records.clear();
+        self.undo.clear();
         if self.buf.capacity() > KEEP_BYTES {
             self.buf = Vec::new();
+            self.undo = Vec::new();
         } else {
             self.buf.clear();
         }
@@ -216,9 +259,11 @@ pub fn decode_puts(body: &[u8], mut put: impl FnMut(&str, i64, f64)) -> Result<u
 
 /// Encodes a snapshot: SERIES records for points fed key by key in key
 /// order, then END.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SnapshotEncoder {
-    record: RecordWriter,
+    salt: u32,
+    /// Where the open record starts in the buffer.
+    open_at: Option<usize>,
     /// The key of the open SERIES record.
     key: Option<std::sync::Arc<str>>,
     series: u64,
@@ -226,15 +271,29 @@ pub struct SnapshotEncoder {
 }
 
 impl SnapshotEncoder {
+    /// An encoder for a snapshot file of `salt`.
+    pub fn new(salt: u32) -> Self {
+        SnapshotEncoder {
+            salt,
+            open_at: None,
+            key: None,
+            series: 0,
+            points: 0,
+        }
+    }
+
     /// Adds one point of `key`; points of a key come together, ascending.
     pub fn push(&mut self, buf: &mut Vec<u8>, key: &std::sync::Arc<str>, point: (i64, f64)) {
         let same_key = self.key.as_ref().is_some_and(|open| open == key);
         if !same_key {
             self.series += 1;
         }
-        if !same_key || self.record.open_at.is_none() || self.record.body_len(buf) >= TARGET_BODY_BYTES {
-            self.record.seal(buf);
-            self.record.open(buf, KIND_SERIES);
+        let full = self
+            .open_at
+            .is_none_or(|at| buf.len() - at - HEADER_BYTES >= TARGET_BODY_BYTES);
+        if !same_key || full {
+            self.flush(buf);
+            self.open_at = Some(open_record(buf, KIND_SERIES));
             put_varint(buf, key.len() as u64);
             buf.extend_from_slice(key.as_bytes());
             self.key = Some(std::sync::Arc::clone(key));
@@ -246,16 +305,20 @@ impl SnapshotEncoder {
     /// Closes the open record so `buf` holds only whole records; more points
     /// of the same key may follow in a new record.
     pub fn flush(&mut self, buf: &mut [u8]) {
-        self.record.seal(buf);
+        if let Some(at) = self.open_at.take() {
+            let end = buf.len();
+            seal_record(buf, at, end, self.salt);
+        }
     }
 
     /// Ends the snapshot with its END record; returns (series, points).
-    pub fn finish(mut self, buf: &mut Vec<u8>) -> (u64, u64) {
-        self.record.seal(buf);
-        self.record.open(buf, KIND_END);
+    pub fn finish(&mut self, buf: &mut Vec<u8>) -> (u64, u64) {
+        self.flush(buf);
+        let at = open_record(buf, KIND_END);
         put_varint(buf, self.series);
         put_varint(buf, self.points);
-        self.record.seal(buf);
+        let end = buf.len();
+        seal_record(buf, at, end, self.salt);
         (self.series, self.points)
     }
 }
@@ -356,10 +419,40 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    const SALT: u32 = 0x5eed_cafe;
+
+    #[test]
+    fn a_record_checks_only_under_its_own_salt() {
+        let mut batch = Batch::default();
+        batch.push("k", 1, 1.0, None);
+        let bytes = batch.sealed(SALT).to_vec();
+        assert!(matches!(scan(&bytes, SALT), Scan::Record { .. }));
+        assert_eq!(scan(&bytes, SALT ^ 1), Scan::Corrupt(Damage::BadChecksum));
+        let (header, salt) = new_file_header(LOG_MAGIC);
+        assert_eq!(parse_file_header(&header, LOG_MAGIC), Some(salt));
+        assert_eq!(parse_file_header(&header, SNAPSHOT_MAGIC), None);
+        assert_ne!(
+            new_file_header(LOG_MAGIC).1,
+            new_file_header(LOG_MAGIC).1,
+            "salts repeat"
+        );
+    }
+
+    #[test]
+    fn undo_lists_each_put_last_first_with_what_it_replaced() {
+        let mut batch = Batch::default();
+        batch.push("a", 1, 1.0, None);
+        batch.push("ключ", 2, 2.0, Some(0.5));
+        let undo: Vec<_> = batch.undo().collect();
+        assert_eq!(undo, [("ключ", 2, Some(0.5)), ("a", 1, None)]);
+        batch.clear();
+        assert_eq!(batch.undo().count(), 0);
+    }
+
     fn records(mut buf: &[u8]) -> Vec<&[u8]> {
         let mut out = Vec::new();
         while !buf.is_empty() {
-            match scan(buf) {
+            match scan(buf, SALT) {
                 Scan::Record { body, len } => {
                     out.push(body);
                     buf = &buf[len..];
@@ -380,10 +473,10 @@ mod tests {
             ("a", i64::MIN, 5e-324),
         ];
         for (key, ts, value) in puts {
-            batch.push(key, ts, value);
+            batch.push(key, ts, value, None);
         }
         assert_eq!(batch.len(), 4);
-        let bytes = batch.sealed().to_vec();
+        let bytes = batch.sealed(SALT).to_vec();
         let mut seen = Vec::new();
         for body in records(&bytes) {
             decode_puts(body, |k, t, v| seen.push((k.to_owned(), t, v.to_bits()))).unwrap();
@@ -392,7 +485,7 @@ mod tests {
         assert_eq!(seen, want);
         batch.clear();
         assert!(batch.is_empty());
-        assert!(batch.sealed().is_empty());
+        assert!(batch.sealed(SALT).is_empty());
     }
 
     #[test]
@@ -401,9 +494,9 @@ mod tests {
         let key = "k".repeat(100);
         let n = 3 * TARGET_BODY_BYTES / 100;
         for i in 0..n {
-            batch.push(&key, i as i64, 1.0);
+            batch.push(&key, i as i64, 1.0, None);
         }
-        let bytes = batch.sealed().to_vec();
+        let bytes = batch.sealed(SALT).to_vec();
         let bodies = records(&bytes);
         assert!(bodies.len() >= 3, "{} records", bodies.len());
         assert!(bodies.iter().all(|b| b.len() < TARGET_BODY_BYTES + 200));
@@ -414,17 +507,17 @@ mod tests {
     #[test]
     fn every_torn_prefix_is_incomplete_and_every_flipped_bit_is_caught() {
         let mut batch = Batch::default();
-        batch.push("palm.cpu", 1150864247, 23.7);
-        batch.push("eardrum.cpu", 1150864250, 3.0);
-        let bytes = batch.sealed().to_vec();
+        batch.push("palm.cpu", 1150864247, 23.7, None);
+        batch.push("eardrum.cpu", 1150864250, 3.0, None);
+        let bytes = batch.sealed(SALT).to_vec();
         for cut in 0..bytes.len() {
-            assert_eq!(scan(&bytes[..cut]), Scan::Incomplete, "cut at {cut}");
+            assert_eq!(scan(&bytes[..cut], SALT), Scan::Incomplete, "cut at {cut}");
         }
         for bit in 0..bytes.len() * 8 {
             let mut bad = bytes.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
             assert!(
-                matches!(scan(&bad), Scan::Corrupt(_) | Scan::Incomplete),
+                matches!(scan(&bad, SALT), Scan::Corrupt(_) | Scan::Incomplete),
                 "bit {bit} flipped went unnoticed"
             );
         }
@@ -432,17 +525,17 @@ mod tests {
 
     #[test]
     fn impossible_lengths_are_corrupt_at_once() {
-        assert_eq!(scan(&[0; 64]), Scan::Corrupt(Damage::BadLength));
+        assert_eq!(scan(&[0; 64], SALT), Scan::Corrupt(Damage::BadLength));
         let mut huge = vec![0xff; 8];
         huge.extend_from_slice(&[0; 64]);
-        assert_eq!(scan(&huge), Scan::Corrupt(Damage::BadLength));
+        assert_eq!(scan(&huge, SALT), Scan::Corrupt(Damage::BadLength));
     }
 
     #[test]
     fn a_snapshot_round_trips_with_long_series_split() {
         let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
         let mut buf = Vec::new();
-        let mut encoder = SnapshotEncoder::default();
+        let mut encoder = SnapshotEncoder::new(SALT);
         let long = TARGET_BODY_BYTES / 16 + 10;
         for t in 0..long {
             encoder.push(&mut buf, &a, (t as i64, t as f64));

@@ -149,6 +149,14 @@ pub struct Journal {
     /// Bytes of the log holding whole records that were written without
     /// error; a failed append is cut back to this.
     log_len: u64,
+    /// The salt of the log's checksums.
+    salt: u32,
+    /// Logs switched away from whose puts no durable snapshot covers yet
+    /// (a compaction is running, failed or was abandoned): synced at a
+    /// graceful stop with the current one, whatever the fsync policy.
+    previous_logs: Vec<File>,
+    /// Stopping: no compaction starts any more.
+    stopping: bool,
     /// Size of the snapshot the current log started from.
     snapshot_bytes: u64,
     compact_min_bytes: u64,
@@ -172,19 +180,19 @@ impl Journal {
         let dir = DataDir::lock(&options.dir)?;
         let recovered = recover::recover(&dir, options.repair)?;
         let log_path = dir.log_path(recovered.generation);
-        let (log, log_len) = match recovered.log_len {
-            Some(len) => {
+        let (log, log_len, salt) = match recovered.log {
+            Some((len, salt)) => {
                 let file = std::fs::OpenOptions::new()
                     .append(true)
                     .open(&log_path)
                     .map_err(|e| Error::io(&log_path, e))?;
-                (file, len)
+                (file, len, salt)
             }
             None => {
-                let file = dir
-                    .create(&log_path, format::LOG_MAGIC)
+                let (file, salt) = dir
+                    .create(&log_path, format::LOG_MAGIC, true)
                     .map_err(|e| Error::io(&log_path, e))?;
-                (file, format::LOG_MAGIC.len() as u64)
+                (file, format::FILE_HEADER_BYTES as u64, salt)
             }
         };
         let syncer = match options.fsync {
@@ -202,8 +210,20 @@ impl Journal {
             log,
             generation: recovered.generation,
             log_len,
-            snapshot_bytes: recovered.snapshot_bytes,
-            compact_min_bytes: options.compact_min_bytes,
+            salt,
+            previous_logs: Vec::new(),
+            stopping: false,
+            // A snapshot cut by --repair is replaced at once.
+            snapshot_bytes: if recovered.snapshot_repaired {
+                0
+            } else {
+                recovered.snapshot_bytes
+            },
+            compact_min_bytes: if recovered.snapshot_repaired {
+                0
+            } else {
+                options.compact_min_bytes
+            },
             syncer,
             compaction: None,
             compaction_retry_at: None,
@@ -228,14 +248,14 @@ impl Journal {
 
     /// Appends the turn's batch (and with `--fsync always` syncs it). On
     /// failure nothing of the batch stays in the log and the error says why,
-    /// in words fit for the clients' error answers.
+    /// in words fit for the clients' error answers; the caller then takes
+    /// the puts back out of the store. The caller clears the batch.
     pub fn commit(&mut self, batch: &mut Batch) -> Result<(), String> {
         if batch.is_empty() {
             return Ok(());
         }
-        let result = self.append(batch.sealed());
-        batch.clear();
-        result
+        let salt = self.salt;
+        self.append(batch.sealed(salt))
     }
 
     fn append(&mut self, bytes: &[u8]) -> Result<(), String> {
@@ -277,11 +297,11 @@ impl Journal {
     /// moves one going on a slice further. Returns whether it wants the loop
     /// to come back soon (a snapshot is being written).
     pub fn tick(&mut self, store: &mut Store) -> bool {
-        if self.compaction.is_none() {
+        if self.compaction.is_none() && !self.stopping {
             if !self.wants_compaction() {
                 return false;
             }
-            match self.start_compaction() {
+            match self.start_compaction(store) {
                 Ok(compaction) => self.compaction = Some(compaction),
                 Err(e) => {
                     log::warn!(
@@ -301,6 +321,8 @@ impl Journal {
             compact::Progress::Waiting => false,
             compact::Progress::Done(Ok(bytes)) => {
                 self.snapshot_bytes = bytes;
+                // The snapshot covers them now, and they are removed.
+                self.previous_logs.clear();
                 self.status.compactions += 1;
                 self.status.last_compaction = Some(std::time::SystemTime::now());
                 self.compaction = None;
@@ -328,21 +350,43 @@ impl Journal {
 
     /// Begins generation N+1: a fresh log takes the appends from now on,
     /// and snapshot N+1 is written of everything stored so far.
-    fn start_compaction(&mut self) -> io::Result<Compaction> {
+    ///
+    /// Only `--fsync always` syncs the new log and the directory here, on
+    /// the loop (its puts must be durable from the first): with `everysec`
+    /// the fsync thread does it within the second, and with `never` the
+    /// snapshot's finishing thread syncs the directory before the rename.
+    fn start_compaction(&mut self, store: &mut Store) -> io::Result<Compaction> {
         let generation = self.generation + 1;
-        let log = self.dir.create(&self.dir.log_path(generation), format::LOG_MAGIC)?;
-        // Appends move to the new log before anything else can fail, so a
-        // retry never finds the file it would create already there.
+        let path = self.dir.log_path(generation);
+        let (log, salt) = self.dir.create(&path, format::LOG_MAGIC, self.fsync == Fsync::Always)?;
         if let Some(syncer) = &self.syncer {
-            syncer.switch(&log)?;
+            if let Err(e) = syncer.switch(&log, self.dir.path()) {
+                // Nothing was appended to it: a retry creates it afresh.
+                drop(log);
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
         }
         let old_log_len = self.log_len;
-        self.log = log;
+        self.previous_logs.push(std::mem::replace(&mut self.log, log));
+        self.salt = salt;
         self.generation = generation;
-        self.log_len = format::LOG_MAGIC.len() as u64;
+        self.log_len = format::FILE_HEADER_BYTES as u64;
         self.status.generation = generation;
         self.status.log_bytes = self.log_len;
-        Compaction::begin(&self.dir, generation, old_log_len)
+        Compaction::begin(&self.dir, generation, old_log_len, store)
+    }
+
+    /// The server is stopping: a snapshot still being encoded is dropped
+    /// (the logs hold everything) and none is started any more, so the
+    /// stop is not held up by one.
+    pub fn stop_compacting(&mut self) {
+        self.stopping = true;
+        if self.compaction.as_ref().is_some_and(|c| !c.finishing()) {
+            if let Some(compaction) = self.compaction.take() {
+                compaction.abandon();
+            }
+        }
     }
 
     pub fn status(&self) -> Status {
@@ -353,15 +397,17 @@ impl Journal {
         status
     }
 
-    /// Graceful shutdown: abandons a snapshot still being written (the logs
-    /// hold everything), waits for one being finished, and syncs the log
-    /// whatever the fsync policy.
+    /// Graceful shutdown: syncs every log whose puts no durable snapshot
+    /// covers yet, whatever the fsync policy. A snapshot being finished
+    /// off the loop is left to finish (or not: a crash at any step of it
+    /// recovers), so its fsync of a large file cannot hold the stop up.
     pub fn close(mut self) -> io::Result<()> {
-        if let Some(compaction) = self.compaction.take() {
-            compaction.abandon();
-        }
+        self.stop_compacting();
         if let Some(syncer) = self.syncer.take() {
             syncer.stop();
+        }
+        for log in &self.previous_logs {
+            log.sync_data()?;
         }
         self.log.sync_data()
     }

@@ -10,7 +10,7 @@
 //! operator's `--repair`.
 
 use super::files::{self, Badness, DataDir, RecordReader, Step};
-use super::format::{self, SnapshotRecord, LOG_MAGIC, SNAPSHOT_MAGIC};
+use super::format::{self, SnapshotRecord, FILE_HEADER_BYTES, LOG_MAGIC, SNAPSHOT_MAGIC};
 use super::Error;
 use crate::store::Store;
 use std::path::Path;
@@ -21,8 +21,12 @@ pub struct Recovered {
     pub store: Store,
     /// The generation of the newest log: appends go on there.
     pub generation: u64,
-    /// Its length after any torn tail was cut; None if it has to be created.
-    pub log_len: Option<u64>,
+    /// Its length after any torn tail was cut, and its salt; None if it has
+    /// to be created.
+    pub log: Option<(u64, u32)>,
+    /// `--repair` dropped part of the snapshot: a new one should be written
+    /// soon, or every start would find the damage again.
+    pub snapshot_repaired: bool,
     /// Size of the snapshot loaded (0 without one).
     pub snapshot_bytes: u64,
 }
@@ -38,9 +42,10 @@ pub fn recover(dir: &DataDir, repair: bool) -> Result<Recovered, Error> {
     let base = listing.snapshots.last().copied();
     let mut store = Store::new();
     let mut snapshot_bytes = 0;
+    let mut snapshot_repaired = false;
     if let Some(generation) = base {
         let path = dir.snapshot_path(generation);
-        snapshot_bytes = load_snapshot(&path, repair, &mut store)?;
+        (snapshot_bytes, snapshot_repaired) = load_snapshot(&path, repair, &mut store)?;
         log::info!(
             "loaded {}: {} points in {} series",
             path.display(),
@@ -59,11 +64,11 @@ pub fn recover(dir: &DataDir, repair: bool) -> Result<Recovered, Error> {
     }
     let logs: Vec<u64> = listing.logs.iter().copied().filter(|&g| g >= base).collect();
     let mut records = 0;
-    let mut log_len = None;
+    let mut log = None;
     for &generation in &logs {
-        let (len, count) = replay_log(&dir.log_path(generation), repair, &mut store)?;
+        let (len, count, salt) = replay_log(&dir.log_path(generation), repair, &mut store)?;
         records += count;
-        log_len = Some(len);
+        log = Some((len, salt));
     }
     log::info!(
         "recovered {} points in {} series ({} log records from {} log files) in {} ms",
@@ -76,8 +81,9 @@ pub fn recover(dir: &DataDir, repair: bool) -> Result<Recovered, Error> {
     Ok(Recovered {
         store,
         generation: logs.last().copied().unwrap_or(base.max(1)),
-        log_len,
+        log,
         snapshot_bytes,
+        snapshot_repaired,
     })
 }
 
@@ -86,10 +92,10 @@ fn remove_superseded(path: &Path) -> Result<(), Error> {
     std::fs::remove_file(path).map_err(|e| Error::io(path, e))
 }
 
-/// Loads a snapshot into `store`; returns its size. A snapshot is renamed
-/// into place only once complete and synced, so any bad byte in it is
-/// damage, never a torn write.
-fn load_snapshot(path: &Path, repair: bool, store: &mut Store) -> Result<u64, Error> {
+/// Loads a snapshot into `store`; returns its size and whether `--repair`
+/// dropped part of it. A snapshot is renamed into place only once complete
+/// and synced, so any bad byte in it is damage, never a torn write.
+fn load_snapshot(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, bool), Error> {
     let mut reader = RecordReader::open(path, SNAPSHOT_MAGIC)?;
     let size = reader.size();
     let (mut series, mut points) = (0u64, 0u64);
@@ -115,7 +121,7 @@ fn load_snapshot(path: &Path, repair: bool, store: &mut Store) -> Result<u64, Er
                         break Badness::Damaged(format::Damage::BadBody);
                     }
                     match reader.next().map_err(io)? {
-                        Step::End => return Ok(size),
+                        Step::End => return Ok((size, false)),
                         _ => return damaged(path, at, Badness::Damaged(format::Damage::BadBody), repair, size),
                     }
                 }
@@ -135,7 +141,7 @@ fn load_snapshot(path: &Path, repair: bool, store: &mut Store) -> Result<u64, Er
 }
 
 /// A snapshot with damage at `at`: refused, or with `--repair` kept up to it.
-fn damaged(path: &Path, at: u64, badness: Badness, repair: bool, size: u64) -> Result<u64, Error> {
+fn damaged(path: &Path, at: u64, badness: Badness, repair: bool, size: u64) -> Result<(u64, bool), Error> {
     if !repair {
         return Err(Error::Corrupt {
             file: path.to_owned(),
@@ -148,31 +154,34 @@ fn damaged(path: &Path, at: u64, badness: Badness, repair: bool, size: u64) -> R
         path.display(),
         size - at
     );
-    Ok(size)
+    Ok((size, true))
 }
 
 /// Replays one log into `store`; returns its good length (after cutting a
-/// torn tail, or with `--repair` damage) and how many records it held.
-fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, u64), Error> {
+/// torn tail, or with `--repair` damage), how many records it held, and
+/// its salt.
+fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, u64, u32), Error> {
     let io = |e| Error::io(path, e);
     let len = std::fs::metadata(path).map_err(io)?.len();
-    if len < LOG_MAGIC.len() as u64 {
+    if len < FILE_HEADER_BYTES as u64 {
         // A crash while the log was being created, before its header was
         // whole: it holds no puts.
         log::warn!(
             "{}: a log cut short in its header ({len} bytes); rewriting it empty",
             path.display()
         );
+        let (header, salt) = format::new_file_header(LOG_MAGIC);
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .truncate(true)
             .open(path)
             .map_err(io)?;
-        std::io::Write::write_all(&mut file, LOG_MAGIC).map_err(io)?;
+        std::io::Write::write_all(&mut file, &header).map_err(io)?;
         file.sync_all().map_err(io)?;
-        return Ok((LOG_MAGIC.len() as u64, 0));
+        return Ok((FILE_HEADER_BYTES as u64, 0, salt));
     }
     let mut reader = RecordReader::open(path, LOG_MAGIC)?;
+    let salt = reader.salt();
     let mut records = 0;
     let badness = loop {
         match reader.next().map_err(io)? {
@@ -184,10 +193,12 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, u64)
                     reader.unread(len);
                     break Badness::Damaged(damage);
                 }
-                let _ = format::decode_puts(body, |key, timestamp, value| store.put(key, timestamp, value));
+                let _ = format::decode_puts(body, |key, timestamp, value| {
+                    store.put(key, timestamp, value);
+                });
                 records += 1;
             }
-            Step::End => return Ok((reader.offset(), records)),
+            Step::End => return Ok((reader.offset(), records, salt)),
             Step::Bad(badness) => break badness,
         }
     };
@@ -211,5 +222,5 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, u64)
         }
     }
     files::truncate(path, at).map_err(io)?;
-    Ok((at, records))
+    Ok((at, records, salt))
 }

@@ -2,12 +2,15 @@
 //! event loop never waits for the disk (Redis does the same in its bio
 //! thread).
 //!
-//! When a sync fails, puts are refused until one succeeds again: the kernel
-//! may already have dropped the pages it could not write, so `ok`s given now
-//! could be lost without anyone knowing.
+//! When a sync fails, puts are refused until restart. After a failed
+//! fsync, Linux marks the pages it could not write clean and reports the
+//! error once: a later fsync "succeeds" with a hole in the log, which the
+//! next start would take for damage (PostgreSQL's "fsyncgate"). A restart
+//! replays the log as it really is on disk.
 
 use std::fs::File;
 use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -32,8 +35,9 @@ struct Shared {
 
 struct State {
     file: Arc<File>,
-    /// The log a compaction switched away from, still to be synced once.
-    previous: Option<Arc<File>>,
+    /// The log a compaction switched away from, still to be synced once,
+    /// with the directory that now holds a new log.
+    previous: Option<(Arc<File>, PathBuf)>,
     stop: bool,
     failure: Option<String>,
     last_sync: Option<SystemTime>,
@@ -66,12 +70,14 @@ impl Syncer {
         self.shared.dirty.store(true, Ordering::Release);
     }
 
-    /// From now on syncs `log`; the old log is synced one last time.
-    pub fn switch(&self, log: &File) -> io::Result<()> {
+    /// From now on syncs `log`, a new file in `dir`; the old log is synced
+    /// one last time, and `dir` for the new file's entry.
+    pub fn switch(&self, log: &File, dir: &Path) -> io::Result<()> {
         let file = Arc::new(log.try_clone()?);
         let mut state = self.shared.lock();
         let old = std::mem::replace(&mut state.file, file);
-        state.previous = Some(old);
+        state.previous = Some((old, dir.to_owned()));
+        self.mark_dirty();
         Ok(())
     }
 
@@ -86,11 +92,23 @@ impl Syncer {
 
     /// Stops the thread after the sync it may be doing.
     pub fn stop(mut self) {
-        self.shared.lock().stop = true;
-        self.shared.wake.notify_all();
+        self.signal_stop();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+
+    fn signal_stop(&self) {
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+impl Drop for Syncer {
+    /// A server dropped without a graceful stop (bound but never run, or
+    /// its loop failed) does not leave the thread behind.
+    fn drop(&mut self) {
+        self.signal_stop();
     }
 }
 
@@ -128,20 +146,18 @@ fn run(shared: &Shared) {
         let file = Arc::clone(&state.file);
         drop(state);
         let result = match previous {
-            Some(old) => old.sync_data().and_then(|()| file.sync_data()),
+            Some((old, dir)) => old
+                .sync_data()
+                .and_then(|()| file.sync_data())
+                .and_then(|()| super::files::sync_dir(&dir)),
             None => file.sync_data(),
         };
         state = shared.lock();
         match result {
-            Ok(()) => {
-                if state.failure.take().is_some() {
-                    log::warn!("the log syncs again: accepting puts");
-                }
-                state.last_sync = Some(SystemTime::now());
-            }
+            Ok(()) => state.last_sync = Some(SystemTime::now()),
             Err(e) => {
                 if state.failure.is_none() {
-                    log::error!("cannot sync the log: {e}; refusing puts until a sync succeeds");
+                    log::error!("cannot sync the log: {e}; refusing puts until metricsd is restarted");
                 }
                 state.failure = Some(format!("not stored: cannot sync the log: {e}"));
             }

@@ -334,6 +334,10 @@ impl Server {
             if self.accept_ready && self.accept_paused_until.is_none() && self.stopping.is_none() {
                 self.accept();
             }
+            if let Some(journal) = &self.journal {
+                // A background fsync may have failed since the last turn.
+                self.db.set_refusal(journal.refusal());
+            }
             std::mem::swap(&mut turn, &mut self.ready);
             for key in turn.drain(..) {
                 self.service(key);
@@ -422,6 +426,9 @@ impl Server {
             SHUTDOWN_GRACE.as_secs()
         );
         self.stopping = Some(Instant::now() + SHUTDOWN_GRACE);
+        if let Some(journal) = &mut self.journal {
+            journal.stop_compacting();
+        }
         // Closing the listener makes new connections fail at once instead of
         // waiting in a backlog nobody will accept from.
         if let Some(mut listener) = self.listener.take() {
@@ -467,7 +474,9 @@ impl Server {
             self.warn_commit
                 .warn(format_args!("{puts} puts answered with an error: {reason}"));
             self.db.counters.not_stored += puts as u64;
+            self.db.roll_back();
         }
+        self.db.clear_batch();
         self.db.set_refusal(journal.refusal());
         self.db.gauges.journal = Some(journal.status());
         let outcome = outcome.as_ref().map(|_| ()).map_err(String::as_str);
