@@ -18,6 +18,8 @@
 //! `store`, `db`, `journal` and `server` (and the `metricsd` binary) need the default feature
 //! `server`. A program that only talks to a server depends on this crate with
 //! `default-features = false` and gets `protocol` and `client` without mio.
+//! The `metricsctl` binary (`src/bin/metricsctl/`, a command-line client for
+//! people) uses only [`client`] and builds that way too.
 //!
 //! Requests flow: socket → shared read buffer → `protocol::LineFramer` (bounded
 //! lines) → `protocol::parse_line` (a `Request` borrowing its key) →

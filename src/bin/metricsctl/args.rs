@@ -1,0 +1,392 @@
+//! The command line.
+
+use crate::fields;
+use lexopt::prelude::*;
+use std::ffi::OsString;
+use std::time::Duration;
+
+pub const USAGE: &str = "\
+usage: metricsctl [OPTIONS] COMMAND
+
+Talks to a metricsd server for people: stores points, shows series and the
+server's figures, imports points in bulk.
+
+commands:
+  put KEY VALUE [TS]    store one point; TS in Unix seconds [default: now].
+                        Prints nothing when it is stored
+  get KEY               a series (or all of them, for '*'): a line of
+                        figures and a sparkline, then every point with its
+                        UTC time
+  stats                 the server's figures, with units made readable
+  import                store 'KEY VALUE TS' lines from stdin ('put KEY
+                        VALUE TS' too; blank lines and # comments are
+                        skipped). Stops at the first bad line, after
+                        storing every point before it; prints a summary on
+                        stderr
+
+options:
+  --addr HOST:PORT      the server [default: $METRICSD_ADDR, or
+                        127.0.0.1:8888]
+  --timeout SECS        longest wait for the server, per request (for
+                        import: per 4096 points) [default: 30]
+  --raw                 get, stats: the server's lines as they are
+  --json                get: {\"key\":[[ts,value],...]}
+                        stats: {\"name\":value,...}
+  -h, --help            print this help
+  -V, --version         print the version
+
+Values and timestamps may be negative (put k -1.5 -20). A key that starts
+with '-' goes after '--' (get -- -odd.key).
+
+Exit status: 0 done; 1 the server could not be reached or refused, or bad
+import input; 2 bad command line.";
+
+/// metricsd's default `--listen`.
+const DEFAULT_ADDR: &str = "127.0.0.1:8888";
+/// The environment variable that names the server when --addr does not.
+pub const ADDR_VARIABLE: &str = "METRICSD_ADDR";
+/// Long enough for `get *` of a large store on a busy machine, short
+/// enough that a stalled server is noticed.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How `get` and `stats` print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// For people: aligned tables, readable times and units.
+    Human,
+    /// The protocol's own lines, for scripts and `metricsctl import`.
+    Raw,
+    /// One JSON object.
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Put {
+        key: String,
+        value: f64,
+        /// None: the current second.
+        timestamp: Option<i64>,
+    },
+    /// `key` may be `*`.
+    Get {
+        key: String,
+        format: Format,
+    },
+    Stats {
+        format: Format,
+    },
+    Import,
+}
+
+/// A server address split for [`metricsd::Client::new`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addr {
+    /// A name or an IP address, without brackets.
+    pub host: String,
+    pub port: u16,
+    /// As given, for messages.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub addr: Addr,
+    pub timeout: Duration,
+    pub command: Command,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    Run(Options),
+    Help,
+    Version,
+}
+
+/// Reads the command line from `parser`; `env_addr` is `$METRICSD_ADDR`.
+///
+/// Options may stand anywhere, before or after the command. An argument
+/// that is a negative number (`-1.5`, `-20`) is a value, not an option.
+pub fn parse(mut parser: lexopt::Parser, env_addr: Option<OsString>) -> Result<Action, lexopt::Error> {
+    let mut addr = None;
+    let mut timeout = DEFAULT_TIMEOUT;
+    let mut format = None;
+    let mut words = Vec::new();
+    loop {
+        if let Some(number) = negative_number(&mut parser) {
+            words.push(number);
+            continue;
+        }
+        let Some(arg) = parser.next()? else {
+            break;
+        };
+        match arg {
+            Long("addr") => addr = Some(parser.value()?.string()?),
+            Long("timeout") => timeout = seconds("--timeout", parser.value()?.parse()?)?,
+            Long("raw") => format = Some(one_format(format, Format::Raw)?),
+            Long("json") => format = Some(one_format(format, Format::Json)?),
+            Short('h') | Long("help") => return Ok(Action::Help),
+            Short('V') | Long("version") => return Ok(Action::Version),
+            Value(word) => words.push(word.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let addr = match (addr, env_addr) {
+        (Some(flag), _) => parse_addr(&flag).map_err(|e| format!("--addr: {e}"))?,
+        (None, Some(var)) => {
+            let var = var
+                .into_string()
+                .map_err(|_| format!("{ADDR_VARIABLE} is not valid Unicode"))?;
+            parse_addr(&var).map_err(|e| format!("{ADDR_VARIABLE}: {e}"))?
+        }
+        (None, None) => parse_addr(DEFAULT_ADDR)?,
+    };
+    let command = command(&words, format)?;
+    Ok(Action::Run(Options { addr, timeout, command }))
+}
+
+/// Takes the next argument if it is a negative number, which lexopt would
+/// otherwise read as a cluster of short options (`-1.5` as `-1 -. -5`);
+/// none of our options is a digit or a dot.
+fn negative_number(parser: &mut lexopt::Parser) -> Option<String> {
+    let mut raw = parser.try_raw_args()?;
+    let arg = raw.peek()?.to_str()?;
+    let rest = arg.strip_prefix('-')?;
+    if !rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let arg = arg.to_owned();
+    raw.next();
+    Some(arg)
+}
+
+fn one_format(given: Option<Format>, new: Format) -> Result<Format, lexopt::Error> {
+    match given {
+        Some(old) if old != new => Err("give --raw or --json, not both".into()),
+        _ => Ok(new),
+    }
+}
+
+/// The command from the words that are not options.
+fn command(words: &[String], format: Option<Format>) -> Result<Command, lexopt::Error> {
+    let Some((name, args)) = words.split_first() else {
+        return Err("no command given: put, get, stats or import".into());
+    };
+    let command = match (name.as_str(), args) {
+        ("put", [key, value, rest @ ..]) if rest.len() <= 1 => Command::Put {
+            key: fields::put_key(key)?.to_owned(),
+            value: fields::value(value)?,
+            timestamp: rest.first().map(|ts| fields::timestamp(ts)).transpose()?,
+        },
+        ("put", _) => return Err("usage: put KEY VALUE [TS]".into()),
+        ("get", [key]) => Command::Get {
+            key: fields::get_key(key)?.to_owned(),
+            format: format.unwrap_or(Format::Human),
+        },
+        ("get", _) => return Err("usage: get KEY (or get '*' for every series)".into()),
+        ("stats", []) => Command::Stats {
+            format: format.unwrap_or(Format::Human),
+        },
+        ("import", []) => Command::Import,
+        ("stats" | "import", [extra, ..]) => return Err(format!("{name} takes no arguments, not {extra:?}").into()),
+        _ => return Err(format!("unknown command {name:?}: put, get, stats or import").into()),
+    };
+    if format.is_some() && matches!(command, Command::Put { .. } | Command::Import) {
+        return Err(format!("--raw and --json are for get and stats, not {name}").into());
+    }
+    Ok(command)
+}
+
+/// `HOST:PORT`, where HOST may be a bracketed IPv6 address (`[::1]:8888`).
+fn parse_addr(text: &str) -> Result<Addr, String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{text:?} is not HOST:PORT"))?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if host.is_empty() {
+        return Err(format!("{text:?} has no host"));
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port != 0 => Ok(Addr {
+            host: host.to_owned(),
+            port,
+            text: text.to_owned(),
+        }),
+        _ => Err(format!("{text:?} has no port from 1 to 65535")),
+    }
+}
+
+/// A positive number of seconds that a Duration holds (`0.5` allowed).
+fn seconds(flag: &str, value: f64) -> Result<Duration, lexopt::Error> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{flag} must be a positive number of seconds, not {value}").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_with(args: &[&str], env: Option<&str>) -> Result<Action, String> {
+        parse(lexopt::Parser::from_args(args), env.map(OsString::from)).map_err(|e| e.to_string())
+    }
+
+    fn run(args: &[&str]) -> Options {
+        match parse_with(args, None) {
+            Ok(Action::Run(options)) => options,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    fn error(args: &[&str]) -> String {
+        match parse_with(args, None) {
+            Err(e) => e,
+            other => panic!("{args:?} parsed: {other:?}"),
+        }
+    }
+
+    fn addr(host: &str, port: u16, text: &str) -> Addr {
+        Addr {
+            host: host.to_owned(),
+            port,
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let options = run(&["stats"]);
+        assert_eq!(options.addr, addr("127.0.0.1", 8888, "127.0.0.1:8888"));
+        assert_eq!(options.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(options.command, Command::Stats { format: Format::Human });
+    }
+
+    #[test]
+    fn commands() {
+        let put = |key: &str, value, timestamp| Command::Put {
+            key: key.to_owned(),
+            value,
+            timestamp,
+        };
+        assert_eq!(
+            run(&["put", "palm.cpu", "2", "1150864247"]).command,
+            put("palm.cpu", 2.0, Some(1150864247))
+        );
+        assert_eq!(run(&["put", "palm.cpu", "+0.5"]).command, put("palm.cpu", 0.5, None));
+        assert_eq!(run(&["put", "k", "-1.5", "-20"]).command, put("k", -1.5, Some(-20)));
+        assert_eq!(run(&["put", "k", "-.5e3"]).command, put("k", -500.0, None));
+        assert_eq!(run(&["put", "--", "-k", "-0"]).command, put("-k", -0.0, None));
+        let get = |key: &str, format| Command::Get {
+            key: key.to_owned(),
+            format,
+        };
+        assert_eq!(run(&["get", "*"]).command, get("*", Format::Human));
+        assert_eq!(run(&["get", "palm.cpu", "--raw"]).command, get("palm.cpu", Format::Raw));
+        assert_eq!(run(&["--json", "get", "-5"]).command, get("-5", Format::Json));
+        assert_eq!(
+            run(&["stats", "--json", "--json"]).command,
+            Command::Stats { format: Format::Json }
+        );
+        assert_eq!(run(&["import"]).command, Command::Import);
+    }
+
+    #[test]
+    fn options_anywhere() {
+        let options = run(&["get", "k", "--addr", "example.org:1", "--timeout=0.5"]);
+        assert_eq!(options.addr, addr("example.org", 1, "example.org:1"));
+        assert_eq!(options.timeout, Duration::from_millis(500));
+        assert_eq!(run(&["--addr=[::1]:9", "import"]).addr, addr("::1", 9, "[::1]:9"));
+        assert_eq!(parse_with(&["-h", "nonsense"], None), Ok(Action::Help));
+        assert_eq!(parse_with(&["put", "--version"], None), Ok(Action::Version));
+    }
+
+    #[test]
+    fn the_environment_names_the_server_unless_addr_does() {
+        let from = |args: &[&str], env| match parse_with(args, env) {
+            Ok(Action::Run(options)) => Ok(options.addr.text),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(from(&["stats"], Some("10.0.0.1:7")), Ok("10.0.0.1:7".to_owned()));
+        assert_eq!(
+            from(&["stats", "--addr", "h:1"], Some("10.0.0.1:7")),
+            Ok("h:1".to_owned())
+        );
+        assert_eq!(from(&["stats", "--addr", "h:1"], Some("garbage")), Ok("h:1".to_owned()));
+        assert_eq!(
+            from(&["stats"], Some("garbage")),
+            Err(r#"METRICSD_ADDR: "garbage" is not HOST:PORT"#.to_owned())
+        );
+    }
+
+    #[test]
+    fn bad_command_lines_say_what_is_wrong() {
+        let cases: &[(&[&str], &str)] = &[
+            (&[], "no command given: put, get, stats or import"),
+            (&["list"], r#"unknown command "list": put, get, stats or import"#),
+            (&["put", "k"], "usage: put KEY VALUE [TS]"),
+            (&["put", "k", "1", "2", "3"], "usage: put KEY VALUE [TS]"),
+            (
+                &["put", "k", "abc"],
+                r#"invalid value "abc": not a finite decimal number"#,
+            ),
+            (
+                &["put", "k", "nan"],
+                r#"invalid value "nan": not a finite decimal number"#,
+            ),
+            (
+                &["put", "k", "1", "1.5"],
+                r#"invalid timestamp "1.5": not a whole number of seconds"#,
+            ),
+            (&["put", "*", "1"], "'*' is not a key to put: it means every key in get"),
+            (
+                &["put", "a b", "1"],
+                r#"invalid key "a b": a key is one or more characters, none of them whitespace or control"#,
+            ),
+            (&["get"], "usage: get KEY (or get '*' for every series)"),
+            (
+                &["get", ""],
+                r#"invalid key "": a key is one or more characters, none of them whitespace or control"#,
+            ),
+            (&["get", "a", "b"], "usage: get KEY (or get '*' for every series)"),
+            (&["stats", "x"], r#"stats takes no arguments, not "x""#),
+            (&["import", "file"], r#"import takes no arguments, not "file""#),
+            (&["get", "k", "--raw", "--json"], "give --raw or --json, not both"),
+            (
+                &["put", "k", "1", "--json"],
+                "--raw and --json are for get and stats, not put",
+            ),
+            (
+                &["import", "--raw"],
+                "--raw and --json are for get and stats, not import",
+            ),
+            (&["get", "k", "--verbose"], "invalid option '--verbose'"),
+            (&["get", "-k"], "invalid option '-k'"),
+            (
+                &["--timeout", "0", "stats"],
+                "--timeout must be a positive number of seconds, not 0",
+            ),
+            (
+                &["--timeout", "-1", "stats"],
+                "--timeout must be a positive number of seconds, not -1",
+            ),
+            (
+                &["--addr", "localhost", "stats"],
+                r#"--addr: "localhost" is not HOST:PORT"#,
+            ),
+            (&["--addr", ":8888", "stats"], r#"--addr: ":8888" has no host"#),
+            (
+                &["--addr", "h:0", "stats"],
+                r#"--addr: "h:0" has no port from 1 to 65535"#,
+            ),
+            (
+                &["--addr", "h:x", "stats"],
+                r#"--addr: "h:x" has no port from 1 to 65535"#,
+            ),
+        ];
+        for (args, message) in cases {
+            assert_eq!(error(args), *message, "{args:?}");
+        }
+    }
+}
