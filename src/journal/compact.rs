@@ -49,6 +49,13 @@ pub enum Progress {
     Done(io::Result<u64>),
 }
 
+/// A snapshot file created, before the compaction begins.
+pub struct Prepared {
+    tmp_path: PathBuf,
+    file: File,
+    salt: u32,
+}
+
 pub struct Compaction {
     generation: u64,
     started: Instant,
@@ -79,7 +86,10 @@ struct Writer {
 impl Compaction {
     /// Creates `snapshot-<generation>.tmp`; the caller has begun log
     /// `generation` already.
-    pub fn begin(dir: &DataDir, generation: u64, old_log_bytes: u64, store: &mut Store) -> io::Result<Compaction> {
+    /// Creates `snapshot-<generation>.tmp` with its header: the part of
+    /// beginning that can fail, done before the caller switches logs, so a
+    /// full disk does not leave a new log behind at every retry.
+    pub fn prepare(dir: &DataDir, generation: u64) -> io::Result<Prepared> {
         let tmp_path = dir.snapshot_tmp_path(generation);
         let mut file = OpenOptions::new()
             .write(true)
@@ -87,26 +97,41 @@ impl Compaction {
             .truncate(true)
             .open(&tmp_path)?;
         let (header, salt) = format::new_file_header(SNAPSHOT_MAGIC);
-        file.write_all(&header)?;
+        if let Err(e) = file.write_all(&header) {
+            drop(file);
+            let _ = std::fs::remove_file(&tmp_path);
+            return Err(e);
+        }
+        Ok(Prepared { tmp_path, file, salt })
+    }
+
+    /// Begins the snapshot of everything stored, once the caller has
+    /// switched appends to log `generation`: the keys are taken now, so
+    /// every key of the old log is in the list.
+    pub fn begin(prepared: Prepared, generation: u64, old_log_bytes: u64, store: &mut Store) -> Compaction {
         log::info!("compaction {generation} begins: the log had grown to {old_log_bytes} bytes");
-        Ok(Compaction {
+        store.sort_keys();
+        Compaction {
             generation,
             started: Instant::now(),
             phase: Phase::Writing(Writer {
-                tmp_path,
-                file,
-                encoder: SnapshotEncoder::new(salt),
-                keys: {
-                    store.sort_keys();
-                    store.sorted_keys().to_vec()
-                },
+                tmp_path: prepared.tmp_path,
+                file: prepared.file,
+                encoder: SnapshotEncoder::new(prepared.salt),
+                keys: store.sorted_keys().to_vec(),
                 next_key: 0,
                 after: None,
                 buf: Vec::with_capacity(SLICE_BYTES + 4096),
-                written: header.len() as u64,
+                written: format::FILE_HEADER_BYTES as u64,
                 worst_slice: Duration::ZERO,
             }),
-        })
+        }
+    }
+
+    /// Removes a prepared snapshot that will not be written.
+    pub fn discard(prepared: Prepared) {
+        drop(prepared.file);
+        let _ = std::fs::remove_file(&prepared.tmp_path);
     }
 
     pub fn finishing(&self) -> bool {

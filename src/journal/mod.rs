@@ -357,13 +357,21 @@ impl Journal {
     /// snapshot's finishing thread syncs the directory before the rename.
     fn start_compaction(&mut self, store: &mut Store) -> io::Result<Compaction> {
         let generation = self.generation + 1;
+        let prepared = Compaction::prepare(&self.dir, generation)?;
         let path = self.dir.log_path(generation);
-        let (log, salt) = self.dir.create(&path, format::LOG_MAGIC, self.fsync == Fsync::Always)?;
+        let (log, salt) = match self.dir.create(&path, format::LOG_MAGIC, self.fsync == Fsync::Always) {
+            Ok(created) => created,
+            Err(e) => {
+                Compaction::discard(prepared);
+                return Err(e);
+            }
+        };
         if let Some(syncer) = &self.syncer {
             if let Err(e) = syncer.switch(&log, self.dir.path()) {
                 // Nothing was appended to it: a retry creates it afresh.
                 drop(log);
                 let _ = std::fs::remove_file(&path);
+                Compaction::discard(prepared);
                 return Err(e);
             }
         }
@@ -374,7 +382,7 @@ impl Journal {
         self.log_len = format::FILE_HEADER_BYTES as u64;
         self.status.generation = generation;
         self.status.log_bytes = self.log_len;
-        Compaction::begin(&self.dir, generation, old_log_len, store)
+        Ok(Compaction::begin(prepared, generation, old_log_len, store))
     }
 
     /// The server is stopping: a snapshot still being encoded is dropped
