@@ -257,14 +257,7 @@ fn a_torn_tail_is_cut_with_a_warning_and_earlier_points_stay() {
     }
     // A record cut short, as a crash in the middle of its write leaves it:
     // that put (never acknowledged in a real crash) is gone, the rest stay.
-    let log = log_path(&dir);
-    let len = std::fs::metadata(&log).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(len - 3)
-        .unwrap();
+    cut_log_end(&dir, 3);
     model.remove(&("rec.4".to_owned(), 39));
     let server = durable(&dir, &[]);
     assert_same(&everything(&server), &model, "stored");
@@ -284,16 +277,16 @@ fn client_chosen_bytes_cannot_pass_for_a_record_after_a_torn_tail() {
     assert_eq!(exchange(&mut s, forged, 4), "ok\n\n".repeat(4));
     drop(s);
     server.stop();
-    let log = log_path(&dir);
-    let len = std::fs::metadata(&log).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(len - 5)
-        .unwrap();
+    cut_log_end(&dir, 5);
     let server = durable(&dir, &[]);
     assert_same(&everything(&server), &model, "the torn record is cut, the rest kept");
+}
+
+/// Cuts `bytes` off the end of the one log, as a torn write leaves it.
+fn cut_log_end(dir: &TempDir, bytes: u64) {
+    let log = std::fs::OpenOptions::new().write(true).open(log_path(dir)).unwrap();
+    let len = log.metadata().unwrap().len();
+    log.set_len(len - bytes).unwrap();
 }
 
 /// Offsets where the log's records start, after its header.
