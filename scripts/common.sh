@@ -1,7 +1,8 @@
 # Shared by the figure scripts: `source "$(dirname "$0")/common.sh"`.
 # Installs what is missing, builds metricsd and loadmeter (release), and sets
 # ROOT, LM (the loadmeter binary) and WORK (a temporary directory removed on
-# exit, with every process in PIDS killed).
+# exit, with every process in PIDS killed). METRICSD=path runs another build
+# of metricsd (an earlier commit's, to compare the two against the same peer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,7 +23,7 @@ trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 start_metricsd() {
   local log=$1; shift
   : >"$log" # emptied here: the background child's own redirection may come late
-  "$ROOT/target/release/metricsd" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+  "${METRICSD:-$ROOT/target/release/metricsd}" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
   MPID=$!; PIDS+=($MPID)
   for _ in $(seq 1000); do grep -qs 'listening on' "$log" && break; sleep 0.01; done
   MADDR=$(sed -n 's/^listening on //p' "$log")

@@ -18,8 +18,11 @@
 # Talks only to 127.0.0.1; every run is bounded in requests and stops itself.
 # Usage: scripts/compare-redis.sh [ROUNDS]   (1 to 10, default 5; installs
 # redis-server, strace and bc with apt-get if they are missing)
+# CASES="put get" (any of put, get, conns, memory; default all) runs some.
 source "$(dirname "$0")/common.sh"
 ROUNDS=${1:-5}
+CASES=${CASES:-put get conns memory}
+want() { [[ " $CASES " == *" $1 "* ]]; }
 # loadmeter opens 10,000 sockets itself; metricsd raises its own limit.
 ulimit -n 20000
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
@@ -83,19 +86,29 @@ for round in $(seq "$ROUNDS"); do
   ((round % 2)) || servers=(redis metricsd)
   for s in "${servers[@]}"; do
     if [ $s = metricsd ]; then
-      next_ts
-      measure put-P1 $round metricsd $MPID --addr "$MADDR" --conns 50 --pipeline 1 --requests 200000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
-      next_ts
-      measure put-P16 $round metricsd $MPID --addr "$MADDR" --conns 50 --pipeline 16 --requests 1000000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
-      measure get-100 $round metricsd $MPID --addr "$MADDR" --conns 50 --pipeline 1 --requests 100000 --template "get $KEY\n" --reply "$GET_REPLY"
-      next_ts
-      measure put-P1-10k $round metricsd $MPID --addr "$MADDR" --conns 10000 --pipeline 1 --requests 400000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
-      next_ts
-      measure put-P1-50 $round metricsd $MPID --addr "$MADDR" --conns 50 --pipeline 1 --requests 400000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
+      if want put; then
+        next_ts
+        measure put-P1 $round metricsd $MPID --addr "$MADDR" --conns 50 --pipeline 1 --requests 200000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
+        next_ts
+        measure put-P16 $round metricsd $MPID --addr "$MADDR" --conns 50 --pipeline 16 --requests 1000000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
+      fi
+      if want get; then
+        measure get-100 $round metricsd $MPID --addr "$MADDR" --conns 50 --pipeline 1 --requests 100000 --template "get $KEY\n" --reply "$GET_REPLY"
+      fi
+      if want conns; then
+        next_ts
+        measure put-P1-10k $round metricsd $MPID --addr "$MADDR" --conns 10000 --pipeline 1 --requests 400000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
+        next_ts
+        measure put-P1-50 $round metricsd $MPID --addr "$MADDR" --conns 50 --pipeline 1 --requests 400000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
+      fi
     else
-      measure put-P1 $round redis $RPID --addr "$RADDR" --conns 50 --pipeline 1 --requests 200000 --template "$(set_template "$letter")" --reply '+OK\r\n'
-      measure put-P16 $round redis $RPID --addr "$RADDR" --conns 50 --pipeline 16 --requests 1000000 --template "$(set_template "$letter")" --reply '+OK\r\n'
-      measure get-100 $round redis $RPID --addr "$RADDR" --conns 50 --pipeline 1 --requests 100000 --template "$LRANGE" --reply "$LRANGE_REPLY"
+      if want put; then
+        measure put-P1 $round redis $RPID --addr "$RADDR" --conns 50 --pipeline 1 --requests 200000 --template "$(set_template "$letter")" --reply '+OK\r\n'
+        measure put-P16 $round redis $RPID --addr "$RADDR" --conns 50 --pipeline 16 --requests 1000000 --template "$(set_template "$letter")" --reply '+OK\r\n'
+      fi
+      if want get; then
+        measure get-100 $round redis $RPID --addr "$RADDR" --conns 50 --pipeline 1 --requests 100000 --template "$LRANGE" --reply "$LRANGE_REPLY"
+      fi
     fi
   done
   echo "round $round done"
@@ -103,28 +116,31 @@ done
 stop_metricsd
 kill $RPID; wait $RPID || true
 
-echo "== memory (fresh servers)"
-start_metricsd "$WORK/m.log" --in-memory
-# One point per key first, so that per-key and per-connection costs are
-# paid before the baseline.
-"$LM" --addr "$MADDR" --conns 1000 --pipeline 16 --requests 1000 --template 'put k{c:4} 1.5 {t}\n' --reply 'ok\n\n' >/dev/null
-before=$(rss_kib $MPID)
-"$LM" --addr "$MADDR" --conns 1000 --pipeline 16 --requests 5000000 --ts-base 1600000001 \
-  --template 'put k{c:4} 1.5 {t}\n' --reply 'ok\n\n' >/dev/null
-after=$(rss_kib $MPID)
-M_BPP=$(echo "scale=2; ($after - $before) * 1024 / 5000000" | bc)
-echo "metricsd: RSS $before KiB -> $after KiB, $M_BPP bytes per point"
-stop_metricsd
-redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no >"$WORK/r.log" 2>&1 &
-RPID=$!; PIDS+=($RPID)
-for _ in $(seq 500); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.01; done
-"$LM" --addr "$RADDR" --conns 1000 --pipeline 16 --requests 1000 --reply '+OK\r\n' --template "$(set_template w)" >/dev/null
-before=$(rss_kib $RPID)
-"$LM" --addr "$RADDR" --conns 1000 --pipeline 16 --requests 5000000 --reply '+OK\r\n' --template "$(set_template k)" >/dev/null
-after=$(rss_kib $RPID)
-R_BPK=$(echo "scale=2; ($after - $before) * 1024 / 5000000" | bc)
-echo "redis: RSS $before KiB -> $after KiB, $R_BPK bytes per key (SET of a 14-byte key, 3-byte value)"
-kill $RPID; wait $RPID || true
+M_BPP=- R_BPK=-
+if want memory; then
+  echo "== memory (fresh servers)"
+  start_metricsd "$WORK/m.log" --in-memory
+  # One point per key first, so that per-key and per-connection costs are
+  # paid before the baseline.
+  "$LM" --addr "$MADDR" --conns 1000 --pipeline 16 --requests 1000 --template 'put k{c:4} 1.5 {t}\n' --reply 'ok\n\n' >/dev/null
+  before=$(rss_kib $MPID)
+  "$LM" --addr "$MADDR" --conns 1000 --pipeline 16 --requests 5000000 --ts-base 1600000001 \
+    --template 'put k{c:4} 1.5 {t}\n' --reply 'ok\n\n' >/dev/null
+  after=$(rss_kib $MPID)
+  M_BPP=$(echo "scale=2; ($after - $before) * 1024 / 5000000" | bc)
+  echo "metricsd: RSS $before KiB -> $after KiB, $M_BPP bytes per point"
+  stop_metricsd
+  redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no >"$WORK/r.log" 2>&1 &
+  RPID=$!; PIDS+=($RPID)
+  for _ in $(seq 500); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.01; done
+  "$LM" --addr "$RADDR" --conns 1000 --pipeline 16 --requests 1000 --reply '+OK\r\n' --template "$(set_template w)" >/dev/null
+  before=$(rss_kib $RPID)
+  "$LM" --addr "$RADDR" --conns 1000 --pipeline 16 --requests 5000000 --reply '+OK\r\n' --template "$(set_template k)" >/dev/null
+  after=$(rss_kib $RPID)
+  R_BPK=$(echo "scale=2; ($after - $before) * 1024 / 5000000" | bc)
+  echo "redis: RSS $before KiB -> $after KiB, $R_BPK bytes per key (SET of a 14-byte key, 3-byte value)"
+  kill $RPID; wait $RPID || true
+fi
 
 echo "== raw results (case round server rps server_cpu_us_per_req client_cpu_us_per_req)"
 cat "$RESULTS"
@@ -140,6 +156,7 @@ printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' case "metricsd req/s" "peer
   "metricsd CPU µs/req" "peer CPU µs/req" "CPU ratio" target
 echo '| --- | --- | --- | --- | --- | --- | --- | --- |'
 row() { # CASE PEER-CASE PEER-SERVER LABEL TARGET
+  grep -q "^$1 " "$RESULTS" || return 0
   printf '| %s | %.0f | %.0f | **%.2f×** | %.3f | %.3f | %.2f× | %s |\n' "$4" "$(med "$1" metricsd 4)" "$(med "$2" "$3" 4)" \
     "$(ratio_median "$1" metricsd "$2" "$3" 4)" "$(med "$1" metricsd 5)" "$(med "$2" "$3" 5)" \
     "$(ratio_median "$1" metricsd "$2" "$3" 5)" "$5"
@@ -148,7 +165,8 @@ row put-P1 put-P1 redis "put vs SET, pipeline 1" "throughput ≥ 1.1×"
 row put-P16 put-P16 redis "put vs SET, pipeline 16" "throughput ≥ 2×, CPU ≤ 0.5×"
 row get-100 get-100 redis "get 100 points vs LRANGE 0 99" "throughput ≥ 1.5×"
 row put-P1-10k put-P1-50 metricsd "put P1, 10,000 vs 50 connections (both metricsd)" "throughput ≥ 0.5×"
-echo "| memory | $M_BPP bytes/point | $R_BPK bytes/key (SET) | | | | | ≤ 20 bytes/point |"
+want memory && echo "| memory | $M_BPP bytes/point | $R_BPK bytes/key (SET) | | | | | ≤ 20 bytes/point |"
 echo
 echo "client (loadmeter) CPU µs/req, medians: $(for c in put-P1 put-P16 get-100; do
+  grep -q "^$c " "$RESULTS" || continue
   echo -n "$c metricsd $(med $c metricsd 6) redis $(med $c redis 6); "; done)"
