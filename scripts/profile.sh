@@ -28,10 +28,8 @@ profile() {
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.$name" \
     "$BIN" --listen 127.0.0.1:0 --in-memory >"$log" 2>&1 &
   local pid=$!; PIDS+=($pid)
-  for _ in $(seq 3000); do grep -qs 'listening on' "$log" && break; sleep 0.01; done
   local addr
-  addr=$(sed -n 's/.*listening on //p' "$log")
-  [ -n "$addr" ] || { echo "metricsd did not start: $(cat "$log")" >&2; exit 1; }
+  addr=$(wait_listening "$log" 3000) # valgrind starts slowly
   if [ -n "$preload" ]; then
     "$LM" --addr "$addr" --conns 1 --requests 100 --template "$preload" --reply 'ok\n\n' >/dev/null
   fi
