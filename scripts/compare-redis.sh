@@ -90,7 +90,7 @@ for round in $(seq "$ROUNDS"); do
         next_ts
         measure put-P1 $round metricsd $MPID --addr "$MADDR" --conns 50 --pipeline 1 --requests 200000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
         next_ts
-        measure put-P16 $round metricsd $MPID --addr "$MADDR" --conns 50 --pipeline 16 --requests 1000000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
+        measure put-P16 $round metricsd $MPID --addr "$MADDR" --conns 50 --pipeline 16 --requests 2000000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
       fi
       if want get; then
         measure get-100 $round metricsd $MPID --addr "$MADDR" --conns 50 --pipeline 1 --requests 100000 --template "get $KEY\n" --reply "$GET_REPLY"
@@ -104,7 +104,7 @@ for round in $(seq "$ROUNDS"); do
     else
       if want put; then
         measure put-P1 $round redis $RPID --addr "$RADDR" --conns 50 --pipeline 1 --requests 200000 --template "$(set_template "$letter")" --reply '+OK\r\n'
-        measure put-P16 $round redis $RPID --addr "$RADDR" --conns 50 --pipeline 16 --requests 1000000 --template "$(set_template "$letter")" --reply '+OK\r\n'
+        measure put-P16 $round redis $RPID --addr "$RADDR" --conns 50 --pipeline 16 --requests 2000000 --template "$(set_template "$letter")" --reply '+OK\r\n'
       fi
       if want get; then
         measure get-100 $round redis $RPID --addr "$RADDR" --conns 50 --pipeline 1 --requests 100000 --template "$LRANGE" --reply "$LRANGE_REPLY"
