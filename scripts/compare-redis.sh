@@ -97,9 +97,9 @@ for round in $(seq "$ROUNDS"); do
       fi
       if want conns; then
         next_ts
-        measure put-P1-10k $round metricsd $MPID --addr "$MADDR" --conns 10000 --pipeline 1 --requests 400000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
+        measure put-P1-10k $round metricsd $MPID --addr "$MADDR" --conns 10000 --pipeline 1 --requests 1000000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
         next_ts
-        measure put-P1-50 $round metricsd $MPID --addr "$MADDR" --conns 50 --pipeline 1 --requests 400000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
+        measure put-P1-50 $round metricsd $MPID --addr "$MADDR" --conns 50 --pipeline 1 --requests 1000000 --ts-base $TS --template "$PUT" --reply 'ok\n\n'
       fi
     else
       if want put; then
