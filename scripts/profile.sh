@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Instructions the server executes per request (valgrind's callgrind), for
+# the loads of scripts/compare-redis.sh: put at pipeline 1 and 16, and a get
+# of a 100-point series. Instruction counts, unlike times, repeat from run
+# to run on a shared machine, so they show what a change to the hot path
+# buys. Kernel work (syscalls) is not counted: see `strace -c` in
+# scripts/core-figures.sh for that.
+#
+# Instrumentation is switched on only around the measured load (after start-up and
+# the preload) and off before the stop. Prints instructions per request and
+# the top functions; the callgrind files stay in target/profile/
+# for callgrind_annotate.
+# Usage: scripts/profile.sh   (installs valgrind with apt-get if missing)
+source "$(dirname "$0")/common.sh"
+command -v valgrind >/dev/null || { apt-get update -q >/dev/null; apt-get install -yq valgrind >/dev/null; }
+# The very binary the other scripts measure: release, symbols but no line
+# tables, so that callgrind_annotate sums each function whole instead of
+# splitting it by the files its inlined code came from.
+BIN=$ROOT/target/release/metricsd
+OUT=$ROOT/target/profile
+mkdir -p "$OUT"
+KEY=host7.cpu.user
+
+# profile NAME REQUESTS PRELOAD-TEMPLATE LOADMETER-ARGS...
+profile() {
+  local name=$1 n=$2 preload=$3; shift 3
+  local log=$WORK/$name.log
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.$name" \
+    "$BIN" --listen 127.0.0.1:0 --in-memory >"$log" 2>&1 &
+  local pid=$!; PIDS+=($pid)
+  local addr
+  addr=$(wait_listening "$log" 3000) # valgrind starts slowly
+  if [ -n "$preload" ]; then
+    "$LM" --addr "$addr" --conns 1 --requests 100 --template "$preload" --reply 'ok\n\n' >/dev/null
+  fi
+  callgrind_control -i on $pid >/dev/null
+  "$LM" --addr "$addr" --requests "$n" --timeout-secs 300 "$@" >/dev/null
+  callgrind_control -i off $pid >/dev/null
+  kill -TERM $pid; wait $pid || true
+  local total
+  total=$(callgrind_annotate "$OUT/callgrind.$name" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",", "", $1); print $1}')
+  echo "== $name: $total instructions for $n requests = $(echo "scale=1; $total / $n" | bc) per request"
+  # Lines "N (P%)  file:function [object]" after the file:function header;
+  # the object and the unknown file "???:" are dropped.
+  callgrind_annotate "$OUT/callgrind.$name" 2>/dev/null |
+    awk '/file:function/{on=1; next} on && /%\)/' | head -15 |
+    sed -E 's/^ *([0-9,]+) \( *([0-9.]+)%\) +(\?\?\?:)?/\2% \1 /; s/ \[[^]]*\]$//' |
+    awk '{ir=$2; gsub(",", "", ir); $2=sprintf("%.1f/req", ir / n); print "  " $0}' n="$n" | cut -c1-150
+}
+
+GET_REPLY='ok\n'
+for i in $(seq 0 99); do GET_REPLY+="$KEY $i.37 $((1600000000 + i))\\n"; done
+GET_REPLY+='\n'
+profile put-P1 20000 "" --conns 50 --pipeline 1 --template 'put k{c} 1.5 {t}\n' --reply 'ok\n\n'
+profile put-P16 100000 "" --conns 50 --pipeline 16 --template 'put k{c} 1.5 {t}\n' --reply 'ok\n\n'
+profile get-100 5000 "put $KEY {i}.37 {t}\n" --conns 50 --pipeline 1 --template "get $KEY\n" --reply "$GET_REPLY"
