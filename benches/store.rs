@@ -1,12 +1,11 @@
 //! Microbenchmarks of the store: inserting points in and out of order, and
-//! writing the answer to `get *` over a million points. Per point.
+//! writing the answer to `get *` over a million points, and over a million
+//! series while new series arrive. Per point.
 //! `cargo bench --bench store`.
 //!
 //! The server's handler is private, so `get *` is measured as the handler
-//! does it, from public parts: the store's sorted keys and series
-//! iteration, and `response::write_point`; the output is handed off (here:
-//! cleared) whenever it reaches the server's default output limit, as a
-//! connection's output drains in slices.
+//! does it, from public parts: [`Store::walk`] a slice at a time and
+//! `response::write_point`.
 
 mod common;
 #[path = "../src/testutil.rs"]
@@ -14,7 +13,6 @@ mod testutil;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use metricsd::protocol::response::{begin_ok, end, write_point};
-use metricsd::server::DEFAULT_MAX_PENDING_OUTPUT;
 use metricsd::store::Store;
 use std::hint::black_box;
 use testutil::XorShift;
@@ -25,6 +23,11 @@ const INSERT_POINTS: usize = 100_000;
 /// of answer).
 const KEYS: usize = 1000;
 const POINTS_PER_KEY: usize = 1000;
+/// `get *` over a million series of one point each (about 30 MB of answer).
+const WIDE_KEYS: usize = 1_000_000;
+/// The answer bytes a connection writes per loop turn: the server's
+/// `ANSWER_SLICE_BYTES` (private to its connection module).
+const SLICE_BYTES: usize = 256 * 1024;
 
 /// `n` timestamps in ascending order.
 fn ascending(n: usize) -> Vec<i64> {
@@ -64,7 +67,38 @@ fn inserts(c: &mut Criterion) {
     group.finish();
 }
 
+/// A `get *` answer as the handler writes it: [`Store::walk`] in slices of
+/// [`SLICE_BYTES`], resumed from the cursor, with `between` run on the store
+/// after each slice (the puts of other clients between loop turns). The
+/// output is handed off (here: cleared) after each slice, as a connection's
+/// output drains.
+fn answer_all(store: &mut Store, out: &mut Vec<u8>, mut between: impl FnMut(&mut Store)) {
+    out.clear();
+    begin_ok(out);
+    let mut cursor = None;
+    loop {
+        cursor = store.walk(cursor, |key, (timestamp, value)| {
+            write_point(out, key, value, timestamp);
+            out.len() < SLICE_BYTES
+        });
+        if cursor.is_none() {
+            break;
+        }
+        black_box(&out);
+        out.clear();
+        between(store);
+    }
+    end(out);
+    black_box(&out);
+}
+
 fn get_all(c: &mut Criterion) {
+    let mut group = c.benchmark_group("get_all");
+    // Each iteration takes tens of milliseconds: ten samples of one
+    // iteration count each (flat) fit the 3 s measurement.
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    let mut out = Vec::with_capacity(SLICE_BYTES + 4096);
+
     let mut store = Store::new();
     for k in 0..KEYS {
         let key = format!("host{k}.cpu.user");
@@ -72,29 +106,24 @@ fn get_all(c: &mut Criterion) {
             store.put(&key, 1_700_000_000 + t, t as f64 * 0.37);
         }
     }
-    let mut group = c.benchmark_group("get_all");
     group.throughput(Throughput::Elements((KEYS * POINTS_PER_KEY) as u64));
-    // Each iteration takes tens of milliseconds: ten samples of one
-    // iteration count each (flat) fit the 3 s measurement.
-    group.sample_size(10).sampling_mode(SamplingMode::Flat);
-    let mut out = Vec::with_capacity(DEFAULT_MAX_PENDING_OUTPUT + 4096);
-    group.bench_function("1M points", |b| {
+    group.bench_function("1M points", |b| b.iter(|| answer_all(&mut store, &mut out, |_| {})));
+
+    // A million series of one point each, and another client creating a
+    // series between every two slices (short-lived series: containers,
+    // request ids). Each new key sorts into the middle of the walk.
+    let mut store = Store::new();
+    let mut rng = XorShift::seeded(7);
+    for _ in 0..WIDE_KEYS {
+        store.put(&format!("pod{:016x}.mem", rng.next()), 1_700_000_000, 0.5);
+    }
+    group.throughput(Throughput::Elements(WIDE_KEYS as u64));
+    group.bench_function("1M series", |b| b.iter(|| answer_all(&mut store, &mut out, |_| {})));
+    group.bench_function("1M series, a new series between slices", |b| {
         b.iter(|| {
-            out.clear();
-            begin_ok(&mut out);
-            store.sort_keys();
-            for key in store.sorted_keys() {
-                let Some(series) = store.get(key) else { continue };
-                for (timestamp, value) in series.iter() {
-                    write_point(&mut out, key, value, timestamp);
-                    if out.len() >= DEFAULT_MAX_PENDING_OUTPUT {
-                        black_box(&out);
-                        out.clear();
-                    }
-                }
-            }
-            end(&mut out);
-            black_box(&out);
+            answer_all(&mut store, &mut out, |store| {
+                store.put(&format!("pod{:016x}.mem", rng.next()), 1_700_000_000, 0.5);
+            })
         })
     });
     group.finish();

@@ -8,12 +8,14 @@
 //! per series for in-order data, which keeps memory near the 16 bytes a point
 //! takes (8 for the timestamp, 8 for the value).
 //!
-//! Keys live in a hash map for puts and gets; `get *` walks a sorted list of
-//! the keys that is brought up to date only when new keys have arrived since
-//! the last walk (new keys are sorted among themselves and merged in), so no
-//! call re-sorts points, and the key sort is paid once per new key.
+//! Series live in a `Vec`, found by key through a hash map for puts and gets
+//! and through an ordered map for `get *`: a new key is placed in order
+//! once, in O(log keys), so a walk resumed after any key (a sliced answer, a
+//! snapshot slice) finds its place in O(log keys) however many keys arrived
+//! in between, and nothing re-sorts.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
 
 /// A stored measurement: (timestamp, value).
@@ -178,11 +180,17 @@ pub struct Cursor {
 /// Every series, by key.
 #[derive(Debug, Default)]
 pub struct Store {
-    series: HashMap<Arc<str>, Series>,
-    /// All keys; `sorted_len` of them at the front in ascending byte order,
-    /// the rest added since `get *` last sorted them.
-    keys: Vec<Arc<str>>,
-    sorted_len: usize,
+    /// The series, in the order their keys were first put; an index here
+    /// is a series' id (keys are never removed, so ids are never reused).
+    series: Vec<Series>,
+    /// Key → id, for puts and gets: one hash lookup.
+    ids: HashMap<Arc<str>, usize>,
+    /// Key → id in ascending byte order, for walks (`get *`, snapshots). A
+    /// walk resumed after any key finds its place in O(log keys) however
+    /// many keys arrived since (a sorted `Vec` with new keys merged in at
+    /// the next walk cost O(keys) a slice), and reaches each series without
+    /// hashing its key (which was most of a walk over a million series).
+    order: BTreeMap<Arc<str>, usize>,
     points: usize,
 }
 
@@ -194,79 +202,54 @@ impl Store {
     /// Stores one point (last write wins); returns the value it replaced.
     /// Allocates only for a new key.
     pub fn put(&mut self, key: &str, timestamp: i64, value: f64) -> Option<f64> {
-        let replaced = self.with_series(key, |series| series.insert(timestamp, value));
+        let replaced = self.series_mut(key).insert(timestamp, value);
         self.points += usize::from(replaced.is_none());
         replaced
     }
 
     /// Stores points of one key, looking the key up once (loading a snapshot).
     pub fn put_points(&mut self, key: &str, points: impl IntoIterator<Item = Point>) {
-        self.points += self.with_series(key, |series| {
-            points
-                .into_iter()
-                .filter(|&(timestamp, value)| series.insert(timestamp, value).is_none())
-                .count()
-        });
+        let series = self.series_mut(key);
+        let added = points
+            .into_iter()
+            .filter(|&(timestamp, value)| series.insert(timestamp, value).is_none())
+            .count();
+        self.points += added;
     }
 
     /// Removes one point, if stored. The key stays (keys are never removed,
     /// which a paused [`Store::walk`] relies on), possibly with no points.
     pub fn remove(&mut self, key: &str, timestamp: i64) {
-        if let Some(series) = self.series.get_mut(key) {
-            self.points -= usize::from(series.remove(timestamp));
+        if let Some(&id) = self.ids.get(key) {
+            self.points -= usize::from(self.series[id].remove(timestamp));
         }
     }
 
-    /// Runs `f` on the series of `key`, created if missing, with one hash
-    /// lookup for a key already stored (the hot path of every put).
-    fn with_series<R>(&mut self, key: &str, f: impl FnOnce(&mut Series) -> R) -> R {
-        if let Some(series) = self.series.get_mut(key) {
-            return f(series);
-        }
-        let mut series = Series::default();
-        let result = f(&mut series);
-        let key: Arc<str> = Arc::from(key);
-        self.keys.push(Arc::clone(&key));
-        self.series.insert(key, series);
-        result
+    /// The series of `key`, created if missing, with one hash lookup for a
+    /// key already stored (the hot path of every put).
+    fn series_mut(&mut self, key: &str) -> &mut Series {
+        let id = match self.ids.get(key) {
+            Some(&id) => id,
+            None => {
+                let id = self.series.len();
+                let key: Arc<str> = Arc::from(key);
+                self.series.push(Series::default());
+                self.order.insert(Arc::clone(&key), id);
+                self.ids.insert(key, id);
+                id
+            }
+        };
+        &mut self.series[id]
     }
 
     /// The series of one key.
     pub fn get(&self, key: &str) -> Option<&Series> {
-        self.series.get(key)
+        self.ids.get(key).map(|&id| &self.series[id])
     }
 
-    /// Brings [`Store::sorted_keys`] up to date with keys added since.
-    pub fn sort_keys(&mut self) {
-        if self.sorted_len < self.keys.len() {
-            self.merge_new_keys();
-        }
-    }
-
-    /// Every key in ascending byte order, as of the last [`Store::sort_keys`].
-    pub fn sorted_keys(&self) -> &[Arc<str>] {
-        &self.keys[..self.sorted_len]
-    }
-
-    /// Sorts the keys added since the last sort and merges them into the
-    /// sorted front: O(new · log new + all) instead of sorting every key.
-    fn merge_new_keys(&mut self) {
-        let mut fresh = self.keys.split_off(self.sorted_len);
-        fresh.sort_unstable();
-        let old = std::mem::take(&mut self.keys);
-        let mut merged = Vec::with_capacity(old.len() + fresh.len());
-        let (mut a, mut b) = (old.into_iter().peekable(), fresh.into_iter().peekable());
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) if x <= y => a.next(),
-                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
-                (Some(_), None) => a.next(),
-                (None, None) => break,
-            };
-            merged.extend(next);
-        }
-        self.sorted_len = merged.len();
-        self.keys = merged;
+    /// Every key, in ascending byte order.
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &Arc<str>> {
+        self.order.keys()
     }
 
     /// Visits every point, key by key in ascending byte order and by
@@ -279,18 +262,13 @@ impl Store {
     /// removed, so the key it stopped in is still there. Points and keys added
     /// in between are seen if they sort after the place it stopped, and not
     /// otherwise; no point is visited twice.
-    pub fn walk(&mut self, from: Option<Cursor>, mut visit: impl FnMut(&Arc<str>, Point) -> bool) -> Option<Cursor> {
-        self.sort_keys();
-        let keys = &self.keys[..self.sorted_len];
-        let (start, mut after) = match from {
-            None => (0, None),
-            Some(cursor) => (keys.partition_point(|k| *k < cursor.key), Some(cursor.after)),
-        };
-        for key in &keys[start..] {
-            let Some(series) = self.series.get(key) else {
-                continue;
-            };
-            for point in series.points_after(after.take()) {
+    pub fn walk(&self, from: Option<Cursor>, mut visit: impl FnMut(&Arc<str>, Point) -> bool) -> Option<Cursor> {
+        let start = from
+            .as_ref()
+            .map_or(Bound::Unbounded, |cursor| Bound::Included(&*cursor.key));
+        let mut after = from.as_ref().map(|cursor| cursor.after);
+        for (key, &id) in self.order.range::<str, _>((start, Bound::Unbounded)) {
+            for point in self.series[id].points_after(after.take()) {
                 if !visit(key, point) {
                     return Some(Cursor {
                         key: Arc::clone(key),
@@ -317,7 +295,6 @@ impl Store {
 mod tests {
     use super::*;
     use crate::testutil::XorShift;
-    use std::collections::BTreeMap;
 
     #[test]
     fn in_order_appends_fill_whole_chunks() {
@@ -410,37 +387,15 @@ mod tests {
         st.put("eardrum.cpu", 1150864250, 3.0);
         st.put("palm.cpu", 1150864248, 0.5);
         assert_eq!((st.series_count(), st.point_count()), (2, 3));
-        assert!(st.sorted_keys().is_empty(), "nothing sorted yet");
-        st.sort_keys();
-        assert_eq!(st.sorted_keys(), ["eardrum.cpu", "palm.cpu"].map(Arc::from));
-        // Keys added after a sort are merged in their place.
+        assert!(st.keys().eq(&["eardrum.cpu", "palm.cpu"].map(Arc::from)));
+        // Later keys take their place in byte order (Unicode after ASCII).
         for k in ["b", "zz", "a", "palm.cpu", "\u{0436}", "A"] {
             st.put(k, 0, 1.0);
         }
-        st.sort_keys();
-        assert_eq!(
-            st.sorted_keys(),
-            ["A", "a", "b", "eardrum.cpu", "palm.cpu", "zz", "\u{0436}"].map(Arc::from)
-        );
+        let want = ["A", "a", "b", "eardrum.cpu", "palm.cpu", "zz", "\u{0436}"].map(Arc::from);
+        assert!(st.keys().eq(&want));
         assert_eq!(st.get("palm.cpu").map(Series::len), Some(3));
         assert!(st.get("nothing").is_none());
-    }
-
-    #[test]
-    fn many_keys_in_random_batches_stay_sorted() {
-        let mut rng = XorShift(42);
-        let mut st = Store::new();
-        let mut model = std::collections::BTreeSet::new();
-        for round in 0..20 {
-            for _ in 0..(round * 7 + 1) {
-                let k = format!("k{}", rng.next() % 500);
-                st.put(&k, 0, 0.0);
-                model.insert(k);
-            }
-            st.sort_keys();
-            let keys: Vec<String> = st.sorted_keys().iter().map(|k| k.to_string()).collect();
-            assert_eq!(keys, model.iter().cloned().collect::<Vec<_>>());
-        }
     }
 
     /// Every point, the chunk invariants, and `points_after` at every chunk

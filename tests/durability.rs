@@ -366,10 +366,12 @@ fn compaction_under_concurrent_writes_loses_nothing() {
                 let mut client = Client::new("127.0.0.1", port, Some(IO_TIMEOUT)).expect("connect");
                 let mut rng = XorShift::seeded(100 + w);
                 let mut model = Model::new();
-                for _ in 0..40 {
+                for round in 1..=40 {
+                    // Keys old and new: series keep being created while
+                    // snapshots are written, before and after their walk.
                     let puts: Vec<(String, f64, Option<i64>)> = (0..1000)
                         .map(|_| {
-                            let key = format!("cmp.w{w}.k{}", rng.below(30));
+                            let key = format!("cmp.w{w}.k{}", rng.below(30 * round));
                             (key, rng.below(1000) as f64, Some(rng.below(5000) as i64))
                         })
                         .collect();

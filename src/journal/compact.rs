@@ -1,19 +1,18 @@
 //! Compaction: replace the logs with a snapshot without stopping the loop.
 //!
-//! When it begins, a fresh log N+1 already takes every new put, and the
-//! keys stored so far are sorted once and copied (O(keys), once). The
-//! snapshot is then encoded on the loop thread a slice per turn, key by key
-//! from that list, so no turn spends more than a slice on it, and written to
-//! `snapshot-N+1.tmp`. A thread then syncs it, renames it into place, syncs
+//! When it begins, a fresh log N+1 already takes every new put. The
+//! snapshot is then encoded on the loop thread a slice per turn, a walk of
+//! the store in key order resumed where the last slice stopped
+//! ([`Store::walk`]), so no turn spends more than a slice on it, and written
+//! to `snapshot-N+1.tmp`. A thread then syncs it, renames it into place, syncs
 //! the directory and removes the older files.
 //!
-//! Puts that arrive while it is written may or may not be in it (a key's
-//! points are read when the walk reaches it), and keys created since it
-//! began are not. That is harmless: each of those puts is also in log N+1,
-//! which recovery replays on top of the snapshot in order, and a put of a
-//! (key, timestamp) replaces the value whatever was there. (Walking a key
-//! list that new keys are merged into would re-sort it every slice: with a
-//! trickle of new series and millions of keys, a stall per turn.)
+//! Puts that arrive while it is written may or may not be in it (they are
+//! if they sort after where the walk has reached). That is harmless: each of
+//! those puts is also in log N+1, which recovery replays on top of the
+//! snapshot in order, and a put of a (key, timestamp) replaces the value
+//! whatever was there. Slices run between loop turns, after the turn's
+//! commit, so a put refused and rolled back is never in a snapshot.
 //!
 //! A crash at any point leaves a consistent set: before the rename, the
 //! `.tmp` is removed at start-up and logs N and N+1 are replayed; after it,
@@ -21,11 +20,10 @@
 
 use super::files::{self, DataDir};
 use super::format::{self, SnapshotEncoder, SNAPSHOT_MAGIC};
-use crate::store::Store;
+use crate::store::{Cursor, Store};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -73,19 +71,14 @@ struct Writer {
     tmp_path: PathBuf,
     file: File,
     encoder: SnapshotEncoder,
-    /// The keys when the compaction began, sorted; `next_key` is the one
-    /// being written, after the point at `after`.
-    keys: Vec<Arc<str>>,
-    next_key: usize,
-    after: Option<i64>,
+    /// Where the last slice stopped; None before the first.
+    cursor: Option<Cursor>,
     buf: Vec<u8>,
     written: u64,
     worst_slice: Duration,
 }
 
 impl Compaction {
-    /// Creates `snapshot-<generation>.tmp`; the caller has begun log
-    /// `generation` already.
     /// Creates `snapshot-<generation>.tmp` with its header: the part of
     /// beginning that can fail, done before the caller switches logs, so a
     /// full disk does not leave a new log behind at every retry.
@@ -106,11 +99,10 @@ impl Compaction {
     }
 
     /// Begins the snapshot of everything stored, once the caller has
-    /// switched appends to log `generation`: the keys are taken now, so
-    /// every key of the old log is in the list.
-    pub fn begin(prepared: Prepared, generation: u64, old_log_bytes: u64, store: &mut Store) -> Compaction {
+    /// switched appends to log `generation`: every put of the older logs is
+    /// in the store, so the walk will reach it.
+    pub fn begin(prepared: Prepared, generation: u64, old_log_bytes: u64) -> Compaction {
         log::info!("compaction {generation} begins: the log had grown to {old_log_bytes} bytes");
-        store.sort_keys();
         Compaction {
             generation,
             started: Instant::now(),
@@ -118,9 +110,7 @@ impl Compaction {
                 tmp_path: prepared.tmp_path,
                 file: prepared.file,
                 encoder: SnapshotEncoder::new(prepared.salt),
-                keys: store.sorted_keys().to_vec(),
-                next_key: 0,
-                after: None,
+                cursor: None,
                 buf: Vec::with_capacity(SLICE_BYTES + 4096),
                 written: format::FILE_HEADER_BYTES as u64,
                 worst_slice: Duration::ZERO,
@@ -139,7 +129,7 @@ impl Compaction {
     }
 
     /// Writes the next slice, or looks whether the finishing thread is done.
-    pub fn step(&mut self, store: &mut Store, dir: &DataDir) -> Progress {
+    pub fn step(&mut self, store: &Store, dir: &DataDir) -> Progress {
         match &mut self.phase {
             Phase::Writing(writer) => {
                 let slice_started = Instant::now();
@@ -264,21 +254,13 @@ impl Compaction {
 
 impl Writer {
     /// Encodes and writes one slice; returns whether the snapshot is complete.
-    fn slice(&mut self, store: &mut Store) -> io::Result<bool> {
-        'keys: while let Some(key) = self.keys.get(self.next_key) {
-            if let Some(series) = store.get(key) {
-                for point in series.points_after(self.after) {
-                    self.encoder.push(&mut self.buf, key, point);
-                    self.after = Some(point.0);
-                    if self.buf.len() >= SLICE_BYTES {
-                        break 'keys;
-                    }
-                }
-            }
-            self.next_key += 1;
-            self.after = None;
-        }
-        let done = self.next_key == self.keys.len();
+    fn slice(&mut self, store: &Store) -> io::Result<bool> {
+        let (encoder, buf) = (&mut self.encoder, &mut self.buf);
+        self.cursor = store.walk(self.cursor.take(), |key, point| {
+            encoder.push(buf, key, point);
+            buf.len() < SLICE_BYTES
+        });
+        let done = self.cursor.is_none();
         if done {
             self.encoder.finish(&mut self.buf);
         } else {

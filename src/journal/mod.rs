@@ -296,12 +296,12 @@ impl Journal {
     /// Work between turns: starts a compaction when the log has grown, and
     /// moves one going on a slice further. Returns whether it wants the loop
     /// to come back soon (a snapshot is being written).
-    pub fn tick(&mut self, store: &mut Store) -> bool {
+    pub fn tick(&mut self, store: &Store) -> bool {
         if self.compaction.is_none() && !self.stopping {
             if !self.wants_compaction() {
                 return false;
             }
-            match self.start_compaction(store) {
+            match self.start_compaction() {
                 Ok(compaction) => self.compaction = Some(compaction),
                 Err(e) => {
                     log::warn!(
@@ -355,7 +355,7 @@ impl Journal {
     /// the loop (its puts must be durable from the first): with `everysec`
     /// the fsync thread does it within the second, and with `never` the
     /// snapshot's finishing thread syncs the directory before the rename.
-    fn start_compaction(&mut self, store: &mut Store) -> io::Result<Compaction> {
+    fn start_compaction(&mut self) -> io::Result<Compaction> {
         let generation = self.generation + 1;
         let prepared = Compaction::prepare(&self.dir, generation)?;
         let path = self.dir.log_path(generation);
@@ -382,7 +382,7 @@ impl Journal {
         self.log_len = format::FILE_HEADER_BYTES as u64;
         self.status.generation = generation;
         self.status.log_bytes = self.log_len;
-        Ok(Compaction::begin(prepared, generation, old_log_len, store))
+        Ok(Compaction::begin(prepared, generation, old_log_len))
     }
 
     /// The server is stopping: a snapshot still being encoded is dropped

@@ -345,7 +345,7 @@ impl Server {
             self.run_timers();
             self.commit_turn();
             if let Some(journal) = &mut self.journal {
-                self.compacting = journal.tick(&mut self.db.store);
+                self.compacting = journal.tick(&self.db.store);
             }
         }
     }
