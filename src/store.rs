@@ -55,9 +55,7 @@ impl Series {
             }
             return None;
         }
-        // The chunk that covers `timestamp`: the last one starting at or
-        // before it, or the first one if it is older than everything.
-        let idx = self.chunks.partition_point(|c| c[0].0 <= timestamp).saturating_sub(1);
+        let idx = self.covering_chunk(timestamp);
         let is_last = idx + 1 == self.chunks.len();
         let chunk = &mut self.chunks[idx];
         match chunk.binary_search_by_key(&timestamp, |&(t, _)| t) {
@@ -112,7 +110,7 @@ impl Series {
     /// Removes the point at `timestamp`, if there is one (undoing a put whose
     /// log write failed). A chunk left empty is dropped.
     pub fn remove(&mut self, timestamp: i64) -> bool {
-        let idx = self.chunks.partition_point(|c| c[0].0 <= timestamp).saturating_sub(1);
+        let idx = self.covering_chunk(timestamp);
         let Some(chunk) = self.chunks.get_mut(idx) else {
             return false;
         };
@@ -124,6 +122,13 @@ impl Series {
             self.chunks.remove(idx);
         }
         true
+    }
+
+    /// The chunk that holds `timestamp` if any does: the last one starting
+    /// at or before it, or the first one if it is older than everything (0
+    /// when there are no chunks).
+    fn covering_chunk(&self, timestamp: i64) -> usize {
+        self.chunks.partition_point(|c| c[0].0 <= timestamp).saturating_sub(1)
     }
 
     /// Number of points stored: O(chunks), counted rather than kept, which
