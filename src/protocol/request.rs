@@ -202,11 +202,7 @@ const EXACT_POWERS_OF_TEN: [f64; 23] = [
 /// else (exponents, more digits): the general parser decides.
 #[inline]
 fn plain_decimal(field: &[u8]) -> Option<f64> {
-    let (negative, text) = match field {
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        _ => (false, field),
-    };
+    let (negative, text) = split_sign(field);
     let (mut digits, mut mantissa, mut fraction_digits, mut in_fraction) = (0, 0u64, 0, false);
     for &b in text {
         match b {
@@ -227,13 +223,19 @@ fn plain_decimal(field: &[u8]) -> Option<f64> {
     Some(if negative { -magnitude } else { magnitude })
 }
 
-/// A signed 64-bit integer: `1150864247`, `-5`, `+5`. Not `1.0`, not `1e9`.
-pub fn parse_timestamp(field: &[u8]) -> Result<i64, RequestError> {
-    let (negative, digits) = match field {
+/// Whether a number is negative, and its text after an optional `+` or `-`.
+#[inline]
+fn split_sign(field: &[u8]) -> (bool, &[u8]) {
+    match field {
         [b'-', rest @ ..] => (true, rest),
         [b'+', rest @ ..] => (false, rest),
         _ => (false, field),
-    };
+    }
+}
+
+/// A signed 64-bit integer: `1150864247`, `-5`, `+5`. Not `1.0`, not `1e9`.
+pub fn parse_timestamp(field: &[u8]) -> Result<i64, RequestError> {
+    let (negative, digits) = split_sign(field);
     // Up to 18 digits cannot overflow: read them here (the general parser
     // through `str` cost 133 instructions a put). Longer or empty ones, and
     // their errors, are the standard parser's.
