@@ -361,9 +361,7 @@ impl Server {
         if self.next_self_metrics.is_some_and(|at| self.now >= at) {
             if let Some(config) = &self.self_metrics {
                 self.next_self_metrics = Some(self.now + config.interval);
-                let timestamp = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
+                let timestamp = crate::client::unix_now();
                 let figures = stats::figures(&self.db.counters, &self.db.gauges, &self.db.store);
                 for (name, value) in figures {
                     // Refused only when the log is failing, which is logged.
