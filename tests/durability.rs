@@ -8,7 +8,7 @@
 mod common;
 
 use common::{exchange, read_answers, read_to_close, TempDir, TestServer, XorShift, IO_TIMEOUT};
-use metricsd::journal::format::{parse_file_header, scan, Scan, FILE_HEADER_BYTES, LOG_MAGIC};
+use metricsd::journal::format::{parse_file_header, scan, Scan, FILE_HEADER_BYTES, LOG_MAGIC, SNAPSHOT_MAGIC};
 use metricsd::Client;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -289,9 +289,9 @@ fn cut_log_end(dir: &TempDir, bytes: u64) {
     log.set_len(len - bytes).unwrap();
 }
 
-/// Offsets where the log's records start, after its header.
-fn record_starts(bytes: &[u8]) -> Vec<usize> {
-    let salt = parse_file_header(&bytes[..FILE_HEADER_BYTES], LOG_MAGIC).expect("a log header");
+/// Offsets where the records of a file of `magic` start, after its header.
+fn record_starts(bytes: &[u8], magic: &[u8; 16]) -> Vec<usize> {
+    let salt = parse_file_header(&bytes[..FILE_HEADER_BYTES], magic).expect("a header of ours");
     let mut at = FILE_HEADER_BYTES;
     let mut starts = Vec::new();
     while at < bytes.len() {
@@ -309,7 +309,7 @@ fn damage_in_the_middle_is_refused_and_repair_keeps_what_precedes_it() {
     let (dir, model) = directory_of_records("damage", 30);
     let log = log_path(&dir);
     let mut bytes = std::fs::read(&log).unwrap();
-    let starts = record_starts(&bytes);
+    let starts = record_starts(&bytes, LOG_MAGIC);
     assert_eq!(starts.len(), 30, "one record per acknowledged put");
     // Flip one bit inside record 12's body: records 0..12 stay good.
     bytes[starts[12] + 10] ^= 0x10;
@@ -334,6 +334,72 @@ fn damage_in_the_middle_is_refused_and_repair_keeps_what_precedes_it() {
     // The repair cut the file: a plain start works and sees the same.
     let server = durable(&dir, &[]);
     assert_same(&everything(&server), &kept, "stored");
+}
+
+/// One figure of the server's `stats` answer.
+fn figure(server: &TestServer, name: &str) -> u64 {
+    let stats = client(server).stats().expect("stats");
+    let (_, value) = stats.iter().find(|(n, _)| n == name).expect("a figure of that name");
+    value.parse().expect("an integer")
+}
+
+/// Asks for `name` until it is at least `want`, for at most 10 s.
+#[track_caller]
+fn wait_for_figure(server: &TestServer, name: &str, want: u64) {
+    for _ in 0..200 {
+        if figure(server, name) >= want {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{name} is {}, still below {want}", figure(server, name));
+}
+
+#[test]
+fn a_repaired_snapshot_is_replaced_at_once_and_the_compaction_floor_still_holds() {
+    let dir = TempDir::new("repair-snapshot");
+    let mut rng = XorShift::seeded(11);
+    let mut model = Model::new();
+    // A floor of one byte: the first turn after these puts compacts.
+    let server = durable(&dir, &["--compact-min-bytes", "1"]);
+    put_all(&server, &random_puts(&mut rng, 3000), &mut model);
+    wait_for_figure(&server, "log.compactions", 1);
+    server.stop();
+
+    let snapshots: Vec<String> = dir.files().into_iter().filter(|f| f.starts_with("snapshot-")).collect();
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    let path = dir.0.join(&snapshots[0]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let starts = record_starts(&bytes, SNAPSHOT_MAGIC);
+    assert!(starts.len() > 10, "{} records", starts.len());
+    // Damage in the middle, good records after it: a repair keeps the front.
+    bytes[starts[starts.len() / 2] + 10] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+
+    // The generation recovery resumes: that of the newest log.
+    let generation = (dir.files().iter())
+        .filter_map(|f| f.strip_prefix("log-")?.parse::<u64>().ok())
+        .max()
+        .expect("a log");
+    // The default floor (64 MiB), far above anything written here.
+    let server = durable(&dir, &["--repair"]);
+    // The cut snapshot is replaced by a compaction that begins at once.
+    wait_for_figure(&server, "log.compactions", 1);
+    let replaced = figure(&server, "log.generation");
+    assert_eq!(replaced, generation + 1);
+    let snapshot_len = std::fs::metadata(dir.0.join(format!("snapshot-{replaced:010}")))
+        .unwrap()
+        .len();
+    // More log than the new snapshot holds, far below the floor: no
+    // compaction begins (a repaired start used to lose the floor for the
+    // rest of the process, compacting whenever the log outgrew the snapshot).
+    put_all(&server, &random_puts(&mut rng, 6000), &mut model);
+    assert_eq!(figure(&server, "log.generation"), replaced, "a compaction began");
+    assert!(
+        figure(&server, "log.bytes") > snapshot_len,
+        "the log outgrew the snapshot"
+    );
+    assert_eq!(figure(&server, "log.compactions"), 1);
 }
 
 #[test]

@@ -160,6 +160,9 @@ pub struct Journal {
     /// Size of the snapshot the current log started from.
     snapshot_bytes: u64,
     compact_min_bytes: u64,
+    /// The snapshot was cut by `--repair`: the next compaction replaces it
+    /// whatever the log's size, and clears this.
+    compact_at_once: bool,
     syncer: Option<Syncer>,
     compaction: Option<Compaction>,
     /// No compaction before this, after one failed.
@@ -213,17 +216,9 @@ impl Journal {
             salt,
             previous_logs: Vec::new(),
             stopping: false,
-            // A snapshot cut by --repair is replaced at once.
-            snapshot_bytes: if recovered.snapshot_repaired {
-                0
-            } else {
-                recovered.snapshot_bytes
-            },
-            compact_min_bytes: if recovered.snapshot_repaired {
-                0
-            } else {
-                options.compact_min_bytes
-            },
+            snapshot_bytes: recovered.snapshot_bytes,
+            compact_min_bytes: options.compact_min_bytes,
+            compact_at_once: recovered.snapshot_repaired,
             syncer,
             compaction: None,
             compaction_retry_at: None,
@@ -321,6 +316,7 @@ impl Journal {
             compact::Progress::Waiting => false,
             compact::Progress::Done(Ok(bytes)) => {
                 self.snapshot_bytes = bytes;
+                self.compact_at_once = false;
                 // The snapshot covers them now, and they are removed.
                 self.previous_logs.clear();
                 self.status.compactions += 1;
@@ -345,7 +341,7 @@ impl Journal {
 
     fn wants_compaction(&self) -> bool {
         let grown = self.log_len >= self.compact_min_bytes.max(self.snapshot_bytes);
-        grown && self.compaction_retry_at.is_none_or(|at| Instant::now() >= at)
+        (grown || self.compact_at_once) && self.compaction_retry_at.is_none_or(|at| Instant::now() >= at)
     }
 
     /// Begins generation N+1: a fresh log takes the appends from now on,
