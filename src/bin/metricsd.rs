@@ -1,10 +1,13 @@
 //! The metricsd server executable.
 
+#[path = "common/cli.rs"]
+mod cli;
+
+use cli::seconds;
 use metricsd::journal::{self, Fsync};
 use metricsd::server::{Config, Handle, SelfMetrics, Server, DEFAULT_SELF_METRICS_PREFIX};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 const USAGE: &str = "\
 usage: metricsd [OPTIONS]
@@ -132,15 +135,6 @@ fn parse_args() -> Result<Action, lexopt::Error> {
         metrics.prefix = prefix;
     }
     Ok(Action::Run(config))
-}
-
-/// A positive number of seconds, fractions allowed (`0.5`).
-fn seconds(flag: &str, value: f64) -> Result<Duration, lexopt::Error> {
-    if value.is_finite() && value > 0.0 && value <= 1e9 {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(format!("{flag} must be a positive number of seconds, not {value}").into())
-    }
 }
 
 fn in_range(flag: &str, value: usize, min: usize, max: usize) -> Result<usize, lexopt::Error> {

@@ -1,5 +1,6 @@
 //! The command line.
 
+use crate::cli::seconds;
 use crate::fields;
 use lexopt::prelude::*;
 use std::ffi::OsString;
@@ -214,14 +215,6 @@ fn parse_addr(text: &str) -> Result<Addr, String> {
         }),
         _ => Err(format!("{text:?} has no port from 1 to 65535")),
     }
-}
-
-/// A positive number of seconds that a Duration holds (`0.5` allowed).
-fn seconds(flag: &str, value: f64) -> Result<Duration, lexopt::Error> {
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{flag} must be a positive number of seconds, not {value}").into())
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@
 //! is 2 for a bad command line and 1 for anything else.
 
 mod args;
+#[path = "../common/cli.rs"]
+mod cli;
 mod fields;
 mod import;
 mod json;

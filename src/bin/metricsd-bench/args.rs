@@ -1,5 +1,6 @@
 //! The command line.
 
+use crate::cli::seconds;
 use crate::driver::Limit;
 use crate::workload::Mix;
 use std::time::Duration;
@@ -151,14 +152,6 @@ fn positive(flag: &str, value: f64) -> Result<f64, lexopt::Error> {
     } else {
         Err(format!("{flag} must be a positive number, not {value}").into())
     }
-}
-
-/// A positive number of seconds that a Duration holds.
-fn seconds(flag: &str, value: f64) -> Result<Duration, lexopt::Error> {
-    Duration::try_from_secs_f64(positive(flag, value)?)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{flag} is out of range: {value}").into())
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@
 //! - `report`: the table, the JSON object and the progress line.
 
 mod args;
+#[path = "../common/cli.rs"]
+mod cli;
 mod driver;
 mod histogram;
 mod report;
