@@ -5,6 +5,7 @@ mod cli;
 
 use cli::seconds;
 use metricsd::journal::{self, Fsync};
+use metricsd::protocol::is_valid_key;
 use metricsd::server::{Config, Handle, SelfMetrics, Server, DEFAULT_SELF_METRICS_PREFIX};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,7 +79,7 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     let mut config = Config::default();
     let mut storage = journal::Options::new(journal::DEFAULT_DATA_DIR);
     let (mut in_memory, mut data_dir_given) = (false, false);
-    let mut self_metrics_prefix = None;
+    let (mut self_metrics_interval, mut self_metrics_prefix) = (None, None);
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         match arg {
@@ -108,12 +109,7 @@ fn parse_args() -> Result<Action, lexopt::Error> {
             Long("compact-min-bytes") => storage.compact_min_bytes = parser.value()?.parse()?,
             Long("idle-timeout") => config.idle_timeout = Some(seconds("--idle-timeout", parser.value()?.parse()?)?),
             Long("self-metrics-interval") => {
-                let interval = seconds("--self-metrics-interval", parser.value()?.parse()?)?;
-                let metrics = config.self_metrics.get_or_insert_with(|| SelfMetrics {
-                    interval,
-                    prefix: DEFAULT_SELF_METRICS_PREFIX.to_owned(),
-                });
-                metrics.interval = interval;
+                self_metrics_interval = Some(seconds("--self-metrics-interval", parser.value()?.parse()?)?)
             }
             Long("self-metrics-prefix") => self_metrics_prefix = Some(parser.value()?.string()?),
             Short('h') | Long("help") => return Ok(Action::Help),
@@ -125,15 +121,18 @@ fn parse_args() -> Result<Action, lexopt::Error> {
         return Err("--in-memory and --data-dir cannot go together".into());
     }
     config.storage = (!in_memory).then_some(storage);
-    if let Some(prefix) = self_metrics_prefix {
-        let Some(metrics) = &mut config.self_metrics else {
-            return Err("--self-metrics-prefix needs --self-metrics-interval".into());
-        };
-        if prefix.is_empty() || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("--self-metrics-prefix must be part of a key: no whitespace or control characters".into());
+    config.self_metrics = match (self_metrics_interval, self_metrics_prefix) {
+        (None, None) => None,
+        (None, Some(_)) => return Err("--self-metrics-prefix needs --self-metrics-interval".into()),
+        // The prefix starts every series' key, so it obeys the key rule.
+        (Some(_), Some(prefix)) if !is_valid_key(&prefix) => {
+            return Err("--self-metrics-prefix must be part of a key: no whitespace or control characters".into())
         }
-        metrics.prefix = prefix;
-    }
+        (Some(interval), prefix) => Some(SelfMetrics {
+            interval,
+            prefix: prefix.unwrap_or_else(|| DEFAULT_SELF_METRICS_PREFIX.to_owned()),
+        }),
+    };
     Ok(Action::Run(config))
 }
 
