@@ -454,14 +454,18 @@ impl<'a> Worker<'a> {
 
     /// Closed loop: the next batch, once the last one is all answered.
     fn send_batch(&mut self, j: usize) -> Result<(), RunError> {
-        let now = Instant::now();
         let conn = &mut self.conns[j];
-        if conn.in_flight.is_empty() && self.end.is_none_or(|end| now < end) {
-            let batch = (self.plan.pipeline as u64).min(conn.quota - conn.sent);
-            for _ in 0..batch {
-                queue(self.workload, self.connections, conn, now);
+        // Called on every event: the clock is read only once the last batch
+        // is all answered.
+        if conn.in_flight.is_empty() {
+            let now = Instant::now();
+            if self.end.is_none_or(|end| now < end) {
+                let batch = (self.plan.pipeline as u64).min(conn.quota - conn.sent);
+                for _ in 0..batch {
+                    queue(self.workload, self.connections, conn, now);
+                }
+                self.outstanding += batch as usize;
             }
-            self.outstanding += batch as usize;
         }
         self.flush(j)
     }

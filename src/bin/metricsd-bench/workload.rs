@@ -95,9 +95,9 @@ pub struct Workload {
     /// Connections in the run: request `seq` is sent by connection
     /// `seq % connections`.
     connections: u64,
-    preloaded: usize,
     /// ` <value> <timestamp>\n` of each preloaded point, in timestamp order:
-    /// a preloaded answer line is the key followed by one of these.
+    /// a preloaded answer line is the key followed by one of these (so
+    /// there are [`Workload::preloaded`] of them).
     point_tails: Vec<Vec<u8>>,
 }
 
@@ -126,21 +126,20 @@ impl Workload {
             mix,
             keys: (0..keys).map(|i| format!("bench.k{i}")).collect(),
             connections: connections.max(1),
-            preloaded,
             point_tails,
         }
     }
 
     /// Points stored under each key before the run.
     pub fn preloaded(&self) -> usize {
-        self.preloaded
+        self.point_tails.len()
     }
 
     /// Every point to store before the run: (key, value, timestamp).
     pub fn preload_points(&self) -> impl Iterator<Item = (&str, f64, i64)> + '_ {
         self.keys
             .iter()
-            .flat_map(move |key| (1..=self.preloaded as i64).map(move |t| (key.as_str(), preload_value(t), t)))
+            .flat_map(move |key| (1..=self.preloaded() as i64).map(move |t| (key.as_str(), preload_value(t), t)))
     }
 
     /// The request numbered `seq` in the run, with a key and kind drawn
@@ -237,11 +236,11 @@ impl Workload {
     /// Says how a get-only answer differs from the preloaded points.
     fn explain_mismatch(&self, key: &str, body: &[u8]) -> String {
         let lines = memchr_iter(b'\n', body).count();
-        if lines != self.preloaded {
+        if lines != self.preloaded() {
             return format!(
                 "{lines} points where {} were stored (a server that already held bench.* points, \
                  say from an earlier put run, answers so: start it afresh)",
-                self.preloaded
+                self.preloaded()
             );
         }
         let mut expected = Vec::new();
@@ -280,8 +279,11 @@ impl Workload {
             lines += 1;
             rest = &rest[end..];
         }
-        if lines < self.preloaded {
-            return Err(format!("{lines} points where at least {} were stored", self.preloaded));
+        if lines < self.preloaded() {
+            return Err(format!(
+                "{lines} points where at least {} were stored",
+                self.preloaded()
+            ));
         }
         Ok(())
     }
