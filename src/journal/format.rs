@@ -18,9 +18,11 @@
 //! a put carries 16 bytes of its own choosing (timestamp and value), enough
 //! for a whole small record with a valid plain CRC, which recovery would
 //! take for a good record after a torn tail and refuse to start. Without
-//! the salt, nobody outside the server can compute a valid checksum. A log is a series of PUTS records, one or more
-//! per loop turn; a snapshot is SERIES records in key order (a long series
-//! spans several) and one END record whose counts prove it complete.
+//! the salt, nobody outside the server can compute a valid checksum.
+//!
+//! A log is a series of PUTS records, one or more per loop turn; a
+//! snapshot is SERIES records in key order (a long series spans several)
+//! and one END record whose counts prove it complete.
 //! Integers are little-endian; varints are unsigned LEB128.
 
 use std::fmt;
@@ -314,11 +316,10 @@ impl SnapshotEncoder {
     /// Ends the snapshot with its END record; returns (series, points).
     pub fn finish(&mut self, buf: &mut Vec<u8>) -> (u64, u64) {
         self.flush(buf);
-        let at = open_record(buf, KIND_END);
+        self.open_at = Some(open_record(buf, KIND_END));
         put_varint(buf, self.series);
         put_varint(buf, self.points);
-        let end = buf.len();
-        seal_record(buf, at, end, self.salt);
+        self.flush(buf);
         (self.series, self.points)
     }
 }
