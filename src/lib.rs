@@ -1,6 +1,6 @@
 //! metricsd: a metrics server and client library speaking the plain-text TCP
-//! protocol of `PROTOCOL.md` (`put palm.cpu 23.7 1150864247`, `get palm.cpu`,
-//! `get *`).
+//! protocol of `docs/PROTOCOL.md` (`put palm.cpu 23.7 1150864247`,
+//! `get palm.cpu`, `get *`).
 //!
 //! # Map of the crate
 //!

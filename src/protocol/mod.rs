@@ -1,4 +1,4 @@
-//! The wire protocol of `../shared/PROTOCOL.md`, with no I/O.
+//! The wire protocol of `docs/PROTOCOL.md`, with no I/O.
 //!
 //! Shared by the server, the blocking [`Client`](crate::client::Client) and the
 //! load tools, so that all of them agree on every byte:
