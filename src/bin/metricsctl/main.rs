@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     let options = match args::parse(lexopt::Parser::from_env(), env_addr) {
         Ok(Action::Run(options)) => options,
         Ok(Action::Help) => {
-            println!("{}", args::USAGE);
+            println!("{}", args::usage());
             return ExitCode::SUCCESS;
         }
         Ok(Action::Version) => {
