@@ -17,6 +17,8 @@ mod args;
 mod cli;
 mod driver;
 mod histogram;
+#[path = "../common/json.rs"]
+mod json;
 mod report;
 mod workload;
 
