@@ -116,25 +116,30 @@ pub enum FlagError {
 }
 
 /// Units of a duration, in seconds. A number without one is seconds.
-const DURATION_UNITS: [(&str, u64); 5] = [("s", 1), ("m", 60), ("h", 3600), ("d", 86_400), ("w", 7 * 86_400)];
+const DURATION_UNITS: [(&str, u64); 6] = [
+    ("", 1),
+    ("s", 1),
+    ("m", 60),
+    ("h", 3600),
+    ("d", 86_400),
+    ("w", 7 * 86_400),
+];
+
+/// `text` split into its number (the leading chars that `in_number` takes)
+/// and the multiple its unit stands for; None for a unit not in `units`.
+fn number_and_unit<'t>(text: &'t str, in_number: fn(char) -> bool, units: &[(&str, u64)]) -> Option<(&'t str, u64)> {
+    let (number, unit) = text.split_at(text.find(|c| !in_number(c)).unwrap_or(text.len()));
+    let &(_, multiple) = units.iter().find(|(name, _)| *name == unit)?;
+    Some((number, multiple))
+}
 
 /// A duration above zero: a decimal number of seconds, or of the unit after
 /// it (`300`, `300s`, `0.5`, `5m`, `1.5h`, `2d`, `1w`), at most
 /// [`MAX_DURATION_SECONDS`].
 pub fn parse_duration(flag: &'static str, text: &str) -> Result<Duration, FlagError> {
     let refuse = |make: fn(&'static str, String) -> FlagError| make(flag, text.to_owned());
-    let number_end = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(number_end);
-    let unit_seconds = match unit {
-        "" => 1,
-        _ => DURATION_UNITS
-            .iter()
-            .find(|(name, _)| *name == unit)
-            .map(|&(_, seconds)| seconds)
-            .ok_or_else(|| refuse(not_a_duration))?,
-    };
+    let (number, unit_seconds) = number_and_unit(text, |c| c.is_ascii_digit() || c == '.', &DURATION_UNITS)
+        .ok_or_else(|| refuse(not_a_duration))?;
     // Digits with at most one dot and at least one digit: `.5` and `5.`
     // pass, `.` and `1.2.3` do not (f64's parser would also take `inf`,
     // `1e3` and signs, which the scan above already left in `unit`).
@@ -164,8 +169,14 @@ fn duration_too_long(flag: &'static str, text: String) -> FlagError {
     FlagError::DurationTooLong { flag, text }
 }
 
-/// Binary multiples a size may end in.
-const SIZE_UNITS: [(&str, u64); 4] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40)];
+/// Binary multiples a size may end in; a number without one is bytes.
+const SIZE_UNITS: [(&str, u64); 5] = [
+    ("", 1),
+    ("KiB", 1 << 10),
+    ("MiB", 1 << 20),
+    ("GiB", 1 << 30),
+    ("TiB", 1 << 40),
+];
 
 /// A number of bytes: plain (`65536`) or whole binary multiples (`512KiB`,
 /// `64MiB`, `4GiB`, `1TiB`). Zero is a size; whether a flag takes it is
@@ -175,16 +186,7 @@ pub fn parse_size(flag: &'static str, text: &str) -> Result<u64, FlagError> {
         flag,
         text: text.to_owned(),
     };
-    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(digits_end);
-    let multiple = match unit {
-        "" => 1,
-        _ => SIZE_UNITS
-            .iter()
-            .find(|(name, _)| *name == unit)
-            .map(|&(_, bytes)| bytes)
-            .ok_or_else(not_a_size)?,
-    };
+    let (digits, multiple) = number_and_unit(text, |c| c.is_ascii_digit(), &SIZE_UNITS).ok_or_else(not_a_size)?;
     if digits.is_empty() {
         return Err(not_a_size());
     }
