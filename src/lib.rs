@@ -8,6 +8,8 @@
 //! | --- | --- | --- |
 //! | [`protocol`] | bytes ⇄ requests and responses: line framing, request parsing, answer encoding, incremental answer parsing | none |
 //! | [`client`] | the blocking [`Client`] with typed [`ClientError`]s | blocking socket |
+//! | [`clock`] | the wall clock in whole Unix seconds, for client and server | clock |
+//! | [`config`] | every default setting with its reason; the reader of durations and sizes that flags take | none |
 //! | `store` | in-memory series: points sorted by timestamp, last write wins | none |
 //! | `db` | the store plus the loop turn's batch of puts waiting for the log | none |
 //! | [`journal`] | durability: the log (CRC-32 records, group commit, fsync policies), snapshots, recovery, compaction | files |
@@ -29,6 +31,8 @@
 //! `journal::Journal::commit` has written the turn's batch to the log.
 
 pub mod client;
+pub mod clock;
+pub mod config;
 #[cfg(feature = "server")]
 mod db;
 #[cfg(feature = "server")]

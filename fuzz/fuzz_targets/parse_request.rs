@@ -20,8 +20,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use metricsd::protocol::request::{encode_get, encode_put, encode_stats, parse_timestamp, parse_value};
-use metricsd::protocol::response::{write_timestamp, write_value};
+use metricsd::protocol::number::{parse_timestamp, parse_value, write_timestamp, write_value};
+use metricsd::protocol::request::{encode_get, encode_put, encode_stats};
 use metricsd::protocol::{is_valid_key, parse_line, Framed, LineFramer, Query, Request, RequestError};
 
 /// A framing event with its line copied out: `Some(line)` or `None` for

@@ -3,34 +3,44 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::seconds;
-use metricsd::journal::{self, Fsync};
+use cli::{duration, size};
+use metricsd::config::{
+    Fsync, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_DATA_DIR, DEFAULT_FSYNC, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_SELF_METRICS_INTERVAL,
+    DEFAULT_SELF_METRICS_PREFIX,
+};
+use metricsd::journal;
 use metricsd::protocol::is_valid_key;
-use metricsd::server::{Config, Handle, SelfMetrics, Server, DEFAULT_SELF_METRICS_PREFIX};
+use metricsd::server::{Config, Handle, SelfMetrics, Server, SHUTDOWN_GRACE};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-const USAGE: &str = "\
+/// The `--help` text, with the defaults of `metricsd::config`.
+fn usage() -> String {
+    let off_or = |d: Option<Duration>| d.map_or("off".to_owned(), |d| format!("{}s", d.as_secs_f64()));
+    format!(
+        "\
 usage: metricsd [OPTIONS]
 
 A metrics server speaking the plain-text put/get protocol over TCP.
 
 options:
-  --listen ADDR              address to listen on [default: 127.0.0.1:8888]
+  --listen ADDR              address to listen on [default: {DEFAULT_LISTEN}]
                              (port 0 picks a free port)
-  --max-line-bytes N         longest request line; longer ones are answered
-                             with an error and skipped [default: 65536]
-  --max-pending-output N     unsent answer bytes above which a connection's
-                             requests are no longer read [default: 4194304]
+  --max-line-bytes SIZE      longest request line; longer ones are answered
+                             with an error and skipped [default: {DEFAULT_MAX_LINE_BYTES}]
+  --max-pending-output SIZE  unsent answer bytes above which a connection's
+                             requests are no longer read [default: {DEFAULT_MAX_PENDING_OUTPUT}]
   --max-connections N        connections above this are closed at once
-                             [default: 10000]
-  --idle-timeout SECS        close connections that send no whole request
-                             and take no answer for this long [default: off]
+                             [default: {DEFAULT_MAX_CONNECTIONS}]
+  --idle-timeout DURATION    close connections that send no whole request
+                             and take no answer for this long [default: {idle}]
 
 storage:
   --data-dir DIR             where the log and snapshots live (created if
                              missing; one server per directory)
-                             [default: metricsd-data]
+                             [default: {DEFAULT_DATA_DIR}]
   --in-memory                keep nothing on disk: a restart forgets all
   --fsync POLICY             when an acknowledged put is on disk:
                                always    before its ok (one fsync per loop
@@ -38,27 +48,36 @@ storage:
                                everysec  within about a second: a power loss
                                          can take the last second of puts
                                never     when the kernel writes it back
-                             [default: everysec]
+                             [default: {DEFAULT_FSYNC}]
   --repair                   start even if a data file is damaged before its
                              end, keeping what comes before the damage
-  --compact-min-bytes N      compact the log into a snapshot once it is this
+  --compact-min-bytes SIZE   compact the log into a snapshot once it is this
                              large and larger than the last snapshot
-                             [default: 67108864]
+                             [default: {DEFAULT_COMPACT_MIN_BYTES}]
 
 self-monitoring:
-  --self-metrics-interval SECS
+  --self-metrics-interval DURATION
                              also store the figures of the 'stats' request as
-                             series, this often [default: off]
-  --self-metrics-prefix P    name prefix of those series [default: metricsd.]
+                             series, this often [default: {interval}]
+  --self-metrics-prefix P    name prefix of those series [default: {DEFAULT_SELF_METRICS_PREFIX}]
   -h, --help                 print this help
   -V, --version              print the version
 
+A DURATION is seconds or a number with a unit: 300, 0.5, 300s, 5m, 1h, 2d,
+1w. A SIZE is bytes or a whole number of KiB, MiB, GiB or TiB: 65536,
+512KiB, 64MiB.
+
 SIGINT or SIGTERM stops gracefully: no new connections or requests, what
-was read is answered (for up to 3 s), the log is synced, exit status 0.
+was read is answered (for up to {grace} s), the log is synced, exit status 0.
 A second signal exits at once.
 
 Logging goes to stderr; RUST_LOG (error, warn, info, debug) sets the level
-[default: info].";
+[default: info].",
+        idle = off_or(DEFAULT_IDLE_TIMEOUT),
+        interval = off_or(DEFAULT_SELF_METRICS_INTERVAL),
+        grace = SHUTDOWN_GRACE.as_secs(),
+    )
+}
 
 /// Smallest accepted `--max-line-bytes`: the shortest meaningful request is
 /// `get k`, but a bound this low only makes sense in tests.
@@ -76,10 +95,13 @@ enum Action {
 
 fn parse_args() -> Result<Action, lexopt::Error> {
     use lexopt::prelude::*;
-    let mut config = Config::default();
-    let mut storage = journal::Options::new(journal::DEFAULT_DATA_DIR);
+    let mut config = Config {
+        idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        ..Config::default()
+    };
+    let mut storage = journal::Options::new(DEFAULT_DATA_DIR);
     let (mut in_memory, mut data_dir_given) = (false, false);
-    let (mut self_metrics_interval, mut self_metrics_prefix) = (None, None);
+    let (mut self_metrics_interval, mut self_metrics_prefix) = (DEFAULT_SELF_METRICS_INTERVAL, None);
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         match arg {
@@ -87,14 +109,18 @@ fn parse_args() -> Result<Action, lexopt::Error> {
             Long("max-line-bytes") => {
                 config.limits.max_line_bytes = in_range(
                     "--max-line-bytes",
-                    parser.value()?.parse()?,
+                    size("--max-line-bytes", &mut parser)?,
                     MIN_MAX_LINE_BYTES,
                     MAX_MAX_LINE_BYTES,
                 )?
             }
             Long("max-pending-output") => {
-                config.limits.max_pending_output =
-                    in_range("--max-pending-output", parser.value()?.parse()?, 1, usize::MAX)?
+                config.limits.max_pending_output = in_range(
+                    "--max-pending-output",
+                    size("--max-pending-output", &mut parser)?,
+                    1,
+                    usize::MAX,
+                )?
             }
             Long("max-connections") => {
                 config.max_connections = in_range("--max-connections", parser.value()?.parse()?, 1, usize::MAX)?
@@ -106,10 +132,10 @@ fn parse_args() -> Result<Action, lexopt::Error> {
             Long("in-memory") => in_memory = true,
             Long("fsync") => storage.fsync = parser.value()?.parse::<Fsync>()?,
             Long("repair") => storage.repair = true,
-            Long("compact-min-bytes") => storage.compact_min_bytes = parser.value()?.parse()?,
-            Long("idle-timeout") => config.idle_timeout = Some(seconds("--idle-timeout", parser.value()?.parse()?)?),
+            Long("compact-min-bytes") => storage.compact_min_bytes = size("--compact-min-bytes", &mut parser)?,
+            Long("idle-timeout") => config.idle_timeout = Some(duration("--idle-timeout", &mut parser)?),
             Long("self-metrics-interval") => {
-                self_metrics_interval = Some(seconds("--self-metrics-interval", parser.value()?.parse()?)?)
+                self_metrics_interval = Some(duration("--self-metrics-interval", &mut parser)?)
             }
             Long("self-metrics-prefix") => self_metrics_prefix = Some(parser.value()?.string()?),
             Short('h') | Long("help") => return Ok(Action::Help),
@@ -136,11 +162,10 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     Ok(Action::Run(config))
 }
 
-fn in_range(flag: &str, value: usize, min: usize, max: usize) -> Result<usize, lexopt::Error> {
-    if (min..=max).contains(&value) {
-        Ok(value)
-    } else {
-        Err(format!("{flag} must be between {min} and {max}, not {value}").into())
+fn in_range(flag: &str, value: u64, min: usize, max: usize) -> Result<usize, lexopt::Error> {
+    match usize::try_from(value) {
+        Ok(value) if (min..=max).contains(&value) => Ok(value),
+        _ => Err(format!("{flag} must be between {min} and {max}, not {value}").into()),
     }
 }
 
@@ -148,7 +173,7 @@ fn main() -> ExitCode {
     let config = match parse_args() {
         Ok(Action::Run(config)) => config,
         Ok(Action::Help) => {
-            println!("{USAGE}");
+            println!("{}", usage());
             return ExitCode::SUCCESS;
         }
         Ok(Action::Version) => {

@@ -34,40 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use sync::Syncer;
 
-/// When an acknowledged put is on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fsync {
-    /// Before its `ok` is sent (one fsync per loop turn covers every put of
-    /// the turn).
-    Always,
-    /// Within about a second: a background thread syncs the log once a
-    /// second, so a power loss can take the last second of `ok`ed puts.
-    EverySec,
-    /// When the kernel writes it back (and at a graceful shutdown).
-    Never,
-}
-
-impl std::fmt::Display for Fsync {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Fsync::Always => "always",
-            Fsync::EverySec => "everysec",
-            Fsync::Never => "never",
-        })
-    }
-}
-
-impl std::str::FromStr for Fsync {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "always" => Ok(Fsync::Always),
-            "everysec" => Ok(Fsync::EverySec),
-            "never" => Ok(Fsync::Never),
-            _ => Err(format!("--fsync must be always, everysec or never, not {s:?}")),
-        }
-    }
-}
+pub use crate::config::Fsync;
 
 /// How a durable server keeps its data.
 #[derive(Debug, Clone)]
@@ -82,18 +49,13 @@ pub struct Options {
     pub compact_min_bytes: u64,
 }
 
-/// Redis' `auto-aof-rewrite-min-size`: below 64 MB a log replays in well
-/// under a second, and rewriting it more often only costs I/O.
-pub const DEFAULT_COMPACT_MIN_BYTES: u64 = 64 << 20;
-/// The data directory when none is given: beside the working directory, as
-/// Redis writes `dump.rdb`.
-pub const DEFAULT_DATA_DIR: &str = "metricsd-data";
+pub use crate::config::{DEFAULT_COMPACT_MIN_BYTES, DEFAULT_DATA_DIR};
 
 impl Options {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Options {
             dir: dir.into(),
-            fsync: Fsync::EverySec,
+            fsync: crate::config::DEFAULT_FSYNC,
             repair: false,
             compact_min_bytes: DEFAULT_COMPACT_MIN_BYTES,
         }

@@ -4,12 +4,15 @@
 //! load tools, so that all of them agree on every byte:
 //!
 //! - [`frame`]: cuts a byte stream into lines, bounded by a maximum line length.
+//! - [`number`]: values and timestamps, parsed from a field and written as
+//!   their shortest round-trip text; used by both of the next two.
 //! - [`request`]: one line to a [`Request`] that borrows its key, or a precise
 //!   [`RequestError`]; and encoding requests for clients.
 //! - [`response`]: encoding answers (server side), and checking then parsing
 //!   answers incrementally (client side).
 
 pub mod frame;
+pub mod number;
 pub mod request;
 pub mod response;
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Requests: one line to a [`Request`], and requests to bytes for clients.
 
 use super::is_field_byte;
+use super::number::{parse_timestamp, parse_value, write_timestamp, write_value};
 use std::io::Write;
 
 /// One parsed request. Keys borrow the input line: parsing allocates nothing.
@@ -142,8 +143,8 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Request<'_>>, RequestError> {
             }
             Ok(Some(Request::Put {
                 key: key(fields[1])?,
-                value: parse_value(fields[2])?,
-                timestamp: parse_timestamp(fields[3])?,
+                value: parse_value(fields[2]).map_err(|_| RequestError::InvalidValue)?,
+                timestamp: parse_timestamp(fields[3]).map_err(|_| RequestError::InvalidTimestamp)?,
             }))
         }
         (b"get", 2) => Ok(Some(Request::Get(match fields[1] {
@@ -167,103 +168,14 @@ fn key(field: &[u8]) -> Result<&str, RequestError> {
     }
 }
 
-/// A finite f64 in decimal notation: `23.7`, `-1`, `1e-3`, `+0.5`.
-pub fn parse_value(field: &[u8]) -> Result<f64, RequestError> {
-    if let Some(value) = plain_decimal(field) {
-        return Ok(value);
-    }
-    // Rust's float parser also takes `inf`, `NaN` and `infinity`; restricting
-    // the bytes first keeps those out and never hands it non-ASCII.
-    if !field
-        .iter()
-        .all(|&b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
-    {
-        return Err(RequestError::InvalidValue);
-    }
-    let text = std::str::from_utf8(field).map_err(|_| RequestError::InvalidValue)?;
-    match text.parse::<f64>() {
-        Ok(v) if v.is_finite() => Ok(v),
-        _ => Err(RequestError::InvalidValue),
-    }
-}
-
-/// Powers of ten that an f64 holds exactly (5^22 < 2^53 ≤ 5^23).
-const EXACT_POWERS_OF_TEN: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
-    1e21, 1e22,
-];
-
-/// The values metrics mostly carry, `[+-]digits[.digits]` whose digits as
-/// an integer are at most 2^53, read without the general parser (its text
-/// check and `str` conversion cost 170 instructions a put). Clinger's fast
-/// path: the integer and a power of ten up to 1e22 are exact f64s, and one
-/// IEEE division rounds their quotient correctly, so the result is the
-/// correctly rounded value that `str::parse` gives too. None for anything
-/// else (exponents, more digits): the general parser decides.
-#[inline]
-fn plain_decimal(field: &[u8]) -> Option<f64> {
-    let (negative, text) = split_sign(field);
-    let (mut digits, mut mantissa, mut fraction_digits, mut in_fraction) = (0, 0u64, 0, false);
-    for &b in text {
-        match b {
-            // 19 digits: below 10^19, so the integer cannot overflow a u64.
-            b'0'..=b'9' if digits < 19 => {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
-                digits += 1;
-                fraction_digits += usize::from(in_fraction);
-            }
-            b'.' if !in_fraction => in_fraction = true,
-            _ => return None,
-        }
-    }
-    if digits == 0 || mantissa > 1 << 53 {
-        return None;
-    }
-    let magnitude = mantissa as f64 / *EXACT_POWERS_OF_TEN.get(fraction_digits)?;
-    Some(if negative { -magnitude } else { magnitude })
-}
-
-/// Whether a number is negative, and its text after an optional `+` or `-`.
-#[inline]
-fn split_sign(field: &[u8]) -> (bool, &[u8]) {
-    match field {
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        _ => (false, field),
-    }
-}
-
-/// A signed 64-bit integer: `1150864247`, `-5`, `+5`. Not `1.0`, not `1e9`.
-pub fn parse_timestamp(field: &[u8]) -> Result<i64, RequestError> {
-    let (negative, digits) = split_sign(field);
-    // Up to 18 digits cannot overflow: read them here (the general parser
-    // through `str` cost 133 instructions a put). Longer or empty ones, and
-    // their errors, are the standard parser's.
-    if !digits.is_empty() && digits.len() <= 18 {
-        let mut n: i64 = 0;
-        for &b in digits {
-            let digit = b.wrapping_sub(b'0');
-            if digit > 9 {
-                return Err(RequestError::InvalidTimestamp);
-            }
-            n = n * 10 + i64::from(digit);
-        }
-        return Ok(if negative { -n } else { n });
-    }
-    std::str::from_utf8(field)
-        .ok()
-        .and_then(|t| t.parse::<i64>().ok())
-        .ok_or(RequestError::InvalidTimestamp)
-}
-
 /// Appends `put <key> <value> <timestamp>\n`. The caller has checked the key.
 pub fn encode_put(out: &mut Vec<u8>, key: &str, value: f64, timestamp: i64) {
     out.extend_from_slice(b"put ");
     out.extend_from_slice(key.as_bytes());
     out.push(b' ');
-    super::response::write_value(out, value);
+    write_value(out, value);
     out.push(b' ');
-    super::response::write_timestamp(out, timestamp);
+    write_timestamp(out, timestamp);
     out.push(b'\n');
 }
 
@@ -285,7 +197,9 @@ pub fn encode_get(out: &mut Vec<u8>, query: Query<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::{cuts, frame_in_pieces, key, positions, timestamp, value};
+    use crate::protocol::testing::{
+        cuts, frame_in_pieces, key, model_timestamp, model_value, number_text, positions, timestamp, value,
+    };
     use crate::protocol::Framed;
     use proptest::prelude::*;
     use RequestError::*;
@@ -486,93 +400,6 @@ mod tests {
             prop_assert_eq!(parse_line(&line).map(|r| r.map(Exact::from)), model);
         }
 
-        /// Values read by the fast path and by `str::parse` agree bit for
-        /// bit, and so do their refusals.
-        #[test]
-        fn values_match_the_standard_parser(text in number_text(b"0123456789.eE+-x", 30)) {
-            prop_assert_eq!(parse_value(&text).map(f64::to_bits), model_value(&text).map(f64::to_bits));
-        }
-
-        /// Decimals as people type them, up to 24 digits and any dot.
-        #[test]
-        fn decimals_match_the_standard_parser(sign in "[+-]?", digits in "[0-9]{1,24}", dot in any::<prop::sample::Index>()) {
-            let dot = dot.index(digits.len() + 1);
-            let text = format!("{sign}{}.{}", &digits[..dot], &digits[dot..]);
-            prop_assert_eq!(parse_value(text.as_bytes()).map(f64::to_bits), model_value(text.as_bytes()).map(f64::to_bits));
-            let whole = format!("{sign}{digits}");
-            prop_assert_eq!(parse_value(whole.as_bytes()).map(f64::to_bits), model_value(whole.as_bytes()).map(f64::to_bits));
-        }
-
-        #[test]
-        fn timestamps_match_the_standard_parser(text in number_text(b"0123456789+-x", 22)) {
-            prop_assert_eq!(parse_timestamp(&text), model_timestamp(&text));
-        }
-    }
-
-    #[test]
-    fn number_edges_match_the_standard_parsers() {
-        for text in [
-            "0",
-            "-0",
-            "+0",
-            "0.",
-            ".5",
-            "-.5",
-            "+.5",
-            ".",
-            "-",
-            "+",
-            "",
-            "1..2",
-            "--1",
-            "+-1",
-            "9007199254740992",
-            "9007199254740993",
-            "9007199254740993.0",
-            "0.9007199254740993",
-            "1234567890123456789",
-            "12345678901234567890",
-            "0.0000000000000000000001",
-            "0.00000000000000000000001",
-            "179769313486231570",
-        ] {
-            let bits = |r: Result<f64, RequestError>| r.map(f64::to_bits);
-            assert_eq!(
-                bits(parse_value(text.as_bytes())),
-                bits(model_value(text.as_bytes())),
-                "{text}"
-            );
-        }
-        for t in [
-            0,
-            1,
-            -1,
-            999_999_999_999_999_999,
-            -999_999_999_999_999_999,
-            i64::MAX,
-            i64::MIN,
-        ] {
-            for text in [t.to_string(), format!("+{t}"), format!("00{t}")] {
-                assert_eq!(
-                    parse_timestamp(text.as_bytes()),
-                    model_timestamp(text.as_bytes()),
-                    "{text}"
-                );
-            }
-        }
-        for text in [
-            "9223372036854775808",
-            "-9223372036854775809",
-            "",
-            "+",
-            "-",
-            "1 ",
-            "1.0",
-            "+-1",
-            "-+1",
-        ] {
-            assert_eq!(parse_timestamp(text.as_bytes()), Err(InvalidTimestamp), "{text}");
-        }
     }
 
     /// The parser before it took one pass (splitting on blanks, then
@@ -598,8 +425,8 @@ mod tests {
             [b"put", b"*", _, _] => Err(WildcardPut),
             [b"put", k, v, t] => Ok(Some(Request::Put {
                 key: super::key(k)?,
-                value: model_value(v)?,
-                timestamp: model_timestamp(t)?,
+                value: model_value(v).map_err(|_| InvalidValue)?,
+                timestamp: model_timestamp(t).map_err(|_| InvalidTimestamp)?,
             })),
             [b"get", b"*"] => Ok(Some(Request::Get(Query::All))),
             [b"get", k] => Ok(Some(Request::Get(Query::Key(super::key(k)?)))),
@@ -607,27 +434,6 @@ mod tests {
             [b"put" | b"get" | b"stats", ..] => Err(WrongArity),
             _ => Err(UnknownCommand),
         }
-    }
-
-    fn model_value(field: &[u8]) -> Result<f64, RequestError> {
-        let allowed = |b: u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
-        match std::str::from_utf8(field).map(str::parse::<f64>) {
-            Ok(Ok(v)) if v.is_finite() && field.iter().all(|&b| allowed(b)) => Ok(v),
-            _ => Err(InvalidValue),
-        }
-    }
-
-    fn model_timestamp(field: &[u8]) -> Result<i64, RequestError> {
-        std::str::from_utf8(field)
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .ok_or(InvalidTimestamp)
-    }
-
-    /// Up to `max` bytes drawn mostly from `alphabet`.
-    fn number_text(alphabet: &'static [u8], max: usize) -> impl Strategy<Value = Vec<u8>> {
-        let byte = prop_oneof![20 => prop::sample::select(alphabet), 1 => any::<u8>()];
-        prop::collection::vec(byte, 0..max)
     }
 
     /// Lines near the valid ones: commands, keys, numbers and `*` as

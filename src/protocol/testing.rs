@@ -2,6 +2,7 @@
 //! scanner in pieces the way a connection and the client do, and proptest
 //! strategies for what travels on the wire.
 
+use super::number::{InvalidTimestamp, InvalidValue};
 use super::{is_valid_key, Framed, LineFramer, ResponseScanner};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -136,4 +137,28 @@ pub(crate) fn value() -> impl Strategy<Value = f64> {
 /// Any i64, with its edges more often than chance would bring them.
 pub(crate) fn timestamp() -> impl Strategy<Value = i64> {
     prop_oneof![4 => any::<i64>(), 1 => prop::sample::select(vec![i64::MIN, i64::MAX, 0, -1])]
+}
+
+/// The value parser as the standard library has it, for the fast path's
+/// tests: `str::parse` on the bytes of a decimal number, finite only.
+pub(crate) fn model_value(field: &[u8]) -> Result<f64, InvalidValue> {
+    let allowed = |b: u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
+    match std::str::from_utf8(field).map(str::parse::<f64>) {
+        Ok(Ok(v)) if v.is_finite() && field.iter().all(|&b| allowed(b)) => Ok(v),
+        _ => Err(InvalidValue),
+    }
+}
+
+/// The timestamp parser as the standard library has it.
+pub(crate) fn model_timestamp(field: &[u8]) -> Result<i64, InvalidTimestamp> {
+    std::str::from_utf8(field)
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .ok_or(InvalidTimestamp)
+}
+
+/// Up to `max` bytes drawn mostly from `alphabet`.
+pub(crate) fn number_text(alphabet: &'static [u8], max: usize) -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![20 => prop::sample::select(alphabet), 1 => any::<u8>()];
+    prop::collection::vec(byte, 0..max)
 }

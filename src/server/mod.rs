@@ -34,21 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The assignment's examples connect to port 8888; loopback keeps a server
-/// started without flags private to the machine.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
-/// PROTOCOL.md's `--max-line-bytes` default: a put with a key of 64 KiB is
-/// far beyond any metric name, and a partial line is buffered up to this.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
-/// Output one connection may have waiting before its requests are no longer
-/// read and its answers no longer written (a `get` answer stops after a whole
-/// line and goes on as the output drains). 4 MiB is about 150k point lines:
-/// a reader that keeps up never waits on it, and it is what a peer that
-/// stops reading can pin, besides at most one partial line of input. There
-/// is no global budget: 10,000 such peers could pin 40 GiB at the very worst.
-pub const DEFAULT_MAX_PENDING_OUTPUT: usize = 4 * 1024 * 1024;
-/// Redis' `maxclients` default.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+pub use crate::config::{DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_PENDING_OUTPUT};
 
 /// Bytes read from one connection in one turn, and the size of the one read
 /// buffer all connections share. 64 KiB takes a deep pipeline's burst in one
@@ -111,9 +97,7 @@ pub struct SelfMetrics {
     pub prefix: String,
 }
 
-/// Carbon names its own series `carbon.agents.<host>.*`; ours are
-/// `metricsd.*`.
-pub const DEFAULT_SELF_METRICS_PREFIX: &str = "metricsd.";
+pub use crate::config::DEFAULT_SELF_METRICS_PREFIX;
 
 impl Default for Config {
     fn default() -> Self {

@@ -1,41 +1,54 @@
-//! Checks of command-line values that metricsd, metricsctl and
-//! metricsd-bench share. Each binary includes this file with `#[path]`
-//! (it is not a binary itself: Cargo looks for `main.rs` in a directory).
+//! Flag values that metricsd, metricsctl and metricsd-bench share, read
+//! with [`metricsd::config`]'s parsers. Each binary includes this file with
+//! `#[path]` (it is not a binary itself: Cargo looks for `main.rs` in a
+//! directory).
 
+use lexopt::ValueExt;
+use metricsd::config;
 use std::time::Duration;
 
-/// The most seconds a flag takes: about 31 years, beyond any timeout or
-/// run, and small enough that `Instant::now() + d` cannot overflow (it
-/// panics on durations near `u64::MAX` seconds).
-const MAX_SECONDS: f64 = 1e9;
+/// The value of a duration flag (`300`, `300s`, `5m`, `1h`, `0.5`), above
+/// zero.
+pub fn duration(flag: &'static str, parser: &mut lexopt::Parser) -> Result<Duration, lexopt::Error> {
+    let text = parser.value()?.string()?;
+    config::parse_duration(flag, &text).map_err(|e| lexopt::Error::Custom(Box::new(e)))
+}
 
-/// A positive number of seconds, fractions allowed (`0.5`), that is not
-/// zero once made a `Duration` and at most [`MAX_SECONDS`].
-pub fn seconds(flag: &str, value: f64) -> Result<Duration, lexopt::Error> {
-    if value > MAX_SECONDS {
-        return Err(format!("{flag} must be at most {MAX_SECONDS} seconds, not {value}").into());
-    }
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{flag} must be a positive number of seconds, not {value}").into())
+/// The value of a size flag in bytes (`65536`, `512KiB`, `64MiB`).
+#[allow(dead_code)] // metricsctl and metricsd-bench have no size flag.
+pub fn size(flag: &'static str, parser: &mut lexopt::Parser) -> Result<u64, lexopt::Error> {
+    let text = parser.value()?.string()?;
+    config::parse_size(flag, &text).map_err(|e| lexopt::Error::Custom(Box::new(e)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn read(args: &[&str], read: fn(&'static str, &mut lexopt::Parser) -> Result<(), lexopt::Error>) -> String {
+        let mut parser = lexopt::Parser::from_args(args);
+        parser.next().unwrap();
+        match read("--f", &mut parser) {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[test]
-    fn seconds_are_positive_and_bounded() {
-        assert_eq!(seconds("--t", 0.5).unwrap(), Duration::from_millis(500));
-        assert_eq!(seconds("--t", 1e9).unwrap(), Duration::from_secs(1_000_000_000));
-        for bad in [0.0, -1.0, 1e-10, f64::NAN, f64::NEG_INFINITY] {
-            let message = seconds("--t", bad).unwrap_err().to_string();
-            assert_eq!(message, format!("--t must be a positive number of seconds, not {bad}"));
-        }
-        for big in [1e9 + 1.0, 1e19, f64::MAX, f64::INFINITY] {
-            let message = seconds("--t", big).unwrap_err().to_string();
-            assert_eq!(message, format!("--t must be at most 1000000000 seconds, not {big}"));
-        }
+    fn values_are_read_and_refusals_name_the_flag() {
+        let d = |flag, p: &mut lexopt::Parser| duration(flag, p).map(|d| assert_eq!(d, Duration::from_secs(300)));
+        let s = |flag, p: &mut lexopt::Parser| size(flag, p).map(|s| assert_eq!(s, 64 << 20));
+        assert_eq!(read(&["--f", "5m"], d), "ok");
+        assert_eq!(read(&["--f=300"], d), "ok");
+        assert_eq!(read(&["--f", "64MiB"], s), "ok");
+        assert_eq!(
+            read(&["--f", "5q"], d),
+            "--f takes a duration such as 300, 300s, 5m or 1h, not \"5q\""
+        );
+        assert_eq!(
+            read(&["--f", "5q"], s),
+            "--f takes a size such as 65536, 512KiB or 64MiB, not \"5q\""
+        );
+        assert!(read(&["--f"], d).contains("missing argument"), "{}", read(&["--f"], d));
     }
 }

@@ -1,12 +1,16 @@
 //! The command line.
 
-use crate::cli::seconds;
+use crate::cli::duration;
 use crate::fields;
 use lexopt::prelude::*;
+use metricsd::config::{DEFAULT_CLIENT_TIMEOUT, DEFAULT_LISTEN};
 use std::ffi::OsString;
 use std::time::Duration;
 
-pub const USAGE: &str = "\
+/// The `--help` text, with the defaults of `metricsd::config`.
+pub fn usage() -> String {
+    format!(
+        "\
 usage: metricsctl [OPTIONS] COMMAND
 
 Talks to a metricsd server for people: stores points, shows series and the
@@ -26,13 +30,14 @@ commands:
                         stderr
 
 options:
-  --addr HOST:PORT      the server [default: $METRICSD_ADDR, or
-                        127.0.0.1:8888]
-  --timeout SECS        longest wait for the server, per request (for
-                        import: per 4096 points) [default: 30]
+  --addr HOST:PORT      the server [default: ${ADDR_VARIABLE}, or
+                        {DEFAULT_LISTEN}]
+  --timeout DURATION    longest wait for the server, per request (for
+                        import: per 4096 points): seconds or a number with
+                        a unit, such as 0.5, 30s or 2m [default: {timeout}]
   --raw                 get, stats: the server's lines as they are
-  --json                get: {\"key\":[[ts,value],...]}
-                        stats: {\"name\":value,...}
+  --json                get: {{\"key\":[[ts,value],...]}}
+                        stats: {{\"name\":value,...}}
   -h, --help            print this help
   -V, --version         print the version
 
@@ -40,15 +45,13 @@ Values and timestamps may be negative (put k -1.5 -20). A key that starts
 with '-' goes after '--' (get -- -odd.key).
 
 Exit status: 0 done; 1 the server could not be reached or refused, or bad
-import input; 2 bad command line.";
+import input; 2 bad command line.",
+        timeout = DEFAULT_CLIENT_TIMEOUT.as_secs()
+    )
+}
 
-/// metricsd's default `--listen`.
-const DEFAULT_ADDR: &str = "127.0.0.1:8888";
 /// The environment variable that names the server when --addr does not.
 pub const ADDR_VARIABLE: &str = "METRICSD_ADDR";
-/// Long enough for `get *` of a large store on a busy machine, short
-/// enough that a stalled server is noticed.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How `get` and `stats` print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +113,7 @@ pub enum Action {
 /// that is a negative number (`-1.5`, `-20`) is a value, not an option.
 pub fn parse(mut parser: lexopt::Parser, env_addr: Option<OsString>) -> Result<Action, lexopt::Error> {
     let mut addr = None;
-    let mut timeout = DEFAULT_TIMEOUT;
+    let mut timeout = DEFAULT_CLIENT_TIMEOUT;
     let mut format = None;
     let mut words = Vec::new();
     loop {
@@ -123,7 +126,7 @@ pub fn parse(mut parser: lexopt::Parser, env_addr: Option<OsString>) -> Result<A
         };
         match arg {
             Long("addr") => addr = Some(parser.value()?.string()?),
-            Long("timeout") => timeout = seconds("--timeout", parser.value()?.parse()?)?,
+            Long("timeout") => timeout = duration("--timeout", &mut parser)?,
             Long("raw") => format = Some(one_format(format, Format::Raw)?),
             Long("json") => format = Some(one_format(format, Format::Json)?),
             Short('h') | Long("help") => return Ok(Action::Help),
@@ -140,7 +143,7 @@ pub fn parse(mut parser: lexopt::Parser, env_addr: Option<OsString>) -> Result<A
                 .map_err(|_| format!("{ADDR_VARIABLE} is not valid Unicode"))?;
             parse_addr(&var).map_err(|e| format!("{ADDR_VARIABLE}: {e}"))?
         }
-        (None, None) => parse_addr(DEFAULT_ADDR)?,
+        (None, None) => parse_addr(DEFAULT_LISTEN)?,
     };
     let command = command(&words, format)?;
     Ok(Action::Run(Options { addr, timeout, command }))
@@ -251,7 +254,7 @@ mod tests {
     fn defaults() {
         let options = run(&["stats"]);
         assert_eq!(options.addr, addr("127.0.0.1", 8888, "127.0.0.1:8888"));
-        assert_eq!(options.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(options.timeout, DEFAULT_CLIENT_TIMEOUT);
         assert_eq!(options.command, Command::Stats { format: Format::Human });
     }
 
@@ -358,11 +361,11 @@ mod tests {
             (&["get", "-k"], "invalid option '-k'"),
             (
                 &["--timeout", "0", "stats"],
-                "--timeout must be a positive number of seconds, not 0",
+                r#"--timeout takes a duration above zero, such as 300, 300s, 5m or 1h, not "0""#,
             ),
             (
                 &["--timeout", "-1", "stats"],
-                "--timeout must be a positive number of seconds, not -1",
+                r#"--timeout takes a duration such as 300, 300s, 5m or 1h, not "-1""#,
             ),
             (
                 &["--addr", "localhost", "stats"],

@@ -2,7 +2,7 @@
 //! for people when they are wrong. Shared by the command line and `import`.
 
 use metricsd::protocol::is_valid_key;
-use metricsd::protocol::request::{parse_timestamp, parse_value};
+use metricsd::protocol::number::{parse_timestamp, parse_value};
 
 /// A key for `get`: `*` (every series) or a key the server stores.
 pub fn get_key(text: &str) -> Result<&str, String> {

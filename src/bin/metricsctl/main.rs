@@ -12,7 +12,8 @@
 //!   them, with messages for people;
 //! - `series`, `stats`: what `get` and `stats` print;
 //! - `import`: reading, checking and sending points in batches;
-//! - `time`, `spark`, `json`: UTC dates and durations, sparklines, JSON text.
+//! - `time`, `spark`: UTC dates and durations, sparklines;
+//! - `json` (shared with metricsd-bench): JSON text through serde_json.
 //!
 //! Every failure is one line on stderr, `metricsctl: ...`; the exit status
 //! is 2 for a bad command line and 1 for anything else.
@@ -22,6 +23,7 @@ mod args;
 mod cli;
 mod fields;
 mod import;
+#[path = "../common/json.rs"]
 mod json;
 mod series;
 mod spark;
@@ -54,7 +56,7 @@ fn main() -> ExitCode {
     let options = match args::parse(lexopt::Parser::from_env(), env_addr) {
         Ok(Action::Run(options)) => options,
         Ok(Action::Help) => {
-            println!("{}", args::USAGE);
+            println!("{}", args::usage());
             return ExitCode::SUCCESS;
         }
         Ok(Action::Version) => {

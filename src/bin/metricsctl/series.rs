@@ -81,29 +81,7 @@ pub fn raw(out: &mut impl Write, metrics: &Metrics) -> io::Result<()> {
 /// One JSON object, `{"key":[[ts,value],...],...}`, keys in the server's
 /// (byte) order, on one line.
 pub fn json(out: &mut impl Write, metrics: &Metrics) -> io::Result<()> {
-    let mut text = String::new();
-    out.write_all(b"{")?;
-    for (i, (key, points)) in metrics.iter().enumerate() {
-        text.clear();
-        if i > 0 {
-            text.push(',');
-        }
-        json::string(&mut text, key);
-        text.push_str(":[");
-        for (j, &(ts, value)) in points.iter().enumerate() {
-            if j > 0 {
-                text.push(',');
-            }
-            text.push('[');
-            text.push_str(&ts.to_string());
-            text.push(',');
-            json::number(&mut text, value);
-            text.push(']');
-        }
-        text.push(']');
-        out.write_all(text.as_bytes())?;
-    }
-    out.write_all(b"}\n")
+    json::write_line(out, metrics)
 }
 
 #[cfg(test)]

@@ -34,23 +34,17 @@ pub fn raw(out: &mut impl Write, figures: &Figures) -> io::Result<()> {
 /// values are JSON numbers; any other value (none today) is a string, so
 /// that the object is valid whatever a server sends.
 pub fn json(out: &mut impl Write, figures: &Figures) -> io::Result<()> {
-    let mut text = String::from("{");
-    for (i, (name, value)) in figures.iter().enumerate() {
-        if i > 0 {
-            text.push(',');
-        }
-        json::string(&mut text, name);
-        text.push(':');
-        // Printed from the parsed number: `+5` or `007` parse, but are not
+    let members = figures.iter().map(|(name, value)| {
+        // Written from the parsed number: `+5` or `007` parse, but are not
         // JSON.
-        match (value.parse::<u64>(), value.parse::<i64>()) {
-            (Ok(n), _) => text.push_str(&n.to_string()),
-            (_, Ok(n)) => text.push_str(&n.to_string()),
-            _ => json::string(&mut text, value),
-        }
-    }
-    text.push_str("}\n");
-    out.write_all(text.as_bytes())
+        let value = match (value.parse::<u64>(), value.parse::<i64>()) {
+            (Ok(n), _) => serde_json::Value::from(n),
+            (_, Ok(n)) => serde_json::Value::from(n),
+            _ => serde_json::Value::from(value.as_str()),
+        };
+        (name.as_str(), value)
+    });
+    json::write_line(out, &json::Ordered(members.collect()))
 }
 
 /// `value` in the unit its name gives: a duration for `*_seconds`, a UTC

@@ -1,37 +1,43 @@
 //! The command line.
 
-use crate::cli::seconds;
+use crate::cli::duration;
 use crate::driver::Limit;
 use crate::workload::Mix;
+use metricsd::config::{DEFAULT_CLIENT_TIMEOUT, DEFAULT_LISTEN};
 use std::time::Duration;
 
-pub const USAGE: &str = "\
+/// The `--help` text, with the defaults below and those of
+/// `metricsd::config`.
+pub fn usage() -> String {
+    format!(
+        "\
 usage: metricsd-bench [OPTIONS]
 
 Drives a metricsd server with put and get requests over many connections,
 checks every answer, and reports throughput and latency percentiles.
 
 options:
-  --addr ADDR           server address [default: 127.0.0.1:8888]
-  --connections N       connections [default: 50]
+  --addr ADDR           server address [default: {DEFAULT_LISTEN}]
+  --connections N       connections [default: {DEFAULT_CONNECTIONS}]
   --pipeline N          closed loop: requests each connection sends at once,
                         the next batch when all are answered; with --rate:
                         most requests unanswered per connection [default: 1]
-  --requests N          requests in all [default: 100000]
-  --duration SECS       instead of --requests: send for SECS seconds
+  --requests N          requests in all [default: {DEFAULT_REQUESTS}]
+  --duration DURATION   instead of --requests: send for this long (seconds
+                        or a number with a unit: 0.5, 30s, 5m)
   --workload W          put, get or mixed:PUT_PERCENT [default: put]
   --keys K              keys bench.k0 .. bench.k<K-1>, chosen at random
-                        [default: 1000]
+                        [default: {DEFAULT_KEYS}]
   --points P            points stored under every key before a get or mixed
                         run; a get-only run checks each answer holds exactly
-                        them (start the server afresh for it) [default: 10]
+                        them (start the server afresh for it) [default: {DEFAULT_POINTS}]
   --seed N              seed of the random key choice [default: 1]
   --rate R              open loop: R requests a second over all connections,
                         latency counted from each request's due time
                         [default: closed loop, as fast as answers come]
   --threads N           event-loop threads sharing the connections [default: 1]
-  --timeout SECS        fail when requests wait and nothing moves this long
-                        [default: 30]
+  --timeout DURATION    fail when requests wait and nothing moves this long
+                        [default: {timeout}]
   --json                print one JSON object on stdout instead of the table
   -h, --help            print this help
   -V, --version         print the version
@@ -39,7 +45,10 @@ options:
 A live progress line goes to stderr once a second when it is a terminal.
 Exit status: 0 done (error answers are counted, not fatal); 1 the run failed
 (cannot connect, wrong or malformed answer, server closed or stalled);
-2 bad command line.";
+2 bad command line.",
+        timeout = DEFAULT_CLIENT_TIMEOUT.as_secs()
+    )
+}
 
 /// redis-benchmark's default `-n`.
 const DEFAULT_REQUESTS: u64 = 100_000;
@@ -50,8 +59,6 @@ const DEFAULT_CONNECTIONS: usize = 50;
 const DEFAULT_KEYS: u32 = 1000;
 /// A short series: get answers of a few hundred bytes.
 const DEFAULT_POINTS: usize = 10;
-/// Long enough for a loaded machine, short enough to notice a hang.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything a run is started with.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,7 +80,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            addr: metricsd::server::DEFAULT_LISTEN.to_owned(),
+            addr: DEFAULT_LISTEN.to_owned(),
             connections: DEFAULT_CONNECTIONS,
             pipeline: 1,
             limit: Limit::Requests(DEFAULT_REQUESTS),
@@ -84,7 +91,7 @@ impl Default for Options {
             rate: None,
             json: false,
             threads: 1,
-            timeout: DEFAULT_TIMEOUT,
+            timeout: DEFAULT_CLIENT_TIMEOUT,
         }
     }
 }
@@ -100,14 +107,14 @@ pub enum Action {
 pub fn parse(mut parser: lexopt::Parser) -> Result<Action, lexopt::Error> {
     use lexopt::prelude::*;
     let mut o = Options::default();
-    let (mut requests, mut duration) = (None, None);
+    let (mut requests, mut run_for) = (None, None);
     while let Some(arg) = parser.next()? {
         match arg {
             Long("addr") => o.addr = parser.value()?.string()?,
             Long("connections") => o.connections = at_least_one("--connections", parser.value()?.parse()?)?,
             Long("pipeline") => o.pipeline = at_least_one("--pipeline", parser.value()?.parse()?)?,
             Long("requests") => requests = Some(at_least_one("--requests", parser.value()?.parse()?)?),
-            Long("duration") => duration = Some(seconds("--duration", parser.value()?.parse()?)?),
+            Long("duration") => run_for = Some(duration("--duration", &mut parser)?),
             Long("workload") => o.mix = Mix::parse(&parser.value()?.string()?)?,
             Long("keys") => o.keys = at_least_one("--keys", parser.value()?.parse()?)?,
             Long("points") => o.points = parser.value()?.parse()?,
@@ -115,13 +122,13 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Action, lexopt::Error> {
             Long("rate") => o.rate = Some(positive("--rate", parser.value()?.parse()?)?),
             Long("json") => o.json = true,
             Long("threads") => o.threads = at_least_one("--threads", parser.value()?.parse()?)?,
-            Long("timeout") => o.timeout = seconds("--timeout", parser.value()?.parse()?)?,
+            Long("timeout") => o.timeout = duration("--timeout", &mut parser)?,
             Short('h') | Long("help") => return Ok(Action::Help),
             Short('V') | Long("version") => return Ok(Action::Version),
             _ => return Err(arg.unexpected()),
         }
     }
-    o.limit = match (requests, duration) {
+    o.limit = match (requests, run_for) {
         (Some(_), Some(_)) => return Err("give --requests or --duration, not both".into()),
         (Some(n), None) => Limit::Requests(n),
         (None, Some(d)) => Limit::Duration(d),
@@ -219,7 +226,9 @@ mod tests {
             (&["--requests", "5", "--duration", "1"][..], "not both"),
             (&["--connections", "0"], "at least 1"),
             (&["--pipeline", "x"], "invalid digit"),
-            (&["--duration", "-1"], "positive"),
+            (&["--duration", "-1"], "--duration takes a duration such as"),
+            (&["--duration", "0"], "--duration takes a duration above zero"),
+            (&["--timeout", "1y"], "--timeout takes a duration such as"),
             (&["--rate", "0"], "positive"),
             (&["--rate", "inf"], "positive"),
             (&["--workload", "delete"], "put, get or mixed"),

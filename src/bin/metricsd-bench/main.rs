@@ -17,6 +17,8 @@ mod args;
 mod cli;
 mod driver;
 mod histogram;
+#[path = "../common/json.rs"]
+mod json;
 mod report;
 mod workload;
 
@@ -55,7 +57,7 @@ fn main() -> ExitCode {
     let options = match args::parse(lexopt::Parser::from_env()) {
         Ok(Action::Run(options)) => options,
         Ok(Action::Help) => {
-            println!("{}", args::USAGE);
+            println!("{}", args::usage());
             return ExitCode::SUCCESS;
         }
         Ok(Action::Version) => {

@@ -4,6 +4,8 @@
 use crate::args::Options;
 use crate::driver::{Limit, Totals};
 use crate::histogram::Histogram;
+use crate::json;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -102,35 +104,47 @@ impl Summary<'_> {
 
     /// The same figures as one JSON object (one line).
     pub fn json(&self) -> String {
+        json::to_string(self)
+    }
+}
+
+/// The report's members in a fixed order (a `serde_json::Map` would sort
+/// them). Times are rounded to what their unit shows: microseconds of the
+/// run, tenths of a request a second, nanoseconds of latency.
+impl Serialize for Summary<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let o = self.options;
         let t = self.totals;
-        let rate = o.rate.map_or_else(|| "null".to_owned(), |r| r.to_string());
         let (requests_limit, duration_limit) = match o.limit {
-            Limit::Requests(n) => (n.to_string(), "null".to_owned()),
-            Limit::Duration(d) => ("null".to_owned(), d.as_secs_f64().to_string()),
+            Limit::Requests(n) => (Some(n), None),
+            Limit::Duration(d) => (None, Some(d.as_secs_f64())),
         };
-        let mut out = format!(
-            "{{\"addr\":{},\"workload\":\"{}\",\"keys\":{},\"points\":{},\"connections\":{},\"pipeline\":{},\
-             \"threads\":{},\"rate\":{rate},\"requests_limit\":{requests_limit},\"duration_limit_s\":{duration_limit},\
-             \"requests\":{},\"errors\":{},\"elapsed_s\":{:.6},\"throughput_rps\":{:.1},\"latency_us\":{{",
-            json_string(&o.addr),
-            o.mix,
-            o.keys,
-            self.preloaded,
-            o.connections,
-            o.pipeline,
-            o.threads,
-            t.requests,
-            t.errors,
-            t.elapsed.as_secs_f64(),
-            self.throughput()
-        );
-        for (n, (_, key, us)) in self.latencies().enumerate() {
-            let _ = write!(out, "{}\"{key}\":{us:.3}", if n == 0 { "" } else { "," });
-        }
-        out.push_str("}}");
-        out
+        let latency: Vec<_> = self.latencies().map(|(_, key, us)| (key, rounded(us, 3))).collect();
+        let mut map = serializer.serialize_map(Some(16))?;
+        map.serialize_entry("addr", &o.addr)?;
+        map.serialize_entry("workload", &o.mix.to_string())?;
+        map.serialize_entry("keys", &o.keys)?;
+        map.serialize_entry("points", &self.preloaded)?;
+        map.serialize_entry("connections", &o.connections)?;
+        map.serialize_entry("pipeline", &o.pipeline)?;
+        map.serialize_entry("threads", &o.threads)?;
+        map.serialize_entry("rate", &o.rate)?;
+        map.serialize_entry("requests_limit", &requests_limit)?;
+        map.serialize_entry("duration_limit_s", &duration_limit)?;
+        map.serialize_entry("requests", &t.requests)?;
+        map.serialize_entry("errors", &t.errors)?;
+        map.serialize_entry("elapsed_s", &rounded(t.elapsed.as_secs_f64(), 6))?;
+        map.serialize_entry("throughput_rps", &rounded(self.throughput(), 1))?;
+        map.serialize_entry("latency_us", &json::Ordered(latency))?;
+        map.end()
     }
+}
+
+/// `value` to `decimals` places: the f64 nearest to the decimal that
+/// `{:.decimals$}` prints.
+fn rounded(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
 }
 
 /// The live line: time since the start, the rate over the last interval,
@@ -143,24 +157,6 @@ pub fn progress_line(elapsed: Duration, rate: f64, latency: &Histogram) -> Strin
         micros(latency.percentile(50.0)),
         micros(latency.percentile(99.0))
     )
-}
-
-/// `text` as a JSON string literal.
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -204,14 +200,31 @@ mod tests {
             summary.json(),
             "{\"addr\":\"127.0.0.1:8888\",\"workload\":\"put\",\"keys\":1000,\"points\":0,\"connections\":50,\
              \"pipeline\":1,\"threads\":1,\"rate\":null,\"requests_limit\":100000,\"duration_limit_s\":null,\
-             \"requests\":4,\"errors\":1,\"elapsed_s\":0.002000,\"throughput_rps\":2000.0,\
-             \"latency_us\":{\"p50\":200.703,\"p90\":400.000,\"p99\":400.000,\"p99_9\":400.000,\
-             \"max\":400.000,\"mean\":250.000}}"
+             \"requests\":4,\"errors\":1,\"elapsed_s\":0.002,\"throughput_rps\":2000.0,\
+             \"latency_us\":{\"p50\":200.703,\"p90\":400.0,\"p99\":400.0,\"p99_9\":400.0,\
+             \"max\":400.0,\"mean\":250.0}}"
         );
     }
 
     #[test]
-    fn strings_are_escaped() {
-        assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+    fn json_of_an_open_loop_timed_run_with_an_odd_address() {
+        let options = Options {
+            addr: "h\"\\\n:1".to_owned(),
+            limit: Limit::Duration(Duration::from_millis(2500)),
+            rate: Some(1000.0),
+            ..Options::default()
+        };
+        let totals = totals();
+        let summary = Summary {
+            options: &options,
+            preloaded: 10,
+            totals: &totals,
+        };
+        let json: serde_json::Value = serde_json::from_str(&summary.json()).expect("valid JSON");
+        assert_eq!(json["addr"], "h\"\\\n:1");
+        assert_eq!(json["rate"], 1000.0);
+        assert_eq!(json["requests_limit"], serde_json::Value::Null);
+        assert_eq!(json["duration_limit_s"], 2.5);
+        assert_eq!(json["points"], 10);
     }
 }

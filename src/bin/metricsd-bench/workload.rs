@@ -15,8 +15,9 @@
 //! cheaper than the server's work of producing them.
 
 use memchr::{memchr, memchr_iter};
+use metricsd::protocol::number::{write_timestamp, write_value};
 use metricsd::protocol::request::{encode_get, encode_put};
-use metricsd::protocol::response::{parse_response, write_timestamp, write_value, Response, ResponseError};
+use metricsd::protocol::response::{parse_response, Response, ResponseError};
 use metricsd::protocol::Query;
 
 /// The first put timestamp: loadmeter's default `--ts-base`, a recent Unix

@@ -1,0 +1,430 @@
+//! Numbers on the wire: values (finite f64) and timestamps (i64), read from
+//! a field and written as the shortest text that reads back to the same
+//! number.
+//!
+//! One codec for both directions, so that a client's request and a
+//! server's answer write every number alike and every reader takes back
+//! what any writer wrote: [`request`](super::request) parses put fields and
+//! encodes puts with it, [`response`](super::response) writes and parses
+//! data lines with it. It depends on neither of them.
+
+use memchr::memchr;
+use std::io::Write;
+
+/// A field that is not a finite decimal floating-point number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a finite decimal number")]
+pub struct InvalidValue;
+
+/// A field that is not a signed 64-bit integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a signed 64-bit integer")]
+pub struct InvalidTimestamp;
+
+/// A finite f64 in decimal notation: `23.7`, `-1`, `1e-3`, `+0.5`.
+pub fn parse_value(field: &[u8]) -> Result<f64, InvalidValue> {
+    if let Some(value) = plain_decimal(field) {
+        return Ok(value);
+    }
+    // Rust's float parser also takes `inf`, `NaN` and `infinity`; restricting
+    // the bytes first keeps those out and never hands it non-ASCII.
+    if !field
+        .iter()
+        .all(|&b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
+        return Err(InvalidValue);
+    }
+    let text = std::str::from_utf8(field).map_err(|_| InvalidValue)?;
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(InvalidValue),
+    }
+}
+
+/// Powers of ten that an f64 holds exactly (5^22 < 2^53 ≤ 5^23).
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// The values metrics mostly carry, `[+-]digits[.digits]` whose digits as
+/// an integer are at most 2^53, read without the general parser (its text
+/// check and `str` conversion cost 170 instructions a put). Clinger's fast
+/// path: the integer and a power of ten up to 1e22 are exact f64s, and one
+/// IEEE division rounds their quotient correctly, so the result is the
+/// correctly rounded value that `str::parse` gives too. None for anything
+/// else (exponents, more digits): the general parser decides.
+#[inline]
+fn plain_decimal(field: &[u8]) -> Option<f64> {
+    let (negative, text) = split_sign(field);
+    let (mut digits, mut mantissa, mut fraction_digits, mut in_fraction) = (0, 0u64, 0, false);
+    for &b in text {
+        match b {
+            // 19 digits: below 10^19, so the integer cannot overflow a u64.
+            b'0'..=b'9' if digits < 19 => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                digits += 1;
+                fraction_digits += usize::from(in_fraction);
+            }
+            b'.' if !in_fraction => in_fraction = true,
+            _ => return None,
+        }
+    }
+    if digits == 0 || mantissa > 1 << 53 {
+        return None;
+    }
+    let magnitude = mantissa as f64 / *EXACT_POWERS_OF_TEN.get(fraction_digits)?;
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// Whether a number is negative, and its text after an optional `+` or `-`.
+#[inline]
+fn split_sign(field: &[u8]) -> (bool, &[u8]) {
+    match field {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, field),
+    }
+}
+
+/// A signed 64-bit integer: `1150864247`, `-5`, `+5`. Not `1.0`, not `1e9`.
+pub fn parse_timestamp(field: &[u8]) -> Result<i64, InvalidTimestamp> {
+    let (negative, digits) = split_sign(field);
+    // Up to 18 digits cannot overflow: read them here (the general parser
+    // through `str` cost 133 instructions a put). Longer or empty ones, and
+    // their errors, are the standard parser's.
+    if !digits.is_empty() && digits.len() <= 18 {
+        let mut n: i64 = 0;
+        for &b in digits {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                return Err(InvalidTimestamp);
+            }
+            n = n * 10 + i64::from(digit);
+        }
+        return Ok(if negative { -n } else { n });
+    }
+    std::str::from_utf8(field)
+        .ok()
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or(InvalidTimestamp)
+}
+
+/// The shortest text that parses back to `value`, always marked as a float
+/// (`2.0`, `1e-7`): exactly Rust's `{:?}`, as PROTOCOL.md specifies.
+///
+/// Żmij (the `zmij` crate) writes the same shortest digits in the same
+/// layout as `{:?}` except in three places:
+///
+/// - a positive exponent has a sign, `1e+300`, which is dropped here;
+/// - magnitudes in [1e-5, 1e-4) are positional (`0.00001`) where `{:?}` is
+///   exponential (`1e-5`): those go through `{:?}` itself;
+/// - a value exactly halfway between the two nearest decimals of the
+///   shortest length (1e15 + 0.25 between `1000000000000000.2` and `.3`) is
+///   rounded to even, where `{:?}` rounds up: possible ties (see
+///   [`may_be_decimal_tie`]) go through `{:?}` too, as do the non-finite
+///   values a server never stores.
+///
+/// The tests `value_text_is_exactly_debug_format*` hold the result to the
+/// bytes of `{:?}`. Why not `{:?}` always: it took 754 instructions a value
+/// like `12.37` (Grisu through `core::fmt`), most of a `get` answer's cost
+/// per point; Żmij takes 201 (183 for 17-digit values, where `{:?}` takes
+/// 1,204; callgrind over 100,000 values). Ryū, tried first, differs from
+/// `{:?}` in the same places but for the sign, and took 533: it drops
+/// surplus digits one division at a time, and metrics values are short.
+#[inline]
+pub fn write_value(out: &mut Vec<u8>, value: f64) {
+    if !value.is_finite() || (1e-5..1e-4).contains(&value.abs()) || may_be_decimal_tie(value) {
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{value:?}");
+        return;
+    }
+    let mut buffer = zmij::Buffer::new();
+    let text = buffer.format_finite(value).as_bytes();
+    // Only magnitudes of 1e16 and more are exponential with a positive
+    // exponent; looking for the sign in every value cost 59 instructions.
+    let plus = if value.abs() >= 1e16 { memchr(b'+', text) } else { None };
+    match plus {
+        Some(plus) => {
+            out.extend_from_slice(&text[..plus]);
+            out.extend_from_slice(&text[plus + 1..]);
+        }
+        None => out.extend_from_slice(text),
+    }
+}
+
+/// Whether `value` could lie exactly halfway between two decimals of its
+/// shortest length (a tie, which Żmij and `{:?}` round differently).
+///
+/// A tie is `(10·D + 5) × 10^q` for the shortest digits D, so its exact
+/// decimal expansion ends in 5 and has one digit more than D. Both
+/// neighbours must also lie within the float's rounding interval, which
+/// takes D of 16 digits or more; so the exact value has 17 or 18 significant
+/// digits. Writing `value = m × 2^e` with m odd: for e ≥ 0 it is an integer,
+/// and its significant digits can end in 5 only once all its factors 2 went
+/// into trailing zeros, leaving `m / 5^e`, at most the 16 digits of m (under
+/// 2^53): it never ties. For e < 0 its exact expansion is
+/// `m × 5^-e / 10^-e`, whose significant digits are those of `m × 5^-e`.
+/// So a tie needs `10^16 ≤ m × 5^-e < 10^18`, hence `-e ≤ 25`: common values
+/// (`23.7`, `0.1 + 0.2`) have e far below -25 and leave at the first test.
+#[inline]
+fn may_be_decimal_tie(value: f64) -> bool {
+    let bits = value.to_bits();
+    let biased_exponent = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1 << 52) - 1);
+    let (mantissa, exponent) = match biased_exponent {
+        0 => (fraction, -1074),
+        _ => (fraction | 1 << 52, biased_exponent - 1075),
+    };
+    if mantissa == 0 {
+        return false;
+    }
+    let zeros = mantissa.trailing_zeros();
+    let exponent = exponent + zeros as i32;
+    if !(-25..0).contains(&exponent) {
+        return false;
+    }
+    let digits = u128::from(mantissa >> zeros) * 5u128.pow(exponent.unsigned_abs());
+    (10u128.pow(16)..10u128.pow(18)).contains(&digits)
+}
+
+/// A timestamp as a plain integer (`itoa`: the same digits as `{}` without
+/// the formatting machinery).
+#[inline]
+pub fn write_timestamp(out: &mut Vec<u8>, timestamp: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::testing::{model_timestamp, model_value, number_text};
+    use crate::testutil::XorShift;
+    use proptest::prelude::*;
+
+    #[test]
+    fn values_are_written_as_floats_in_shortest_form() {
+        let cases: &[(f64, &str)] = &[
+            (2.0, "2.0"),
+            (0.5, "0.5"),
+            (4200000.0, "4200000.0"),
+            (1e-7, "1e-7"),
+            (1e300, "1e300"),
+            (23.7, "23.7"),
+            (-0.0, "-0.0"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ];
+        for &(v, text) in cases {
+            let mut out = Vec::new();
+            write_value(&mut out, v);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), text);
+        }
+    }
+
+    /// Checks `write_value` against `{:?}` byte for byte.
+    fn same_as_debug(v: f64, out: &mut Vec<u8>, want: &mut String) {
+        use std::fmt::Write as _;
+        out.clear();
+        want.clear();
+        write_value(out, v);
+        let _ = write!(want, "{v:?}");
+        assert!(
+            out == want.as_bytes(),
+            "{v:e} (bits {:#x}): {:?} instead of {want}",
+            v.to_bits(),
+            String::from_utf8_lossy(out)
+        );
+    }
+
+    /// Finite values of every shape: each power of ten and the floats next
+    /// to it (where notation and digit counts change, including 1e-5, 1e-4
+    /// and 1e16, where `write_value` hands over between Żmij and `{:?}`),
+    /// subnormals and the extremes, integers, short decimals as people
+    /// type them (`23.7`, whose shortest digits are few), and `count`
+    /// random bit patterns; each with both signs.
+    fn check_values_like_debug(count: u64, seed: u64) {
+        let (mut out, mut want) = (Vec::new(), String::new());
+        let mut check = |v: f64| {
+            same_as_debug(v, &mut out, &mut want);
+            same_as_debug(-v, &mut out, &mut want);
+        };
+        for e in -325..=309 {
+            let p: f64 = format!("1e{e}").parse().unwrap();
+            let mut below = p;
+            let mut above = p;
+            for _ in 0..8 {
+                check(below);
+                check(above);
+                below = below.next_down();
+                above = above.next_up();
+            }
+        }
+        // The smallest and largest subnormals, normals and their neighbours.
+        for v in [
+            0.0,
+            5e-324,
+            f64::from_bits((1 << 52) - 1),
+            f64::MIN_POSITIVE,
+            f64::EPSILON,
+            f64::MAX,
+        ] {
+            check(v);
+            check(v.next_up());
+            check(v.next_down());
+        }
+        let mut rng = XorShift::seeded(seed);
+        // m × 2^e for odd m and small e, around where ties can happen
+        // (see `may_be_decimal_tie`) and just outside it.
+        for _ in 0..count / 4 {
+            let m = (rng.next() >> rng.below(53)) | 1;
+            let e = rng.below(90) as i32 - 60;
+            check(m as f64 * 2f64.powi(e));
+        }
+        for i in 0..count {
+            let bits = rng.next();
+            let v = f64::from_bits(bits);
+            if v.is_finite() {
+                check(v);
+            }
+            // A subnormal, an integer, and a short decimal typed by a person.
+            check(f64::from_bits(bits & ((1 << 52) - 1)));
+            check((bits >> (i % 64)) as f64);
+            let digits = rng.below(10u64.pow(1 + (i % 9) as u32));
+            let exponent = rng.below(40) as i32 - 20;
+            check(format!("{digits}e{exponent}").parse().unwrap());
+        }
+    }
+
+    /// Why `write_value` does not hand every value to Żmij as it is: where
+    /// the two differ. (If Żmij ever changes here, the guards may be
+    /// revisited.)
+    #[test]
+    fn zmij_alone_differs_from_debug_format_in_three_places() {
+        let zmij = |v: f64| zmij::Buffer::new().format_finite(v).to_owned();
+        assert_eq!((zmij(1e300), format!("{:?}", 1e300)), ("1e+300".into(), "1e300".into()));
+        assert_eq!((zmij(1e-5), format!("{:?}", 1e-5)), ("0.00001".into(), "1e-5".into()));
+        let tie = 1e15 + 0.25;
+        assert!(may_be_decimal_tie(tie));
+        assert_eq!(
+            (zmij(tie), format!("{tie:?}")),
+            ("1000000000000000.2".into(), "1000000000000000.3".into())
+        );
+        for common in [23.7, 0.1 + 0.2, 1.5, 4200000.0, 1e300, 1e-7] {
+            assert!(!may_be_decimal_tie(common), "{common}");
+        }
+    }
+
+    #[test]
+    fn value_text_is_exactly_debug_format() {
+        check_values_like_debug(200_000, 1);
+    }
+
+    /// The same over far more values: `cargo test --release --lib
+    /// value_text_is_exactly_debug_format_at_length -- --ignored`
+    /// (100 million random bit patterns and as many integers, subnormals and
+    /// short decimals; a few minutes).
+    #[test]
+    #[ignore = "minutes; run in release when write_value or its crates change"]
+    fn value_text_is_exactly_debug_format_at_length() {
+        check_values_like_debug(100_000_000, 2);
+    }
+
+    #[test]
+    fn timestamps_are_written_as_plain_integers() {
+        for t in [0, 1, -1, 9, 10, -10, 1150864247, i64::MAX, i64::MIN, i64::MIN + 1] {
+            let mut out = Vec::new();
+            write_timestamp(&mut out, t);
+            assert_eq!(out, t.to_string().as_bytes());
+        }
+    }
+
+    proptest! {
+        /// Values read by the fast path and by `str::parse` agree bit for
+        /// bit, and so do their refusals.
+        #[test]
+        fn values_match_the_standard_parser(text in number_text(b"0123456789.eE+-x", 30)) {
+            prop_assert_eq!(parse_value(&text).map(f64::to_bits), model_value(&text).map(f64::to_bits));
+        }
+
+        /// Decimals as people type them, up to 24 digits and any dot.
+        #[test]
+        fn decimals_match_the_standard_parser(sign in "[+-]?", digits in "[0-9]{1,24}", dot in any::<prop::sample::Index>()) {
+            let dot = dot.index(digits.len() + 1);
+            let text = format!("{sign}{}.{}", &digits[..dot], &digits[dot..]);
+            prop_assert_eq!(parse_value(text.as_bytes()).map(f64::to_bits), model_value(text.as_bytes()).map(f64::to_bits));
+            let whole = format!("{sign}{digits}");
+            prop_assert_eq!(parse_value(whole.as_bytes()).map(f64::to_bits), model_value(whole.as_bytes()).map(f64::to_bits));
+        }
+
+        #[test]
+        fn timestamps_match_the_standard_parser(text in number_text(b"0123456789+-x", 22)) {
+            prop_assert_eq!(parse_timestamp(&text), model_timestamp(&text));
+        }
+    }
+
+    #[test]
+    fn number_edges_match_the_standard_parsers() {
+        for text in [
+            "0",
+            "-0",
+            "+0",
+            "0.",
+            ".5",
+            "-.5",
+            "+.5",
+            ".",
+            "-",
+            "+",
+            "",
+            "1..2",
+            "--1",
+            "+-1",
+            "9007199254740992",
+            "9007199254740993",
+            "9007199254740993.0",
+            "0.9007199254740993",
+            "1234567890123456789",
+            "12345678901234567890",
+            "0.0000000000000000000001",
+            "0.00000000000000000000001",
+            "179769313486231570",
+        ] {
+            let bits = |r: Result<f64, InvalidValue>| r.map(f64::to_bits);
+            assert_eq!(
+                bits(parse_value(text.as_bytes())),
+                bits(model_value(text.as_bytes())),
+                "{text}"
+            );
+        }
+        for t in [
+            0,
+            1,
+            -1,
+            999_999_999_999_999_999,
+            -999_999_999_999_999_999,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            for text in [t.to_string(), format!("+{t}"), format!("00{t}")] {
+                assert_eq!(
+                    parse_timestamp(text.as_bytes()),
+                    model_timestamp(text.as_bytes()),
+                    "{text}"
+                );
+            }
+        }
+        for text in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "",
+            "+",
+            "-",
+            "1 ",
+            "1.0",
+            "+-1",
+            "-+1",
+        ] {
+            assert_eq!(parse_timestamp(text.as_bytes()), Err(InvalidTimestamp), "{text}");
+        }
+    }
+}
