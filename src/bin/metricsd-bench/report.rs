@@ -54,7 +54,7 @@ impl Summary<'_> {
     /// One line saying what was run.
     fn describe(&self) -> String {
         let o = self.options;
-        let mut line = format!("{} on {}, {} keys", o.mix, o.addr, o.keys);
+        let mut line = format!("{} on {} at {}, {} keys", o.mix, o.server, o.addr, o.keys);
         if self.preloaded > 0 {
             let _ = write!(line, " of {} points", self.preloaded);
         }
@@ -110,9 +110,10 @@ impl Summary<'_> {
             Limit::Duration(d) => ("null".to_owned(), d.as_secs_f64().to_string()),
         };
         let mut out = format!(
-            "{{\"addr\":{},\"workload\":\"{}\",\"keys\":{},\"points\":{},\"connections\":{},\"pipeline\":{},\
+            "{{\"server\":\"{}\",\"addr\":{},\"workload\":\"{}\",\"keys\":{},\"points\":{},\"connections\":{},\"pipeline\":{},\
              \"threads\":{},\"rate\":{rate},\"requests_limit\":{requests_limit},\"duration_limit_s\":{duration_limit},\
              \"requests\":{},\"errors\":{},\"elapsed_s\":{:.6},\"throughput_rps\":{:.1},\"latency_us\":{{",
+            o.server,
             json_string(&o.addr),
             o.mix,
             o.keys,
@@ -190,9 +191,9 @@ mod tests {
             totals: &totals,
         };
         let table = summary.table();
-        assert!(
-            table.starts_with("put on 127.0.0.1:8888, 1000 keys, 50 connections, pipeline 1, 1 thread, closed loop")
-        );
+        assert!(table.starts_with(
+            "put on metricsd at 127.0.0.1:8888, 1000 keys, 50 connections, pipeline 1, 1 thread, closed loop"
+        ));
         assert!(table.contains("requests      4\n"), "{table}");
         assert!(table.contains("errors        1\n"), "{table}");
         assert!(table.contains("throughput    2000 requests/s\n"), "{table}");
@@ -202,7 +203,7 @@ mod tests {
         );
         assert_eq!(
             summary.json(),
-            "{\"addr\":\"127.0.0.1:8888\",\"workload\":\"put\",\"keys\":1000,\"points\":0,\"connections\":50,\
+            "{\"server\":\"metricsd\",\"addr\":\"127.0.0.1:8888\",\"workload\":\"put\",\"keys\":1000,\"points\":0,\"connections\":50,\
              \"pipeline\":1,\"threads\":1,\"rate\":null,\"requests_limit\":100000,\"duration_limit_s\":null,\
              \"requests\":4,\"errors\":1,\"elapsed_s\":0.002000,\"throughput_rps\":2000.0,\
              \"latency_us\":{\"p50\":200.703,\"p90\":400.000,\"p99\":400.000,\"p99_9\":400.000,\
