@@ -102,6 +102,18 @@ fn get_run_checks_the_preloaded_points() {
 }
 
 #[test]
+fn no_preload_checks_points_stored_earlier() {
+    let (addr, server) = spawn_local().unwrap();
+    let get = "--workload get --keys 4 --points 3 --requests 20 --connections 2";
+    // Nothing stored yet: the answers are empty, and wrong.
+    let msg = failure(&bench(addr, &format!("{get} --no-preload")), 1);
+    assert!(msg.contains("0 points where 3 were stored"), "{msg}");
+    assert_counts(&report(&bench(addr, &format!("--json {get}"))), 20, 0);
+    assert_counts(&report(&bench(addr, &format!("--json {get} --no-preload"))), 20, 0);
+    server.shutdown();
+}
+
+#[test]
 fn mixed_run_over_two_threads() {
     let (json, _) = run_fresh("--workload mixed:30 --keys 10 --points 2 --requests 400 --threads 2 --connections 5");
     assert_counts(&json, 400, 0);

@@ -33,6 +33,10 @@ options:
   --points P            points stored under every key before a get or mixed
                         run; a get-only run checks each answer holds exactly
                         them (start the server afresh for it) [default: 10]
+  --no-preload          the points are stored already, by an earlier run
+                        with the same --keys, --points and --key-prefix:
+                        check the answers against them without storing
+                        them again (the server's work is then all requests)
   --seed N              seed of the random key choice [default: 1]
   --timestamp-base T    put number N of the run carries timestamp T + N; a
                         later run given a higher T adds points instead of
@@ -78,6 +82,7 @@ pub struct Options {
     pub keys: u32,
     pub key_prefix: String,
     pub points: usize,
+    pub preload: bool,
     pub seed: u64,
     pub timestamp_base: i64,
     pub rate: Option<f64>,
@@ -98,6 +103,7 @@ impl Default for Options {
             keys: DEFAULT_KEYS,
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             points: DEFAULT_POINTS,
+            preload: true,
             seed: 1,
             timestamp_base: DEFAULT_TIMESTAMP_BASE,
             rate: None,
@@ -132,6 +138,7 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Action, lexopt::Error> {
             Long("keys") => o.keys = at_least_one("--keys", parser.value()?.parse()?)?,
             Long("key-prefix") => o.key_prefix = key_prefix(parser.value()?.string()?)?,
             Long("points") => o.points = parser.value()?.parse()?,
+            Long("no-preload") => o.preload = false,
             Long("seed") => o.seed = parser.value()?.parse()?,
             Long("timestamp-base") => o.timestamp_base = parser.value()?.parse()?,
             Long("rate") => o.rate = Some(positive("--rate", parser.value()?.parse()?)?),
@@ -226,6 +233,7 @@ mod tests {
             "x.",
             "--points",
             "0",
+            "--no-preload",
             "--seed",
             "9",
             "--timestamp-base",
@@ -248,6 +256,7 @@ mod tests {
             keys: 5,
             key_prefix: "x.".into(),
             points: 0,
+            preload: false,
             seed: 9,
             timestamp_base: -7,
             rate: Some(1000.0),

@@ -85,7 +85,9 @@ fn run(options: &Options) -> Result<(), Failure> {
         .with_timestamp_base(options.timestamp_base)
         .with_server(options.server);
     let interactive = io::stderr().is_terminal();
-    preload::preload(addr, &workload, options.timeout, interactive).map_err(Failure::Preload)?;
+    if options.preload {
+        preload::preload(addr, &workload, options.timeout, interactive).map_err(Failure::Preload)?;
+    }
     let plan = Plan {
         threads: options.threads,
         pipeline: options.pipeline,
