@@ -117,9 +117,12 @@ fi
 
 echo "== raw results (case round server rps server_cpu_us_per_req client_cpu_us_per_req)"
 cat "$RESULTS"
+# ratios: A/B of each line "A B" (nan where B is 0: a run too short to
+# take a clock tick of CPU, as with a large SCALE).
+ratios() { awk '{if ($2 > 0) printf "%.4f\n", $1 / $2; else print "nan"}'; }
 # per_round CASE SERVER COLUMN: that column's value in each round, in round order.
 per_round() { awk -v c="$1" -v s="$2" -v k="$3" '$1==c && $3==s {print $2, $k}' "$RESULTS" | sort -n | cut -d' ' -f2; }
-ratio_median() { paste -d' ' <(per_round "$1" "$2" "$5") <(per_round "$3" "$4" "$5") | awk '{printf "%.4f\n", $1/$2}' | median; }
+ratio_median() { paste -d' ' <(per_round "$1" "$2" "$5") <(per_round "$3" "$4" "$5") | ratios | median; }
 med() { per_round "$1" "$2" "$3" | median; }
 
 echo
