@@ -144,30 +144,36 @@ fn runs_bounded_by_duration() {
     }
 }
 
-/// A server that answers each request line with `answer(line)`, or closes
-/// the connection when it gives None. Serves `connections` connections,
-/// each in a thread that ends when its peer closes.
-fn fake_server(connections: usize, answer: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static) -> SocketAddr {
+/// Listens on a free loopback port and serves `connections` connections,
+/// each in a thread of its own that runs `serve` with a reader and a
+/// writer of it.
+fn listen(connections: usize, serve: impl Fn(BufReader<TcpStream>, TcpStream) + Send + Sync + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let answer = Arc::new(answer);
+    let serve = Arc::new(serve);
     std::thread::spawn(move || {
         for stream in listener.incoming().take(connections) {
-            let mut stream = stream.unwrap();
-            let answer = Arc::clone(&answer);
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                    match answer(line.trim_end()) {
-                        Some(bytes) if stream.write_all(&bytes).is_ok() => line.clear(),
-                        _ => return,
-                    }
-                }
-            });
+            let stream = stream.unwrap();
+            let serve = Arc::clone(&serve);
+            std::thread::spawn(move || serve(BufReader::new(stream.try_clone().unwrap()), stream));
         }
     });
     addr
+}
+
+/// A server that answers each request line with `answer(line)`, or closes
+/// the connection when it gives None. Each connection's thread ends when
+/// its peer closes.
+fn fake_server(connections: usize, answer: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static) -> SocketAddr {
+    listen(connections, move |mut reader, mut stream| {
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            match answer(line.trim_end()) {
+                Some(bytes) if stream.write_all(&bytes).is_ok() => line.clear(),
+                _ => return,
+            }
+        }
+    })
 }
 
 #[test]
@@ -414,33 +420,23 @@ fn redis_get_runs_check_the_preloaded_lists() {
 
 /// A fake Redis: answers each command (its arguments) with `answer(args)`.
 fn fake_redis(connections: usize, answer: impl Fn(&[String]) -> Vec<u8> + Send + Sync + 'static) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let answer = Arc::new(answer);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(connections) {
-            let mut stream = stream.unwrap();
-            let answer = Arc::clone(&answer);
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut header = String::new();
-                while reader.read_line(&mut header).is_ok_and(|n| n > 0) {
-                    let count: usize = header.trim_end().strip_prefix('*').unwrap().parse().unwrap();
-                    let args: Vec<String> = (0..count)
-                        .map(|_| {
-                            read_line(&mut reader);
-                            read_line(&mut reader)
-                        })
-                        .collect();
-                    if stream.write_all(&answer(&args)).is_err() {
-                        return;
-                    }
-                    header.clear();
-                }
-            });
+    listen(connections, move |mut reader, mut stream| {
+        let mut header = String::new();
+        while reader.read_line(&mut header).is_ok_and(|n| n > 0) {
+            let count: usize = header.trim_end().strip_prefix('*').unwrap().parse().unwrap();
+            // Each argument is a `$len` line, then the argument's line.
+            let args: Vec<String> = (0..count)
+                .map(|_| {
+                    read_line(&mut reader);
+                    read_line(&mut reader)
+                })
+                .collect();
+            if stream.write_all(&answer(&args)).is_err() {
+                return;
+            }
+            header.clear();
         }
-    });
-    addr
+    })
 }
 
 #[test]

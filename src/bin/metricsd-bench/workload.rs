@@ -26,9 +26,9 @@ use metricsd::protocol::request::{encode_get, encode_put};
 use metricsd::protocol::response::{parse_response, write_timestamp, write_value, Response, ResponseError};
 use metricsd::protocol::{Query, ResponseScanner};
 
-/// The first put timestamp by default: loadmeter's default `--ts-base`, a
-/// recent Unix time. It keeps put timestamps far above the preloaded ones
-/// (1..=P).
+/// The first put timestamp by default: a recent Unix time (September
+/// 2020), as the project's earlier figures used. It keeps put timestamps
+/// far above the preloaded ones (1..=P).
 pub const DEFAULT_TIMESTAMP_BASE: i64 = 1_600_000_000;
 
 /// The server a run drives, and so the protocol its requests are in.
