@@ -140,7 +140,7 @@ impl Expected {
     pub fn check_put(&self, answer: &[u8]) -> Result<Verdict, String> {
         match parse(answer)? {
             Reply::Error(_) => Ok(Verdict::Error),
-            Reply::Integer(n) if n > 0 && n as u64 > self.preloaded as u64 => Ok(Verdict::Ok),
+            Reply::Integer(n) if usize::try_from(n).is_ok_and(|n| n > self.preloaded) => Ok(Verdict::Ok),
             Reply::Integer(n) => Err(format!(
                 "a list of {n} elements after a push to one of {} preloaded",
                 self.preloaded
@@ -188,7 +188,7 @@ impl Expected {
     pub fn check_preload(&self, expected: PreloadReply, answer: &[u8]) -> Result<(), String> {
         match (expected, parse(answer)?) {
             (PreloadReply::Deleted, Reply::Integer(0 | 1)) => Ok(()),
-            (PreloadReply::Pushed, Reply::Integer(n)) if n as u64 == self.preloaded as u64 => Ok(()),
+            (PreloadReply::Pushed, Reply::Integer(n)) if usize::try_from(n) == Ok(self.preloaded) => Ok(()),
             (PreloadReply::Deleted, other) => Err(format!("DEL answered {}", describe_reply(&other))),
             (PreloadReply::Pushed, other) => Err(format!(
                 "RPUSH of {} points answered {}",
