@@ -1,19 +1,21 @@
 # Shared by the figure scripts: `source "$(dirname "$0")/common.sh"`.
-# Installs what is missing, builds metricsd and loadmeter (release), and sets
-# ROOT, LM (the loadmeter binary) and WORK (a temporary directory removed on
-# exit, with every process in PIDS killed). METRICSD=path runs another build
-# of metricsd (an earlier commit's, to compare the two against the same peer).
+# Installs what is missing (the Debian packages in NEEDS, default
+# redis-server strace bc), builds metricsd and metricsd-bench (release),
+# and sets ROOT, BENCH (the metricsd-bench binary) and WORK (a temporary
+# directory removed on exit, with every process in PIDS killed).
+# METRICSD=path runs another build of metricsd (an earlier commit's, to
+# compare the two against the same peer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SHARED=$ROOT/../shared
-for tool in redis-server strace bc; do
-  command -v $tool >/dev/null || { apt-get update -q >/dev/null; apt-get install -yq redis-server strace bc >/dev/null; }
-done
-cargo build --release -q --bin metricsd
-# shared/ is read-only: build loadmeter into our own target directory.
-cargo build --release -q --manifest-path "$SHARED/tools/loadmeter/Cargo.toml" --target-dir "$ROOT/target/loadmeter"
-LM=$ROOT/target/loadmeter/release/loadmeter
+MISSING=()
+for tool in ${NEEDS:-redis-server strace bc}; do command -v "$tool" >/dev/null || MISSING+=("$tool"); done
+if [ ${#MISSING[@]} -gt 0 ]; then
+  apt-get update -q >/dev/null
+  apt-get install -yq "${MISSING[@]}" >/dev/null
+fi
+cargo build --release -q --bin metricsd --bin metricsd-bench
+BENCH=$ROOT/target/release/metricsd-bench
 WORK=$(mktemp -d)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -42,8 +44,32 @@ start_metricsd() {
 }
 stop_metricsd() { kill -TERM "$MPID"; wait "$MPID" || true; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# start_redis LOG ARGS...: starts redis-server on a free loopback port,
+# without persistence unless ARGS ask for it, and waits (up to 10 s) until
+# it answers PING; sets RPID, RPORT and RADDR.
+start_redis() {
+  local log=$1; shift
+  RPORT=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no "$@" >"$log" 2>&1 &
+  RPID=$!; PIDS+=($RPID)
+  for _ in $(seq 1000); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.01; done
+  redis-cli -p "$RPORT" ping >/dev/null || { echo "redis-server did not start: $(cat "$log")" >&2; return 1; }
+  RADDR=127.0.0.1:$RPORT
+}
+stop_redis() { kill "$RPID"; wait "$RPID" || true; }
+# bench ARGS...: one metricsd-bench run, its JSON report on stdout.
+bench() { "$BENCH" --json "$@"; }
+# jfield KEY: a number from the metricsd-bench report on stdin.
+jfield() { grep -o "\"$1\":[0-9.e+-]*" | head -1 | cut -d: -f2; }
 rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+# cpu_ticks PID: utime + stime in clock ticks, all threads. The comm field
+# may hold spaces: count fields after its closing parenthesis (utime is
+# field 14).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+# median: the median of the numbers on stdin, one a line.
+median() { sort -g | awk '{a[NR]=$1} END{print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 print_machine() {
   echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
-  echo "redis: $(redis-server --version | cut -d' ' -f3)"
+  if command -v redis-server >/dev/null; then echo "redis: $(redis-server --version | cut -d' ' -f3)"; fi
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Durability figures, as quoted in BENCHMARKS.md:
 #   1. Durable put throughput, 50 connections, pipeline 16, same client
-#      (loadmeter), same run, rounds alternating: metricsd --fsync always
-#      against Redis appendonly + appendfsync always, and everysec against
-#      everysec.
+#      (metricsd-bench; RPUSH for Redis), same run, rounds alternating:
+#      metricsd --fsync always against Redis appendonly + appendfsync
+#      always, and everysec against everysec.
 #   2. Restart time with 5M points over 1000 keys: from the log alone, and
 #      from a snapshot (after a compaction).
 #   3. Latency during a compaction of those 5M points: a put load's batch
@@ -13,38 +13,38 @@
 # Data directories are made under mktemp -d (the same disk as /tmp).
 # Usage: scripts/durability-figures.sh   (installs redis-server, strace and
 # bc with apt-get if they are missing)
+# SCALE=N divides every request count by N (a quick check that the script
+# runs; the figures of BENCHMARKS.md are taken with SCALE=1).
 source "$(dirname "$0")/common.sh"
-field() { grep -o "$1=[0-9.]*" | cut -d= -f2; }
-PUT="put k{c} 1.5 {t}\n"
-SET='*3\r\n$3\r\nSET\r\n$14\r\nk:{c:3}:{i:8}\r\n$3\r\n1.5\r\n'
+SCALE=${SCALE:-1}
+n() { echo $(($1 / SCALE)); }
+# A put load: 50 connections, in-order points of 1,000 keys.
+rps() { bench "$@" | jfield throughput_rps | cut -d. -f1; }
 
 print_machine
 echo "disk under $WORK: $(df -h "$WORK" | awk 'NR==2{print $1, $2}')"
 
-echo "== 1. durable put, 50 connections, pipeline 16 (loadmeter, same run)"
+echo "== 1. durable put, 50 connections, pipeline 16 (metricsd-bench, same run)"
 for mode in always everysec; do
   start_metricsd "$WORK/m-$mode.log" --data-dir "$WORK/m-$mode" --fsync $mode
-  RPORT=$(free_port)
   mkdir -p "$WORK/r-$mode"
-  redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --dir "$WORK/r-$mode" \
-    --appendonly yes --appendfsync $mode >"$WORK/r-$mode.log" 2>&1 &
-  RPID=$!; PIDS+=($RPID)
-  sleep 0.5
-  N=$([ $mode = always ] && echo 300000 || echo 1000000)
+  start_redis "$WORK/r-$mode.log" --dir "$WORK/r-$mode" --appendonly yes --appendfsync $mode
+  N=$(n $([ $mode = always ] && echo 300000 || echo 1000000))
   for round in 1 2 3; do
-    m=$("$LM" --addr "$MADDR" --conns 50 --pipeline 16 --requests $N --template "$PUT" --reply 'ok\n\n' | field rps)
-    r=$("$LM" --addr "127.0.0.1:$RPORT" --conns 50 --pipeline 16 --requests $N --reply '+OK\r\n' --template "$SET" | field rps)
-    echo "fsync $mode round $round: metricsd put $m/s, redis SET $r/s, ratio $(echo "scale=2; $m/$r" | bc)"
+    # Timestamps above the last round's: every put a new point.
+    ts=$((1600000000 + round * 10000000))
+    m=$(rps --addr "$MADDR" --connections 50 --pipeline 16 --requests $N --timestamp-base $ts)
+    r=$(rps --server redis --addr "$RADDR" --connections 50 --pipeline 16 --requests $N --timestamp-base $ts)
+    echo "fsync $mode round $round: metricsd put $m/s, redis RPUSH $r/s, ratio $(echo "scale=2; $m/$r" | bc)"
   done
-  stop_metricsd; kill $RPID; wait $RPID || true
+  stop_metricsd; stop_redis
 done
 
 echo "== 2. restart with 5M points over 1000 keys"
 DATA=$WORK/five-million
 # No compaction while loading: the first restart replays the log alone.
 start_metricsd "$WORK/load.log" --data-dir "$DATA" --compact-min-bytes 1000000000000
-"$LM" --addr "$MADDR" --conns 1000 --pipeline 16 --requests 5000000 --ts-base 1600000001 \
-  --template 'put k{c:4} 1.5 {t}\n' --reply 'ok\n\n' >/dev/null
+bench --addr "$MADDR" --connections 1000 --keys 1000 --pipeline 16 --requests $(n 5000000) >/dev/null
 stop_metricsd
 echo "data: $(du -sh "$DATA" | cut -f1) ($(ls "$DATA" | tr '\n' ' '))"
 timed_start() { # $1 = label, rest = flags; reports wall time to listening and the recovery log line
@@ -59,11 +59,11 @@ stop_metricsd
 
 echo "== 3. latency during a compaction of those 5M points (50 connections, pipeline 1, puts)"
 timed_start "again, for the baseline" --compact-min-bytes 1000000000000
-echo "without compaction: $("$LM" --addr "$MADDR" --conns 50 --requests 300000 --ts-base 1700000000 --template "$PUT" --reply 'ok\n\n')"
+echo "without compaction: $("$BENCH" --addr "$MADDR" --connections 50 --requests $(n 300000) --timestamp-base 1700000000 | tail -2 | tr '\n' ' ')"
 stop_metricsd
 # Any log is over this threshold: the first loop turn begins a compaction.
 start_metricsd "$WORK/compact.log" --data-dir "$DATA" --compact-min-bytes 1
-echo "during compaction:  $("$LM" --addr "$MADDR" --conns 50 --requests 300000 --ts-base 1800000000 --template "$PUT" --reply 'ok\n\n')"
+echo "during compaction:  $("$BENCH" --addr "$MADDR" --connections 50 --requests $(n 300000) --timestamp-base 1800000000 | tail -2 | tr '\n' ' ')"
 for _ in $(seq 300); do grep -q 'compaction .* done' "$WORK/compact.log" && break; sleep 0.1; done
 grep -o 'compaction [0-9]*: snapshot.*\|compaction [0-9]* done.*' "$WORK/compact.log"
 stop_metricsd

@@ -10,31 +10,33 @@
 # the preload) and off before the stop. Prints instructions per request and
 # the top functions; the callgrind files stay in target/profile/
 # for callgrind_annotate.
-# Usage: scripts/profile.sh   (installs valgrind with apt-get if missing)
+# Usage: scripts/profile.sh   (installs valgrind and bc with apt-get if
+# missing). SCALE=N divides the request counts by N (a quick check that the
+# script runs).
+NEEDS="valgrind bc"
 source "$(dirname "$0")/common.sh"
-command -v valgrind >/dev/null || { apt-get update -q >/dev/null; apt-get install -yq valgrind >/dev/null; }
+SCALE=${SCALE:-1}
 # The very binary the other scripts measure: release, symbols but no line
 # tables, so that callgrind_annotate sums each function whole instead of
 # splitting it by the files its inlined code came from.
 BIN=$ROOT/target/release/metricsd
 OUT=$ROOT/target/profile
 mkdir -p "$OUT"
-KEY=host7.cpu.user
 
-# profile NAME REQUESTS PRELOAD-TEMPLATE LOADMETER-ARGS...
+# profile NAME REQUESTS BENCH-ARGS...: a get load's points are stored
+# (metricsd-bench's preload) before the instrumentation is switched on.
 profile() {
-  local name=$1 n=$2 preload=$3; shift 3
+  local name=$1 n=$(($2 / SCALE)); shift 2
   local log=$WORK/$name.log
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.$name" \
     "$BIN" --listen 127.0.0.1:0 --in-memory >"$log" 2>&1 &
   local pid=$!; PIDS+=($pid)
   local addr
   addr=$(wait_listening "$log" 3000) # valgrind starts slowly
-  if [ -n "$preload" ]; then
-    "$LM" --addr "$addr" --conns 1 --requests 100 --template "$preload" --reply 'ok\n\n' >/dev/null
-  fi
+  # The preload with one request, then the load alone.
+  bench --addr "$addr" --requests 1 --timeout 300 "$@" >/dev/null
   callgrind_control -i on $pid >/dev/null
-  "$LM" --addr "$addr" --requests "$n" --timeout-secs 300 "$@" >/dev/null
+  bench --addr "$addr" --requests "$n" --timeout 300 --no-preload "$@" >/dev/null
   callgrind_control -i off $pid >/dev/null
   kill -TERM $pid; wait $pid || true
   local total
@@ -48,9 +50,6 @@ profile() {
     awk '{ir=$2; gsub(",", "", ir); $2=sprintf("%.1f/req", ir / n); print "  " $0}' n="$n" | cut -c1-150
 }
 
-GET_REPLY='ok\n'
-for i in $(seq 0 99); do GET_REPLY+="$KEY $i.37 $((1600000000 + i))\\n"; done
-GET_REPLY+='\n'
-profile put-P1 20000 "" --conns 50 --pipeline 1 --template 'put k{c} 1.5 {t}\n' --reply 'ok\n\n'
-profile put-P16 100000 "" --conns 50 --pipeline 16 --template 'put k{c} 1.5 {t}\n' --reply 'ok\n\n'
-profile get-100 5000 "put $KEY {i}.37 {t}\n" --conns 50 --pipeline 1 --template "get $KEY\n" --reply "$GET_REPLY"
+profile put-P1 20000 --connections 50 --pipeline 1
+profile put-P16 100000 --connections 50 --pipeline 16
+profile get-100 5000 --connections 50 --pipeline 1 --workload get --points 100 --keys 50

@@ -1,14 +1,20 @@
-//! metricsd-bench against a real server (in-process, one per test) and
-//! against fake servers that answer wrong. Counts only, never timings.
+//! metricsd-bench against a real server (in-process, one per test), against
+//! redis-server when it is installed (`--server redis`; skipped with a
+//! notice when not), and against fake servers of both protocols that
+//! answer wrong. Counts only, never timings.
 
 use metricsd::server::spawn_local;
 use metricsd::Client;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Output};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long a test waits for redis-server to start or answer: generous for
+/// a loaded machine, short enough to notice a hang.
+const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Runs metricsd-bench against `addr` with `args` (split at whitespace).
 /// Its --timeout bounds any wait for a server, so a broken server fails
@@ -96,6 +102,18 @@ fn get_run_checks_the_preloaded_points() {
 }
 
 #[test]
+fn no_preload_checks_points_stored_earlier() {
+    let (addr, server) = spawn_local().unwrap();
+    let get = "--workload get --keys 4 --points 3 --requests 20 --connections 2";
+    // Nothing stored yet: the answers are empty, and wrong.
+    let msg = failure(&bench(addr, &format!("{get} --no-preload")), 1);
+    assert!(msg.contains("0 points where 3 were stored"), "{msg}");
+    assert_counts(&report(&bench(addr, &format!("--json {get}"))), 20, 0);
+    assert_counts(&report(&bench(addr, &format!("--json {get} --no-preload"))), 20, 0);
+    server.shutdown();
+}
+
+#[test]
 fn mixed_run_over_two_threads() {
     let (json, _) = run_fresh("--workload mixed:30 --keys 10 --points 2 --requests 400 --threads 2 --connections 5");
     assert_counts(&json, 400, 0);
@@ -126,30 +144,36 @@ fn runs_bounded_by_duration() {
     }
 }
 
-/// A server that answers each request line with `answer(line)`, or closes
-/// the connection when it gives None. Serves `connections` connections,
-/// each in a thread that ends when its peer closes.
-fn fake_server(connections: usize, answer: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static) -> SocketAddr {
+/// Listens on a free loopback port and serves `connections` connections,
+/// each in a thread of its own that runs `serve` with a reader and a
+/// writer of it.
+fn listen(connections: usize, serve: impl Fn(BufReader<TcpStream>, TcpStream) + Send + Sync + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let answer = Arc::new(answer);
+    let serve = Arc::new(serve);
     std::thread::spawn(move || {
         for stream in listener.incoming().take(connections) {
-            let mut stream = stream.unwrap();
-            let answer = Arc::clone(&answer);
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                    match answer(line.trim_end()) {
-                        Some(bytes) if stream.write_all(&bytes).is_ok() => line.clear(),
-                        _ => return,
-                    }
-                }
-            });
+            let stream = stream.unwrap();
+            let serve = Arc::clone(&serve);
+            std::thread::spawn(move || serve(BufReader::new(stream.try_clone().unwrap()), stream));
         }
     });
     addr
+}
+
+/// A server that answers each request line with `answer(line)`, or closes
+/// the connection when it gives None. Each connection's thread ends when
+/// its peer closes.
+fn fake_server(connections: usize, answer: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static) -> SocketAddr {
+    listen(connections, move |mut reader, mut stream| {
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            match answer(line.trim_end()) {
+                Some(bytes) if stream.write_all(&bytes).is_ok() => line.clear(),
+                _ => return,
+            }
+        }
+    })
 }
 
 #[test]
@@ -225,4 +249,244 @@ fn unreachable_server_and_bad_flags() {
     let help = bench(addr, "--help");
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--connections N"));
+}
+
+// ---- --server redis ----
+
+/// A redis-server child on a free loopback port, without persistence,
+/// killed when dropped.
+struct Redis {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Redis {
+    /// Starts redis-server, or says why the test is skipped and gives
+    /// None when it is not installed (CI does not install it).
+    fn start() -> Option<Redis> {
+        if Command::new("redis-server").arg("--version").output().is_err() {
+            eprintln!("skipped: redis-server is not installed (apt-get install redis-server runs this test)");
+            return None;
+        }
+        // A port just found free may be taken before Redis binds it: then
+        // Redis exits, and another port is tried.
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let child = Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let mut redis = Redis {
+                child,
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            };
+            if redis.wait_ready() {
+                return Some(redis);
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    /// Waits until PING is answered (true) or the server has exited.
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        while Instant::now() < deadline {
+            if self.child.try_wait().expect("poll redis-server").is_some() {
+                return false;
+            }
+            if let Ok(reply) = self.try_command(&["PING"]) {
+                assert_eq!(reply, b"+PONG\r\n");
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("redis-server did not answer PING within {IO_TIMEOUT:?}");
+    }
+
+    /// Sends one command and returns its reply, which must be one line
+    /// (the commands here answer a status, an integer or a short array
+    /// read whole by `lrange`).
+    fn try_command(&self, args: &[&str]) -> std::io::Result<Vec<u8>> {
+        let mut stream = TcpStream::connect(self.addr)?;
+        stream.set_read_timeout(Some(IO_TIMEOUT))?;
+        stream.write_all(&command(args))?;
+        let mut line = Vec::new();
+        BufReader::new(stream).read_until(b'\n', &mut line)?;
+        Ok(line)
+    }
+
+    fn command(&self, args: &[&str]) -> String {
+        String::from_utf8(self.try_command(args).expect("talk to redis-server")).unwrap()
+    }
+
+    /// The elements of list `key`.
+    fn lrange(&self, key: &str) -> Vec<String> {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.write_all(&command(&["LRANGE", key, "0", "-1"])).unwrap();
+        let mut reader = BufReader::new(stream);
+        let count: usize = read_line(&mut reader).strip_prefix('*').unwrap().parse().unwrap();
+        (0..count)
+            .map(|_| {
+                let len: usize = read_line(&mut reader).strip_prefix('$').unwrap().parse().unwrap();
+                let element = read_line(&mut reader);
+                assert_eq!(element.len(), len);
+                element
+            })
+            .collect()
+    }
+}
+
+/// `args` as a RESP command.
+fn command(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len());
+    for arg in args {
+        out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    out.into_bytes()
+}
+
+/// One `\r\n`-ended line, without its end.
+fn read_line(reader: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    line.strip_suffix("\r\n").expect("a RESP line").to_owned()
+}
+
+#[test]
+fn redis_puts_append_to_lists() {
+    let Some(redis) = Redis::start() else { return };
+    let json = report(&bench(
+        redis.addr,
+        "--server redis --json --requests 300 --keys 1 --connections 3 --pipeline 4",
+    ));
+    assert_counts(&json, 300, 0);
+    assert_eq!(json["server"], "redis");
+    assert_eq!(redis.command(&["LLEN", "bench.k0"]), ":300\r\n");
+    // One connection, another prefix and base: another list, in request
+    // order. Values cycle from 0.0 by halves; timestamps are the base plus
+    // the request number.
+    let json = report(&bench(
+        redis.addr,
+        "--server redis --json --requests 10 --keys 1 --connections 1 --key-prefix other. --timestamp-base 7",
+    ));
+    assert_counts(&json, 10, 0);
+    let points = redis.lrange("other.0");
+    assert_eq!(points.len(), 10);
+    assert_eq!(points[..3], ["0.0 7", "0.5 8", "1.0 9"]);
+}
+
+#[test]
+fn redis_get_runs_check_the_preloaded_lists() {
+    let Some(redis) = Redis::start() else { return };
+    let get = "--server redis --json --workload get --keys 20 --points 5 --requests 300";
+    let json = report(&bench(redis.addr, &format!("{get} --pipeline 4 --connections 3")));
+    assert_counts(&json, 300, 0);
+    assert_eq!(json["points"], 5);
+    assert_eq!(
+        redis.lrange("bench.k7"),
+        ["0.25 1", "0.5 2", "0.75 3", "1.0 4", "1.25 5"]
+    );
+    // The preload replaces what puts added: the same run passes again.
+    assert_counts(
+        &report(&bench(redis.addr, "--server redis --json --keys 20 --requests 100")),
+        100,
+        0,
+    );
+    assert_counts(&report(&bench(redis.addr, get)), 300, 0);
+    // Gets among puts, on two threads, open loop.
+    let mixed = "--server redis --json --workload mixed:50 --keys 10 --points 3 --requests 400 --threads 2 \
+                 --connections 4 --rate 4000";
+    assert_counts(&report(&bench(redis.addr, mixed)), 400, 0);
+    // Redis's error replies (here WRONGTYPE: a key that is not a list)
+    // are counted, and the run goes on.
+    assert_eq!(redis.command(&["SET", "wrong.0", "x"]), "+OK\r\n");
+    let json = report(&bench(
+        redis.addr,
+        "--server redis --json --requests 5 --keys 1 --connections 1 --key-prefix wrong.",
+    ));
+    assert_counts(&json, 5, 5);
+}
+
+/// A fake Redis: answers each command (its arguments) with `answer(args)`.
+fn fake_redis(connections: usize, answer: impl Fn(&[String]) -> Vec<u8> + Send + Sync + 'static) -> SocketAddr {
+    listen(connections, move |mut reader, mut stream| {
+        let mut header = String::new();
+        while reader.read_line(&mut header).is_ok_and(|n| n > 0) {
+            let count: usize = header.trim_end().strip_prefix('*').unwrap().parse().unwrap();
+            // Each argument is a `$len` line, then the argument's line.
+            let args: Vec<String> = (0..count)
+                .map(|_| {
+                    read_line(&mut reader);
+                    read_line(&mut reader)
+                })
+                .collect();
+            if stream.write_all(&answer(&args)).is_err() {
+                return;
+            }
+            header.clear();
+        }
+    })
+}
+
+#[test]
+fn redis_replies_are_checked_without_a_redis() {
+    // Error replies are counted, not fatal.
+    let addr = fake_redis(2, |_| b"-ERR out of memory\r\n".to_vec());
+    assert_counts(
+        &report(&bench(addr, "--server redis --json --requests 20 --connections 2")),
+        20,
+        20,
+    );
+    // A reply of the wrong type, and bytes no reply begins with.
+    let addr = fake_redis(1, |_| b"+OK\r\n".to_vec());
+    let msg = failure(&bench(addr, "--server redis --requests 5 --connections 1"), 1);
+    assert!(
+        msg.contains("wrong answer to \"RPUSH bench.k")
+            && msg.contains("a simple string where an integer was expected"),
+        "{msg}"
+    );
+    let addr = fake_redis(1, |_| b"ok\n\n".to_vec());
+    let msg = failure(&bench(addr, "--server redis --requests 5 --connections 1"), 1);
+    assert!(msg.contains("unknown RESP type byte 'o'"), "{msg}");
+    // A get answered one point short of the preload.
+    let addr = fake_redis(2, |args| match args[0].as_str() {
+        "DEL" => b":0\r\n".to_vec(),
+        "RPUSH" => format!(":{}\r\n", args.len() - 2).into_bytes(),
+        _ => b"*1\r\n$6\r\n0.25 1\r\n".to_vec(),
+    });
+    let msg = failure(
+        &bench(
+            addr,
+            "--server redis --workload get --points 2 --requests 10 --connections 1",
+        ),
+        1,
+    );
+    assert!(
+        msg.contains("LRANGE bench.k") && msg.contains("1 points where 2 were stored"),
+        "{msg}"
+    );
+    // A preload the server does not store.
+    let addr = fake_redis(2, |_| b":0\r\n".to_vec());
+    let msg = failure(
+        &bench(
+            addr,
+            "--server redis --workload get --points 2 --requests 10 --connections 1",
+        ),
+        1,
+    );
+    assert!(
+        msg.contains("cannot store the points the run reads: wrong answer: RPUSH of 2 points answered 0"),
+        "{msg}"
+    );
 }

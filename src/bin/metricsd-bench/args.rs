@@ -2,7 +2,7 @@
 
 use crate::cli::duration;
 use crate::driver::Limit;
-use crate::workload::Mix;
+use crate::workload::{Mix, Server, DEFAULT_KEY_PREFIX, DEFAULT_TIMESTAMP_BASE};
 use metricsd::config::{DEFAULT_CLIENT_TIMEOUT, DEFAULT_LISTEN};
 use std::time::Duration;
 
@@ -13,11 +13,18 @@ pub fn usage() -> String {
         "\
 usage: metricsd-bench [OPTIONS]
 
-Drives a metricsd server with put and get requests over many connections,
-checks every answer, and reports throughput and latency percentiles.
+Drives a metricsd server (or Redis, for comparison) with put and get
+requests over many connections, checks every answer, and reports throughput
+and latency percentiles.
 
 options:
-  --addr ADDR           server address [default: {DEFAULT_LISTEN}]
+  --server S            metricsd, or redis: a put is RPUSH KEY \"VALUE TS\",
+                        a get is LRANGE KEY 0 -1, the preload replaces
+                        each list (DEL, then RPUSH of its points), all over
+                        the same connections with the same checks
+                        [default: metricsd]
+  --addr ADDR           server address [default: {DEFAULT_LISTEN}, or
+                        127.0.0.1:6379 with --server redis]
   --connections N       connections [default: {DEFAULT_CONNECTIONS}]
   --pipeline N          closed loop: requests each connection sends at once,
                         the next batch when all are answered; with --rate:
@@ -28,10 +35,18 @@ options:
   --workload W          put, get or mixed:PUT_PERCENT [default: put]
   --keys K              keys bench.k0 .. bench.k<K-1>, chosen at random
                         [default: {DEFAULT_KEYS}]
+  --key-prefix P        keys P0 .. P<K-1> instead [default: {DEFAULT_KEY_PREFIX}]
   --points P            points stored under every key before a get or mixed
                         run; a get-only run checks each answer holds exactly
                         them (start the server afresh for it) [default: {DEFAULT_POINTS}]
+  --no-preload          the points are stored already, by an earlier run
+                        with the same --keys, --points and --key-prefix:
+                        check the answers against them without storing
+                        them again (the server's work is then all requests)
   --seed N              seed of the random key choice [default: 1]
+  --timestamp-base T    put number N of the run carries timestamp T + N; a
+                        later run given a higher T adds points instead of
+                        replacing them [default: {DEFAULT_TIMESTAMP_BASE}]
   --rate R              open loop: R requests a second over all connections,
                         latency counted from each request's due time
                         [default: closed loop, as fast as answers come]
@@ -59,18 +74,24 @@ const DEFAULT_CONNECTIONS: usize = 50;
 const DEFAULT_KEYS: u32 = 1000;
 /// A short series: get answers of a few hundred bytes.
 const DEFAULT_POINTS: usize = 10;
+/// Redis's own default port.
+const REDIS_DEFAULT_ADDR: &str = "127.0.0.1:6379";
 
 /// Everything a run is started with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
+    pub server: Server,
     pub addr: String,
     pub connections: usize,
     pub pipeline: usize,
     pub limit: Limit,
     pub mix: Mix,
     pub keys: u32,
+    pub key_prefix: String,
     pub points: usize,
+    pub preload: bool,
     pub seed: u64,
+    pub timestamp_base: i64,
     pub rate: Option<f64>,
     pub json: bool,
     pub threads: usize,
@@ -80,14 +101,18 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            server: Server::Metricsd,
             addr: DEFAULT_LISTEN.to_owned(),
             connections: DEFAULT_CONNECTIONS,
             pipeline: 1,
             limit: Limit::Requests(DEFAULT_REQUESTS),
             mix: Mix::Put,
             keys: DEFAULT_KEYS,
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             points: DEFAULT_POINTS,
+            preload: true,
             seed: 1,
+            timestamp_base: DEFAULT_TIMESTAMP_BASE,
             rate: None,
             json: false,
             threads: 1,
@@ -107,18 +132,22 @@ pub enum Action {
 pub fn parse(mut parser: lexopt::Parser) -> Result<Action, lexopt::Error> {
     use lexopt::prelude::*;
     let mut o = Options::default();
-    let (mut requests, mut run_for) = (None, None);
+    let (mut requests, mut run_for, mut addr) = (None, None, None);
     while let Some(arg) = parser.next()? {
         match arg {
-            Long("addr") => o.addr = parser.value()?.string()?,
+            Long("server") => o.server = Server::parse(&parser.value()?.string()?)?,
+            Long("addr") => addr = Some(parser.value()?.string()?),
             Long("connections") => o.connections = at_least_one("--connections", parser.value()?.parse()?)?,
             Long("pipeline") => o.pipeline = at_least_one("--pipeline", parser.value()?.parse()?)?,
             Long("requests") => requests = Some(at_least_one("--requests", parser.value()?.parse()?)?),
             Long("duration") => run_for = Some(duration("--duration", &mut parser)?),
             Long("workload") => o.mix = Mix::parse(&parser.value()?.string()?)?,
             Long("keys") => o.keys = at_least_one("--keys", parser.value()?.parse()?)?,
+            Long("key-prefix") => o.key_prefix = key_prefix(parser.value()?.string()?)?,
             Long("points") => o.points = parser.value()?.parse()?,
+            Long("no-preload") => o.preload = false,
             Long("seed") => o.seed = parser.value()?.parse()?,
+            Long("timestamp-base") => o.timestamp_base = parser.value()?.parse()?,
             Long("rate") => o.rate = Some(positive("--rate", parser.value()?.parse()?)?),
             Long("json") => o.json = true,
             Long("threads") => o.threads = at_least_one("--threads", parser.value()?.parse()?)?,
@@ -128,6 +157,11 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Action, lexopt::Error> {
             _ => return Err(arg.unexpected()),
         }
     }
+    o.addr = match (addr, o.server) {
+        (Some(addr), _) => addr,
+        (None, Server::Metricsd) => o.addr,
+        (None, Server::Redis) => REDIS_DEFAULT_ADDR.to_owned(),
+    };
     o.limit = match (requests, run_for) {
         (Some(_), Some(_)) => return Err("give --requests or --duration, not both".into()),
         (Some(n), None) => Limit::Requests(n),
@@ -149,6 +183,17 @@ fn at_least_one<T: PartialOrd + From<u8> + std::fmt::Display>(flag: &str, value:
         Ok(value)
     } else {
         Err(format!("{flag} must be at least 1, not {value}").into())
+    }
+}
+
+/// A prefix that keeps every key one metricsd stores (no whitespace or
+/// control characters). Not empty: the bare numbers would be easy to take
+/// for someone else's keys.
+fn key_prefix(prefix: String) -> Result<String, lexopt::Error> {
+    if metricsd::protocol::is_valid_key(&prefix) {
+        Ok(prefix)
+    } else {
+        Err(format!("--key-prefix must be a key without whitespace or control characters, not {prefix:?}").into())
     }
 }
 
@@ -178,6 +223,8 @@ mod tests {
     #[test]
     fn every_flag() {
         let got = parse_args(&[
+            "--server",
+            "redis",
             "--addr=10.0.0.1:1",
             "--connections",
             "8",
@@ -189,10 +236,15 @@ mod tests {
             "mixed:20",
             "--keys",
             "5",
+            "--key-prefix",
+            "x.",
             "--points",
             "0",
+            "--no-preload",
             "--seed",
             "9",
+            "--timestamp-base",
+            "-7",
             "--rate",
             "1000",
             "--json",
@@ -202,14 +254,18 @@ mod tests {
             "3",
         ]);
         let expected = Options {
+            server: Server::Redis,
             addr: "10.0.0.1:1".into(),
             connections: 8,
             pipeline: 16,
             limit: Limit::Duration(Duration::from_millis(2500)),
             mix: Mix::Mixed { put_percent: 20 },
             keys: 5,
+            key_prefix: "x.".into(),
             points: 0,
+            preload: false,
             seed: 9,
+            timestamp_base: -7,
             rate: Some(1000.0),
             json: true,
             threads: 2,
@@ -217,6 +273,15 @@ mod tests {
         };
         assert_eq!(got, Ok(Action::Run(expected)));
         assert_eq!(parse_args(&["-V"]), Ok(Action::Version));
+        // Redis's port unless --addr says otherwise, wherever it comes.
+        let Ok(Action::Run(redis)) = parse_args(&["--server", "redis"]) else {
+            panic!("a run")
+        };
+        assert_eq!(redis.addr, "127.0.0.1:6379");
+        let Ok(Action::Run(redis)) = parse_args(&["--addr", "127.0.0.1:9", "--server", "redis"]) else {
+            panic!("a run")
+        };
+        assert_eq!(redis.addr, "127.0.0.1:9");
         assert_eq!(parse_args(&["--help"]), Ok(Action::Help));
     }
 
@@ -232,6 +297,10 @@ mod tests {
             (&["--rate", "0"], "positive"),
             (&["--rate", "inf"], "positive"),
             (&["--workload", "delete"], "put, get or mixed"),
+            (&["--server", "memcached"], "metricsd or redis"),
+            (&["--key-prefix", ""], "--key-prefix"),
+            (&["--key-prefix", "a b"], "--key-prefix"),
+            (&["--timestamp-base", "1.5"], "invalid digit"),
             (&["--threads", "3", "--connections", "2"], "must not exceed"),
             (&["--bogus"], "--bogus"),
         ] {

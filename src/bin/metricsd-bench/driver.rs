@@ -15,8 +15,7 @@
 //! arrivals (no coordinated omission).
 
 use crate::histogram::Histogram;
-use crate::workload::{plausible_start, Op, SplitMix64, Verdict, Workload};
-use metricsd::protocol::{ResponseError, ResponseScanner};
+use crate::workload::{Framer, Op, SplitMix64, Verdict, Workload};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use std::collections::VecDeque;
@@ -214,7 +213,7 @@ struct Conn {
     out: Vec<u8>,
     written: usize,
     input: Vec<u8>,
-    scanner: ResponseScanner,
+    framer: Framer,
     in_flight: VecDeque<InFlight>,
     rng: SplitMix64,
 }
@@ -297,7 +296,7 @@ impl<'a> Worker<'a> {
                 out: Vec::new(),
                 written: 0,
                 input: Vec::new(),
-                scanner: ResponseScanner::new(),
+                framer: workload.framer(),
                 in_flight: VecDeque::new(),
                 rng: SplitMix64::new(plan.seed, index),
             });
@@ -533,7 +532,20 @@ impl<'a> Worker<'a> {
     fn take_answers(&mut self, j: usize, at: Instant) -> Result<(), RunError> {
         let conn = &mut self.conns[j];
         let mut used = 0;
-        while let Some(len) = conn.scanner.check(&conn.input[used..]) {
+        loop {
+            let len = match conn.framer.next(&conn.input[used..]) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                // Bytes no answer begins with stop the run at once, not
+                // after the stall timeout.
+                Err(reason) => {
+                    let bytes = &conn.input[used..];
+                    return Err(match conn.in_flight.front() {
+                        Some(next) => wrong_answer(conn, self.workload, next.op, reason, bytes),
+                        None => unsolicited(conn, bytes),
+                    });
+                }
+            };
             let answer = &conn.input[used..used + len];
             let Some(request) = conn.in_flight.pop_front() else {
                 return Err(unsolicited(conn, answer));
@@ -550,15 +562,8 @@ impl<'a> Worker<'a> {
             used += len;
         }
         conn.input.drain(..used);
-        let partial = conn.input.as_slice();
-        if !partial.is_empty() {
-            let Some(next) = conn.in_flight.front() else {
-                return Err(unsolicited(conn, partial));
-            };
-            if !plausible_start(partial) {
-                let reason = ResponseError::UnknownStatus.to_string();
-                return Err(wrong_answer(conn, self.workload, next.op, reason, partial));
-            }
+        if !conn.input.is_empty() && conn.in_flight.is_empty() {
+            return Err(unsolicited(conn, &conn.input));
         }
         if used > 0 {
             self.last_answer = Some(at);

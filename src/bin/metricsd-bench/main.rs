@@ -4,10 +4,13 @@
 //! It opens `--connections` connections, stores the points a get run will
 //! read, then drives puts and gets from one mio event loop per thread
 //! (closed loop, or open loop at a fixed `--rate`), checks every answer and
-//! prints throughput and latency percentiles. Modules:
+//! prints throughput and latency percentiles. With `--server redis` the same
+//! load goes to Redis, so that one client measures both servers. Modules:
 //!
 //! - `args`: the command line;
 //! - `workload`: the requests and the answers they must get;
+//! - `redis`: the same in Redis commands, over `resp`, the RESP2 codec;
+//! - `preload`: storing the points a get run reads;
 //! - `driver`: the event loops, the open-loop schedule, the checks;
 //! - `histogram`: log-linear latency buckets with bounded relative error;
 //! - `report`: the table, the JSON object and the progress line.
@@ -19,22 +22,20 @@ mod driver;
 mod histogram;
 #[path = "../common/json.rs"]
 mod json;
+mod preload;
+mod redis;
 mod report;
+mod resp;
 mod workload;
 
 use args::{Action, Options};
 use driver::{Plan, RunError};
-use metricsd::ClientError;
+use preload::PreloadError;
 use std::io::{self, IsTerminal, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 use workload::Workload;
-
-/// Points per `put_many` call while preloading. The client sends them 4096
-/// at a time and its timeout bounds each call: 65,536 puts take about a
-/// tenth of a second on loopback, far inside any sensible --timeout.
-const PRELOAD_BATCH: usize = 65_536;
 
 /// Why a run could not be made or finished.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +47,7 @@ enum Failure {
     #[error("cannot connect to {0}: {1}")]
     Connect(SocketAddr, io::Error),
     #[error("cannot store the points the run reads: {0}")]
-    Preload(ClientError),
+    Preload(PreloadError),
     #[error(transparent)]
     Run(#[from] RunError),
     #[error("cannot print the report: {0}")]
@@ -81,9 +82,14 @@ fn main() -> ExitCode {
 fn run(options: &Options) -> Result<(), Failure> {
     let addr = resolve(&options.addr)?;
     let streams = connect(addr, options.connections, options.timeout)?;
-    let workload = Workload::new(options.mix, options.keys, options.points, options.connections as u64);
+    let workload = Workload::new(options.mix, options.keys, options.points, options.connections as u64)
+        .with_key_prefix(&options.key_prefix)
+        .with_timestamp_base(options.timestamp_base)
+        .with_server(options.server);
     let interactive = io::stderr().is_terminal();
-    preload(addr, &workload, options.timeout, interactive)?;
+    if options.preload {
+        preload::preload(addr, &workload, options.timeout, interactive).map_err(Failure::Preload)?;
+    }
     let plan = Plan {
         threads: options.threads,
         pipeline: options.pipeline,
@@ -138,26 +144,4 @@ fn connect(addr: SocketAddr, connections: usize, timeout: Duration) -> Result<Ve
         })
         .collect::<io::Result<_>>()
         .map_err(|e| Failure::Connect(addr, e))
-}
-
-/// Stores the points a run with gets reads, through the crate's client.
-fn preload(addr: SocketAddr, workload: &Workload, timeout: Duration, interactive: bool) -> Result<(), Failure> {
-    let mut points = workload.preload_points().peekable();
-    if points.peek().is_none() {
-        return Ok(());
-    }
-    if interactive {
-        eprint!("storing {} points a key first…", workload.preloaded());
-    }
-    let mut client =
-        metricsd::Client::new(&addr.ip().to_string(), addr.port(), Some(timeout)).map_err(Failure::Preload)?;
-    let mut batch = Vec::with_capacity(PRELOAD_BATCH);
-    loop {
-        batch.clear();
-        batch.extend(points.by_ref().take(PRELOAD_BATCH).map(|(k, v, t)| (k, v, Some(t))));
-        if batch.is_empty() {
-            return Ok(());
-        }
-        client.put_many(&batch).map_err(Failure::Preload)?;
-    }
 }

@@ -56,7 +56,7 @@ impl Summary<'_> {
     /// One line saying what was run.
     fn describe(&self) -> String {
         let o = self.options;
-        let mut line = format!("{} on {}, {} keys", o.mix, o.addr, o.keys);
+        let mut line = format!("{} on {} at {}, {} keys", o.mix, o.server, o.addr, o.keys);
         if self.preloaded > 0 {
             let _ = write!(line, " of {} points", self.preloaded);
         }
@@ -120,7 +120,8 @@ impl Serialize for Summary<'_> {
             Limit::Duration(d) => (None, Some(d.as_secs_f64())),
         };
         let latency: Vec<_> = self.latencies().map(|(_, key, us)| (key, rounded(us, 3))).collect();
-        let mut map = serializer.serialize_map(Some(16))?;
+        let mut map = serializer.serialize_map(Some(17))?;
+        map.serialize_entry("server", &o.server.to_string())?;
         map.serialize_entry("addr", &o.addr)?;
         map.serialize_entry("workload", &o.mix.to_string())?;
         map.serialize_entry("keys", &o.keys)?;
@@ -186,9 +187,9 @@ mod tests {
             totals: &totals,
         };
         let table = summary.table();
-        assert!(
-            table.starts_with("put on 127.0.0.1:8888, 1000 keys, 50 connections, pipeline 1, 1 thread, closed loop")
-        );
+        assert!(table.starts_with(
+            "put on metricsd at 127.0.0.1:8888, 1000 keys, 50 connections, pipeline 1, 1 thread, closed loop"
+        ));
         assert!(table.contains("requests      4\n"), "{table}");
         assert!(table.contains("errors        1\n"), "{table}");
         assert!(table.contains("throughput    2000 requests/s\n"), "{table}");
@@ -198,7 +199,7 @@ mod tests {
         );
         assert_eq!(
             summary.json(),
-            "{\"addr\":\"127.0.0.1:8888\",\"workload\":\"put\",\"keys\":1000,\"points\":0,\"connections\":50,\
+            "{\"server\":\"metricsd\",\"addr\":\"127.0.0.1:8888\",\"workload\":\"put\",\"keys\":1000,\"points\":0,\"connections\":50,\
              \"pipeline\":1,\"threads\":1,\"rate\":null,\"requests_limit\":100000,\"duration_limit_s\":null,\
              \"requests\":4,\"errors\":1,\"elapsed_s\":0.002,\"throughput_rps\":2000.0,\
              \"latency_us\":{\"p50\":200.703,\"p90\":400.0,\"p99\":400.0,\"p99_9\":400.0,\

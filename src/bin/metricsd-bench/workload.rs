@@ -1,6 +1,7 @@
 //! What the tool asks and what it accepts as an answer.
 //!
-//! Requests go to keys `bench.k0` .. `bench.k<K-1>`, chosen at random. A put
+//! Requests go to keys `<prefix>0` .. `<prefix><K-1>` (`bench.k0` ..
+//! unless `--key-prefix` says otherwise), chosen at random. A put
 //! carries a timestamp made from its request number, distinct across the
 //! whole run, so puts add points instead of overwriting one. Each key is put
 //! to by one connection only (while there are at least as many keys as
@@ -11,18 +12,52 @@
 //!
 //! A get-only run first stores the same `P` points under every key
 //! (timestamps 1..=P) and then demands each answer byte for byte: the
-//! encoding is fixed by PROTOCOL.md, and comparing bytes keeps the check far
-//! cheaper than the server's work of producing them.
+//! encoding is fixed by the protocol, and comparing bytes keeps the check
+//! far cheaper than the server's work of producing them.
+//!
+//! The same requests go to a metricsd server in its line protocol, or to a
+//! Redis server as the commands that `redis` describes; [`Framer`] cuts
+//! the answers of either.
 
+use crate::redis;
+use crate::resp::RespScanner;
 use memchr::{memchr, memchr_iter};
 use metricsd::protocol::number::{write_timestamp, write_value};
 use metricsd::protocol::request::{encode_get, encode_put};
 use metricsd::protocol::response::{parse_response, Response, ResponseError};
-use metricsd::protocol::Query;
+use metricsd::protocol::{Query, ResponseScanner};
 
-/// The first put timestamp: loadmeter's default `--ts-base`, a recent Unix
-/// time. It keeps put timestamps far above the preloaded ones (1..=P).
-const PUT_TIMESTAMP_BASE: i64 = 1_600_000_000;
+/// The first put timestamp by default: a recent Unix time (September
+/// 2020), as the project's earlier figures used. It keeps put timestamps
+/// far above the preloaded ones (1..=P).
+pub const DEFAULT_TIMESTAMP_BASE: i64 = 1_600_000_000;
+
+/// The server a run drives, and so the protocol its requests are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    Metricsd,
+    Redis,
+}
+
+impl Server {
+    /// `metricsd` or `redis`.
+    pub fn parse(text: &str) -> Result<Server, String> {
+        match text {
+            "metricsd" => Ok(Server::Metricsd),
+            "redis" => Ok(Server::Redis),
+            _ => Err(format!("--server must be metricsd or redis, not {text:?}")),
+        }
+    }
+}
+
+impl std::fmt::Display for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Server::Metricsd => "metricsd",
+            Server::Redis => "redis",
+        })
+    }
+}
 
 /// Which requests a run sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,14 +127,49 @@ pub enum Verdict {
 #[derive(Debug)]
 pub struct Workload {
     mix: Mix,
+    prefix: String,
     keys: Vec<String>,
     /// Connections in the run: request `seq` is sent by connection
     /// `seq % connections`.
     connections: u64,
-    /// ` <value> <timestamp>\n` of each preloaded point, in timestamp order:
-    /// a preloaded answer line is the key followed by one of these (so
-    /// there are [`Workload::preloaded`] of them).
-    point_tails: Vec<Vec<u8>>,
+    /// Put `seq` carries timestamp `timestamp_base + seq`.
+    timestamp_base: i64,
+    /// Points stored under each key before the run.
+    preloaded: usize,
+    expect: Expect,
+}
+
+/// What the answers must hold, in the server's protocol.
+#[derive(Debug)]
+enum Expect {
+    /// metricsd: ` <value> <timestamp>\n` of each preloaded point, in
+    /// timestamp order; a preloaded answer line is the key followed by one
+    /// of these.
+    Lines {
+        point_tails: Vec<Vec<u8>>,
+    },
+    Redis(redis::Expected),
+}
+
+impl Expect {
+    fn new(server: Server, points: &[(f64, i64)]) -> Expect {
+        match server {
+            Server::Metricsd => Expect::Lines {
+                point_tails: points
+                    .iter()
+                    .map(|&(value, t)| {
+                        let mut tail = vec![b' '];
+                        write_value(&mut tail, value);
+                        tail.push(b' ');
+                        write_timestamp(&mut tail, t);
+                        tail.push(b'\n');
+                        tail
+                    })
+                    .collect(),
+            },
+            Server::Redis => Expect::Redis(redis::Expected::new(points)),
+        }
+    }
 }
 
 /// The value stored at preloaded timestamp `t`: 0.25, 0.5, 0.75, 1.0, …, so
@@ -108,32 +178,59 @@ fn preload_value(t: i64) -> f64 {
     t as f64 / 4.0
 }
 
+/// The points preloaded under every key: (value, timestamp) for timestamps
+/// 1..=`points`.
+fn series(points: usize) -> Vec<(f64, i64)> {
+    (1..=points as i64).map(|t| (preload_value(t), t)).collect()
+}
+
+/// `<prefix>0` .. `<prefix><count - 1>`.
+fn key_names(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("{prefix}{i}")).collect()
+}
+
+/// The key prefix unless `--key-prefix` gives another.
+pub const DEFAULT_KEY_PREFIX: &str = "bench.k";
+
 impl Workload {
     /// A workload over `keys` keys with `points` points per key stored first
-    /// (when the mix has gets), sent over `connections` connections.
+    /// (when the mix has gets), sent over `connections` connections to a
+    /// metricsd server, with the default key prefix and timestamps.
     pub fn new(mix: Mix, keys: u32, points: usize, connections: u64) -> Workload {
         let preloaded = if mix.has_gets() { points } else { 0 };
-        let point_tails = (1..=preloaded as i64)
-            .map(|t| {
-                let mut tail = vec![b' '];
-                write_value(&mut tail, preload_value(t));
-                tail.push(b' ');
-                write_timestamp(&mut tail, t);
-                tail.push(b'\n');
-                tail
-            })
-            .collect();
         Workload {
             mix,
-            keys: (0..keys).map(|i| format!("bench.k{i}")).collect(),
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            keys: key_names(DEFAULT_KEY_PREFIX, keys as usize),
             connections: connections.max(1),
-            point_tails,
+            timestamp_base: DEFAULT_TIMESTAMP_BASE,
+            preloaded,
+            expect: Expect::new(Server::Metricsd, &series(preloaded)),
         }
+    }
+
+    /// The same requests to `server`, in its protocol.
+    pub fn with_server(mut self, server: Server) -> Workload {
+        self.expect = Expect::new(server, &series(self.preloaded));
+        self
+    }
+
+    /// Keys `<prefix>0` .. instead.
+    pub fn with_key_prefix(mut self, prefix: &str) -> Workload {
+        self.keys = key_names(prefix, self.keys.len());
+        self.prefix = prefix.to_owned();
+        self
+    }
+
+    /// Put `seq` carries timestamp `base + seq`.
+    pub fn with_timestamp_base(mut self, base: i64) -> Workload {
+        self.timestamp_base = base;
+        self
     }
 
     /// Points stored under each key before the run.
     pub fn preloaded(&self) -> usize {
-        self.point_tails.len()
+        self.preloaded
     }
 
     /// Every point to store before the run: (key, value, timestamp).
@@ -141,6 +238,27 @@ impl Workload {
         self.keys
             .iter()
             .flat_map(move |key| (1..=self.preloaded() as i64).map(move |t| (key.as_str(), preload_value(t), t)))
+    }
+
+    /// A Redis run's preload: the keys, the points each gets and the
+    /// checks of the replies; None for a metricsd run.
+    pub fn redis_preload(&self) -> Option<redis::Preload<'_>> {
+        match &self.expect {
+            Expect::Redis(expected) => Some(redis::Preload {
+                keys: &self.keys,
+                points: series(self.preloaded),
+                expected,
+            }),
+            Expect::Lines { .. } => None,
+        }
+    }
+
+    /// Cuts the answers of this run's server.
+    pub fn framer(&self) -> Framer {
+        match self.expect {
+            Expect::Lines { .. } => Framer::Lines(ResponseScanner::new()),
+            Expect::Redis(_) => Framer::Resp(RespScanner::new()),
+        }
     }
 
     /// The request numbered `seq` in the run, with a key and kind drawn
@@ -172,31 +290,61 @@ impl Workload {
         }
     }
 
-    /// Appends the request line of `op`.
+    /// The value and timestamp put `seq` carries.
+    fn put_point(&self, seq: u64) -> (f64, i64) {
+        // Values cycle through 0.0, 0.5, …, 499.5: short, yet not all alike.
+        (
+            (seq % 1000) as f64 / 2.0,
+            self.timestamp_base.saturating_add_unsigned(seq),
+        )
+    }
+
+    /// Appends the request of `op`.
     #[inline]
     pub fn encode(&self, op: Op, out: &mut Vec<u8>) {
-        match op {
-            Op::Put { key, seq } => {
-                // Values cycle through 0.0, 0.5, …, 499.5: short, yet not all alike.
-                let value = (seq % 1000) as f64 / 2.0;
-                let timestamp = PUT_TIMESTAMP_BASE.saturating_add_unsigned(seq);
+        match (op, &self.expect) {
+            (Op::Put { key, seq }, Expect::Lines { .. }) => {
+                let (value, timestamp) = self.put_point(seq);
                 encode_put(out, &self.keys[key as usize], value, timestamp)
             }
-            Op::Get { key } => encode_get(out, Query::Key(&self.keys[key as usize])),
+            (Op::Get { key }, Expect::Lines { .. }) => encode_get(out, Query::Key(&self.keys[key as usize])),
+            (Op::Put { key, seq }, Expect::Redis(_)) => {
+                let (value, timestamp) = self.put_point(seq);
+                redis::encode_put(out, &self.keys[key as usize], value, timestamp)
+            }
+            (Op::Get { key }, Expect::Redis(_)) => redis::encode_get(out, &self.keys[key as usize]),
         }
     }
 
-    /// The request line of `op` without its `\n`, for messages.
+    /// The request of `op`, readable and on one line, for messages.
     pub fn describe(&self, op: Op) -> String {
-        let mut line = Vec::new();
-        self.encode(op, &mut line);
-        line.pop();
-        String::from_utf8_lossy(&line).into_owned()
+        match (op, &self.expect) {
+            (_, Expect::Lines { .. }) => {
+                let mut line = Vec::new();
+                self.encode(op, &mut line);
+                line.pop();
+                String::from_utf8_lossy(&line).into_owned()
+            }
+            (Op::Put { key, seq }, Expect::Redis(_)) => {
+                let (value, timestamp) = self.put_point(seq);
+                redis::describe_put(&self.keys[key as usize], value, timestamp)
+            }
+            (Op::Get { key }, Expect::Redis(_)) => redis::describe_get(&self.keys[key as usize]),
+        }
     }
 
-    /// Judges one whole answer (as delimited by `ResponseScanner`) to `op`.
+    /// Judges one whole answer (as cut by [`Framer::next`]) to `op`.
     /// `Err` says why the answer is wrong: the run must stop.
     pub fn check(&self, op: Op, answer: &[u8]) -> Result<Verdict, String> {
+        let point_tails = match &self.expect {
+            Expect::Lines { point_tails } => point_tails,
+            Expect::Redis(expected) => {
+                return match op {
+                    Op::Put { .. } => expected.check_put(answer),
+                    Op::Get { .. } => expected.check_get(answer, self.mix == Mix::Get),
+                }
+            }
+        };
         let body = match parse_response(answer).map_err(|e| e.to_string())? {
             Response::Error { .. } => return Ok(Verdict::Error),
             Response::Ok { body } => body,
@@ -207,7 +355,7 @@ impl Workload {
             Op::Get { key } => {
                 let key = &self.keys[key as usize];
                 match self.mix {
-                    Mix::Get => self.check_preloaded(key, body),
+                    Mix::Get => self.check_preloaded(point_tails, key, body),
                     Mix::Put | Mix::Mixed { .. } => self.check_grown(key, body),
                 }
                 .map(|()| Verdict::Ok)
@@ -216,36 +364,37 @@ impl Workload {
     }
 
     /// A get-only run: the answer is exactly the preloaded points of `key`.
-    fn check_preloaded(&self, key: &str, body: &[u8]) -> Result<(), String> {
+    fn check_preloaded(&self, point_tails: &[Vec<u8>], key: &str, body: &[u8]) -> Result<(), String> {
         let mut rest = body;
-        for tail in &self.point_tails {
+        for tail in point_tails {
             match rest
                 .strip_prefix(key.as_bytes())
                 .and_then(|r| r.strip_prefix(tail.as_slice()))
             {
                 Some(r) => rest = r,
-                None => return Err(self.explain_mismatch(key, body)),
+                None => return Err(self.explain_mismatch(point_tails, key, body)),
             }
         }
         if rest.is_empty() {
             Ok(())
         } else {
-            Err(self.explain_mismatch(key, body))
+            Err(self.explain_mismatch(point_tails, key, body))
         }
     }
 
     /// Says how a get-only answer differs from the preloaded points.
-    fn explain_mismatch(&self, key: &str, body: &[u8]) -> String {
+    fn explain_mismatch(&self, point_tails: &[Vec<u8>], key: &str, body: &[u8]) -> String {
         let lines = memchr_iter(b'\n', body).count();
         if lines != self.preloaded() {
             return format!(
-                "{lines} points where {} were stored (a server that already held bench.* points, \
+                "{lines} points where {} were stored (a server that already held {}* points, \
                  say from an earlier put run, answers so: start it afresh)",
-                self.preloaded()
+                self.preloaded(),
+                self.prefix
             );
         }
         let mut expected = Vec::new();
-        for (n, (line, tail)) in body.split_inclusive(|&b| b == b'\n').zip(&self.point_tails).enumerate() {
+        for (n, (line, tail)) in body.split_inclusive(|&b| b == b'\n').zip(point_tails).enumerate() {
             expected.clear();
             expected.extend_from_slice(key.as_bytes());
             expected.extend_from_slice(tail);
@@ -290,10 +439,34 @@ impl Workload {
     }
 }
 
+/// Cuts a connection's input into whole answers, in its server's protocol.
+#[derive(Debug)]
+pub enum Framer {
+    Lines(ResponseScanner),
+    Resp(RespScanner),
+}
+
+impl Framer {
+    /// The length of the first whole answer at the front of `buf`, or None
+    /// while more bytes are needed, or why `buf` cannot begin an answer.
+    /// Called as [`ResponseScanner::check`] is.
+    #[inline]
+    pub fn next(&mut self, buf: &[u8]) -> Result<Option<usize>, String> {
+        match self {
+            Framer::Lines(scanner) => match scanner.check(buf) {
+                Some(len) => Ok(Some(len)),
+                None if plausible_start(buf) => Ok(None),
+                None => Err(ResponseError::UnknownStatus.to_string()),
+            },
+            Framer::Resp(scanner) => scanner.check(buf).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 /// Whether `partial`, the start of an answer still incomplete, can become a
 /// valid one: its status line must be `ok` or `error`. Lets garbage stop the
 /// run at once instead of after the stall timeout.
-pub fn plausible_start(partial: &[u8]) -> bool {
+fn plausible_start(partial: &[u8]) -> bool {
     [&b"ok\n"[..], b"error\n"]
         .iter()
         .any(|status| status.starts_with(&partial[..partial.len().min(status.len())]))
@@ -371,7 +544,7 @@ mod tests {
             match (op, parse_line(&line)) {
                 (Op::Put { key, .. }, Ok(Some(Request::Put { key: k, timestamp, .. }))) => {
                     assert_eq!(k, format!("bench.k{key}"));
-                    assert_eq!(timestamp, PUT_TIMESTAMP_BASE + seq as i64);
+                    assert_eq!(timestamp, DEFAULT_TIMESTAMP_BASE + seq as i64);
                     puts += 1;
                 }
                 (Op::Get { key }, Ok(Some(Request::Get(Query::Key(k))))) => {
@@ -488,6 +661,62 @@ mod tests {
             .contains("at least 2"));
         assert!(w.check(get, b"ok\nbench.k0 1.0 1\nbench.k00 1.0 2\n\n").is_err());
         assert!(w.check(get, b"ok\nbench.k0 1.0 1\nbench.k1 1.0 2\n\n").is_err());
+    }
+
+    #[test]
+    fn prefix_and_timestamp_base_shape_the_requests() {
+        let w = Workload::new(Mix::Put, 3, 0, 1)
+            .with_key_prefix("x.")
+            .with_timestamp_base(-5);
+        let op = Op::Put { key: 2, seq: 7 };
+        assert_eq!(w.describe(op), "put x.2 3.5 2");
+        assert_eq!(w.describe(Op::Get { key: 0 }), "get x.0");
+    }
+
+    #[test]
+    fn redis_requests_and_answers() {
+        let w = Workload::new(Mix::Get, 2, 2, 1).with_server(Server::Redis);
+        let mut out = Vec::new();
+        w.encode(Op::Put { key: 1, seq: 3 }, &mut out);
+        w.encode(Op::Get { key: 1 }, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "*3\r\n$5\r\nRPUSH\r\n$8\r\nbench.k1\r\n$14\r\n1.5 1600000003\r\n\
+             *4\r\n$6\r\nLRANGE\r\n$8\r\nbench.k1\r\n$1\r\n0\r\n$2\r\n-1\r\n"
+        );
+        assert_eq!(
+            w.describe(Op::Put { key: 1, seq: 3 }),
+            "RPUSH bench.k1 \"1.5 1600000003\""
+        );
+        assert_eq!(w.describe(Op::Get { key: 0 }), "LRANGE bench.k0 0 -1");
+        let get = Op::Get { key: 0 };
+        assert_eq!(w.check(get, b"*2\r\n$6\r\n0.25 1\r\n$5\r\n0.5 2\r\n"), Ok(Verdict::Ok));
+        assert_eq!(w.check(get, b"-ERR x\r\n"), Ok(Verdict::Error));
+        assert!(w.check(get, OK_EMPTY).is_err());
+        assert_eq!(w.check(Op::Put { key: 0, seq: 0 }, b":3\r\n"), Ok(Verdict::Ok));
+        // A mixed run accepts lists that grew.
+        let mixed = Workload::new(Mix::Mixed { put_percent: 50 }, 2, 1, 1).with_server(Server::Redis);
+        assert_eq!(
+            mixed.check(get, b"*2\r\n$6\r\n0.25 1\r\n$3\r\n1 9\r\n"),
+            Ok(Verdict::Ok)
+        );
+        let preload = mixed.redis_preload().expect("a Redis run");
+        assert_eq!((preload.keys.len(), preload.points), (2, vec![(0.25, 1)]));
+        assert!(Workload::new(Mix::Get, 2, 2, 1).redis_preload().is_none());
+    }
+
+    #[test]
+    fn framers_cut_answers_and_refuse_what_no_answer_begins_with() {
+        let mut lines = Workload::new(Mix::Put, 1, 0, 1).framer();
+        assert_eq!(lines.next(b"ok\n\nok"), Ok(Some(4)));
+        assert_eq!(lines.next(b"ok"), Ok(None));
+        assert!(lines.next(b"+OK\r\n").unwrap_err().contains("status"));
+        let mut resp = Workload::new(Mix::Put, 1, 0, 1).with_server(Server::Redis).framer();
+        assert_eq!(resp.next(b":1\r\n:2"), Ok(Some(4)));
+        assert_eq!(resp.next(b":2"), Ok(None));
+        assert!(resp.next(b"ok\n\n").unwrap_err().contains("type byte"));
+        assert_eq!(Server::parse("redis"), Ok(Server::Redis));
+        assert_eq!(Server::Metricsd.to_string(), "metricsd");
     }
 
     #[test]
