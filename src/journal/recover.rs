@@ -9,8 +9,8 @@
 //! without them would silently drop acknowledged data: that needs the
 //! operator's `--repair`.
 
-use super::files::{self, Badness, DataDir, RecordReader, Step};
-use super::format::{self, SnapshotRecord, FILE_HEADER_BYTES, LOG_MAGIC, SNAPSHOT_MAGIC};
+use super::files::{self, DataDir, RecordReader, Step};
+use super::format::{self, Damage, SnapshotRecord, FILE_HEADER_BYTES, LOG_MAGIC, SNAPSHOT_MAGIC};
 use super::Error;
 use crate::store::Store;
 use std::path::Path;
@@ -101,7 +101,7 @@ fn load_snapshot(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, b
     let (mut series, mut points) = (0u64, 0u64);
     let mut last_key: Option<Box<str>> = None;
     let io = |e| Error::io(path, e);
-    let badness = loop {
+    let damage = loop {
         let at = reader.offset();
         match reader.next().map_err(io)? {
             Step::Record(body) => match format::decode_snapshot(body) {
@@ -118,39 +118,39 @@ fn load_snapshot(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, b
                     points: want_points,
                 }) => {
                     if (want_series, want_points) != (series, points) {
-                        break Badness::Damaged(format::Damage::BadBody);
+                        return damaged(path, at, Damage::EndMismatch, repair, size);
                     }
                     match reader.next().map_err(io)? {
                         Step::End => return Ok((size, false)),
-                        _ => return damaged(path, at, Badness::Damaged(format::Damage::BadBody), repair, size),
+                        _ => return damaged(path, at, Damage::AfterEnd, repair, size),
                     }
                 }
                 Err(damage) => {
                     let len = body.len();
                     reader.unread(len);
-                    break Badness::Damaged(damage);
+                    break damage;
                 }
             },
             // Without its END record the snapshot is cut short.
-            Step::End => break Badness::Short,
-            Step::Bad(badness) => break badness,
+            Step::End => break Damage::NoEnd,
+            Step::Bad(damage) => break damage,
         }
     };
     let at = reader.offset();
-    damaged(path, at, badness, repair, size)
+    damaged(path, at, damage, repair, size)
 }
 
 /// A snapshot with damage at `at`: refused, or with `--repair` kept up to it.
-fn damaged(path: &Path, at: u64, badness: Badness, repair: bool, size: u64) -> Result<(u64, bool), Error> {
+fn damaged(path: &Path, at: u64, damage: Damage, repair: bool, size: u64) -> Result<(u64, bool), Error> {
     if !repair {
         return Err(Error::Corrupt {
             file: path.to_owned(),
             offset: at,
-            badness,
+            damage,
         });
     }
     log::warn!(
-        "--repair: {} is damaged at byte {at} ({badness}); kept the points before it, dropped the {} bytes after",
+        "--repair: {} is damaged at byte {at} ({damage}); kept the points before it, dropped the {} bytes after",
         path.display(),
         size - at
     );
@@ -183,7 +183,7 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, u64,
     let mut reader = RecordReader::open(path, LOG_MAGIC)?;
     let salt = reader.salt();
     let mut records = 0;
-    let badness = loop {
+    let damage = loop {
         match reader.next().map_err(io)? {
             Step::Record(body) => {
                 // Checked whole before any of it is applied, so a record is
@@ -191,7 +191,7 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, u64,
                 if let Err(damage) = format::decode_puts(body, |_, _, _| {}) {
                     let len = body.len();
                     reader.unread(len);
-                    break Badness::Damaged(damage);
+                    break damage;
                 }
                 let _ = format::decode_puts(body, |key, timestamp, value| {
                     store.put(key, timestamp, value);
@@ -199,25 +199,25 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, u64,
                 records += 1;
             }
             Step::End => return Ok((reader.offset(), records, salt)),
-            Step::Bad(badness) => break badness,
+            Step::Bad(damage) => break damage,
         }
     };
     let (at, size) = (reader.offset(), reader.size());
     let dropped = size - at;
     match reader.good_record_after().map_err(io)? {
         None => log::warn!(
-            "{}: cut a torn tail of {dropped} bytes at byte {at} ({badness}): a write the crash interrupted",
+            "{}: cut a torn tail of {dropped} bytes at byte {at} ({damage}): a write the crash interrupted",
             path.display()
         ),
         Some(_) if repair => log::warn!(
-            "--repair: {} is damaged at byte {at} ({badness}); kept the {records} records before it, dropped {dropped} bytes",
+            "--repair: {} is damaged at byte {at} ({damage}); kept the {records} records before it, dropped {dropped} bytes",
             path.display()
         ),
         Some(_) => {
             return Err(Error::Corrupt {
                 file: path.to_owned(),
                 offset: at,
-                badness,
+                damage,
             })
         }
     }
