@@ -307,7 +307,15 @@ impl RecordReader {
             self.start = 0;
         }
         let old = self.buf.len();
-        self.buf.resize(old + READ_CHUNK, 0);
+        // No more than the file holds: a small file costs no 4 MiB buffer
+        // (zeroed, once per refill), and the bytes looked for at its end
+        // are not asked of the disk again and again.
+        let left = self.size.saturating_sub(self.base + old as u64);
+        let want = READ_CHUNK.min(usize::try_from(left).unwrap_or(READ_CHUNK));
+        if want == 0 {
+            return Ok(false);
+        }
+        self.buf.resize(old + want, 0);
         let n = loop {
             match self.file.read(&mut self.buf[old..]) {
                 Ok(n) => break n,
