@@ -533,18 +533,29 @@ mod tests {
     }
 
     #[test]
-    fn a_record_with_a_good_checksum_that_does_not_decode_is_damage() {
+    fn a_record_with_a_good_checksum_that_does_not_decode_is_damage_and_replayed_not_at_all() {
         let dir = TempDir::new("bad-body");
-        let (bytes, starts) = log_bytes(&[FRONT[0], &[("k", 1, 1.0)], FRONT[1]]);
-        let at = starts[1];
+        // Two puts: damage in the second must not let the first through.
+        let target: &[Put] = &[("k", 1, 1.0), ("j", 2, 2.0)];
+        let (bytes, starts) = log_bytes(&[FRONT[0], target, FRONT[1]]);
+        let (at, end) = (starts[1], starts[2]);
         let salt = u32::from_le_bytes(bytes[16..20].try_into().unwrap());
         // Each field of the body made impossible, the checksum made to
-        // match: an unknown kind, a key length past the end of the body, a
-        // key that is not UTF-8, and the kind of a snapshot record.
-        for (offset, byte) in [(8, 0x7f), (9, 0x7f), (10, 0xff), (8, 2)] {
+        // match: an unknown kind, the kind of a snapshot record, key
+        // lengths past the end of the body, keys that are not UTF-8.
+        let second = 10 + 1 + 16;
+        for (offset, byte) in [
+            (8, 0x7f),
+            (8, 2),
+            (9, 0x7f),
+            (10, 0xff),
+            (second, 0x7f),
+            (second + 1, 0xff),
+        ] {
+            let what = format!("byte {offset} set to {byte:#x}");
             let mut bad = bytes.clone();
             bad[at + offset] = byte;
-            let body = bad[at + HEADER_BYTES..starts[2]].to_vec();
+            let body = bad[at + HEADER_BYTES..end].to_vec();
             let mut hasher = crc32fast::Hasher::new_with_initial(salt);
             hasher.update(&bad[at..at + 4]);
             hasher.update(&body);
@@ -552,23 +563,22 @@ mod tests {
             std::fs::write(dir.log(1), &bad).unwrap();
             match recover_dir(&dir, false) {
                 Err(Error::Corrupt { offset: o, damage, .. }) => {
-                    assert_eq!(
-                        (o, damage),
-                        (at as u64, Damage::BadBody),
-                        "byte {offset} set to {byte:#x}"
-                    )
+                    assert_eq!((o, damage), (at as u64, Damage::BadBody), "{what}")
                 }
-                Err(e) => panic!("byte {offset}: {e}"),
-                Ok(_) => panic!("byte {offset} set to {byte:#x} went unnoticed"),
+                Err(e) => panic!("{what}: {e}"),
+                Ok(_) => panic!("{what} went unnoticed"),
             }
+            let recovered = recover_dir(&dir, true).unwrap();
+            assert_eq!(dump(&recovered.store), model(FRONT[0]), "{what}, --repair");
+            // As the last record: cut as a torn tail, and none of it replayed.
+            std::fs::write(dir.log(1), &bad[..end]).unwrap();
+            let recovered = recover_dir(&dir, false).unwrap();
+            assert_eq!(dump(&recovered.store), model(FRONT[0]), "{what}, last");
         }
         // Unchanged, the same bytes are a good log.
         std::fs::write(dir.log(1), &bytes).unwrap();
         let recovered = recover_dir(&dir, false).unwrap();
-        assert_eq!(
-            dump(&recovered.store),
-            model(&[FRONT[0], &[("k", 1, 1.0)], FRONT[1]].concat())
-        );
+        assert_eq!(dump(&recovered.store), model(&[FRONT[0], target, FRONT[1]].concat()));
     }
 
     const SNAPSHOT: &[Put] = &[("a", 1, 1.0), ("a", 2, 2.0), ("b", 1, 3.0), ("c", -1, 4.0)];
