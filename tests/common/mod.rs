@@ -10,7 +10,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 #[allow(unused_imports)] // only the randomised tests use it
 pub use testutil::XorShift;
 
@@ -18,11 +19,50 @@ pub use testutil::XorShift;
 /// generous, so a slow CI machine is not a failure, but a hang is.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Between two looks at a condition being waited for: short beside any
+/// deadline, and a look (a syscall or a round trip) costs little.
+const POLL: Duration = Duration::from_millis(5);
+
+/// Looks at `probe` until it gives a value, for at most `timeout`; None if
+/// it never did. The one waiting loop of the tests: they wait for a
+/// condition, bounded by a deadline, never for a fixed time.
+pub fn poll_until<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Looks at `probe` until it gives a value, for at most [`IO_TIMEOUT`];
+/// fails the test saying what did not happen otherwise.
+#[track_caller]
+pub fn wait_for<T>(what: &str, probe: impl FnMut() -> Option<T>) -> T {
+    match poll_until(IO_TIMEOUT, probe) {
+        Some(value) => value,
+        None => panic!("waited {IO_TIMEOUT:?} in vain for {what}"),
+    }
+}
+
+/// Waits until `condition` holds, for at most [`IO_TIMEOUT`]; fails the
+/// test saying what did not happen otherwise.
+#[track_caller]
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    wait_for(what, || condition().then_some(()))
+}
+
 /// A metricsd child process, killed when dropped.
 pub struct TestServer {
     pub child: Child,
     pub addr: SocketAddr,
     log: Arc<Mutex<String>>,
+    /// Copies the server's stderr into `log` until the server closes it.
+    drain: Option<JoinHandle<()>>,
 }
 
 impl TestServer {
@@ -62,14 +102,19 @@ impl TestServer {
         // Keep draining stderr so the server never blocks on a full pipe.
         let log = Arc::new(Mutex::new(early));
         let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let drain = std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
                 let mut log = sink.lock().unwrap();
                 log.push_str(&line);
                 log.push('\n');
             }
         });
-        TestServer { child, addr, log }
+        TestServer {
+            child,
+            addr,
+            log,
+            drain: Some(drain),
+        }
     }
 
     pub fn connect(&self) -> TcpStream {
@@ -120,22 +165,20 @@ impl TestServer {
     /// Waits for the process to exit (bounded by [`IO_TIMEOUT`]) and returns
     /// its exit code (None: killed by a signal).
     pub fn wait_exit(&mut self) -> Option<i32> {
-        let deadline = std::time::Instant::now() + IO_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code();
-            }
-            assert!(std::time::Instant::now() < deadline, "metricsd did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let child = &mut self.child;
+        let status = wait_for("metricsd to exit", || child.try_wait().expect("try_wait"));
+        status.code()
     }
 
-    /// SIGTERM, then waits for the graceful exit and checks it succeeded.
+    /// SIGTERM, then waits for the graceful exit and checks it succeeded;
+    /// returns the whole log.
     pub fn stop(mut self) -> String {
         self.signal("TERM");
         assert_eq!(self.wait_exit(), Some(0), "graceful stop failed: {}", self.log());
-        // Let the stderr drain thread see the end of the output.
-        std::thread::sleep(Duration::from_millis(50));
+        // The stderr copier ends at the end of the server's output.
+        let drain = self.drain.take().expect("the stderr copier");
+        wait_until("the end of metricsd's stderr", || drain.is_finished());
+        drain.join().expect("the stderr copier");
         self.log()
     }
 
