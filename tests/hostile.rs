@@ -224,17 +224,11 @@ fn connections_over_the_limit_are_closed_at_once() {
     );
     // Room again once one goes away.
     drop(held.pop());
-    let served = (0..200).any(|_| {
+    wait_until("a slot to become free", || {
         let mut s = server.connect();
         let _ = s.write_all(b"get x\n");
-        let got = read_to_close_or_reset_or_answer(&mut s);
-        if got == OK {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        false
+        read_to_close_or_reset_or_answer(&mut s) == OK
     });
-    assert!(served, "a slot never became free");
     assert!(
         server.log().contains("connection limit (5) reached"),
         "log: {}",
@@ -277,16 +271,11 @@ fn out_of_file_descriptors_sheds_connections_and_keeps_serving() {
         assert_eq!(exchange(s, b"get fd\n", 1), OK);
     }
     open.truncate(open.len() - 10);
-    let served = (0..200).any(|_| {
+    wait_until("a new connection to be served", || {
         let mut s = server.connect();
         let _ = s.write_all(b"get fd\n");
-        if read_to_close_or_reset_or_answer(&mut s) == OK {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        false
+        read_to_close_or_reset_or_answer(&mut s) == OK
     });
-    assert!(served);
     assert!(
         server.log().contains("out of file descriptors"),
         "log: {}",
@@ -350,14 +339,10 @@ fn deep_pipeline_does_not_starve_others() {
     let writer = std::thread::spawn(move || hog_writer.write_all(puts.as_bytes()).unwrap());
     // Wait until the hog's puts are being stored, then ask for them.
     let mut other = server.connect();
-    let stored = loop {
+    let stored = wait_for("the hog's first puts", || {
         let answer = exchange(&mut other, b"get hog\n", 1);
-        let points = answer.lines().count() - 1;
-        if points > 0 {
-            break points;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+        Some(answer.lines().count() - 1).filter(|&points| points > 0)
+    });
     assert!(
         stored < PUTS,
         "the other client waited for the whole pipeline of the hog"
@@ -428,11 +413,15 @@ fn big_answers_to_clients_that_never_read_stay_bounded() {
     for hog in &mut hogs {
         hog.write_all(&b"get *\n".repeat(50)).unwrap();
     }
-    // Give the server time to do all it would do, proven by a round trip on
-    // a connection served after every hog's requests arrived.
+    // The server has begun answering every hog...
+    for (i, hog) in hogs.iter().enumerate() {
+        hog.peek(&mut [0])
+            .unwrap_or_else(|e| panic!("no answer for hog {i}: {e}"));
+    }
+    // ...and has had loop turns to do all it would do: round trips on a
+    // connection served after every hog's requests arrived.
     for _ in 0..20 {
         assert_eq!(exchange(&mut setup, b"get nothing\n", 1), OK);
-        std::thread::sleep(Duration::from_millis(20));
     }
     let grown = server.rss_kib().saturating_sub(before);
     assert!(
