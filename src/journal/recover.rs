@@ -294,49 +294,17 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<Replayed, 
 mod tests {
     use super::*;
     use crate::journal::{Batch, Fsync, Journal, Options};
+    use crate::testutil::TempDir;
     use format::{SnapshotEncoder, HEADER_BYTES};
     use std::path::PathBuf;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    /// A fresh directory under the system's temporary directory, removed
-    /// when dropped.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let path = std::env::temp_dir().join(format!("metricsd-journal-{name}-{}-{n}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).expect("create a temporary directory");
-            TempDir(path)
-        }
-
-        fn log(&self, generation: u64) -> PathBuf {
-            self.0.join(format!("log-{generation:010}"))
-        }
-
-        fn snapshot(&self, generation: u64) -> PathBuf {
-            self.0.join(format!("snapshot-{generation:010}"))
-        }
-
-        /// Names of the files in the directory but the lock, sorted.
-        fn files(&self) -> Vec<String> {
-            let mut names: Vec<String> = std::fs::read_dir(&self.0)
-                .unwrap()
-                .map(|e| e.unwrap().file_name().into_string().unwrap())
-                .filter(|name| name != "LOCK")
-                .collect();
-            names.sort();
-            names
-        }
+    fn log_path(dir: &TempDir, generation: u64) -> PathBuf {
+        dir.0.join(format!("log-{generation:010}"))
     }
 
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    fn snapshot_path(dir: &TempDir, generation: u64) -> PathBuf {
+        dir.0.join(format!("snapshot-{generation:010}"))
     }
 
     type Put = (&'static str, i64, f64);
@@ -428,9 +396,9 @@ mod tests {
         let later = ("later", 5, 2.5);
         for cut in last + 1..bytes.len() {
             // What recovery reports: the good length and the bytes it dropped.
-            std::fs::write(dir.log(1), &bytes[..cut]).unwrap();
+            std::fs::write(log_path(&dir, 1), &bytes[..cut]).unwrap();
             let mut store = Store::new();
-            let replayed = replay_log(&dir.log(1), false, &mut store).unwrap();
+            let replayed = replay_log(&log_path(&dir, 1), false, &mut store).unwrap();
             let cut_report = replayed.cut.expect("a cut");
             assert_eq!(
                 (replayed.len, replayed.records, cut_report.at, cut_report.dropped),
@@ -440,10 +408,10 @@ mod tests {
             assert_eq!(cut_report.reason, CutReason::TornTail, "cut at {cut}");
             assert_eq!(cut_report.damage, Damage::Short, "cut at {cut}");
             assert_eq!(dump(&store), model(&front), "cut at {cut}");
-            assert_eq!(std::fs::metadata(dir.log(1)).unwrap().len(), last as u64);
+            assert_eq!(std::fs::metadata(log_path(&dir, 1)).unwrap().len(), last as u64);
 
             // And the log takes appends after it: a restart sees both.
-            std::fs::write(dir.log(1), &bytes[..cut]).unwrap();
+            std::fs::write(log_path(&dir, 1), &bytes[..cut]).unwrap();
             let (mut journal, store) = Journal::open(&options(&dir)).unwrap();
             assert_eq!(dump(&store), model(&front), "cut at {cut}");
             let mut batch = Batch::default();
@@ -457,12 +425,12 @@ mod tests {
                 "cut at {cut}"
             );
             journal.close().unwrap();
-            assert_eq!(dir.files(), ["log-0000000001"]);
-            std::fs::remove_file(dir.log(1)).unwrap();
+            assert_eq!(dir.files(), ["LOCK", "log-0000000001"]);
+            std::fs::remove_file(log_path(&dir, 1)).unwrap();
         }
         // Cut exactly before it, there is nothing to cut.
-        std::fs::write(dir.log(1), &bytes[..last]).unwrap();
-        let replayed = replay_log(&dir.log(1), false, &mut Store::new()).unwrap();
+        std::fs::write(log_path(&dir, 1), &bytes[..last]).unwrap();
+        let replayed = replay_log(&log_path(&dir, 1), false, &mut Store::new()).unwrap();
         assert_eq!((replayed.len, replayed.cut), (last as u64, None));
     }
 
@@ -501,7 +469,7 @@ mod tests {
 
             // Good records follow: refused, pointing at the damaged record,
             // and the file is left as it was.
-            std::fs::write(dir.log(1), &bad).unwrap();
+            std::fs::write(log_path(&dir, 1), &bad).unwrap();
             match recover_dir(&dir, false) {
                 Err(Error::Corrupt { offset, damage, .. }) => {
                     assert_eq!(offset, at as u64, "{}", whole());
@@ -516,15 +484,15 @@ mod tests {
                 Err(e) => panic!("{}: {e}", whole()),
                 Ok(_) => panic!("{} went unnoticed", whole()),
             }
-            assert_eq!(std::fs::read(dir.log(1)).unwrap(), bad, "{}", whole());
+            assert_eq!(std::fs::read(log_path(&dir, 1)).unwrap(), bad, "{}", whole());
 
             // With --repair: the records before it, the file cut there.
             let recovered = recover_dir(&dir, true).unwrap();
             assert_eq!(dump(&recovered.store), model(FRONT[0]), "{}", whole());
-            assert_eq!(std::fs::metadata(dir.log(1)).unwrap().len(), at as u64);
+            assert_eq!(std::fs::metadata(log_path(&dir, 1)).unwrap().len(), at as u64);
 
             // As the last record: a torn tail, cut without --repair.
-            std::fs::write(dir.log(1), &bad[..end]).unwrap();
+            std::fs::write(log_path(&dir, 1), &bad[..end]).unwrap();
             let recovered = recover_dir(&dir, false).unwrap();
             assert_eq!(dump(&recovered.store), model(FRONT[0]), "{}", whole());
             assert_eq!(recovered.log.map(|(len, _)| len), Some(at as u64), "{}", whole());
@@ -560,7 +528,7 @@ mod tests {
             hasher.update(&bad[at..at + 4]);
             hasher.update(&body);
             bad[at + 4..at + 8].copy_from_slice(&hasher.finalize().to_le_bytes());
-            std::fs::write(dir.log(1), &bad).unwrap();
+            std::fs::write(log_path(&dir, 1), &bad).unwrap();
             match recover_dir(&dir, false) {
                 Err(Error::Corrupt { offset: o, damage, .. }) => {
                     assert_eq!((o, damage), (at as u64, Damage::BadBody), "{what}")
@@ -571,12 +539,12 @@ mod tests {
             let recovered = recover_dir(&dir, true).unwrap();
             assert_eq!(dump(&recovered.store), model(FRONT[0]), "{what}, --repair");
             // As the last record: cut as a torn tail, and none of it replayed.
-            std::fs::write(dir.log(1), &bad[..end]).unwrap();
+            std::fs::write(log_path(&dir, 1), &bad[..end]).unwrap();
             let recovered = recover_dir(&dir, false).unwrap();
             assert_eq!(dump(&recovered.store), model(FRONT[0]), "{what}, last");
         }
         // Unchanged, the same bytes are a good log.
-        std::fs::write(dir.log(1), &bytes).unwrap();
+        std::fs::write(log_path(&dir, 1), &bytes).unwrap();
         let recovered = recover_dir(&dir, false).unwrap();
         assert_eq!(dump(&recovered.store), model(&[FRONT[0], target, FRONT[1]].concat()));
     }
@@ -592,7 +560,7 @@ mod tests {
             for bit in at * 8..end * 8 {
                 let mut bad = bytes.clone();
                 bad[bit / 8] ^= 1 << (bit % 8);
-                std::fs::write(dir.snapshot(1), &bad).unwrap();
+                std::fs::write(snapshot_path(&dir, 1), &bad).unwrap();
                 match recover_dir(&dir, false) {
                     Err(Error::Corrupt { offset, .. }) => assert_eq!(offset, at as u64, "bit {bit}"),
                     Err(e) => panic!("bit {bit}: {e}"),
@@ -603,7 +571,7 @@ mod tests {
         // A snapshot is complete or damaged: cut short anywhere, even
         // between records, it is refused, not taken for a torn tail.
         for cut in FILE_HEADER_BYTES..bytes.len() {
-            std::fs::write(dir.snapshot(1), &bytes[..cut]).unwrap();
+            std::fs::write(snapshot_path(&dir, 1), &bytes[..cut]).unwrap();
             match recover_dir(&dir, false) {
                 Err(Error::Corrupt { damage, .. }) => {
                     let want = match starts.contains(&cut) {
@@ -616,7 +584,7 @@ mod tests {
                 Ok(_) => panic!("a snapshot cut at {cut} was accepted"),
             }
         }
-        std::fs::write(dir.snapshot(1), &bytes).unwrap();
+        std::fs::write(snapshot_path(&dir, 1), &bytes).unwrap();
         assert_eq!(dump(&recover_dir(&dir, false).unwrap().store), model(SNAPSHOT));
     }
 
@@ -629,7 +597,7 @@ mod tests {
         let salt = u32::from_le_bytes(bytes[16..20].try_into().unwrap());
         let mut bad = bytes[..end_at].to_vec();
         SnapshotEncoder::new(salt).finish(&mut bad);
-        std::fs::write(dir.snapshot(1), &bad).unwrap();
+        std::fs::write(snapshot_path(&dir, 1), &bad).unwrap();
         match recover_dir(&dir, false) {
             Err(Error::Corrupt { offset, damage, .. }) => {
                 assert_eq!((offset, damage), (end_at as u64, Damage::EndMismatch))
@@ -639,7 +607,7 @@ mod tests {
         // A good snapshot with a record after its END.
         let mut bad = bytes.clone();
         bad.extend_from_slice(&bytes[starts[0]..starts[1]]);
-        std::fs::write(dir.snapshot(1), &bad).unwrap();
+        std::fs::write(snapshot_path(&dir, 1), &bad).unwrap();
         match recover_dir(&dir, false) {
             Err(Error::Corrupt { offset, damage, .. }) => {
                 assert_eq!((offset, damage), (end_at as u64, Damage::AfterEnd))
@@ -652,22 +620,26 @@ mod tests {
     fn replay_is_the_newest_snapshot_then_its_logs_in_order_last_write_winning() {
         let dir = TempDir::new("order");
         // Generation 1, superseded by snapshot 2: never replayed, removed.
-        std::fs::write(dir.snapshot(1), snapshot_bytes(&[("a", 1, -1.0), ("old", 1, -1.0)]).0).unwrap();
-        std::fs::write(dir.log(1), log_bytes(&[&[("a", 1, -1.0), ("old", 2, -1.0)]]).0).unwrap();
+        std::fs::write(
+            snapshot_path(&dir, 1),
+            snapshot_bytes(&[("a", 1, -1.0), ("old", 1, -1.0)]).0,
+        )
+        .unwrap();
+        std::fs::write(log_path(&dir, 1), log_bytes(&[&[("a", 1, -1.0), ("old", 2, -1.0)]]).0).unwrap();
         let snapshot: &[Put] = &[("a", 1, 20.0), ("a", 2, 20.0), ("b", 1, 20.0), ("e", 1, 20.0)];
-        std::fs::write(dir.snapshot(2), snapshot_bytes(snapshot).0).unwrap();
+        std::fs::write(snapshot_path(&dir, 2), snapshot_bytes(snapshot).0).unwrap();
         // Log 2 overrides the snapshot, later records and later entries of
         // one record override earlier ones.
         let log2: [&[Put]; 2] = [
             &[("a", 1, 21.0), ("b", 1, 21.0)],
             &[("b", 2, 23.0), ("a", 1, 22.0), ("b", 2, 24.0)],
         ];
-        std::fs::write(dir.log(2), log_bytes(&log2).0).unwrap();
+        std::fs::write(log_path(&dir, 2), log_bytes(&log2).0).unwrap();
         // Generations compare as numbers: 10 comes after 9.
         let log9: &[Put] = &[("a", 1, 9.0), ("f", 1, 9.0)];
         let log10: &[Put] = &[("f", 1, 10.0)];
-        std::fs::write(dir.log(9), log_bytes(&[log9]).0).unwrap();
-        std::fs::write(dir.log(10), log_bytes(&[log10]).0).unwrap();
+        std::fs::write(log_path(&dir, 9), log_bytes(&[log9]).0).unwrap();
+        std::fs::write(log_path(&dir, 10), log_bytes(&[log10]).0).unwrap();
 
         let recovered = recover_dir(&dir, false).unwrap();
         let want = vec![
@@ -687,12 +659,13 @@ mod tests {
         assert_eq!(recovered.generation, 10);
         assert_eq!(
             recovered.snapshot_bytes,
-            std::fs::metadata(dir.snapshot(2)).unwrap().len()
+            std::fs::metadata(snapshot_path(&dir, 2)).unwrap().len()
         );
         drop(recovered);
         assert_eq!(
             dir.files(),
             [
+                "LOCK",
                 "log-0000000002",
                 "log-0000000009",
                 "log-0000000010",
