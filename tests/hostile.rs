@@ -68,6 +68,18 @@ fn overlong_lines_at_the_limit() {
     assert_silent(&mut s);
 }
 
+const STATS: &[u8] = b"stats\n";
+
+/// The server's `bytes.in` figure, asked on `s` (the request included).
+fn bytes_in(s: &mut TcpStream) -> u64 {
+    let answer = exchange(s, STATS, 1);
+    let figure = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("bytes.in "))
+        .expect("bytes.in");
+    figure.parse().expect("a number")
+}
+
 #[test]
 fn client_that_never_reads_is_throttled() {
     let server = TestServer::start(&["--max-pending-output", "65536"]);
@@ -85,21 +97,22 @@ fn client_that_never_reads_is_throttled() {
     let request = b"get heavy\n".repeat(1000);
     const CAP: usize = 50 * MIB;
     let mut sent = 0usize;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut stalled_since: Option<Instant> = None;
-    while sent < CAP && Instant::now() < deadline {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while sent < CAP {
         match hog.write(&request) {
-            Ok(n) => {
-                sent += n;
-                stalled_since = None;
-            }
+            Ok(n) => sent += n,
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                // Blocked for a while: the server has stopped reading us.
-                let since = *stalled_since.get_or_insert_with(Instant::now);
-                if since.elapsed() > Duration::from_millis(500) {
+                // Blocked. Stopped once the server is seen not reading us:
+                // between two stats round trips (a loop turn at least) its
+                // bytes in grew by the second request only.
+                let first = bytes_in(&mut setup);
+                if bytes_in(&mut setup) == first + STATS.len() as u64 {
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                assert!(
+                    Instant::now() < deadline,
+                    "the server went on reading a non-reader ({sent} bytes sent)"
+                );
             }
             Err(e) => panic!("write: {e}"),
         }
