@@ -2,6 +2,8 @@
 //! and the benchmarks (which include this file by path).
 #![allow(dead_code)] // each includer uses its own subset
 
+use std::time::{Duration, Instant};
+
 /// A tiny deterministic generator (xorshift64), so randomised tests
 /// reproduce from their seed.
 pub struct XorShift(pub u64);
@@ -22,6 +24,26 @@ impl XorShift {
     /// A number in `0..n`.
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
+    }
+}
+
+/// Between two looks at a condition being waited for: short beside any
+/// deadline, and a look (a syscall or a round trip) costs little.
+const POLL: Duration = Duration::from_millis(5);
+
+/// Looks at `probe` until it gives a value, for at most `timeout`; None if
+/// it never did. The one waiting loop of the tests: they wait for a
+/// condition, bounded by a deadline, never for a fixed time.
+pub fn poll_until<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(POLL);
     }
 }
 

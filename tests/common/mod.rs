@@ -11,33 +11,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 #[allow(unused_imports)] // each test binary uses its own subset
-pub use testutil::{TempDir, XorShift};
+pub use testutil::{poll_until, TempDir, XorShift};
 
 /// How long any single read in a test may block before the test fails:
 /// generous, so a slow CI machine is not a failure, but a hang is.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Between two looks at a condition being waited for: short beside any
-/// deadline, and a look (a syscall or a round trip) costs little.
-const POLL: Duration = Duration::from_millis(5);
-
-/// Looks at `probe` until it gives a value, for at most `timeout`; None if
-/// it never did. The one waiting loop of the tests: they wait for a
-/// condition, bounded by a deadline, never for a fixed time.
-pub fn poll_until<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = probe() {
-            return Some(value);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(POLL);
-    }
-}
 
 /// Looks at `probe` until it gives a value, for at most [`IO_TIMEOUT`];
 /// fails the test saying what did not happen otherwise.
