@@ -294,10 +294,11 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<Replayed, 
 mod tests {
     use super::*;
     use crate::journal::{Batch, Fsync, Journal, Options};
-    use crate::testutil::TempDir;
+    use crate::testutil::{poll_until, TempDir, XorShift};
     use format::{SnapshotEncoder, HEADER_BYTES};
     use std::path::PathBuf;
     use std::sync::Arc;
+    use std::time::Duration;
 
     fn log_path(dir: &TempDir, generation: u64) -> PathBuf {
         dir.0.join(format!("log-{generation:010}"))
@@ -672,5 +673,64 @@ mod tests {
                 "snapshot-0000000002"
             ]
         );
+    }
+
+    const KEYS: u64 = 400;
+    const TIMESTAMPS: u64 = 200;
+
+    /// Random puts over a few hundred keys, applied to `store` and appended
+    /// by `journal`, as a loop turn does.
+    fn put_turn(journal: &mut Journal, store: &mut Store, rng: &mut XorShift, puts: usize) {
+        let mut batch = Batch::default();
+        for _ in 0..puts {
+            let key = format!("k{:03}", rng.below(KEYS));
+            let (timestamp, value) = (rng.below(TIMESTAMPS) as i64, rng.below(1000) as f64);
+            let replaced = store.put(&key, timestamp, value);
+            batch.push(&key, timestamp, value, replaced);
+        }
+        journal.commit(&mut batch).unwrap();
+    }
+
+    #[test]
+    fn what_a_compaction_and_the_puts_during_it_leave_replays_to_the_same_store() {
+        let dir = TempDir::new("compact");
+        let mut rng = XorShift::seeded(12);
+        let options = Options {
+            compact_min_bytes: 1,
+            ..options(&dir)
+        };
+        let (mut journal, mut store) = Journal::open(&options).unwrap();
+        // Every (key, timestamp) once: a snapshot of three slices or more
+        // (1.3 MB), so puts land between slices, before and after where its
+        // walk has reached.
+        let mut batch = Batch::default();
+        for key in 0..KEYS {
+            let key = format!("k{key:03}");
+            for timestamp in 0..TIMESTAMPS as i64 {
+                store.put(&key, timestamp, -1.0);
+                batch.push(&key, timestamp, -1.0, None);
+            }
+        }
+        journal.commit(&mut batch).unwrap();
+        let mut slices = 0;
+        while journal.tick(&store) {
+            slices += 1;
+            put_turn(&mut journal, &mut store, &mut rng, 100);
+        }
+        assert!(slices >= 2, "{slices} slices");
+        // Finished off the loop; puts go on meanwhile.
+        let done = poll_until(Duration::from_secs(20), || {
+            journal.tick(&store);
+            put_turn(&mut journal, &mut store, &mut rng, 10);
+            (journal.status().compactions == 1).then_some(())
+        });
+        assert!(done.is_some(), "the compaction did not finish");
+        put_turn(&mut journal, &mut store, &mut rng, 100);
+        journal.close().unwrap();
+        assert_eq!(dir.files(), ["LOCK", "log-0000000002", "snapshot-0000000002"]);
+
+        let (journal, recovered) = Journal::open(&options).unwrap();
+        assert_eq!(dump(&recovered), dump(&store));
+        journal.close().unwrap();
     }
 }
