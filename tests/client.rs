@@ -11,7 +11,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A generous per-call timeout for clients in tests that are not about
 /// timeouts: a hang fails the test instead of blocking it forever.
@@ -118,17 +118,13 @@ impl Fake {
         let handle = std::thread::spawn(move || {
             let mut threads = Vec::new();
             for i in 0..connections {
-                let deadline = Instant::now() + IO_TIMEOUT;
-                let stream = loop {
+                let stream = wait_for(&format!("connection {i} to the fake server"), || {
                     match listener.accept() {
-                        Ok((stream, _)) => break stream,
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                            assert!(Instant::now() < deadline, "fake server: no connection {i} came");
-                            std::thread::sleep(Duration::from_millis(1));
-                        }
+                        Ok((stream, _)) => Some(stream),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => None,
                         Err(e) => panic!("fake server: accept: {e}"),
                     }
-                };
+                });
                 let script = Arc::clone(&script);
                 threads.push(std::thread::spawn(move || {
                     let mut peer = Peer::new(stream);

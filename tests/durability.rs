@@ -7,14 +7,13 @@
 
 mod common;
 
-use common::{exchange, read_answers, read_to_close, TempDir, TestServer, XorShift, IO_TIMEOUT};
+use common::{exchange, read_answers, read_to_close, wait_until, TempDir, TestServer, XorShift, IO_TIMEOUT};
 use metricsd::journal::format::{parse_file_header, scan, Scan, FILE_HEADER_BYTES, LOG_MAGIC, SNAPSHOT_MAGIC};
 use metricsd::Client;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::Duration;
 
 /// (key, timestamp) → value bits: exact, -0.0 and all.
 type Model = BTreeMap<(String, i64), u64>;
@@ -165,7 +164,12 @@ fn kill_nine_in_the_middle_of_pipelined_writes_loses_no_acknowledged_put() {
         let workers: Vec<_> = (0..CONNECTIONS)
             .map(|conn| pipeline_until_broken(&server, round, conn))
             .collect();
-        std::thread::sleep(Duration::from_millis(50 + rng.below(250)));
+        // Killed after a random share of the work, not of the time: at any
+        // speed some puts are acknowledged and many are in flight.
+        let stored = 1 + rng.below(20_000);
+        wait_until(&format!("{stored} puts of round {round}"), || {
+            figure(&server, "requests.put") >= stored
+        });
         server.signal("KILL");
         assert_eq!(server.wait_exit(), None, "killed by the signal");
         for (conn, worker) in workers.into_iter().enumerate() {
@@ -343,16 +347,10 @@ fn figure(server: &TestServer, name: &str) -> u64 {
     value.parse().expect("an integer")
 }
 
-/// Asks for `name` until it is at least `want`, for at most 10 s.
+/// Asks for `name` until it is at least `want`.
 #[track_caller]
 fn wait_for_figure(server: &TestServer, name: &str, want: u64) {
-    for _ in 0..200 {
-        if figure(server, name) >= want {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{name} is {}, still below {want}", figure(server, name));
+    wait_until(&format!("{name} to reach {want}"), || figure(server, name) >= want);
 }
 
 #[test]
@@ -590,10 +588,12 @@ fn a_peer_that_never_reads_delays_the_stop_by_the_grace_only_and_a_second_signal
         // Ask for a multi-megabyte answer and never read it.
         let mut stuck = server.connect();
         stuck.write_all(b"get *\n").unwrap();
-        std::thread::sleep(Duration::from_millis(200));
+        // The answer has begun: the server holds it, unsent, at the stop.
+        stuck.peek(&mut [0]).expect("the answer begins");
         server.signal("TERM");
         if second_signal {
-            std::thread::sleep(Duration::from_millis(200));
+            // The first signal was taken: the stop closed the listener.
+            wait_until("the listener to close", || TcpStream::connect(server.addr).is_err());
             server.signal("TERM");
             assert_eq!(server.wait_exit(), Some(128 + 15));
         } else {

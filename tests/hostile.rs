@@ -68,6 +68,18 @@ fn overlong_lines_at_the_limit() {
     assert_silent(&mut s);
 }
 
+const STATS: &[u8] = b"stats\n";
+
+/// The server's `bytes.in` figure, asked on `s` (the request included).
+fn bytes_in(s: &mut TcpStream) -> u64 {
+    let answer = exchange(s, STATS, 1);
+    let figure = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("bytes.in "))
+        .expect("bytes.in");
+    figure.parse().expect("a number")
+}
+
 #[test]
 fn client_that_never_reads_is_throttled() {
     let server = TestServer::start(&["--max-pending-output", "65536"]);
@@ -85,21 +97,22 @@ fn client_that_never_reads_is_throttled() {
     let request = b"get heavy\n".repeat(1000);
     const CAP: usize = 50 * MIB;
     let mut sent = 0usize;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut stalled_since: Option<Instant> = None;
-    while sent < CAP && Instant::now() < deadline {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while sent < CAP {
         match hog.write(&request) {
-            Ok(n) => {
-                sent += n;
-                stalled_since = None;
-            }
+            Ok(n) => sent += n,
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                // Blocked for a while: the server has stopped reading us.
-                let since = *stalled_since.get_or_insert_with(Instant::now);
-                if since.elapsed() > Duration::from_millis(500) {
+                // Blocked. Stopped once the server is seen not reading us:
+                // between two stats round trips (a loop turn at least) its
+                // bytes in grew by the second request only.
+                let first = bytes_in(&mut setup);
+                if bytes_in(&mut setup) == first + STATS.len() as u64 {
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                assert!(
+                    Instant::now() < deadline,
+                    "the server went on reading a non-reader ({sent} bytes sent)"
+                );
             }
             Err(e) => panic!("write: {e}"),
         }
@@ -224,17 +237,11 @@ fn connections_over_the_limit_are_closed_at_once() {
     );
     // Room again once one goes away.
     drop(held.pop());
-    let served = (0..200).any(|_| {
+    wait_until("a slot to become free", || {
         let mut s = server.connect();
         let _ = s.write_all(b"get x\n");
-        let got = read_to_close_or_reset_or_answer(&mut s);
-        if got == OK {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        false
+        read_to_close_or_reset_or_answer(&mut s) == OK
     });
-    assert!(served, "a slot never became free");
     assert!(
         server.log().contains("connection limit (5) reached"),
         "log: {}",
@@ -277,16 +284,11 @@ fn out_of_file_descriptors_sheds_connections_and_keeps_serving() {
         assert_eq!(exchange(s, b"get fd\n", 1), OK);
     }
     open.truncate(open.len() - 10);
-    let served = (0..200).any(|_| {
+    wait_until("a new connection to be served", || {
         let mut s = server.connect();
         let _ = s.write_all(b"get fd\n");
-        if read_to_close_or_reset_or_answer(&mut s) == OK {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        false
+        read_to_close_or_reset_or_answer(&mut s) == OK
     });
-    assert!(served);
     assert!(
         server.log().contains("out of file descriptors"),
         "log: {}",
@@ -350,14 +352,10 @@ fn deep_pipeline_does_not_starve_others() {
     let writer = std::thread::spawn(move || hog_writer.write_all(puts.as_bytes()).unwrap());
     // Wait until the hog's puts are being stored, then ask for them.
     let mut other = server.connect();
-    let stored = loop {
+    let stored = wait_for("the hog's first puts", || {
         let answer = exchange(&mut other, b"get hog\n", 1);
-        let points = answer.lines().count() - 1;
-        if points > 0 {
-            break points;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+        Some(answer.lines().count() - 1).filter(|&points| points > 0)
+    });
     assert!(
         stored < PUTS,
         "the other client waited for the whole pipeline of the hog"
@@ -428,11 +426,15 @@ fn big_answers_to_clients_that_never_read_stay_bounded() {
     for hog in &mut hogs {
         hog.write_all(&b"get *\n".repeat(50)).unwrap();
     }
-    // Give the server time to do all it would do, proven by a round trip on
-    // a connection served after every hog's requests arrived.
+    // The server has begun answering every hog...
+    for (i, hog) in hogs.iter().enumerate() {
+        hog.peek(&mut [0])
+            .unwrap_or_else(|e| panic!("no answer for hog {i}: {e}"));
+    }
+    // ...and has had loop turns to do all it would do: round trips on a
+    // connection served after every hog's requests arrived.
     for _ in 0..20 {
         assert_eq!(exchange(&mut setup, b"get nothing\n", 1), OK);
-        std::thread::sleep(Duration::from_millis(20));
     }
     let grown = server.rss_kib().saturating_sub(before);
     assert!(

@@ -153,18 +153,13 @@ fn many_hostile_connections_leave_no_trace() {
 /// this polls, for as long as a read may block; the assertion is on the
 /// count, never on the time.
 fn wait_for_fds(server: &TestServer, fds: usize) {
-    let poll = Duration::from_millis(10);
-    for _ in 0..IO_TIMEOUT.as_millis() / poll.as_millis() {
-        if server.open_fds() == fds {
-            return;
-        }
-        thread::sleep(poll);
+    if poll_until(IO_TIMEOUT, || (server.open_fds() == fds).then_some(())).is_none() {
+        assert_eq!(
+            server.open_fds(),
+            fds,
+            "descriptors still open after the hostile connections closed"
+        );
     }
-    assert_eq!(
-        server.open_fds(),
-        fds,
-        "descriptors still open after the hostile connections closed"
-    );
 }
 
 /// One thread's connections; returns how many bytes of partial lines its

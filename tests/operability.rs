@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{exchange, read_answers, TempDir, TestServer, IO_TIMEOUT};
+use common::{exchange, read_answers, wait_until, TempDir, TestServer, IO_TIMEOUT};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -154,17 +154,10 @@ fn self_metrics_are_stored_as_series_only_when_asked_for() {
     let with = TestServer::start(&["--self-metrics-interval", "0.1", "--self-metrics-prefix", "md."]);
     let mut s = with.connect();
     exchange(&mut s, b"put user.series 1 1\n", 1);
-    // Wait (bounded) for two rounds of figures.
-    let mut points = 0;
-    for _ in 0..200 {
+    wait_until("two rounds of self-metrics", || {
         let answer = exchange(&mut s, b"get md.requests.put\n", 1);
-        points = answer.lines().filter(|l| l.starts_with("md.requests.put ")).count();
-        if points >= 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(points >= 2, "no self-metrics stored");
+        answer.lines().filter(|l| l.starts_with("md.requests.put ")).count() >= 2
+    });
     let all = exchange(&mut s, b"get *\n", 1);
     assert!(
         all.contains("\nmd.points ") && all.contains("\nuser.series 1.0 1\n"),
@@ -184,7 +177,9 @@ fn bad_request_warnings_are_rate_limited_with_a_count() {
     exchange(&mut s, &bad, 1000);
     std::thread::sleep(Duration::from_millis(1100));
     exchange(&mut s, b"bogus\n", 1);
-    std::thread::sleep(Duration::from_millis(100));
+    wait_until("the second warning in the log", || {
+        server.log().matches("bad request from").count() >= 2
+    });
     let log = server.log();
     let warnings: Vec<&str> = log.lines().filter(|l| l.contains("bad request from")).collect();
     assert_eq!(warnings.len(), 2, "{log}");

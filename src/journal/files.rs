@@ -166,7 +166,7 @@ pub enum Step<'a> {
     /// The clean end of the file.
     End,
     /// Bytes at [`RecordReader::offset`] that are not a whole good record.
-    Bad(Badness),
+    Bad(Damage),
 }
 
 impl RecordReader {
@@ -174,23 +174,6 @@ impl RecordReader {
     /// returned, when its body turned out not to decode.
     pub fn unread(&mut self, body_len: usize) {
         self.start -= HEADER_BYTES + body_len;
-    }
-}
-
-/// How the bytes where reading stopped are bad.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Badness {
-    /// The file ends inside a record.
-    Short,
-    Damaged(Damage),
-}
-
-impl std::fmt::Display for Badness {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Badness::Short => f.write_str("the file ends inside a record"),
-            Badness::Damaged(damage) => damage.fmt(f),
-        }
     }
 }
 
@@ -257,13 +240,13 @@ impl RecordReader {
                     self.start += len;
                     return Ok(Step::Record(&self.buf[body]));
                 }
-                Scan::Corrupt(damage) => return Ok(Step::Bad(Badness::Damaged(damage))),
+                Scan::Corrupt(damage) => return Ok(Step::Bad(damage)),
                 Scan::Incomplete => {
                     if !self.fill()? {
                         return Ok(if self.start == self.buf.len() {
                             Step::End
                         } else {
-                            Step::Bad(Badness::Short)
+                            Step::Bad(Damage::Short)
                         });
                     }
                 }
@@ -324,7 +307,15 @@ impl RecordReader {
             self.start = 0;
         }
         let old = self.buf.len();
-        self.buf.resize(old + READ_CHUNK, 0);
+        // No more than the file holds: a small file costs no 4 MiB buffer
+        // (zeroed, once per refill), and the bytes looked for at its end
+        // are not asked of the disk again and again.
+        let left = self.size.saturating_sub(self.base + old as u64);
+        let want = READ_CHUNK.min(usize::try_from(left).unwrap_or(READ_CHUNK));
+        if want == 0 {
+            return Ok(false);
+        }
+        self.buf.resize(old + want, 0);
         let n = loop {
             match self.file.read(&mut self.buf[old..]) {
                 Ok(n) => break n,

@@ -25,8 +25,6 @@
 //! and one END record whose counts prove it complete.
 //! Integers are little-endian; varints are unsigned LEB128.
 
-use std::fmt;
-
 /// First bytes of a log file.
 pub const LOG_MAGIC: &[u8; 16] = b"METRICSD-LOG-v1\n";
 /// First bytes of a snapshot file.
@@ -84,26 +82,34 @@ pub enum Scan<'a> {
     Corrupt(Damage),
 }
 
-/// Why bytes are not a record, or a record's body not what it says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What is wrong with the bytes where reading a data file stopped: why they
+/// are not a record, or a record not what it says. Recovery names it in its
+/// warnings and in [`super::Error::Corrupt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Damage {
+    /// The file ends inside a record: a torn write, or a file cut short.
+    #[error("the file ends inside a record")]
+    Short,
     /// The length field is zero or above [`MAX_BODY_BYTES`].
+    #[error("impossible record length")]
     BadLength,
     /// The checksum does not match.
+    #[error("checksum mismatch")]
     BadChecksum,
     /// The checksum matches but the body does not decode (unknown kind,
     /// short entry, a key that is not UTF-8): written by something else.
+    #[error("record body does not decode")]
     BadBody,
-}
-
-impl fmt::Display for Damage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Damage::BadLength => "impossible record length",
-            Damage::BadChecksum => "checksum mismatch",
-            Damage::BadBody => "record body does not decode",
-        })
-    }
+    /// A snapshot ends, cleanly between records, without its END record.
+    #[error("the snapshot ends without its END record")]
+    NoEnd,
+    /// A snapshot's END record counts other series or points than the
+    /// records before it hold.
+    #[error("the END record's counts do not match the snapshot's records")]
+    EndMismatch,
+    /// A snapshot has bytes after its END record.
+    #[error("bytes follow the END record")]
+    AfterEnd,
 }
 
 /// Whether `kind` is the first byte of a body this format writes.

@@ -27,7 +27,8 @@ pub use format::Batch;
 
 use crate::store::Store;
 use compact::Compaction;
-use files::{Badness, DataDir};
+use files::DataDir;
+use format::Damage;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -72,15 +73,11 @@ pub enum Error {
     #[error("{} is not a metricsd data file of this version", file.display())]
     NotOurs { file: PathBuf },
     #[error(
-        "{} is damaged at byte {offset} ({badness}) and good records follow, so this is not a torn \
+        "{} is damaged at byte {offset} ({damage}) and good records follow, so this is not a torn \
          write; start with --repair to keep what comes before the damage and drop the rest of the file",
         file.display()
     )]
-    Corrupt {
-        file: PathBuf,
-        offset: u64,
-        badness: Badness,
-    },
+    Corrupt { file: PathBuf, offset: u64, damage: Damage },
 }
 
 impl Error {

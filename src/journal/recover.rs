@@ -9,8 +9,8 @@
 //! without them would silently drop acknowledged data: that needs the
 //! operator's `--repair`.
 
-use super::files::{self, Badness, DataDir, RecordReader, Step};
-use super::format::{self, SnapshotRecord, FILE_HEADER_BYTES, LOG_MAGIC, SNAPSHOT_MAGIC};
+use super::files::{self, DataDir, RecordReader, Step};
+use super::format::{self, Damage, SnapshotRecord, FILE_HEADER_BYTES, LOG_MAGIC, SNAPSHOT_MAGIC};
 use super::Error;
 use crate::store::Store;
 use std::path::Path;
@@ -66,9 +66,29 @@ pub fn recover(dir: &DataDir, repair: bool) -> Result<Recovered, Error> {
     let mut records = 0;
     let mut log = None;
     for &generation in &logs {
-        let (len, count, salt) = replay_log(&dir.log_path(generation), repair, &mut store)?;
-        records += count;
-        log = Some((len, salt));
+        let path = dir.log_path(generation);
+        let replayed = replay_log(&path, repair, &mut store)?;
+        if let Some(Cut {
+            at,
+            dropped,
+            damage,
+            reason,
+        }) = replayed.cut
+        {
+            match reason {
+                CutReason::TornTail => log::warn!(
+                    "{}: cut a torn tail of {dropped} bytes at byte {at} ({damage}): a write the crash interrupted",
+                    path.display()
+                ),
+                CutReason::Repair => log::warn!(
+                    "--repair: {} is damaged at byte {at} ({damage}); kept the {} records before it, dropped {dropped} bytes",
+                    path.display(),
+                    replayed.records
+                ),
+            }
+        }
+        records += replayed.records;
+        log = Some((replayed.len, replayed.salt));
     }
     log::info!(
         "recovered {} points in {} series ({} log records from {} log files) in {} ms",
@@ -101,7 +121,7 @@ fn load_snapshot(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, b
     let (mut series, mut points) = (0u64, 0u64);
     let mut last_key: Option<Box<str>> = None;
     let io = |e| Error::io(path, e);
-    let badness = loop {
+    let damage = loop {
         let at = reader.offset();
         match reader.next().map_err(io)? {
             Step::Record(body) => match format::decode_snapshot(body) {
@@ -118,49 +138,79 @@ fn load_snapshot(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, b
                     points: want_points,
                 }) => {
                     if (want_series, want_points) != (series, points) {
-                        break Badness::Damaged(format::Damage::BadBody);
+                        return damaged(path, at, Damage::EndMismatch, repair, size);
                     }
                     match reader.next().map_err(io)? {
                         Step::End => return Ok((size, false)),
-                        _ => return damaged(path, at, Badness::Damaged(format::Damage::BadBody), repair, size),
+                        _ => return damaged(path, at, Damage::AfterEnd, repair, size),
                     }
                 }
                 Err(damage) => {
                     let len = body.len();
                     reader.unread(len);
-                    break Badness::Damaged(damage);
+                    break damage;
                 }
             },
             // Without its END record the snapshot is cut short.
-            Step::End => break Badness::Short,
-            Step::Bad(badness) => break badness,
+            Step::End => break Damage::NoEnd,
+            Step::Bad(damage) => break damage,
         }
     };
     let at = reader.offset();
-    damaged(path, at, badness, repair, size)
+    damaged(path, at, damage, repair, size)
 }
 
 /// A snapshot with damage at `at`: refused, or with `--repair` kept up to it.
-fn damaged(path: &Path, at: u64, badness: Badness, repair: bool, size: u64) -> Result<(u64, bool), Error> {
+fn damaged(path: &Path, at: u64, damage: Damage, repair: bool, size: u64) -> Result<(u64, bool), Error> {
     if !repair {
         return Err(Error::Corrupt {
             file: path.to_owned(),
             offset: at,
-            badness,
+            damage,
         });
     }
     log::warn!(
-        "--repair: {} is damaged at byte {at} ({badness}); kept the points before it, dropped the {} bytes after",
+        "--repair: {} is damaged at byte {at} ({damage}); kept the points before it, dropped the {} bytes after",
         path.display(),
         size - at
     );
     Ok((size, true))
 }
 
-/// Replays one log into `store`; returns its good length (after cutting a
-/// torn tail, or with `--repair` damage), how many records it held, and
-/// its salt.
-fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, u64, u32), Error> {
+/// What replaying one log found.
+#[derive(Debug, PartialEq)]
+struct Replayed {
+    /// Its good length: after cutting a torn tail, or with `--repair` damage.
+    len: u64,
+    /// Records replayed.
+    records: u64,
+    salt: u32,
+    /// The bad bytes cut off its end, if any.
+    cut: Option<Cut>,
+}
+
+/// Bad bytes cut off the end of a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cut {
+    /// Where the bad bytes began: the log's new length.
+    at: u64,
+    /// How many bytes were cut.
+    dropped: u64,
+    damage: Damage,
+    reason: CutReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CutReason {
+    /// No good record follows: a write a crash interrupted.
+    TornTail,
+    /// Good records follow, and `--repair` allowed dropping them.
+    Repair,
+}
+
+/// Replays one log into `store`, cutting a torn tail (or with `--repair`
+/// damage) off its end.
+fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<Replayed, Error> {
     let io = |e| Error::io(path, e);
     let len = std::fs::metadata(path).map_err(io)?.len();
     if len < FILE_HEADER_BYTES as u64 {
@@ -178,12 +228,17 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, u64,
             .map_err(io)?;
         std::io::Write::write_all(&mut file, &header).map_err(io)?;
         file.sync_all().map_err(io)?;
-        return Ok((FILE_HEADER_BYTES as u64, 0, salt));
+        return Ok(Replayed {
+            len: FILE_HEADER_BYTES as u64,
+            records: 0,
+            salt,
+            cut: None,
+        });
     }
     let mut reader = RecordReader::open(path, LOG_MAGIC)?;
     let salt = reader.salt();
     let mut records = 0;
-    let badness = loop {
+    let damage = loop {
         match reader.next().map_err(io)? {
             Step::Record(body) => {
                 // Checked whole before any of it is applied, so a record is
@@ -191,36 +246,491 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, u64,
                 if let Err(damage) = format::decode_puts(body, |_, _, _| {}) {
                     let len = body.len();
                     reader.unread(len);
-                    break Badness::Damaged(damage);
+                    break damage;
                 }
                 let _ = format::decode_puts(body, |key, timestamp, value| {
                     store.put(key, timestamp, value);
                 });
                 records += 1;
             }
-            Step::End => return Ok((reader.offset(), records, salt)),
-            Step::Bad(badness) => break badness,
+            Step::End => {
+                return Ok(Replayed {
+                    len: reader.offset(),
+                    records,
+                    salt,
+                    cut: None,
+                })
+            }
+            Step::Bad(damage) => break damage,
         }
     };
     let (at, size) = (reader.offset(), reader.size());
-    let dropped = size - at;
-    match reader.good_record_after().map_err(io)? {
-        None => log::warn!(
-            "{}: cut a torn tail of {dropped} bytes at byte {at} ({badness}): a write the crash interrupted",
-            path.display()
-        ),
-        Some(_) if repair => log::warn!(
-            "--repair: {} is damaged at byte {at} ({badness}); kept the {records} records before it, dropped {dropped} bytes",
-            path.display()
-        ),
+    let reason = match reader.good_record_after().map_err(io)? {
+        None => CutReason::TornTail,
+        Some(_) if repair => CutReason::Repair,
         Some(_) => {
             return Err(Error::Corrupt {
                 file: path.to_owned(),
                 offset: at,
-                badness,
+                damage,
             })
         }
-    }
+    };
     files::truncate(path, at).map_err(io)?;
-    Ok((at, records, salt))
+    Ok(Replayed {
+        len: at,
+        records,
+        salt,
+        cut: Some(Cut {
+            at,
+            dropped: size - at,
+            damage,
+            reason,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Batch, Fsync, Journal, Options};
+    use crate::testutil::{poll_until, TempDir, XorShift};
+    use format::{SnapshotEncoder, HEADER_BYTES};
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn log_path(dir: &TempDir, generation: u64) -> PathBuf {
+        dir.0.join(format!("log-{generation:010}"))
+    }
+
+    fn snapshot_path(dir: &TempDir, generation: u64) -> PathBuf {
+        dir.0.join(format!("snapshot-{generation:010}"))
+    }
+
+    type Put = (&'static str, i64, f64);
+
+    /// The bytes of a log whose records are `batches` (one record each),
+    /// and where each record starts.
+    fn log_bytes(batches: &[&[Put]]) -> (Vec<u8>, Vec<usize>) {
+        let (header, salt) = format::new_file_header(LOG_MAGIC);
+        let mut bytes = header.to_vec();
+        let mut starts = Vec::new();
+        for puts in batches {
+            let mut batch = Batch::default();
+            for &(key, timestamp, value) in *puts {
+                batch.push(key, timestamp, value, None);
+            }
+            starts.push(bytes.len());
+            bytes.extend_from_slice(batch.sealed(salt));
+        }
+        (bytes, starts)
+    }
+
+    /// The bytes of a snapshot of `points` (in key order, ascending within
+    /// a key), and where each record starts (the END record last).
+    fn snapshot_bytes(points: &[Put]) -> (Vec<u8>, Vec<usize>) {
+        let (header, salt) = format::new_file_header(SNAPSHOT_MAGIC);
+        let mut bytes = header.to_vec();
+        let mut encoder = SnapshotEncoder::new(salt);
+        let mut starts = Vec::new();
+        let mut last_key: Option<Arc<str>> = None;
+        for &(key, timestamp, value) in points {
+            if last_key.as_deref() != Some(key) {
+                encoder.flush(&mut bytes);
+                starts.push(bytes.len());
+                last_key = Some(key.into());
+            }
+            encoder.push(&mut bytes, last_key.as_ref().unwrap(), (timestamp, value));
+        }
+        encoder.flush(&mut bytes);
+        starts.push(bytes.len());
+        encoder.finish(&mut bytes);
+        (bytes, starts)
+    }
+
+    /// Every point of `store`, in key and timestamp order, values as bits.
+    fn dump(store: &Store) -> Vec<(String, i64, u64)> {
+        let mut points = Vec::new();
+        store.walk(None, |key, (timestamp, value)| {
+            points.push((key.to_string(), timestamp, value.to_bits()));
+            true
+        });
+        points
+    }
+
+    /// What `dump` shows of a store after `puts` in order: last write wins.
+    fn model(puts: &[Put]) -> Vec<(String, i64, u64)> {
+        let mut store = Store::new();
+        for &(key, timestamp, value) in puts {
+            store.put(key, timestamp, value);
+        }
+        dump(&store)
+    }
+
+    fn recover_dir(dir: &TempDir, repair: bool) -> Result<Recovered, Error> {
+        let locked = DataDir::lock(&dir.0)?;
+        recover(&locked, repair)
+    }
+
+    fn options(dir: &TempDir) -> Options {
+        Options {
+            fsync: Fsync::Never,
+            ..Options::new(&dir.0)
+        }
+    }
+
+    const FRONT: [&[Put]; 2] = [
+        &[("palm.cpu", 1, 0.5), ("eardrum.cpu", 2, -3.0)],
+        &[("palm.cpu", 1, 7.25)],
+    ];
+    /// Several entries, so a cut inside it leaves whole entries before the
+    /// cut that must not be replayed either.
+    const LAST: &[Put] = &[("palm.cpu", 3, 1.0), ("ключ", -4, 1e300), ("eardrum.cpu", 2, 9.0)];
+
+    #[test]
+    fn a_torn_tail_cut_at_every_byte_of_the_last_record_keeps_the_records_before_it() {
+        let dir = TempDir::new("torn");
+        let (bytes, starts) = log_bytes(&[FRONT[0], FRONT[1], LAST]);
+        let last = starts[2];
+        let front: Vec<Put> = FRONT.concat();
+        let later = ("later", 5, 2.5);
+        for cut in last + 1..bytes.len() {
+            // What recovery reports: the good length and the bytes it dropped.
+            std::fs::write(log_path(&dir, 1), &bytes[..cut]).unwrap();
+            let mut store = Store::new();
+            let replayed = replay_log(&log_path(&dir, 1), false, &mut store).unwrap();
+            let cut_report = replayed.cut.expect("a cut");
+            assert_eq!(
+                (replayed.len, replayed.records, cut_report.at, cut_report.dropped),
+                (last as u64, 2, last as u64, (cut - last) as u64),
+                "cut at {cut}"
+            );
+            assert_eq!(cut_report.reason, CutReason::TornTail, "cut at {cut}");
+            assert_eq!(cut_report.damage, Damage::Short, "cut at {cut}");
+            assert_eq!(dump(&store), model(&front), "cut at {cut}");
+            assert_eq!(std::fs::metadata(log_path(&dir, 1)).unwrap().len(), last as u64);
+
+            // And the log takes appends after it: a restart sees both.
+            std::fs::write(log_path(&dir, 1), &bytes[..cut]).unwrap();
+            let (mut journal, store) = Journal::open(&options(&dir)).unwrap();
+            assert_eq!(dump(&store), model(&front), "cut at {cut}");
+            let mut batch = Batch::default();
+            batch.push(later.0, later.1, later.2, None);
+            journal.commit(&mut batch).unwrap();
+            journal.close().unwrap();
+            let (journal, store) = Journal::open(&options(&dir)).unwrap();
+            assert_eq!(
+                dump(&store),
+                model(&[front.as_slice(), &[later]].concat()),
+                "cut at {cut}"
+            );
+            journal.close().unwrap();
+            assert_eq!(dir.files(), ["LOCK", "log-0000000001"]);
+            std::fs::remove_file(log_path(&dir, 1)).unwrap();
+        }
+        // Cut exactly before it, there is nothing to cut.
+        std::fs::write(log_path(&dir, 1), &bytes[..last]).unwrap();
+        let replayed = replay_log(&log_path(&dir, 1), false, &mut Store::new()).unwrap();
+        assert_eq!((replayed.len, replayed.cut), (last as u64, None));
+    }
+
+    /// The field of a one-put PUTS record (with a one-byte key length) that
+    /// byte `i` of the record belongs to.
+    fn put_record_field(i: usize, key_len: usize) -> &'static str {
+        match i {
+            0..4 => "length",
+            4..8 => "checksum",
+            8 => "kind",
+            9 => "key length",
+            _ if i < 10 + key_len => "key",
+            _ if i < 10 + key_len + 8 => "timestamp",
+            _ => "value",
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_in_any_field_of_a_log_record_is_damage() {
+        let dir = TempDir::new("flip-log");
+        let target: Put = ("palm.cpu", 1150864247, 23.7);
+        let (bytes, starts) = log_bytes(&[FRONT[0], &[target], FRONT[1]]);
+        let (at, end) = (starts[1], starts[2]);
+        assert_eq!(
+            end - at,
+            HEADER_BYTES + 2 + target.0.len() + 16,
+            "one put, one-byte key length"
+        );
+        let mut fields = std::collections::BTreeSet::new();
+        for bit in at * 8..end * 8 {
+            let field = put_record_field(bit / 8 - at, target.0.len());
+            fields.insert(field);
+            let mut bad = bytes.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            let whole = || format!("bit {} of the {field}", bit - at * 8);
+
+            // Good records follow: refused, pointing at the damaged record,
+            // and the file is left as it was.
+            std::fs::write(log_path(&dir, 1), &bad).unwrap();
+            match recover_dir(&dir, false) {
+                Err(Error::Corrupt { offset, damage, .. }) => {
+                    assert_eq!(offset, at as u64, "{}", whole());
+                    let expected: &[Damage] = match field {
+                        // Longer than the file, or than any record; shorter
+                        // and the checksum no longer covers the same bytes.
+                        "length" => &[Damage::Short, Damage::BadLength, Damage::BadChecksum],
+                        _ => &[Damage::BadChecksum],
+                    };
+                    assert!(expected.contains(&damage), "{}: {damage:?}", whole());
+                }
+                Err(e) => panic!("{}: {e}", whole()),
+                Ok(_) => panic!("{} went unnoticed", whole()),
+            }
+            assert_eq!(std::fs::read(log_path(&dir, 1)).unwrap(), bad, "{}", whole());
+
+            // With --repair: the records before it, the file cut there.
+            let recovered = recover_dir(&dir, true).unwrap();
+            assert_eq!(dump(&recovered.store), model(FRONT[0]), "{}", whole());
+            assert_eq!(std::fs::metadata(log_path(&dir, 1)).unwrap().len(), at as u64);
+
+            // As the last record: a torn tail, cut without --repair.
+            std::fs::write(log_path(&dir, 1), &bad[..end]).unwrap();
+            let recovered = recover_dir(&dir, false).unwrap();
+            assert_eq!(dump(&recovered.store), model(FRONT[0]), "{}", whole());
+            assert_eq!(recovered.log.map(|(len, _)| len), Some(at as u64), "{}", whole());
+        }
+        assert_eq!(fields.len(), 7, "{fields:?}");
+    }
+
+    #[test]
+    fn a_record_with_a_good_checksum_that_does_not_decode_is_damage_and_replayed_not_at_all() {
+        let dir = TempDir::new("bad-body");
+        // Two puts: damage in the second must not let the first through.
+        let target: &[Put] = &[("k", 1, 1.0), ("j", 2, 2.0)];
+        let (bytes, starts) = log_bytes(&[FRONT[0], target, FRONT[1]]);
+        let (at, end) = (starts[1], starts[2]);
+        let salt = u32::from_le_bytes(bytes[16..20].try_into().unwrap());
+        // Each field of the body made impossible, the checksum made to
+        // match: an unknown kind, the kind of a snapshot record, key
+        // lengths past the end of the body, keys that are not UTF-8.
+        let second = 10 + 1 + 16;
+        for (offset, byte) in [
+            (8, 0x7f),
+            (8, 2),
+            (9, 0x7f),
+            (10, 0xff),
+            (second, 0x7f),
+            (second + 1, 0xff),
+        ] {
+            let what = format!("byte {offset} set to {byte:#x}");
+            let mut bad = bytes.clone();
+            bad[at + offset] = byte;
+            let body = bad[at + HEADER_BYTES..end].to_vec();
+            let mut hasher = crc32fast::Hasher::new_with_initial(salt);
+            hasher.update(&bad[at..at + 4]);
+            hasher.update(&body);
+            bad[at + 4..at + 8].copy_from_slice(&hasher.finalize().to_le_bytes());
+            std::fs::write(log_path(&dir, 1), &bad).unwrap();
+            match recover_dir(&dir, false) {
+                Err(Error::Corrupt { offset: o, damage, .. }) => {
+                    assert_eq!((o, damage), (at as u64, Damage::BadBody), "{what}")
+                }
+                Err(e) => panic!("{what}: {e}"),
+                Ok(_) => panic!("{what} went unnoticed"),
+            }
+            let recovered = recover_dir(&dir, true).unwrap();
+            assert_eq!(dump(&recovered.store), model(FRONT[0]), "{what}, --repair");
+            // As the last record: cut as a torn tail, and none of it replayed.
+            std::fs::write(log_path(&dir, 1), &bad[..end]).unwrap();
+            let recovered = recover_dir(&dir, false).unwrap();
+            assert_eq!(dump(&recovered.store), model(FRONT[0]), "{what}, last");
+        }
+        // Unchanged, the same bytes are a good log.
+        std::fs::write(log_path(&dir, 1), &bytes).unwrap();
+        let recovered = recover_dir(&dir, false).unwrap();
+        assert_eq!(dump(&recovered.store), model(&[FRONT[0], target, FRONT[1]].concat()));
+    }
+
+    const SNAPSHOT: &[Put] = &[("a", 1, 1.0), ("a", 2, 2.0), ("b", 1, 3.0), ("c", -1, 4.0)];
+
+    #[test]
+    fn a_flipped_bit_anywhere_in_a_snapshot_record_is_refused() {
+        let dir = TempDir::new("flip-snapshot");
+        let (bytes, starts) = snapshot_bytes(SNAPSHOT);
+        // The series of "b", then the END record (its counts included).
+        for (at, end) in [(starts[1], starts[2]), (starts[3], bytes.len())] {
+            for bit in at * 8..end * 8 {
+                let mut bad = bytes.clone();
+                bad[bit / 8] ^= 1 << (bit % 8);
+                std::fs::write(snapshot_path(&dir, 1), &bad).unwrap();
+                match recover_dir(&dir, false) {
+                    Err(Error::Corrupt { offset, .. }) => assert_eq!(offset, at as u64, "bit {bit}"),
+                    Err(e) => panic!("bit {bit}: {e}"),
+                    Ok(_) => panic!("bit {bit} flipped went unnoticed"),
+                }
+            }
+        }
+        // A snapshot is complete or damaged: cut short anywhere, even
+        // between records, it is refused, not taken for a torn tail.
+        for cut in FILE_HEADER_BYTES..bytes.len() {
+            std::fs::write(snapshot_path(&dir, 1), &bytes[..cut]).unwrap();
+            match recover_dir(&dir, false) {
+                Err(Error::Corrupt { damage, .. }) => {
+                    let want = match starts.contains(&cut) {
+                        true => Damage::NoEnd,
+                        false => Damage::Short,
+                    };
+                    assert_eq!(damage, want, "cut at {cut}");
+                }
+                Err(e) => panic!("cut at {cut}: {e}"),
+                Ok(_) => panic!("a snapshot cut at {cut} was accepted"),
+            }
+        }
+        std::fs::write(snapshot_path(&dir, 1), &bytes).unwrap();
+        assert_eq!(dump(&recover_dir(&dir, false).unwrap().store), model(SNAPSHOT));
+    }
+
+    #[test]
+    fn an_end_record_must_count_the_snapshot_and_end_it() {
+        let dir = TempDir::new("end");
+        let (bytes, starts) = snapshot_bytes(SNAPSHOT);
+        let end_at = *starts.last().unwrap();
+        // The END record of an empty snapshot: counts that do not match.
+        let salt = u32::from_le_bytes(bytes[16..20].try_into().unwrap());
+        let mut bad = bytes[..end_at].to_vec();
+        SnapshotEncoder::new(salt).finish(&mut bad);
+        std::fs::write(snapshot_path(&dir, 1), &bad).unwrap();
+        match recover_dir(&dir, false) {
+            Err(Error::Corrupt { offset, damage, .. }) => {
+                assert_eq!((offset, damage), (end_at as u64, Damage::EndMismatch))
+            }
+            other => panic!("{:?}", other.map(|r| dump(&r.store))),
+        }
+        // A good snapshot with a record after its END.
+        let mut bad = bytes.clone();
+        bad.extend_from_slice(&bytes[starts[0]..starts[1]]);
+        std::fs::write(snapshot_path(&dir, 1), &bad).unwrap();
+        match recover_dir(&dir, false) {
+            Err(Error::Corrupt { offset, damage, .. }) => {
+                assert_eq!((offset, damage), (end_at as u64, Damage::AfterEnd))
+            }
+            other => panic!("{:?}", other.map(|r| dump(&r.store))),
+        }
+    }
+
+    #[test]
+    fn replay_is_the_newest_snapshot_then_its_logs_in_order_last_write_winning() {
+        let dir = TempDir::new("order");
+        // Generation 1, superseded by snapshot 2: never replayed, removed.
+        std::fs::write(
+            snapshot_path(&dir, 1),
+            snapshot_bytes(&[("a", 1, -1.0), ("old", 1, -1.0)]).0,
+        )
+        .unwrap();
+        std::fs::write(log_path(&dir, 1), log_bytes(&[&[("a", 1, -1.0), ("old", 2, -1.0)]]).0).unwrap();
+        let snapshot: &[Put] = &[("a", 1, 20.0), ("a", 2, 20.0), ("b", 1, 20.0), ("e", 1, 20.0)];
+        std::fs::write(snapshot_path(&dir, 2), snapshot_bytes(snapshot).0).unwrap();
+        // Log 2 overrides the snapshot, later records and later entries of
+        // one record override earlier ones.
+        let log2: [&[Put]; 2] = [
+            &[("a", 1, 21.0), ("b", 1, 21.0)],
+            &[("b", 2, 23.0), ("a", 1, 22.0), ("b", 2, 24.0)],
+        ];
+        std::fs::write(log_path(&dir, 2), log_bytes(&log2).0).unwrap();
+        // Generations compare as numbers: 10 comes after 9.
+        let log9: &[Put] = &[("a", 1, 9.0), ("f", 1, 9.0)];
+        let log10: &[Put] = &[("f", 1, 10.0)];
+        std::fs::write(log_path(&dir, 9), log_bytes(&[log9]).0).unwrap();
+        std::fs::write(log_path(&dir, 10), log_bytes(&[log10]).0).unwrap();
+
+        let recovered = recover_dir(&dir, false).unwrap();
+        let want = vec![
+            ("a".to_string(), 1, 9.0f64.to_bits()),
+            ("a".to_string(), 2, 20.0f64.to_bits()),
+            ("b".to_string(), 1, 21.0f64.to_bits()),
+            ("b".to_string(), 2, 24.0f64.to_bits()),
+            ("e".to_string(), 1, 20.0f64.to_bits()),
+            ("f".to_string(), 1, 10.0f64.to_bits()),
+        ];
+        assert_eq!(dump(&recovered.store), want);
+        assert_eq!(
+            dump(&recovered.store),
+            model(&[snapshot, &log2.concat(), log9, log10].concat()),
+            "the model agrees"
+        );
+        assert_eq!(recovered.generation, 10);
+        assert_eq!(
+            recovered.snapshot_bytes,
+            std::fs::metadata(snapshot_path(&dir, 2)).unwrap().len()
+        );
+        drop(recovered);
+        assert_eq!(
+            dir.files(),
+            [
+                "LOCK",
+                "log-0000000002",
+                "log-0000000009",
+                "log-0000000010",
+                "snapshot-0000000002"
+            ]
+        );
+    }
+
+    const KEYS: u64 = 400;
+    const TIMESTAMPS: u64 = 200;
+
+    /// Random puts over a few hundred keys, applied to `store` and appended
+    /// by `journal`, as a loop turn does.
+    fn put_turn(journal: &mut Journal, store: &mut Store, rng: &mut XorShift, puts: usize) {
+        let mut batch = Batch::default();
+        for _ in 0..puts {
+            let key = format!("k{:03}", rng.below(KEYS));
+            let (timestamp, value) = (rng.below(TIMESTAMPS) as i64, rng.below(1000) as f64);
+            let replaced = store.put(&key, timestamp, value);
+            batch.push(&key, timestamp, value, replaced);
+        }
+        journal.commit(&mut batch).unwrap();
+    }
+
+    #[test]
+    fn what_a_compaction_and_the_puts_during_it_leave_replays_to_the_same_store() {
+        let dir = TempDir::new("compact");
+        let mut rng = XorShift::seeded(12);
+        let options = Options {
+            compact_min_bytes: 1,
+            ..options(&dir)
+        };
+        let (mut journal, mut store) = Journal::open(&options).unwrap();
+        // Every (key, timestamp) once: a snapshot of three slices or more
+        // (1.3 MB), so puts land between slices, before and after where its
+        // walk has reached.
+        let mut batch = Batch::default();
+        for key in 0..KEYS {
+            let key = format!("k{key:03}");
+            for timestamp in 0..TIMESTAMPS as i64 {
+                store.put(&key, timestamp, -1.0);
+                batch.push(&key, timestamp, -1.0, None);
+            }
+        }
+        journal.commit(&mut batch).unwrap();
+        let mut slices = 0;
+        while journal.tick(&store) {
+            slices += 1;
+            put_turn(&mut journal, &mut store, &mut rng, 100);
+        }
+        assert!(slices >= 2, "{slices} slices");
+        // Finished off the loop; puts go on meanwhile.
+        let done = poll_until(Duration::from_secs(20), || {
+            journal.tick(&store);
+            put_turn(&mut journal, &mut store, &mut rng, 10);
+            (journal.status().compactions == 1).then_some(())
+        });
+        assert!(done.is_some(), "the compaction did not finish");
+        put_turn(&mut journal, &mut store, &mut rng, 100);
+        journal.close().unwrap();
+        assert_eq!(dir.files(), ["LOCK", "log-0000000002", "snapshot-0000000002"]);
+
+        let (journal, recovered) = Journal::open(&options).unwrap();
+        assert_eq!(dump(&recovered), dump(&store));
+        journal.close().unwrap();
+    }
 }

@@ -10,19 +10,39 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
-#[allow(unused_imports)] // only the randomised tests use it
-pub use testutil::XorShift;
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use testutil::{poll_until, TempDir, XorShift};
 
 /// How long any single read in a test may block before the test fails:
 /// generous, so a slow CI machine is not a failure, but a hang is.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Looks at `probe` until it gives a value, for at most [`IO_TIMEOUT`];
+/// fails the test saying what did not happen otherwise.
+#[track_caller]
+pub fn wait_for<T>(what: &str, probe: impl FnMut() -> Option<T>) -> T {
+    match poll_until(IO_TIMEOUT, probe) {
+        Some(value) => value,
+        None => panic!("waited {IO_TIMEOUT:?} in vain for {what}"),
+    }
+}
+
+/// Waits until `condition` holds, for at most [`IO_TIMEOUT`]; fails the
+/// test saying what did not happen otherwise.
+#[track_caller]
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    wait_for(what, || condition().then_some(()))
+}
 
 /// A metricsd child process, killed when dropped.
 pub struct TestServer {
     pub child: Child,
     pub addr: SocketAddr,
     log: Arc<Mutex<String>>,
+    /// Copies the server's stderr into `log` until the server closes it.
+    drain: Option<JoinHandle<()>>,
 }
 
 impl TestServer {
@@ -62,14 +82,19 @@ impl TestServer {
         // Keep draining stderr so the server never blocks on a full pipe.
         let log = Arc::new(Mutex::new(early));
         let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let drain = std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
                 let mut log = sink.lock().unwrap();
                 log.push_str(&line);
                 log.push('\n');
             }
         });
-        TestServer { child, addr, log }
+        TestServer {
+            child,
+            addr,
+            log,
+            drain: Some(drain),
+        }
     }
 
     pub fn connect(&self) -> TcpStream {
@@ -120,22 +145,20 @@ impl TestServer {
     /// Waits for the process to exit (bounded by [`IO_TIMEOUT`]) and returns
     /// its exit code (None: killed by a signal).
     pub fn wait_exit(&mut self) -> Option<i32> {
-        let deadline = std::time::Instant::now() + IO_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code();
-            }
-            assert!(std::time::Instant::now() < deadline, "metricsd did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let child = &mut self.child;
+        let status = wait_for("metricsd to exit", || child.try_wait().expect("try_wait"));
+        status.code()
     }
 
-    /// SIGTERM, then waits for the graceful exit and checks it succeeded.
+    /// SIGTERM, then waits for the graceful exit and checks it succeeded;
+    /// returns the whole log.
     pub fn stop(mut self) -> String {
         self.signal("TERM");
         assert_eq!(self.wait_exit(), Some(0), "graceful stop failed: {}", self.log());
-        // Let the stderr drain thread see the end of the output.
-        std::thread::sleep(Duration::from_millis(50));
+        // The stderr copier ends at the end of the server's output.
+        let drain = self.drain.take().expect("the stderr copier");
+        wait_until("the end of metricsd's stderr", || drain.is_finished());
+        drain.join().expect("the stderr copier");
         self.log()
     }
 
@@ -227,40 +250,4 @@ pub fn signal(pid: u32, name: &str) {
         .status()
         .expect("run kill");
     assert!(status.success(), "kill -{name} {pid}");
-}
-
-/// A directory of its own under the system's temporary directory, removed
-/// when dropped.
-pub struct TempDir(pub std::path::PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> TempDir {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("metricsd-test-{}-{name}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &str {
-        self.0.to_str().expect("temp path is UTF-8")
-    }
-
-    /// Names of the files in the directory, sorted.
-    pub fn files(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.0)
-            .expect("read dir")
-            .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
