@@ -8,14 +8,14 @@
 //! `response::write_point`.
 
 mod common;
-#[path = "../src/testutil.rs"]
-mod testutil;
+#[path = "../src/test_support.rs"]
+mod test_support;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use metricsd::protocol::response::{begin_ok, end, write_point};
 use metricsd::store::Store;
 use std::hint::black_box;
-use testutil::XorShift;
+use test_support::XorShift;
 
 /// Points per insert run: 400 chunks of one series, 1.6 MB of points.
 const INSERT_POINTS: usize = 100_000;

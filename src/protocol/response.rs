@@ -293,7 +293,7 @@ pub fn parse_response(resp: &[u8]) -> Result<Response<'_>, ResponseError> {
 mod tests {
     use super::*;
     use crate::protocol::testing::{answers_in_pieces, cuts, key, positions, stream, timestamp, value};
-    use crate::testutil::XorShift;
+    use crate::test_support::XorShift;
     use proptest::prelude::*;
 
     #[test]

@@ -16,12 +16,11 @@
 //! answered and sent for up to [`SHUTDOWN_GRACE`], and the log is synced.
 
 mod connection;
-mod handler;
 
-use crate::db::Db;
-use crate::journal::{self, Journal};
+use crate::engine::{Engine, Event};
+use crate::journal;
 use crate::rate_limit::RateLimitedWarning;
-use crate::stats;
+use crate::session::Protocol;
 use crate::store::Store;
 use connection::{Connection, Next};
 use mio::net::{TcpListener, TcpStream};
@@ -76,14 +75,7 @@ const WAKER: Token = Token(1);
 /// Connection tokens are slab keys offset past the two fixed tokens.
 const FIRST_CONNECTION: usize = 2;
 
-/// Per-connection bounds on memory and work.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Longest request line, without its `\n`.
-    pub max_line_bytes: usize,
-    /// Output above which a connection's requests are no longer read.
-    pub max_pending_output: usize,
-}
+pub use crate::session::Limits;
 
 /// Everything the server is started with.
 #[derive(Debug, Clone)]
@@ -173,11 +165,10 @@ impl Handle {
 pub struct Server {
     poll: Poll,
     /// None once stopping began.
-    listener: Option<TcpListener>,
+    listener: Option<Listener>,
     local_addr: SocketAddr,
     connections: Slab<Connection>,
-    db: Db,
-    journal: Option<Journal>,
+    engine: Engine,
     /// Connections whose answers wait for this turn's commit.
     held: Vec<usize>,
     /// The journal has a snapshot to write: come back without waiting.
@@ -207,7 +198,13 @@ pub struct Server {
     waker: Arc<Waker>,
     warn_full: RateLimitedWarning,
     warn_accept: RateLimitedWarning,
-    warn_commit: RateLimitedWarning,
+}
+
+/// A listening socket and the protocol its connections speak. (One today;
+/// a new protocol adds a listener of its kind, with a token of its own.)
+struct Listener {
+    socket: TcpListener,
+    protocol: Protocol,
 }
 
 impl Server {
@@ -219,12 +216,9 @@ impl Server {
         if limits.max_line_bytes == 0 || limits.max_pending_output == 0 || config.max_connections == 0 {
             return Err(StartError::Invalid("limits must be at least 1"));
         }
-        let (db, journal) = match &config.storage {
-            None => (Db::in_memory(Store::new()), None),
-            Some(options) => {
-                let (journal, store) = Journal::open(options)?;
-                (Db::logged(store), Some(journal))
-            }
+        let engine = match &config.storage {
+            None => Engine::in_memory(Store::new()),
+            Some(options) => Engine::open(options)?,
         };
         let listen_error = |source| StartError::Listen {
             listen: config.listen.clone(),
@@ -239,11 +233,13 @@ impl Server {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
         Ok(Server {
             poll,
-            listener: Some(listener),
+            listener: Some(Listener {
+                socket: listener,
+                protocol: Protocol::Course,
+            }),
             local_addr,
             connections: Slab::new(),
-            db,
-            journal,
+            engine,
             held: Vec::new(),
             compacting: false,
             stopping: None,
@@ -263,7 +259,6 @@ impl Server {
             waker,
             warn_full: RateLimitedWarning::default(),
             warn_accept: RateLimitedWarning::default(),
-            warn_commit: RateLimitedWarning::default(),
         })
     }
 
@@ -278,11 +273,6 @@ impl Server {
             stop: Arc::clone(&self.stop),
             waker: Arc::clone(&self.waker),
         }
-    }
-
-    /// The store as loaded (for logging figures at start-up).
-    pub fn store(&self) -> &Store {
-        &self.db.store
     }
 
     /// Serves until [`Handle::shutdown`] is called (then stops gracefully)
@@ -334,19 +324,14 @@ impl Server {
             if self.accept_ready && self.accept_paused_until.is_none() && self.stopping.is_none() {
                 self.accept();
             }
-            if let Some(journal) = &self.journal {
-                // A background fsync may have failed since the last turn.
-                self.db.set_refusal(journal.refusal());
-            }
+            self.engine.begin_turn();
             std::mem::swap(&mut turn, &mut self.ready);
             for key in turn.drain(..) {
                 self.service(key);
             }
             self.run_timers();
             self.commit_turn();
-            if let Some(journal) = &mut self.journal {
-                self.compacting = journal.tick(&self.db.store);
-            }
+            self.compacting = self.engine.compaction_step();
         }
     }
 
@@ -362,13 +347,11 @@ impl Server {
             if let Some(config) = &self.self_metrics {
                 self.next_self_metrics = Some(self.now + config.interval);
                 let timestamp = crate::client::unix_now();
-                let figures = stats::figures(&self.db.counters, &self.db.gauges, &self.db.store);
-                for (name, value) in figures {
-                    // Refused only when the log is failing, which is logged.
-                    let _ = self
-                        .db
-                        .put(&format!("{}{name}", config.prefix), timestamp, value as f64);
-                }
+                let figures = self.engine.figures();
+                let points = (figures.iter())
+                    .map(|(name, value)| (format!("{}{name}", config.prefix), timestamp, *value as f64));
+                // Refused only when the log is failing, which is logged.
+                let _ = self.engine.put_batch(points);
             }
         }
     }
@@ -388,7 +371,7 @@ impl Server {
                 timeout.as_secs_f64()
             );
         }
-        self.db.counters.connections_idle_closed += idle.len() as u64;
+        self.engine.count(Event::IdleClosed(idle.len()));
         for key in idle {
             self.close(key);
         }
@@ -402,7 +385,7 @@ impl Server {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
-        let finishing = self.journal.as_ref().is_some_and(Journal::finishing);
+        let finishing = self.engine.compaction_finishing();
         [
             self.accept_paused_until
                 .map(|until| until.saturating_duration_since(now)),
@@ -424,18 +407,16 @@ impl Server {
             SHUTDOWN_GRACE.as_secs()
         );
         self.stopping = Some(Instant::now() + SHUTDOWN_GRACE);
-        if let Some(journal) = &mut self.journal {
-            journal.stop_compacting();
-        }
+        self.engine.stop_compacting();
         // Closing the listener makes new connections fail at once instead of
         // waiting in a backlog nobody will accept from.
         if let Some(mut listener) = self.listener.take() {
-            if let Err(e) = self.poll.registry().deregister(&mut listener) {
+            if let Err(e) = self.poll.registry().deregister(&mut listener.socket) {
                 log::debug!("deregister listener: {e}");
             }
         }
         for (key, conn) in self.connections.iter_mut() {
-            conn.stop_reading();
+            conn.stop();
             enqueue(&mut self.ready, key, conn);
         }
     }
@@ -450,8 +431,8 @@ impl Server {
             );
         }
         self.commit_turn();
-        if let Some(journal) = self.journal.take() {
-            journal.close()?;
+        if self.engine.is_durable() {
+            self.engine.close()?;
             log::info!("log synced");
         }
         log::info!("stopped");
@@ -459,30 +440,18 @@ impl Server {
     }
 
     /// Appends the turn's puts to the log, then releases their answers (or
-    /// turns their `ok`s into errors if the log could not take them).
+    /// turns them into errors if the log could not take them).
     fn commit_turn(&mut self) {
-        let Some(journal) = &mut self.journal else {
+        if !self.engine.is_durable() {
             return;
-        };
-        let (puts, outcome) = match self.db.batch_mut() {
-            Some(batch) => (batch.len(), journal.commit(batch)),
-            None => (0, Ok(())),
-        };
-        if let Err(reason) = &outcome {
-            self.warn_commit
-                .warn(format_args!("{puts} puts answered with an error: {reason}"));
-            self.db.counters.not_stored += puts as u64;
-            self.db.roll_back();
         }
-        self.db.clear_batch();
-        self.db.set_refusal(journal.refusal());
-        self.db.gauges.journal = Some(journal.status());
-        let outcome = outcome.as_ref().map(|_| ()).map_err(String::as_str);
+        let outcome = self.engine.commit();
+        let outcome = outcome.as_ref().map(|_| ());
         let mut held = std::mem::take(&mut self.held);
         for key in held.drain(..) {
             if let Some(conn) = self.connections.get_mut(key) {
                 let before = conn.pending_output();
-                let next = conn.settle_held(outcome, &self.limits, &mut self.db.counters);
+                let next = conn.settle_held(outcome, &self.limits, &mut self.engine);
                 self.after_work(key, before);
                 self.settle(key, next);
             }
@@ -496,7 +465,7 @@ impl Server {
         };
         conn.queued = false;
         let before = conn.pending_output();
-        let next = conn.service(&mut self.scratch, &mut self.db, &self.limits);
+        let next = conn.service(&mut self.scratch, &mut self.engine, &self.limits);
         if next != Next::Close && conn.holds_output() {
             self.held.push(key);
         }
@@ -511,8 +480,7 @@ impl Server {
             if conn.take_active() {
                 conn.last_active = self.now;
             }
-            let gauges = &mut self.db.gauges;
-            gauges.pending_output = gauges.pending_output + conn.pending_output() - before;
+            self.engine.output_changed(before, conn.pending_output());
         }
     }
 
@@ -541,8 +509,8 @@ impl Server {
 
     fn close(&mut self, key: usize) {
         let mut conn = self.connections.remove(key);
-        self.db.gauges.pending_output -= conn.pending_output();
-        self.db.gauges.connections = self.connections.len();
+        self.engine.output_changed(conn.pending_output(), 0);
+        self.engine.set_connections(self.connections.len());
         if let Err(e) = self.poll.registry().deregister(conn.stream_mut()) {
             log::debug!("deregister failed: {e}");
         }
@@ -553,8 +521,11 @@ impl Server {
             let Some(listener) = &self.listener else {
                 return;
             };
-            match listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer),
+            match listener.socket.accept() {
+                Ok((stream, peer)) => {
+                    let protocol = listener.protocol;
+                    self.admit(stream, peer, protocol);
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.accept_ready = false;
                     return;
@@ -594,11 +565,11 @@ impl Server {
         let Some(listener) = &self.listener else {
             return Shed::Failed;
         };
-        let accepted = listener.accept().map(drop);
+        let accepted = listener.socket.accept().map(drop);
         self.spare_fd = File::open("/dev/null").ok();
         match accepted {
             Ok(_) => {
-                self.db.counters.connections_rejected += 1;
+                self.engine.count(Event::Rejected);
                 self.warn_accept.warn(format_args!(
                     "out of file descriptors: closing new connections at once ({} open)",
                     self.connections.len()
@@ -625,10 +596,10 @@ impl Server {
         }
     }
 
-    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
-        self.db.counters.connections_total += 1;
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, protocol: Protocol) {
+        self.engine.count(Event::Accepted);
         if self.connections.len() >= self.max_connections {
-            self.db.counters.connections_rejected += 1;
+            self.engine.count(Event::Rejected);
             self.warn_full.warn(format_args!(
                 "connection limit ({}) reached: closing new connection from {peer}",
                 self.max_connections
@@ -651,8 +622,8 @@ impl Server {
             return;
         }
         log::debug!("connection from {peer}");
-        entry.insert(Connection::new(stream, peer, self.limits.max_line_bytes, self.now));
-        self.db.gauges.connections = self.connections.len();
+        entry.insert(Connection::new(stream, peer, protocol, &self.limits, self.now));
+        self.engine.set_connections(self.connections.len());
     }
 }
 

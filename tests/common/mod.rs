@@ -4,15 +4,15 @@
 
 use metricsd::protocol::ResponseScanner;
 
-#[path = "../../src/testutil.rs"]
-mod testutil;
+#[path = "../../src/test_support.rs"]
+mod test_support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-#[allow(unused_imports)] // only the randomised tests use it
-pub use testutil::XorShift;
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use test_support::{TempDir, XorShift};
 
 /// How long any single read in a test may block before the test fails:
 /// generous, so a slow CI machine is not a failure, but a hang is.
@@ -227,40 +227,4 @@ pub fn signal(pid: u32, name: &str) {
         .status()
         .expect("run kill");
     assert!(status.success(), "kill -{name} {pid}");
-}
-
-/// A directory of its own under the system's temporary directory, removed
-/// when dropped.
-pub struct TempDir(pub std::path::PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> TempDir {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("metricsd-test-{}-{name}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &str {
-        self.0.to_str().expect("temp path is UTF-8")
-    }
-
-    /// Names of the files in the directory, sorted.
-    pub fn files(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.0)
-            .expect("read dir")
-            .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
