@@ -269,3 +269,6 @@ impl Output {
         std::mem::take(&mut self.taken)
     }
 }
+
+#[cfg(test)]
+mod tests;
