@@ -321,12 +321,12 @@ mod tests {
         const PUTS: usize = 7000;
         let puts: String = (0..PUTS).map(|i| format!("put k 1 {i:05}\n")).collect();
         client.write_all(puts.as_bytes()).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(100));
 
         let mut store = Engine::in_memory(Store::new());
         let limits = LIMITS;
         let mut scratch = vec![0u8; 16 * 1024];
         let per_read = scratch.len() / LINE;
+        wait_for_input(&mut conn, scratch.len());
         conn.mark_ready(true, false);
         assert_eq!(conn.service(&mut scratch, &mut store, &limits), Next::Again);
         assert_eq!(store.store_mut().point_count(), per_read);
@@ -353,19 +353,32 @@ mod tests {
 
     const OK_LEN: usize = 4;
 
-    /// Reads whatever the client has been sent within a short wait.
-    fn received(client: &mut std::net::TcpStream) -> String {
-        client
-            .set_read_timeout(Some(std::time::Duration::from_millis(200)))
-            .unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = client.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
+    /// Waits until the connection's socket holds at least `bytes` unread
+    /// bytes (loopback delivers a write at once; this is the deadline).
+    fn wait_for_input(conn: &mut Connection, bytes: usize) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(20);
+        let mut buf = vec![0u8; bytes];
+        while conn.stream_mut().peek(&mut buf).unwrap_or(0) < bytes {
+            assert!(Instant::now() < deadline, "{bytes} bytes never arrived");
+            std::thread::yield_now();
         }
+    }
+
+    /// Reads `len` bytes the server sent, then checks that it sent nothing
+    /// more (on loopback a write is in the peer's queue when it returns).
+    fn received(client: &mut std::net::TcpStream, len: usize) -> String {
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut got = vec![0u8; len];
+        client.read_exact(&mut got).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let more = client.read(&mut [0u8; 1]);
+        assert!(
+            matches!(&more, Err(e) if e.kind() == ErrorKind::WouldBlock),
+            "more was sent: {more:?}"
+        );
+        client.set_nonblocking(false).unwrap();
         String::from_utf8(got).unwrap()
     }
 
@@ -378,23 +391,24 @@ mod tests {
             let (mut client, mut conn) = connected_pair();
             let dir = TempDir::new("held-answers");
             let mut db = Engine::durable_in(&dir.0);
-            client.write_all(b"get a\nput a 1 1\nbad\nget a\nput b 2 2\n").unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            let requests = b"get a\nput a 1 1\nbad\nget a\nput b 2 2\n";
+            client.write_all(requests).unwrap();
+            wait_for_input(&mut conn, requests.len());
             conn.mark_ready(true, false);
             conn.service(&mut scratch, &mut db, &limits);
             assert!(conn.holds_output());
             assert_eq!(db.unlogged(), 2);
             // Only what precedes the first logged put is sent before the commit.
-            assert_eq!(received(&mut client), "ok\n\n");
+            assert_eq!(received(&mut client, 4), "ok\n\n");
+            // The log takes the batch; a failure is stood in for.
+            assert!(db.commit().is_ok());
             conn.settle_held(commit, &limits, &mut db);
             let put = match commit {
                 Ok(()) => "ok\n\n",
                 Err(_) => "error\nnot stored: cannot write the log: disk full\n\n",
             };
-            assert_eq!(
-                received(&mut client),
-                format!("{put}error\nwrong command\n\nok\na 1.0 1\n\n{put}")
-            );
+            let want = format!("{put}error\nwrong command\n\nok\na 1.0 1\n\n{put}");
+            assert_eq!(received(&mut client, want.len()), want);
             assert!(!conn.holds_output());
         }
     }
@@ -413,7 +427,7 @@ mod tests {
         };
         let mut scratch = vec![0u8; 64 * 1024];
         client.write_all(b"get big\nget none\n").unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        wait_for_input(&mut conn, b"get big\nget none\n".len());
         conn.mark_ready(true, false);
 
         let reader = std::thread::spawn(move || {

@@ -47,17 +47,20 @@ pub struct Limits {
 /// Where a session is in its life.
 ///
 /// ```text
-///  Reading ──(output full, lines or an answer left)──▶ Throttled
-///     ▲ └────────────(drained, all answered)◀───────────┘
-///     │ end of stream                     │ server stops
-///     ▼                                   ▼
-///  Draining ──(all answered and sent)──▶ Closing ◀──(peer's end of stream)── Lingering
-///                                   Stopping ──(all answered and sent)──▶ Lingering
+///            output full, with lines or an answer left
+///   Reading ───────────────────────────────────────────▶ Throttled
+///      │  ◀────────── output drained, all answered ─────────┘ │
+///      │ peer's end of stream          server stops │          │ server stops
+///      ▼                                            ▼          ▼
+///   Draining                                        Stopping ◀─┘
+///      │ all sent                                   │ all answered and sent
+///      ▼                                            ▼
+///   Closing ◀──────── peer's end of stream ──── Lingering { dropped }
 /// ```
 ///
-/// Reading, Throttled and (from either) Stopping answer what was read;
-/// only Reading reads. A stop in Draining stays Draining: the peer has
-/// already closed its side.
+/// Only Reading reads; Throttled and Stopping answer what was read as the
+/// output drains. A stop in Draining stays Draining: the peer has already
+/// closed its side, so there is nothing to linger for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Requests are read and answered.
