@@ -88,8 +88,8 @@ impl CourseSession {
         if self.answering.is_some() && self.room(limits) > 0 {
             self.go_on_answering(engine, limits);
         }
-        let held = matches!(self.phase, Phase::Throttled | Phase::Stopping) && !self.input.is_empty();
-        if self.answering.is_none() && held && self.room(limits) > 0 {
+        // Lines held back (an unfinished answer comes first).
+        if self.answering.is_none() && self.has_backlog() && self.room(limits) > 0 {
             self.answer_kept_input(engine, limits);
         }
         if self.input.is_empty() {
