@@ -186,9 +186,6 @@ pub struct Server {
     scratch: Box<[u8]>,
     /// Connections with work for the next turn (slab keys).
     ready: Vec<usize>,
-    /// The listener may have connections waiting.
-    accept_ready: bool,
-    accept_paused_until: Option<Instant>,
     /// A descriptor held in reserve: when `accept` fails for lack of
     /// descriptors, closing it lets one waiting connection be accepted and
     /// closed at once, so the peer is told instead of left hanging and the
@@ -205,6 +202,18 @@ pub struct Server {
 struct Listener {
     socket: TcpListener,
     protocol: Protocol,
+    accept: Accept,
+}
+
+/// Whether a listener is worth an `accept` now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accept {
+    /// Connections may be waiting: accept this turn.
+    Ready,
+    /// The backlog was empty: wait for the poll to report more.
+    Waiting,
+    /// An accept failed in a way a retry would only repeat: none until then.
+    PausedUntil(Instant),
 }
 
 impl Server {
@@ -236,6 +245,7 @@ impl Server {
             listener: Some(Listener {
                 socket: listener,
                 protocol: Protocol::Course,
+                accept: Accept::Ready,
             }),
             local_addr,
             connections: Slab::new(),
@@ -252,8 +262,6 @@ impl Server {
             max_connections: config.max_connections,
             scratch: vec![0; READ_SCRATCH_BYTES].into_boxed_slice(),
             ready: Vec::new(),
-            accept_ready: true,
-            accept_paused_until: None,
             spare_fd: File::open("/dev/null").ok(),
             stop: Arc::new(AtomicBool::new(false)),
             waker,
@@ -289,7 +297,11 @@ impl Server {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_ready = true,
+                    LISTENER => {
+                        if let Some(listener) = self.listener.as_mut().filter(|l| l.accept == Accept::Waiting) {
+                            listener.accept = Accept::Ready;
+                        }
+                    }
                     WAKER => {}
                     Token(t) => {
                         let key = t - FIRST_CONNECTION;
@@ -315,14 +327,15 @@ impl Server {
                     return self.finish();
                 }
             }
-            if let Some(until) = self.accept_paused_until {
-                if Instant::now() >= until {
-                    self.accept_paused_until = None;
-                    self.accept_ready = true;
+            if let Some(listener) = &mut self.listener {
+                if let Accept::PausedUntil(until) = listener.accept {
+                    if Instant::now() >= until {
+                        listener.accept = Accept::Ready;
+                    }
                 }
-            }
-            if self.accept_ready && self.accept_paused_until.is_none() && self.stopping.is_none() {
-                self.accept();
+                if listener.accept == Accept::Ready {
+                    self.accept();
+                }
             }
             self.engine.begin_turn();
             std::mem::swap(&mut turn, &mut self.ready);
@@ -379,7 +392,8 @@ impl Server {
 
     /// Block until an event, unless work is already waiting.
     fn poll_timeout(&self) -> Option<Duration> {
-        let accepting = self.accept_ready && self.accept_paused_until.is_none() && self.stopping.is_none();
+        let accept = self.listener.as_ref().map(|l| l.accept);
+        let accepting = accept == Some(Accept::Ready);
         let stopped = self.stopping.is_some() && self.connections.is_empty();
         if !self.ready.is_empty() || accepting || self.compacting || stopped {
             return Some(Duration::ZERO);
@@ -387,8 +401,10 @@ impl Server {
         let now = Instant::now();
         let finishing = self.engine.compaction_finishing();
         [
-            self.accept_paused_until
-                .map(|until| until.saturating_duration_since(now)),
+            match accept {
+                Some(Accept::PausedUntil(until)) => Some(until.saturating_duration_since(now)),
+                _ => None,
+            },
             self.stopping.map(|deadline| deadline.saturating_duration_since(now)),
             finishing.then_some(COMPACTION_POLL),
             self.next_idle_sweep.map(|at| at.saturating_duration_since(now)),
@@ -527,7 +543,7 @@ impl Server {
                     self.admit(stream, peer, protocol);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.accept_ready = false;
+                    self.set_accept(Accept::Waiting);
                     return;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -536,7 +552,7 @@ impl Server {
                 Err(e) if is_out_of_descriptors(&e) => match self.shed_one_connection() {
                     Shed::One => {}
                     Shed::BacklogEmpty => {
-                        self.accept_ready = false;
+                        self.set_accept(Accept::Waiting);
                         return;
                     }
                     Shed::Failed => {
@@ -550,7 +566,13 @@ impl Server {
                 }
             }
         }
-        // Still more waiting: accept_ready stays set, the next turn goes on.
+        // Still more waiting: the listener stays Ready, the next turn goes on.
+    }
+
+    fn set_accept(&mut self, accept: Accept) {
+        if let Some(listener) = &mut self.listener {
+            listener.accept = accept;
+        }
     }
 
     /// Accepts one waiting connection and closes it at once, using the spare
@@ -590,7 +612,7 @@ impl Server {
             "accept failed: {e}; pausing accepts for {} ms",
             ACCEPT_BACKOFF.as_millis()
         ));
-        self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+        self.set_accept(Accept::PausedUntil(Instant::now() + ACCEPT_BACKOFF));
         if self.spare_fd.is_none() {
             self.spare_fd = File::open("/dev/null").ok();
         }
