@@ -17,7 +17,9 @@
 
 mod answer;
 
-use super::{Limits, Output, Phase, ANSWER_SLICE_BYTES, RETAIN_BUFFER_BYTES};
+use super::bounds::{Limits, ANSWER_SLICE_BYTES, RETAIN_BUFFER_BYTES};
+use super::output::Output;
+use super::phase::Phase;
 use crate::engine::{Engine, EngineError, Event};
 use crate::protocol::response;
 use crate::protocol::{Framed, LineFramer, RequestError};
@@ -179,7 +181,7 @@ impl CourseSession {
             return;
         };
         if let Err(error) = commit {
-            let out = &mut self.output.buf;
+            let out = self.output.buf_mut();
             let held = out.split_off(from);
             let mut copied = 0;
             for &ack in &self.held_acks {
@@ -238,7 +240,7 @@ impl CourseSession {
             }
             let (framed, used) = self.framer.next(&data[pos..]);
             pos += used;
-            let out = &mut self.output.buf;
+            let out = self.output.buf_mut();
             let before = out.len();
             if !matches!(framed, Framed::Incomplete) {
                 self.active = true;
@@ -264,7 +266,7 @@ impl CourseSession {
                 }
                 Framed::Incomplete => return (pos, false),
             }
-            self.slice_left = self.slice_left.saturating_sub(self.output.buf.len() - before);
+            self.slice_left = self.slice_left.saturating_sub(self.output.len() - before);
         }
     }
 
@@ -273,7 +275,7 @@ impl CourseSession {
         self.compact_output();
         let room = self.room(limits);
         if let Some(from) = self.answering.take() {
-            let out = &mut self.output.buf;
+            let out = self.output.buf_mut();
             let before = out.len();
             self.answering = answer::resume(from, engine, out, room);
             self.slice_left = self.slice_left.saturating_sub(out.len() - before);
