@@ -304,3 +304,70 @@ impl Engine {
         &mut self.store
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::TempDir;
+
+    fn figure(engine: &Engine, name: &str) -> u64 {
+        let figures = engine.figures();
+        let found = figures.iter().find(|(n, _)| n == name);
+        found.unwrap_or_else(|| panic!("no figure {name}")).1
+    }
+
+    #[test]
+    fn requests_and_events_are_counted_where_they_happen() {
+        let mut engine = Engine::in_memory(Store::new());
+        assert_eq!(engine.put("a", 1, 1.0).map_err(|e| e.to_string()), Ok(()));
+        engine.put_batch([("self.a", 1, 2.0), ("self.b", 1, 3.0)]).unwrap();
+        assert!(engine.get("a").is_some());
+        assert!(engine.get("none").is_none());
+        engine.get_all();
+        let peer = "127.0.0.1:9".parse().unwrap();
+        engine.count(Event::BadRequest {
+            cause: RequestError::UnknownCommand,
+            peer,
+        });
+        engine.count(Event::BytesIn(10));
+        engine.count(Event::Accepted);
+        engine.output_changed(0, 7);
+        let stats = engine.stats();
+        let count = |name: &str| stats.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        // The server's own puts are stored but are not requests.
+        assert_eq!(count("requests.put"), Some(1));
+        assert_eq!(count("points"), Some(3));
+        assert_eq!(count("requests.get"), Some(3));
+        // The stats request counts itself.
+        assert_eq!(count("requests.stats"), Some(1));
+        assert_eq!(count("errors.unknown_command"), Some(1));
+        assert_eq!(count("bytes.in"), Some(10));
+        assert_eq!(count("connections.total"), Some(1));
+        assert_eq!(count("output.pending_bytes"), Some(7));
+        assert_eq!(count("log.bytes"), None, "an in-memory engine has no log");
+        // Reading the figures for self-metrics counts nothing.
+        assert_eq!(figure(&engine, "requests.stats"), 1);
+    }
+
+    #[test]
+    fn a_durable_engine_batches_the_turns_puts_and_commit_logs_them() {
+        let dir = TempDir::new("engine-commit");
+        let mut engine = Engine::durable_in(&dir.0);
+        assert!(engine.is_durable());
+        engine.begin_turn();
+        engine.put("a", 1, 1.5).unwrap();
+        engine.put("a", 2, 2.5).unwrap();
+        // Applied at once, so the turn's gets see them; logged at its end.
+        assert_eq!(engine.series("a").map(|s| s.len()), Some(2));
+        assert_eq!(engine.unlogged(), 2);
+        let logged = figure(&engine, "log.bytes");
+        engine.commit().unwrap();
+        assert_eq!(engine.unlogged(), 0);
+        assert!(figure(&engine, "log.bytes") > logged);
+        engine.close().unwrap();
+
+        let reopened = Engine::durable_in(&dir.0);
+        let points: Vec<_> = reopened.series("a").map(|s| s.iter().collect()).unwrap_or_default();
+        assert_eq!(points, vec![(1, 1.5), (2, 2.5)]);
+    }
+}
