@@ -3,19 +3,19 @@
 //! series while new series arrive. Per point.
 //! `cargo bench --bench store`.
 //!
-//! The server's handler is private, so `get *` is measured as the handler
-//! does it, from public parts: [`Store::walk`] a slice at a time and
+//! The course session's answer writer is private, so `get *` is measured
+//! the way it writes, from public parts: [`Store::walk`] a slice at a time and
 //! `response::write_point`.
 
 mod common;
-#[path = "../src/testutil.rs"]
-mod testutil;
+#[path = "../src/test_support.rs"]
+mod test_support;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use metricsd::protocol::response::{begin_ok, end, write_point};
 use metricsd::store::Store;
 use std::hint::black_box;
-use testutil::XorShift;
+use test_support::XorShift;
 
 /// Points per insert run: 400 chunks of one series, 1.6 MB of points.
 const INSERT_POINTS: usize = 100_000;
@@ -67,7 +67,7 @@ fn inserts(c: &mut Criterion) {
     group.finish();
 }
 
-/// A `get *` answer as the handler writes it: [`Store::walk`] in slices of
+/// A `get *` answer as the session writes it: [`Store::walk`] in slices of
 /// [`SLICE_BYTES`], resumed from the cursor, with `between` run on the store
 /// after each slice (the puts of other clients between loop turns). The
 /// output is handed off (here: cleared) after each slice, as a connection's

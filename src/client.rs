@@ -38,9 +38,7 @@
 //! # }
 //! ```
 
-// Re-exported for `server`, which still takes its clock from here; drop
-// once it calls `crate::clock::unix_now` itself.
-pub(crate) use crate::clock::unix_now;
+use crate::clock::unix_now;
 use crate::protocol::request::{encode_get, encode_put, encode_stats};
 use crate::protocol::response::{parse_response, Response, ResponseError, ResponseScanner};
 use crate::protocol::{is_valid_key, Query};

@@ -11,30 +11,33 @@
 //! | [`clock`] | the wall clock in whole Unix seconds, for client and server | clock |
 //! | [`config`] | every default setting with its reason; the reader of durations and sizes that flags take | none |
 //! | `store` | in-memory series: points sorted by timestamp, last write wins | none |
-//! | `db` | the store plus the loop turn's batch of puts waiting for the log | none |
+//! | `engine` | the one owner of store, journal and counters, behind a few methods with typed errors; the `stats` figures | files, through the journal |
+//! | `session` | one sans-IO session per connection and protocol (`course` today): bytes in, engine effects and answer bytes out, an explicit `Phase` | none |
 //! | [`journal`] | durability: the log (CRC-32 records, group commit, fsync policies), snapshots, recovery, compaction | files |
-//! | `server` | the single-threaded mio event loop over a slab of connections | non-blocking sockets |
+//! | `server` | the single-threaded mio event loop over typed listeners and a slab of connections (socket + readiness + session) | non-blocking sockets |
 //! | `rate_limit` | warnings logged at most once a second, with a count of the rest | none |
-//! | `stats` | the server's counters and gauges: the `stats` answer and `--self-metrics-interval` | none |
+//! | `test_support` | the test suites' seeded generator and temporary directories (tests only) | files |
 //!
-//! `store`, `db`, `journal` and `server` (and the `metricsd` binary) need the default feature
-//! `server`. A program that only talks to a server depends on this crate with
-//! `default-features = false` and gets `protocol` and `client` without mio.
-//! The `metricsctl` binary (`src/bin/metricsctl/`, a command-line client for
-//! people) uses only [`client`] and builds that way too.
+//! `store`, `engine`, `journal`, `session` and `server` (and the `metricsd`
+//! binary) need the default feature `server`. A program that only talks to
+//! a server depends on this crate with `default-features = false` and gets
+//! `protocol` and `client` without mio. The `metricsctl` binary
+//! (`src/bin/metricsctl/`, a command-line client for people) uses only
+//! [`client`] and builds that way too.
 //!
-//! Requests flow: socket → shared read buffer → `protocol::LineFramer` (bounded
-//! lines) → `protocol::parse_line` (a `Request` borrowing its key) →
-//! `server::handler` (store + answer bytes; a long `get` answer in slices
-//! bounded by the connection's output limit) → connection output buffer →
-//! socket. A durable server holds the answers to a turn's puts until
-//! `journal::Journal::commit` has written the turn's batch to the log.
+//! Requests flow: socket → shared read buffer → the connection's session
+//! (`session::course`: `protocol::LineFramer` for bounded lines,
+//! `protocol::parse_line` for a `Request` borrowing its key, then the
+//! `engine` and the answer bytes; a long `get` answer in slices bounded by
+//! the output limit) → the session's output → socket. A durable server
+//! holds the answers to a turn's puts until `engine::Engine::commit` has
+//! written the turn's batch to the log; if it fails they become errors.
 
 pub mod client;
 pub mod clock;
 pub mod config;
 #[cfg(feature = "server")]
-mod db;
+mod engine;
 #[cfg(feature = "server")]
 pub mod journal;
 pub mod protocol;
@@ -43,10 +46,10 @@ mod rate_limit;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
-mod stats;
+mod session;
 #[cfg(feature = "server")]
 pub mod store;
 #[cfg(test)]
-mod testutil;
+mod test_support;
 
 pub use client::{Client, ClientError};

@@ -291,7 +291,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::XorShift;
+    use crate::test_support::XorShift;
 
     #[test]
     fn in_order_appends_fill_whole_chunks() {

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Top-level modules whose submodules are units of their own.
-const SPLIT: &[&str] = &["protocol"];
+const SPLIT: &[&str] = &["protocol", "session", "engine", "server", "journal"];
 
 /// A unit: `["client"]`, `["protocol", "request"]`.
 type Unit = Vec<String>;

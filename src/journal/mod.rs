@@ -10,12 +10,13 @@
 //! | `sync` | the background fsync of `--fsync everysec` |
 //! | `compact` | writing a snapshot a slice per loop turn, finished off the loop |
 //!
-//! The event loop owns a [`Journal`]. Puts parsed during a loop turn are
+//! The engine owns a [`Journal`]. Puts parsed during a loop turn are
 //! applied to the store and encoded into a [`Batch`]; their `ok`s wait in
-//! the connections' output. At the end of the turn [`Journal::commit`]
+//! the sessions' output. At the end of the turn [`Journal::commit`]
 //! appends the batch with one write (and with `--fsync always` one fsync: a
 //! group commit), and only then are the `ok`s released, or turned into
-//! errors if the write failed. Redis' AOF does the same in `beforeSleep`.
+//! errors if the write failed ([`AppendError`] says why; each protocol
+//! words it). Redis' AOF does the same in `beforeSleep`.
 
 mod compact;
 mod files;
@@ -32,6 +33,7 @@ use format::Damage;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use sync::Syncer;
 
@@ -89,6 +91,26 @@ impl Error {
     }
 }
 
+/// Why the log could not take a batch of puts, and so why puts are refused.
+/// Cheap to clone (the I/O error is shared): one failure answers every put
+/// of the turn and every put refused after it. Words, not wire text: each
+/// protocol says "not stored" its own way.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppendError {
+    /// Writing the batch (or, with `--fsync always`, syncing it) failed.
+    #[error("cannot write the log: {0}")]
+    Write(Arc<io::Error>),
+    /// The background fsync failed: puts are refused until restart, since
+    /// Linux reports a failed writeback once and then "succeeds" with a
+    /// hole in the file (PostgreSQL's "fsyncgate").
+    #[error("cannot sync the log: {0}")]
+    Sync(Arc<io::Error>),
+    /// A failed append could not be cut back off the log: appending more
+    /// would bury bad bytes in its middle, so puts are refused until restart.
+    #[error("the log is damaged after a failed write ({0})")]
+    Damaged(Arc<io::Error>),
+}
+
 /// Figures about the journal, for logging and `stats`.
 #[derive(Debug, Clone, Default)]
 pub struct Status {
@@ -128,7 +150,7 @@ pub struct Journal {
     compaction_retry_at: Option<Instant>,
     /// A failed append could not be cut back: appending more would leave
     /// bad bytes in the middle of the log, so every put is refused.
-    broken: Option<String>,
+    broken: Option<AppendError>,
     status: Status,
 }
 
@@ -193,7 +215,7 @@ impl Journal {
     /// Why puts must be refused before they are applied, if they must: the
     /// background fsync is failing, or the log could not be repaired after a
     /// failed append.
-    pub fn refusal(&self) -> Option<String> {
+    pub fn refusal(&self) -> Option<AppendError> {
         if let Some(broken) = &self.broken {
             return Some(broken.clone());
         }
@@ -201,10 +223,10 @@ impl Journal {
     }
 
     /// Appends the turn's batch (and with `--fsync always` syncs it). On
-    /// failure nothing of the batch stays in the log and the error says why,
-    /// in words fit for the clients' error answers; the caller then takes
-    /// the puts back out of the store. The caller clears the batch.
-    pub fn commit(&mut self, batch: &mut Batch) -> Result<(), String> {
+    /// failure nothing of the batch stays in the log and the error says
+    /// why; the caller then takes the puts back out of the store. The
+    /// caller clears the batch.
+    pub fn commit(&mut self, batch: &mut Batch) -> Result<(), AppendError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -212,7 +234,7 @@ impl Journal {
         self.append(batch.sealed(salt))
     }
 
-    fn append(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn append(&mut self, bytes: &[u8]) -> Result<(), AppendError> {
         if let Some(broken) = &self.broken {
             return Err(broken.clone());
         }
@@ -232,7 +254,7 @@ impl Journal {
                 Ok(())
             }
             Err(e) => {
-                let reason = format!("not stored: cannot write the log: {e}");
+                let reason = AppendError::Write(Arc::new(e));
                 // Part of the batch may be in the file: cut it, or the next
                 // append would bury a torn record in the middle of the log.
                 if let Err(cut) = self.log.set_len(self.log_len) {
@@ -240,7 +262,7 @@ impl Journal {
                         "cannot cut a failed append off {}: {cut}; refusing puts until restart",
                         self.dir.log_path(self.generation).display()
                     );
-                    self.broken = Some(format!("not stored: the log is damaged after a failed write ({cut})"));
+                    self.broken = Some(AppendError::Damaged(Arc::new(cut)));
                 }
                 Err(reason)
             }

@@ -294,7 +294,7 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<Replayed, 
 mod tests {
     use super::*;
     use crate::journal::{Batch, Fsync, Journal, Options};
-    use crate::testutil::{poll_until, TempDir, XorShift};
+    use crate::test_support::{poll_until, TempDir, XorShift};
     use format::{SnapshotEncoder, HEADER_BYTES};
     use std::path::PathBuf;
     use std::sync::Arc;

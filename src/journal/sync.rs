@@ -8,6 +8,7 @@
 //! next start would take for damage (PostgreSQL's "fsyncgate"). A restart
 //! replays the log as it really is on disk.
 
+use super::AppendError;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ struct State {
     /// with the directory that now holds a new log.
     previous: Option<(Arc<File>, PathBuf)>,
     stop: bool,
-    failure: Option<String>,
+    failure: Option<AppendError>,
     last_sync: Option<SystemTime>,
 }
 
@@ -82,7 +83,7 @@ impl Syncer {
     }
 
     /// Why puts must be refused: the last sync failed.
-    pub fn failure(&self) -> Option<String> {
+    pub fn failure(&self) -> Option<AppendError> {
         self.shared.lock().failure.clone()
     }
 
@@ -159,7 +160,7 @@ fn run(shared: &Shared) {
                 if state.failure.is_none() {
                     log::error!("cannot sync the log: {e}; refusing puts until metricsd is restarted");
                 }
-                state.failure = Some(format!("not stored: cannot sync the log: {e}"));
+                state.failure = Some(AppendError::Sync(Arc::new(e)));
             }
         }
     }

@@ -10,13 +10,15 @@
 //!   [`RequestError`]; and encoding requests for clients.
 //! - [`response`]: encoding answers (server side), and checking then parsing
 //!   answers incrementally (client side).
+//! - [`stats`]: encoding the `stats` answer from named figures.
 
 pub mod frame;
 pub mod number;
 pub mod request;
 pub mod response;
+pub mod stats;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 pub use frame::{Framed, LineFramer};
 pub use request::{parse_line, Query, Request, RequestError};

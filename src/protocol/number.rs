@@ -199,7 +199,7 @@ pub fn write_timestamp(out: &mut Vec<u8>, timestamp: i64) {
 mod tests {
     use super::*;
     use crate::protocol::testing::{model_timestamp, model_value, number_text};
-    use crate::testutil::XorShift;
+    use crate::test_support::XorShift;
     use proptest::prelude::*;
 
     #[test]

@@ -16,12 +16,11 @@
 //! answered and sent for up to [`SHUTDOWN_GRACE`], and the log is synced.
 
 mod connection;
-mod handler;
 
-use crate::db::Db;
-use crate::journal::{self, Journal};
+use crate::engine::{Engine, Event};
+use crate::journal;
 use crate::rate_limit::RateLimitedWarning;
-use crate::stats;
+use crate::session::Protocol;
 use crate::store::Store;
 use connection::{Connection, Next};
 use mio::net::{TcpListener, TcpStream};
@@ -62,14 +61,7 @@ const WAKER: Token = Token(1);
 /// Connection tokens are slab keys offset past the two fixed tokens.
 const FIRST_CONNECTION: usize = 2;
 
-/// Per-connection bounds on memory and work.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Longest request line, without its `\n`.
-    pub max_line_bytes: usize,
-    /// Output above which a connection's requests are no longer read.
-    pub max_pending_output: usize,
-}
+pub use crate::session::Limits;
 
 /// Everything the server is started with.
 #[derive(Debug, Clone)]
@@ -109,7 +101,7 @@ impl Default for Config {
             },
             max_connections: DEFAULT_MAX_CONNECTIONS,
             storage: None,
-            idle_timeout: None,
+            idle_timeout: crate::config::DEFAULT_IDLE_TIMEOUT,
             self_metrics: None,
         }
     }
@@ -157,11 +149,10 @@ impl Handle {
 pub struct Server {
     poll: Poll,
     /// None once stopping began.
-    listener: Option<TcpListener>,
+    listener: Option<Listener>,
     local_addr: SocketAddr,
     connections: Slab<Connection>,
-    db: Db,
-    journal: Option<Journal>,
+    engine: Engine,
     /// Connections whose answers wait for this turn's commit.
     held: Vec<usize>,
     /// The journal has a snapshot to write: come back without waiting.
@@ -179,9 +170,6 @@ pub struct Server {
     scratch: Box<[u8]>,
     /// Connections with work for the next turn (slab keys).
     ready: Vec<usize>,
-    /// The listener may have connections waiting.
-    accept_ready: bool,
-    accept_paused_until: Option<Instant>,
     /// A descriptor held in reserve: when `accept` fails for lack of
     /// descriptors, closing it lets one waiting connection be accepted and
     /// closed at once, so the peer is told instead of left hanging and the
@@ -191,7 +179,25 @@ pub struct Server {
     waker: Arc<Waker>,
     warn_full: RateLimitedWarning,
     warn_accept: RateLimitedWarning,
-    warn_commit: RateLimitedWarning,
+}
+
+/// A listening socket and the protocol its connections speak. (One today;
+/// a new protocol adds a listener of its kind, with a token of its own.)
+struct Listener {
+    socket: TcpListener,
+    protocol: Protocol,
+    accept: Accept,
+}
+
+/// Whether a listener is worth an `accept` now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accept {
+    /// Connections may be waiting: accept this turn.
+    Ready,
+    /// The backlog was empty: wait for the poll to report more.
+    Waiting,
+    /// An accept failed in a way a retry would only repeat: none until then.
+    PausedUntil(Instant),
 }
 
 impl Server {
@@ -203,12 +209,9 @@ impl Server {
         if limits.max_line_bytes == 0 || limits.max_pending_output == 0 || config.max_connections == 0 {
             return Err(StartError::Invalid("limits must be at least 1"));
         }
-        let (db, journal) = match &config.storage {
-            None => (Db::in_memory(Store::new()), None),
-            Some(options) => {
-                let (journal, store) = Journal::open(options)?;
-                (Db::logged(store), Some(journal))
-            }
+        let engine = match &config.storage {
+            None => Engine::in_memory(Store::new()),
+            Some(options) => Engine::open(options)?,
         };
         let listen_error = |source| StartError::Listen {
             listen: config.listen.clone(),
@@ -223,11 +226,14 @@ impl Server {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
         Ok(Server {
             poll,
-            listener: Some(listener),
+            listener: Some(Listener {
+                socket: listener,
+                protocol: Protocol::Course,
+                accept: Accept::Ready,
+            }),
             local_addr,
             connections: Slab::new(),
-            db,
-            journal,
+            engine,
             held: Vec::new(),
             compacting: false,
             stopping: None,
@@ -240,14 +246,11 @@ impl Server {
             max_connections: config.max_connections,
             scratch: vec![0; READ_SCRATCH_BYTES].into_boxed_slice(),
             ready: Vec::new(),
-            accept_ready: true,
-            accept_paused_until: None,
             spare_fd: File::open("/dev/null").ok(),
             stop: Arc::new(AtomicBool::new(false)),
             waker,
             warn_full: RateLimitedWarning::default(),
             warn_accept: RateLimitedWarning::default(),
-            warn_commit: RateLimitedWarning::default(),
         })
     }
 
@@ -264,11 +267,6 @@ impl Server {
         }
     }
 
-    /// The store as loaded (for logging figures at start-up).
-    pub fn store(&self) -> &Store {
-        &self.db.store
-    }
-
     /// Serves until [`Handle::shutdown`] is called (then stops gracefully)
     /// or the poll fails.
     pub fn run(mut self) -> io::Result<()> {
@@ -283,7 +281,11 @@ impl Server {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_ready = true,
+                    LISTENER => {
+                        if let Some(listener) = self.listener.as_mut().filter(|l| l.accept == Accept::Waiting) {
+                            listener.accept = Accept::Ready;
+                        }
+                    }
                     WAKER => {}
                     Token(t) => {
                         let key = t - FIRST_CONNECTION;
@@ -309,28 +311,24 @@ impl Server {
                     return self.finish();
                 }
             }
-            if let Some(until) = self.accept_paused_until {
-                if Instant::now() >= until {
-                    self.accept_paused_until = None;
-                    self.accept_ready = true;
+            if let Some(listener) = &mut self.listener {
+                if let Accept::PausedUntil(until) = listener.accept {
+                    if Instant::now() >= until {
+                        listener.accept = Accept::Ready;
+                    }
+                }
+                if listener.accept == Accept::Ready {
+                    self.accept();
                 }
             }
-            if self.accept_ready && self.accept_paused_until.is_none() && self.stopping.is_none() {
-                self.accept();
-            }
-            if let Some(journal) = &self.journal {
-                // A background fsync may have failed since the last turn.
-                self.db.set_refusal(journal.refusal());
-            }
+            self.engine.begin_turn();
             std::mem::swap(&mut turn, &mut self.ready);
             for key in turn.drain(..) {
                 self.service(key);
             }
             self.run_timers();
             self.commit_turn();
-            if let Some(journal) = &mut self.journal {
-                self.compacting = journal.tick(&self.db.store);
-            }
+            self.compacting = self.engine.compaction_step();
         }
     }
 
@@ -345,14 +343,12 @@ impl Server {
         if self.next_self_metrics.is_some_and(|at| self.now >= at) {
             if let Some(config) = &self.self_metrics {
                 self.next_self_metrics = Some(self.now + config.interval);
-                let timestamp = crate::client::unix_now();
-                let figures = stats::figures(&self.db.counters, &self.db.gauges, &self.db.store);
-                for (name, value) in figures {
-                    // Refused only when the log is failing, which is logged.
-                    let _ = self
-                        .db
-                        .put(&format!("{}{name}", config.prefix), timestamp, value as f64);
-                }
+                let timestamp = crate::clock::unix_now();
+                let figures = self.engine.figures();
+                let points = (figures.iter())
+                    .map(|(name, value)| (format!("{}{name}", config.prefix), timestamp, *value as f64));
+                // Refused only when the log is failing, which is logged.
+                let _ = self.engine.put_batch(points);
             }
         }
     }
@@ -372,7 +368,7 @@ impl Server {
                 timeout.as_secs_f64()
             );
         }
-        self.db.counters.connections_idle_closed += idle.len() as u64;
+        self.engine.count(Event::IdleClosed(idle.len()));
         for key in idle {
             self.close(key);
         }
@@ -380,16 +376,19 @@ impl Server {
 
     /// Block until an event, unless work is already waiting.
     fn poll_timeout(&self) -> Option<Duration> {
-        let accepting = self.accept_ready && self.accept_paused_until.is_none() && self.stopping.is_none();
+        let accept = self.listener.as_ref().map(|l| l.accept);
+        let accepting = accept == Some(Accept::Ready);
         let stopped = self.stopping.is_some() && self.connections.is_empty();
         if !self.ready.is_empty() || accepting || self.compacting || stopped {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
-        let finishing = self.journal.as_ref().is_some_and(Journal::finishing);
+        let finishing = self.engine.compaction_finishing();
         [
-            self.accept_paused_until
-                .map(|until| until.saturating_duration_since(now)),
+            match accept {
+                Some(Accept::PausedUntil(until)) => Some(until.saturating_duration_since(now)),
+                _ => None,
+            },
             self.stopping.map(|deadline| deadline.saturating_duration_since(now)),
             finishing.then_some(COMPACTION_POLL),
             self.next_idle_sweep.map(|at| at.saturating_duration_since(now)),
@@ -408,18 +407,16 @@ impl Server {
             SHUTDOWN_GRACE.as_secs()
         );
         self.stopping = Some(Instant::now() + SHUTDOWN_GRACE);
-        if let Some(journal) = &mut self.journal {
-            journal.stop_compacting();
-        }
+        self.engine.stop_compacting();
         // Closing the listener makes new connections fail at once instead of
         // waiting in a backlog nobody will accept from.
         if let Some(mut listener) = self.listener.take() {
-            if let Err(e) = self.poll.registry().deregister(&mut listener) {
+            if let Err(e) = self.poll.registry().deregister(&mut listener.socket) {
                 log::debug!("deregister listener: {e}");
             }
         }
         for (key, conn) in self.connections.iter_mut() {
-            conn.stop_reading();
+            conn.stop();
             enqueue(&mut self.ready, key, conn);
         }
     }
@@ -434,8 +431,8 @@ impl Server {
             );
         }
         self.commit_turn();
-        if let Some(journal) = self.journal.take() {
-            journal.close()?;
+        if self.engine.is_durable() {
+            self.engine.close()?;
             log::info!("log synced");
         }
         log::info!("stopped");
@@ -443,30 +440,18 @@ impl Server {
     }
 
     /// Appends the turn's puts to the log, then releases their answers (or
-    /// turns their `ok`s into errors if the log could not take them).
+    /// turns them into errors if the log could not take them).
     fn commit_turn(&mut self) {
-        let Some(journal) = &mut self.journal else {
+        if !self.engine.is_durable() {
             return;
-        };
-        let (puts, outcome) = match self.db.batch_mut() {
-            Some(batch) => (batch.len(), journal.commit(batch)),
-            None => (0, Ok(())),
-        };
-        if let Err(reason) = &outcome {
-            self.warn_commit
-                .warn(format_args!("{puts} puts answered with an error: {reason}"));
-            self.db.counters.not_stored += puts as u64;
-            self.db.roll_back();
         }
-        self.db.clear_batch();
-        self.db.set_refusal(journal.refusal());
-        self.db.gauges.journal = Some(journal.status());
-        let outcome = outcome.as_ref().map(|_| ()).map_err(String::as_str);
+        let outcome = self.engine.commit();
+        let outcome = outcome.as_ref().map(|_| ());
         let mut held = std::mem::take(&mut self.held);
         for key in held.drain(..) {
             if let Some(conn) = self.connections.get_mut(key) {
                 let before = conn.pending_output();
-                let next = conn.settle_held(outcome, &self.limits, &mut self.db.counters);
+                let next = conn.settle_held(outcome, &self.limits, &mut self.engine);
                 self.after_work(key, before);
                 self.settle(key, next);
             }
@@ -480,7 +465,7 @@ impl Server {
         };
         conn.queued = false;
         let before = conn.pending_output();
-        let next = conn.service(&mut self.scratch, &mut self.db, &self.limits);
+        let next = conn.service(&mut self.scratch, &mut self.engine, &self.limits);
         if next != Next::Close && conn.holds_output() {
             self.held.push(key);
         }
@@ -495,8 +480,7 @@ impl Server {
             if conn.take_active() {
                 conn.last_active = self.now;
             }
-            let gauges = &mut self.db.gauges;
-            gauges.pending_output = gauges.pending_output + conn.pending_output() - before;
+            self.engine.output_changed(before, conn.pending_output());
         }
     }
 
@@ -525,8 +509,8 @@ impl Server {
 
     fn close(&mut self, key: usize) {
         let mut conn = self.connections.remove(key);
-        self.db.gauges.pending_output -= conn.pending_output();
-        self.db.gauges.connections = self.connections.len();
+        self.engine.output_changed(conn.pending_output(), 0);
+        self.engine.set_connections(self.connections.len());
         if let Err(e) = self.poll.registry().deregister(conn.stream_mut()) {
             log::debug!("deregister failed: {e}");
         }
@@ -537,10 +521,13 @@ impl Server {
             let Some(listener) = &self.listener else {
                 return;
             };
-            match listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer),
+            match listener.socket.accept() {
+                Ok((stream, peer)) => {
+                    let protocol = listener.protocol;
+                    self.admit(stream, peer, protocol);
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.accept_ready = false;
+                    self.set_accept(Accept::Waiting);
                     return;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -549,7 +536,7 @@ impl Server {
                 Err(e) if is_out_of_descriptors(&e) => match self.shed_one_connection() {
                     Shed::One => {}
                     Shed::BacklogEmpty => {
-                        self.accept_ready = false;
+                        self.set_accept(Accept::Waiting);
                         return;
                     }
                     Shed::Failed => {
@@ -563,7 +550,13 @@ impl Server {
                 }
             }
         }
-        // Still more waiting: accept_ready stays set, the next turn goes on.
+        // Still more waiting: the listener stays Ready, the next turn goes on.
+    }
+
+    fn set_accept(&mut self, accept: Accept) {
+        if let Some(listener) = &mut self.listener {
+            listener.accept = accept;
+        }
     }
 
     /// Accepts one waiting connection and closes it at once, using the spare
@@ -578,11 +571,11 @@ impl Server {
         let Some(listener) = &self.listener else {
             return Shed::Failed;
         };
-        let accepted = listener.accept().map(drop);
+        let accepted = listener.socket.accept().map(drop);
         self.spare_fd = File::open("/dev/null").ok();
         match accepted {
             Ok(_) => {
-                self.db.counters.connections_rejected += 1;
+                self.engine.count(Event::Rejected);
                 self.warn_accept.warn(format_args!(
                     "out of file descriptors: closing new connections at once ({} open)",
                     self.connections.len()
@@ -603,16 +596,16 @@ impl Server {
             "accept failed: {e}; pausing accepts for {} ms",
             ACCEPT_BACKOFF.as_millis()
         ));
-        self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+        self.set_accept(Accept::PausedUntil(Instant::now() + ACCEPT_BACKOFF));
         if self.spare_fd.is_none() {
             self.spare_fd = File::open("/dev/null").ok();
         }
     }
 
-    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
-        self.db.counters.connections_total += 1;
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, protocol: Protocol) {
+        self.engine.count(Event::Accepted);
         if self.connections.len() >= self.max_connections {
-            self.db.counters.connections_rejected += 1;
+            self.engine.count(Event::Rejected);
             self.warn_full.warn(format_args!(
                 "connection limit ({}) reached: closing new connection from {peer}",
                 self.max_connections
@@ -635,8 +628,8 @@ impl Server {
             return;
         }
         log::debug!("connection from {peer}");
-        entry.insert(Connection::new(stream, peer, self.limits.max_line_bytes, self.now));
-        self.db.gauges.connections = self.connections.len();
+        entry.insert(Connection::new(stream, peer, protocol, &self.limits, self.now));
+        self.engine.set_connections(self.connections.len());
     }
 }
 

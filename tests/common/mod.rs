@@ -4,8 +4,8 @@
 
 use metricsd::protocol::ResponseScanner;
 
-#[path = "../../src/testutil.rs"]
-mod testutil;
+#[path = "../../src/test_support.rs"]
+mod test_support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 #[allow(unused_imports)] // each test binary uses its own subset
-pub use testutil::{poll_until, TempDir, XorShift};
+pub use test_support::{poll_until, TempDir, XorShift};
 
 /// How long any single read in a test may block before the test fails:
 /// generous, so a slow CI machine is not a failure, but a hang is.

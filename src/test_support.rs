@@ -1,6 +1,8 @@
-//! Helpers for the crate's unit tests, shared with the integration tests
-//! and the benchmarks (which include this file by path).
-#![allow(dead_code)] // each includer uses its own subset
+//! Test support owned by the crate's test suites: compiled into the unit
+//! tests (`#[cfg(test)]` in lib.rs) and, by `#[path]`, into the integration
+//! tests (tests/common), so that both reproduce randomised runs the same
+//! way. No dependency, nothing of the crate: it stands alone.
+#![allow(dead_code)] // each test suite uses its own subset
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,5 @@
-//! Applies one request line to the store and writes its answer. No I/O: the
-//! connection hands in a line, an output buffer and how much room is left.
+//! Applies one request line to the engine and writes its answer. No I/O:
+//! the session hands in a line, an output buffer and how much room is left.
 //!
 //! A `get` answer can be far larger than any output limit (a series of
 //! millions of points, or `get *` of the whole store), so it is written in
@@ -12,11 +12,10 @@
 //! not otherwise. Every point appears at most once and in order, and every
 //! point stored before the `get` and not overwritten appears.
 
-use crate::db::Db;
+use crate::engine::{Engine, EngineError};
 use crate::protocol::request::{parse_line, Query, Request, RequestError};
-use crate::protocol::response;
-use crate::stats;
-use crate::store::{Cursor, Point, Store};
+use crate::protocol::{response, stats};
+use crate::store::{Cursor, Point, Series};
 
 /// Where a `get` answer that ran out of room goes on: after the point of
 /// `key` at timestamp `after`.
@@ -32,9 +31,14 @@ pub enum Resume {
 /// (a whole point line may pass it). Blank lines get no answer; an invalid
 /// line gets `error\nwrong command\n\n` and its cause is returned.
 #[inline]
-pub fn answer_line(line: &[u8], db: &mut Db, out: &mut Vec<u8>, room: usize) -> Result<Option<Resume>, RequestError> {
+pub fn answer_line(
+    line: &[u8],
+    engine: &mut Engine,
+    out: &mut Vec<u8>,
+    room: usize,
+) -> Result<Option<Resume>, RequestError> {
     match parse_line(line) {
-        Ok(Some(request)) => Ok(execute(request, db, out, room)),
+        Ok(Some(request)) => Ok(execute(request, engine, out, room)),
         Ok(None) => Ok(None),
         Err(cause) => {
             reject(out);
@@ -49,57 +53,62 @@ pub fn reject(out: &mut Vec<u8>) {
     out.extend_from_slice(response::WRONG_COMMAND);
 }
 
+/// The course protocol's words for an engine error: an `error` answer
+/// whose reason starts `not stored:` for a put the log could not keep.
+pub fn write_engine_error(out: &mut Vec<u8>, error: &EngineError) {
+    match error {
+        EngineError::NotStored(cause) => response::write_error(out, &format!("not stored: {cause}")),
+    }
+}
+
 /// Applies a valid request and writes its answer, or as much of it as
 /// `room` allows.
-pub fn execute(request: Request<'_>, db: &mut Db, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
+pub fn execute(request: Request<'_>, engine: &mut Engine, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
     match request {
         Request::Put { key, value, timestamp } => {
-            db.counters.puts += 1;
-            match db.put(key, timestamp, value) {
+            match engine.put(key, timestamp, value) {
                 Ok(()) => out.extend_from_slice(response::OK_EMPTY),
-                Err(reason) => {
-                    response::write_error(out, reason);
-                    db.counters.not_stored += 1;
-                }
+                Err(error) => write_engine_error(out, &error),
             }
             None
         }
         Request::Stats => {
-            db.counters.stats += 1;
-            stats::write_answer(out, &db.counters, &db.gauges, &db.store);
+            let figures = engine.stats();
+            stats::write_stats(out, figures.iter().map(|(name, value)| (name.as_str(), *value)));
             None
         }
         Request::Get(query) => {
-            db.counters.gets += 1;
-            let store = &db.store;
             response::begin_ok(out);
             let stop_at = out.len().saturating_add(room);
             match query {
                 Query::Key(key) => {
-                    write_key(store, key, None, out, stop_at).map(|after| Resume::Key { key: key.into(), after })
+                    let series = engine.get(key);
+                    write_key(series, key, None, out, stop_at).map(|after| Resume::Key { key: key.into(), after })
                 }
-                Query::All => write_all(store, None, out, stop_at),
+                Query::All => {
+                    engine.get_all();
+                    write_all(engine, None, out, stop_at)
+                }
             }
         }
     }
 }
 
 /// Goes on with an answer that ran out of room.
-pub fn resume(from: Resume, db: &Db, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
+pub fn resume(from: Resume, engine: &Engine, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
     let stop_at = out.len().saturating_add(room);
-    let store = &db.store;
     match from {
         Resume::Key { key, after } => {
-            write_key(store, &key, Some(after), out, stop_at).map(|after| Resume::Key { key, after })
+            write_key(engine.series(&key), &key, Some(after), out, stop_at).map(|after| Resume::Key { key, after })
         }
-        Resume::All(cursor) => write_all(store, Some(cursor), out, stop_at),
+        Resume::All(cursor) => write_all(engine, Some(cursor), out, stop_at),
     }
 }
 
 /// The points of one key after `after`; ends the answer when they are all
 /// written, or returns the last timestamp written when `out` reaches `stop_at`.
-fn write_key(store: &Store, key: &str, after: Option<i64>, out: &mut Vec<u8>, stop_at: usize) -> Option<i64> {
-    if let Some(series) = store.get(key) {
+fn write_key(series: Option<&Series>, key: &str, after: Option<i64>, out: &mut Vec<u8>, stop_at: usize) -> Option<i64> {
+    if let Some(series) = series {
         if let Some(last) = write_points(out, key, series.points_after(after), stop_at) {
             return Some(last);
         }
@@ -109,8 +118,8 @@ fn write_key(store: &Store, key: &str, after: Option<i64>, out: &mut Vec<u8>, st
 }
 
 /// Every key's points in key order, from the point after `from` on.
-fn write_all(store: &Store, from: Option<Cursor>, out: &mut Vec<u8>, stop_at: usize) -> Option<Resume> {
-    let stopped = store.walk(from, |key, (timestamp, value)| {
+fn write_all(engine: &Engine, from: Option<Cursor>, out: &mut Vec<u8>, stop_at: usize) -> Option<Resume> {
+    let stopped = engine.walk(from, |key, (timestamp, value)| {
         response::write_point(out, key, value, timestamp);
         out.len() < stop_at
     });
@@ -136,8 +145,9 @@ fn write_points(out: &mut Vec<u8>, key: &str, points: impl Iterator<Item = Point
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
-    fn answer_all(store: &mut Db, lines: &[&str]) -> String {
+    fn answer_all(store: &mut Engine, lines: &[&str]) -> String {
         let mut out = Vec::new();
         for line in lines {
             assert_eq!(
@@ -150,7 +160,7 @@ mod tests {
 
     #[test]
     fn the_assignment_example() {
-        let mut store = Db::in_memory(Store::new());
+        let mut store = Engine::in_memory(Store::new());
         let puts = answer_all(
             &mut store,
             &[
@@ -184,15 +194,16 @@ mod tests {
 #[cfg(test)]
 mod slicing {
     use super::*;
+    use crate::store::Store;
 
     /// Answers `line` in slices of `room` bytes, with `between` run on the
     /// store after each slice; returns the whole answer.
-    fn sliced(store: &mut Db, line: &str, room: usize, mut between: impl FnMut(&mut Store)) -> String {
+    fn sliced(store: &mut Engine, line: &str, room: usize, mut between: impl FnMut(&mut Store)) -> String {
         let mut out = Vec::new();
         let mut next = answer_line(line.as_bytes(), store, &mut out, room).unwrap();
         let mut slices = 1;
         while let Some(from) = next {
-            between(&mut store.store);
+            between(store.store_mut());
             let before = out.len();
             next = resume(from, store, &mut out, room);
             // A slice never passes its room by more than one point line.
@@ -203,14 +214,14 @@ mod slicing {
         String::from_utf8(out).unwrap()
     }
 
-    fn filled() -> Db {
+    fn filled() -> Engine {
         let mut store = Store::new();
         for t in 0..500 {
             for key in ["a", "b.long.key.name", "c"] {
                 store.put(key, t * 2, t as f64 + 0.5);
             }
         }
-        Db::in_memory(store)
+        Engine::in_memory(store)
     }
 
     #[test]
@@ -258,7 +269,8 @@ mod model_based {
     //! Sliced answers against an exact model of the documented semantics,
     //! with random stores, random rooms and random puts between slices.
     use super::*;
-    use crate::testutil::XorShift;
+    use crate::store::Store;
+    use crate::test_support::XorShift;
     use std::collections::BTreeMap;
 
     type Model = BTreeMap<String, BTreeMap<i64, f64>>;
@@ -303,9 +315,9 @@ mod model_based {
         &keys[rng.below(keys.len() as u64) as usize]
     }
 
-    fn put(store: &mut Db, model: &mut Model, key: &str, rng: &mut XorShift) {
+    fn put(store: &mut Engine, model: &mut Model, key: &str, rng: &mut XorShift) {
         let (t, v) = (timestamp(rng), value(rng));
-        store.store.put(key, t, v);
+        store.store_mut().put(key, t, v);
         model.entry(key.to_string()).or_default().insert(t, v);
     }
 
@@ -353,7 +365,7 @@ mod model_based {
         let keys = keys();
         for seed in 1..200u64 {
             let mut rng = XorShift::seeded(seed);
-            let mut store = Db::in_memory(Store::new());
+            let mut store = Engine::in_memory(Store::new());
             let mut model = Model::new();
             for _ in 0..rng.below(3000) {
                 let key = pick(&mut rng, &keys);
@@ -421,7 +433,7 @@ mod model_based {
     fn sliced_without_puts_is_byte_exact_for_every_small_room() {
         let keys = keys();
         let mut rng = XorShift::seeded(99);
-        let mut store = Db::in_memory(Store::new());
+        let mut store = Engine::in_memory(Store::new());
         let mut model = Model::new();
         for _ in 0..600 {
             let key = pick(&mut rng, &keys);

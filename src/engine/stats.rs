@@ -1,11 +1,10 @@
-//! What the server counts about itself: the `stats` answer, and the same
-//! figures stored as ordinary series by `--self-metrics-interval` (the way
-//! carbon writes `carbon.agents.*`).
+//! What the server counts about itself, as named figures: for the `stats`
+//! answer (encoded by `protocol::stats`), and stored as ordinary series by
+//! `--self-metrics-interval` (the way carbon writes `carbon.agents.*`).
 
 use crate::journal;
 use crate::protocol::RequestError;
 use crate::store::Store;
-use std::io::Write;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Counts that only grow.
@@ -88,15 +87,4 @@ pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(Stri
         ]);
     }
     all
-}
-
-/// The answer to `stats`: `ok`, one `<name> <value>` line per figure, and
-/// the empty line.
-pub fn write_answer(out: &mut Vec<u8>, counters: &Counters, gauges: &Gauges, store: &Store) {
-    out.extend_from_slice(b"ok\n");
-    for (name, value) in figures(counters, gauges, store) {
-        // Writing to a Vec cannot fail.
-        let _ = writeln!(out, "{name} {value}");
-    }
-    out.push(b'\n');
 }

@@ -1,0 +1,373 @@
+//! The engine: the one owner of the store, the journal and the server's
+//! counters, behind a few methods. Protocols act on it through these
+//! methods only and get [`EngineError`]s back, which each protocol puts
+//! into words of its own (the course protocol's `error\nnot stored: ...`
+//! answer, later an HTTP status or a Graphite counter).
+//!
+//! A durable engine collects the puts of one loop turn in a batch: they
+//! are applied to the store at once (so the turn's `get`s see them), and
+//! [`Engine::commit`] at the end of the turn writes them to the log in one
+//! go, or takes them back out of the store if the log fails.
+
+mod stats;
+
+use crate::journal::{self, AppendError, Batch, Journal};
+use crate::protocol::RequestError;
+use crate::rate_limit::RateLimitedWarning;
+use crate::store::{Cursor, Point, Series, Store};
+use stats::{Counters, Gauges};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Why the engine did not do what it was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    /// A put was refused, or taken back, because the log cannot keep it.
+    #[error("not stored: {0}")]
+    NotStored(#[from] AppendError),
+}
+
+/// Something the server counts that happened outside the engine's own
+/// methods: traffic and connections, seen by the event loop, and invalid
+/// requests, seen by the sessions.
+#[derive(Debug, Clone, Copy)]
+pub enum Event {
+    /// A connection was accepted (and perhaps closed at once).
+    Accepted,
+    /// A connection was closed at once: over the connection cap, or out of
+    /// descriptors.
+    Rejected,
+    /// Connections closed by the idle timeout.
+    IdleClosed(usize),
+    /// Request bytes read.
+    BytesIn(usize),
+    /// Answer bytes written.
+    BytesOut(usize),
+    /// An invalid request (logged, at most once a second).
+    BadRequest { cause: RequestError, peer: SocketAddr },
+}
+
+/// The store, its journal when durable, and what the server counts.
+pub struct Engine {
+    store: Store,
+    /// None when the server keeps nothing on disk.
+    log: Option<Log>,
+    counters: Counters,
+    gauges: Gauges,
+    warn_bad_request: RateLimitedWarning,
+    warn_commit: RateLimitedWarning,
+}
+
+/// The journal and the turn's puts waiting for it.
+struct Log {
+    journal: Journal,
+    batch: Batch,
+    /// Set between turns when puts cannot be made durable: they are refused
+    /// with this cause instead of being applied.
+    refusal: Option<AppendError>,
+}
+
+impl Engine {
+    /// An engine whose puts are not logged, starting from `store`.
+    pub fn in_memory(store: Store) -> Engine {
+        Engine {
+            store,
+            log: None,
+            counters: Counters::default(),
+            gauges: Gauges::default(),
+            warn_bad_request: RateLimitedWarning::default(),
+            warn_commit: RateLimitedWarning::default(),
+        }
+    }
+
+    /// Locks the data directory and rebuilds the store from it.
+    pub fn open(options: &journal::Options) -> Result<Engine, journal::Error> {
+        let (journal, store) = Journal::open(options)?;
+        let mut engine = Engine::in_memory(store);
+        engine.gauges.journal = Some(journal.status());
+        engine.log = Some(Log {
+            journal,
+            batch: Batch::default(),
+            refusal: None,
+        });
+        Ok(engine)
+    }
+
+    /// Stores one point for a client (counted as a put request), or says
+    /// why it cannot be kept.
+    #[inline]
+    pub fn put(&mut self, key: &str, timestamp: i64, value: f64) -> Result<(), EngineError> {
+        self.counters.puts += 1;
+        let stored = self.store_point(key, timestamp, value);
+        if stored.is_err() {
+            self.counters.not_stored += 1;
+        }
+        stored
+    }
+
+    /// Stores points of the server's own (not counted as requests); stops
+    /// at the first refusal.
+    pub fn put_batch<K: AsRef<str>>(
+        &mut self,
+        points: impl IntoIterator<Item = (K, i64, f64)>,
+    ) -> Result<(), EngineError> {
+        for (key, timestamp, value) in points {
+            self.store_point(key.as_ref(), timestamp, value)?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn store_point(&mut self, key: &str, timestamp: i64, value: f64) -> Result<(), EngineError> {
+        match &mut self.log {
+            None => {
+                self.store.put(key, timestamp, value);
+            }
+            Some(log) => {
+                if let Some(cause) = &log.refusal {
+                    return Err(EngineError::NotStored(cause.clone()));
+                }
+                let replaced = self.store.put(key, timestamp, value);
+                log.batch.push(key, timestamp, value, replaced);
+            }
+        }
+        Ok(())
+    }
+
+    /// The series of `key`, for a client's `get` (counted as a get request).
+    #[inline]
+    pub fn get(&mut self, key: &str) -> Option<&Series> {
+        self.counters.gets += 1;
+        self.store.get(key)
+    }
+
+    /// Counts a client's `get *`, which then reads with [`Engine::walk`].
+    pub fn get_all(&mut self) {
+        self.counters.gets += 1;
+    }
+
+    /// The series of `key` again, to go on with an answer already counted.
+    #[inline]
+    pub fn series(&self, key: &str) -> Option<&Series> {
+        self.store.get(key)
+    }
+
+    /// Visits every point in key order, then timestamp order, from the one
+    /// after `from`, while `visit` returns true; returns where it stopped.
+    #[inline]
+    pub fn walk(&self, from: Option<Cursor>, visit: impl FnMut(&Arc<str>, Point) -> bool) -> Option<Cursor> {
+        self.store.walk(from, visit)
+    }
+
+    /// Every figure for a client's `stats` (counted as a stats request), in
+    /// the order of the answer.
+    pub fn stats(&mut self) -> Vec<(String, u64)> {
+        self.counters.stats += 1;
+        self.figures()
+    }
+
+    /// Every figure, uncounted (for `--self-metrics-interval`).
+    pub fn figures(&self) -> Vec<(String, u64)> {
+        stats::figures(&self.counters, &self.gauges, &self.store)
+    }
+
+    /// Counts an event seen outside the engine.
+    #[inline]
+    pub fn count(&mut self, event: Event) {
+        let counters = &mut self.counters;
+        match event {
+            Event::Accepted => counters.connections_total += 1,
+            Event::Rejected => counters.connections_rejected += 1,
+            Event::IdleClosed(n) => counters.connections_idle_closed += n as u64,
+            Event::BytesIn(n) => counters.bytes_in += n as u64,
+            Event::BytesOut(n) => counters.bytes_out += n as u64,
+            Event::BadRequest { cause, peer } => {
+                counters.errors[cause.index()] += 1;
+                self.warn_bad_request
+                    .warn(format_args!("bad request from {peer}: {cause}"));
+            }
+        }
+    }
+
+    /// The event loop's gauge of open connections.
+    #[inline]
+    pub fn set_connections(&mut self, connections: usize) {
+        self.gauges.connections = connections;
+    }
+
+    /// A connection's answer bytes not yet taken by its socket went from
+    /// `before` to `after` (the gauge sums them over all connections).
+    #[inline]
+    pub fn output_changed(&mut self, before: usize, after: usize) {
+        let gauge = &mut self.gauges.pending_output;
+        *gauge = *gauge + after - before;
+    }
+
+    /// Puts waiting for the turn's commit: grows by one with every logged
+    /// put, so a session can tell which of its answers wait for the commit.
+    #[inline]
+    pub fn unlogged(&self) -> usize {
+        self.log.as_ref().map_or(0, |log| log.batch.len())
+    }
+
+    /// At the start of a turn: a background fsync may have failed since the
+    /// last one, and puts are refused from now on.
+    pub fn begin_turn(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.refusal = log.journal.refusal();
+        }
+    }
+
+    /// The end of a turn: the turn's puts go to the log in one write. If
+    /// the log cannot take them they are taken back out of the store (which
+    /// must never hold what the log does not, or a later snapshot would make
+    /// a refused put permanent) and the error is for each of their answers.
+    pub fn commit(&mut self) -> Result<(), EngineError> {
+        let Some(log) = &mut self.log else {
+            return Ok(());
+        };
+        let outcome = log.journal.commit(&mut log.batch);
+        if let Err(cause) = &outcome {
+            let puts = log.batch.len();
+            self.warn_commit
+                .warn(format_args!("{puts} puts answered with an error: not stored: {cause}"));
+            self.counters.not_stored += puts as u64;
+            for (key, timestamp, replaced) in log.batch.undo() {
+                match replaced {
+                    Some(value) => {
+                        self.store.put(key, timestamp, value);
+                    }
+                    None => self.store.remove(key, timestamp),
+                }
+            }
+        }
+        log.batch.clear();
+        log.refusal = log.journal.refusal();
+        self.gauges.journal = Some(log.journal.status());
+        outcome.map_err(EngineError::NotStored)
+    }
+
+    /// Work between turns: moves a compaction a slice further (starting one
+    /// when the log has grown). Returns whether it wants the loop back at
+    /// once.
+    pub fn compaction_step(&mut self) -> bool {
+        match &mut self.log {
+            Some(log) => log.journal.tick(&self.store),
+            None => false,
+        }
+    }
+
+    /// Whether a snapshot is being finished off the loop (the loop should
+    /// look again before long even when idle).
+    pub fn compaction_finishing(&self) -> bool {
+        self.log.as_ref().is_some_and(|log| log.journal.finishing())
+    }
+
+    /// The server is stopping: no compaction holds the stop up.
+    pub fn stop_compacting(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.journal.stop_compacting();
+        }
+    }
+
+    /// Whether puts are logged.
+    pub fn is_durable(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// Graceful shutdown: the log is synced whatever the fsync policy. The
+    /// turn must have been committed.
+    pub fn close(self) -> io::Result<()> {
+        debug_assert_eq!(self.unlogged(), 0, "closed with puts not committed");
+        match self.log {
+            Some(log) => log.journal.close(),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Engine {
+    /// A durable engine over the empty data directory `dir`, with
+    /// `--fsync never` so that no thread is started.
+    pub fn durable_in(dir: &std::path::Path) -> Engine {
+        let options = journal::Options {
+            fsync: journal::Fsync::Never,
+            ..journal::Options::new(dir)
+        };
+        Engine::open(&options).expect("open a fresh data directory")
+    }
+
+    /// The store itself, for unit tests that fill or inspect it directly.
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::TempDir;
+
+    fn figure(engine: &Engine, name: &str) -> u64 {
+        let figures = engine.figures();
+        let found = figures.iter().find(|(n, _)| n == name);
+        found.unwrap_or_else(|| panic!("no figure {name}")).1
+    }
+
+    #[test]
+    fn requests_and_events_are_counted_where_they_happen() {
+        let mut engine = Engine::in_memory(Store::new());
+        assert_eq!(engine.put("a", 1, 1.0).map_err(|e| e.to_string()), Ok(()));
+        engine.put_batch([("self.a", 1, 2.0), ("self.b", 1, 3.0)]).unwrap();
+        assert!(engine.get("a").is_some());
+        assert!(engine.get("none").is_none());
+        engine.get_all();
+        let peer = "127.0.0.1:9".parse().unwrap();
+        engine.count(Event::BadRequest {
+            cause: RequestError::UnknownCommand,
+            peer,
+        });
+        engine.count(Event::BytesIn(10));
+        engine.count(Event::Accepted);
+        engine.output_changed(0, 7);
+        let stats = engine.stats();
+        let count = |name: &str| stats.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        // The server's own puts are stored but are not requests.
+        assert_eq!(count("requests.put"), Some(1));
+        assert_eq!(count("points"), Some(3));
+        assert_eq!(count("requests.get"), Some(3));
+        // The stats request counts itself.
+        assert_eq!(count("requests.stats"), Some(1));
+        assert_eq!(count("errors.unknown_command"), Some(1));
+        assert_eq!(count("bytes.in"), Some(10));
+        assert_eq!(count("connections.total"), Some(1));
+        assert_eq!(count("output.pending_bytes"), Some(7));
+        assert_eq!(count("log.bytes"), None, "an in-memory engine has no log");
+        // Reading the figures for self-metrics counts nothing.
+        assert_eq!(figure(&engine, "requests.stats"), 1);
+    }
+
+    #[test]
+    fn a_durable_engine_batches_the_turns_puts_and_commit_logs_them() {
+        let dir = TempDir::new("engine-commit");
+        let mut engine = Engine::durable_in(&dir.0);
+        assert!(engine.is_durable());
+        engine.begin_turn();
+        engine.put("a", 1, 1.5).unwrap();
+        engine.put("a", 2, 2.5).unwrap();
+        // Applied at once, so the turn's gets see them; logged at its end.
+        assert_eq!(engine.series("a").map(|s| s.len()), Some(2));
+        assert_eq!(engine.unlogged(), 2);
+        let logged = figure(&engine, "log.bytes");
+        engine.commit().unwrap();
+        assert_eq!(engine.unlogged(), 0);
+        assert!(figure(&engine, "log.bytes") > logged);
+        engine.close().unwrap();
+
+        let reopened = Engine::durable_in(&dir.0);
+        let points: Vec<_> = reopened.series("a").map(|s| s.iter().collect()).unwrap_or_default();
+        assert_eq!(points, vec![(1, 1.5), (2, 2.5)]);
+    }
+}

@@ -1,0 +1,143 @@
+//! Sessions: one per connection, one type per wire protocol, with no
+//! socket in sight. A session takes the bytes a connection read, acts on
+//! the [`Engine`], and leaves answer bytes in its [`Output`] for the
+//! connection to send; where it is in its life is its [`Phase`].
+//!
+//! The event loop (`server`) drives every session through [`Session`]'s few
+//! methods and knows nothing of lines or requests; a new protocol is one
+//! more session type here and one more listener kind there, under the same
+//! [`Limits`], idle timeout and connection cap.
+//!
+//! | module | job |
+//! | --- | --- |
+//! | `bounds` | the limits on one session's memory and work |
+//! | `output` | a session's answer bytes: what the socket took, what waits for the commit |
+//! | `phase` | where a session is in its life |
+//! | `course` | the course protocol: request lines in, answers out, `put` answers held for the turn's commit |
+//! | `course::answer` | one request line → engine effect + answer bytes; long `get` answers in slices |
+
+mod bounds;
+mod course;
+mod output;
+mod phase;
+
+use crate::engine::{Engine, EngineError};
+use course::CourseSession;
+use std::net::SocketAddr;
+
+pub use bounds::Limits;
+pub use output::Output;
+pub use phase::Phase;
+
+/// The protocols the server speaks; a listener is typed by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// The course's line protocol: `put`, `get`, `stats`.
+    Course,
+}
+
+/// A session of any protocol: static dispatch, no allocation per call.
+pub enum Session {
+    Course(CourseSession),
+}
+
+/// Calls the same method on whichever session this is.
+macro_rules! dispatch {
+    ($self:expr, $s:ident => $call:expr) => {
+        match $self {
+            Session::Course($s) => $call,
+        }
+    };
+}
+
+impl Session {
+    /// A session for a new connection from `peer` (named in logs).
+    pub fn new(protocol: Protocol, peer: SocketAddr, limits: &Limits) -> Session {
+        match protocol {
+            Protocol::Course => Session::Course(CourseSession::new(peer, limits.max_line_bytes)),
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        dispatch!(self, s => s.phase())
+    }
+
+    /// The start of one service call: a fresh budget of answer bytes, and
+    /// whatever was left from the last call (held-back requests, the rest of
+    /// an answer) answered as far as the room allows.
+    pub fn begin(&mut self, engine: &mut Engine, limits: &Limits) {
+        dispatch!(self, s => s.begin(engine, limits))
+    }
+
+    /// Whether the connection should read now: the session is Reading and
+    /// has room for answers.
+    pub fn wants_input(&self, limits: &Limits) -> bool {
+        dispatch!(self, s => s.wants_input(limits))
+    }
+
+    /// Answers bytes just read, keeping what cannot be answered yet.
+    pub fn receive(&mut self, data: &[u8], engine: &mut Engine, limits: &Limits) {
+        dispatch!(self, s => s.receive(data, engine, limits))
+    }
+
+    /// The peer's end of stream.
+    pub fn end_of_input(&mut self) {
+        dispatch!(self, s => s.end_of_input())
+    }
+
+    /// The server is stopping.
+    pub fn stop(&mut self) {
+        dispatch!(self, s => s.stop())
+    }
+
+    /// Stopping and everything sent: from now on the peer's bytes are
+    /// dropped ([`Session::dropped_input`]) until its end of stream.
+    pub fn linger(&mut self) {
+        dispatch!(self, s => s.linger())
+    }
+
+    /// Lingering: the peer sent more, which was dropped.
+    pub fn dropped_input(&mut self) {
+        dispatch!(self, s => s.dropped_input())
+    }
+
+    /// Whether requests or the rest of an answer wait to be answered.
+    pub fn has_backlog(&self) -> bool {
+        dispatch!(self, s => s.has_backlog())
+    }
+
+    /// Whether the session has answered everything and the socket has taken
+    /// it all.
+    pub fn all_sent(&self) -> bool {
+        !self.has_backlog() && self.output().pending() == 0
+    }
+
+    /// After the connection wrote what it could: a draining session that
+    /// has sent everything is done.
+    pub fn flushed(&mut self) {
+        dispatch!(self, s => s.flushed())
+    }
+
+    pub fn output(&self) -> &Output {
+        dispatch!(self, s => s.output())
+    }
+
+    pub fn output_mut(&mut self) -> &mut Output {
+        dispatch!(self, s => s.output_mut())
+    }
+
+    /// After the turn's commit: releases the output held for it, its put
+    /// answers turned into errors if the commit failed.
+    pub fn settle(&mut self, commit: Result<(), &EngineError>) {
+        dispatch!(self, s => s.settle(commit))
+    }
+
+    /// Whether the peer sent a whole request or took answer bytes since the
+    /// last call (for the idle timeout).
+    pub fn take_active(&mut self) -> bool {
+        dispatch!(self, s => s.take_active())
+    }
+}
+
+#[cfg(test)]
+mod tests;

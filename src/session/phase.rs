@@ -1,0 +1,40 @@
+//! Where a session is in its life: one enum, shared by every protocol's
+//! session and read by the connection that drives it.
+
+/// Where a session is in its life.
+///
+/// ```text
+///            output full, with lines or an answer left
+///   Reading ───────────────────────────────────────────▶ Throttled
+///      │  ◀────────── output drained, all answered ─────────┘ │
+///      │ peer's end of stream          server stops │          │ server stops
+///      ▼                                            ▼          ▼
+///   Draining                                        Stopping ◀─┘
+///      │ all sent                                   │ all answered and sent
+///      ▼                                            ▼
+///   Closing ◀──────── peer's end of stream ──── Lingering { dropped }
+/// ```
+///
+/// Only Reading reads; Throttled and Stopping answer what was read as the
+/// output drains. A stop in Draining stays Draining: the peer has already
+/// closed its side, so there is nothing to linger for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Requests are read and answered.
+    Reading,
+    /// Complete requests, or the rest of a long answer, wait for the output
+    /// to drain below the limit: nothing more is read until they are done.
+    Throttled,
+    /// The peer shut down its sending side: what was read is answered and
+    /// sent, then the connection closes.
+    Draining,
+    /// The server is stopping: nothing more is read, what was read is
+    /// answered and sent, then the session lingers.
+    Stopping,
+    /// Stopping, all sent and our side shut down for writing: what the peer
+    /// still sends is dropped until it closes. `dropped`: some was, so the
+    /// peer is still sending and its end of stream is worth waiting for.
+    Lingering { dropped: bool },
+    /// Nothing left to do: the connection is dropped.
+    Closing,
+}

@@ -1,0 +1,274 @@
+//! The course session byte-in/byte-out, without sockets: driven through
+//! [`Session`] the way a connection drives it, with a peer that reads
+//! every answer byte at once (or none, to fill the output).
+
+use super::*;
+use crate::journal::AppendError;
+use crate::protocol::response::{OK_EMPTY, WRONG_COMMAND};
+use crate::store::Store;
+use crate::test_support::TempDir;
+use std::sync::Arc;
+
+const PEER: &str = "127.0.0.1:9";
+
+/// A session, its engine, and everything the peer has received.
+struct Peer {
+    session: Session,
+    engine: Engine,
+    limits: Limits,
+    received: Vec<u8>,
+}
+
+impl Peer {
+    fn new(limits: Limits) -> Peer {
+        Peer::with_engine(limits, Engine::in_memory(Store::new()))
+    }
+
+    fn with_engine(limits: Limits, engine: Engine) -> Peer {
+        let peer = PEER.parse().expect("an address");
+        Peer {
+            session: Session::new(Protocol::Course, peer, &limits),
+            engine,
+            limits,
+            received: Vec::new(),
+        }
+    }
+
+    /// One service call of a connection whose socket had `bytes`; the
+    /// session must be willing to read.
+    fn send(&mut self, bytes: &[u8]) {
+        self.session.begin(&mut self.engine, &self.limits);
+        assert!(
+            self.session.wants_input(&self.limits),
+            "not reading in {:?}",
+            self.session.phase()
+        );
+        self.session.receive(bytes, &mut self.engine, &self.limits);
+    }
+
+    /// The socket takes everything the session may send.
+    fn read_all(&mut self) {
+        let n = {
+            let sendable = self.session.output().sendable();
+            self.received.extend_from_slice(sendable);
+            sendable.len()
+        };
+        self.session.output_mut().sent(n);
+        self.session.flushed();
+    }
+
+    /// Service calls with a reading peer until nothing is left to answer.
+    fn settle_down(&mut self) {
+        for _ in 0..100_000 {
+            self.read_all();
+            if !self.session.has_backlog() {
+                return;
+            }
+            self.session.begin(&mut self.engine, &self.limits);
+        }
+        panic!("the backlog never emptied");
+    }
+
+    fn received(&self) -> &str {
+        std::str::from_utf8(&self.received).expect("answers are UTF-8")
+    }
+}
+
+fn roomy() -> Limits {
+    Limits {
+        max_line_bytes: 40,
+        max_pending_output: 1 << 20,
+    }
+}
+
+/// Valid and invalid requests of every kind the framer and parser tell
+/// apart, with answers that depend on the requests before them.
+const MIXED: &[u8] = b"put a.b 1.5 10\nget a.b\nput a.b 2 5\r\nget *\n\nbogus\nput k v 1\n\
+    put a.b 3 10\nget a.b\nget none\n   \nput x\xff 1 1\nget  a.b\n\
+    put this.line.is.longer.than.the.forty.byte.limit 1 1\nput c 1e300 -9223372036854775808\n\
+    get *\nGET a.b\nput * 1 1\nget c\n";
+
+/// The answers to requests sent in `pieces`.
+fn answers(pieces: &[&[u8]]) -> String {
+    answers_within(roomy(), pieces)
+}
+
+/// The answers to requests sent in `pieces`, under `limits`.
+fn answers_within(limits: Limits, pieces: &[&[u8]]) -> String {
+    let mut peer = Peer::new(limits);
+    for piece in pieces {
+        peer.send(piece);
+        peer.settle_down();
+    }
+    peer.received().to_owned()
+}
+
+#[test]
+fn a_pipeline_of_mixed_valid_and_invalid_lines_is_answered_in_order_exactly() {
+    let want = [
+        "ok\n\n",
+        "ok\na.b 1.5 10\n\n",
+        "ok\n\n",
+        "ok\na.b 2.0 5\na.b 1.5 10\n\n",
+        // The blank line gets no answer.
+        "error\nwrong command\n\n",
+        "error\nwrong command\n\n",
+        "ok\n\n",
+        "ok\na.b 2.0 5\na.b 3.0 10\n\n",
+        "ok\n\n",
+        // The blank line of spaces gets no answer either; runs of spaces
+        // between fields are allowed.
+        "error\nwrong command\n\n",
+        "ok\na.b 2.0 5\na.b 3.0 10\n\n",
+        "error\nwrong command\n\n",
+        "ok\n\n",
+        "ok\na.b 2.0 5\na.b 3.0 10\nc 1e300 -9223372036854775808\n\n",
+        "error\nwrong command\n\n",
+        "error\nwrong command\n\n",
+        "ok\nc 1e300 -9223372036854775808\n\n",
+    ]
+    .concat();
+    assert_eq!(answers(&[MIXED]), want);
+}
+
+#[test]
+fn every_request_split_at_every_byte_gets_the_same_answers() {
+    let whole = answers(&[MIXED]);
+    for at in 0..=MIXED.len() {
+        let (a, b) = MIXED.split_at(at);
+        assert_eq!(answers(&[a, b]), whole, "split at byte {at}");
+    }
+    let bytes: Vec<&[u8]> = MIXED.chunks(1).collect();
+    assert_eq!(answers(&bytes), whole, "one byte at a time");
+    // Throttled after every answer: held lines and split lines together.
+    let tight = Limits {
+        max_line_bytes: 40,
+        max_pending_output: 1,
+    };
+    for at in 0..=MIXED.len() {
+        let (a, b) = MIXED.split_at(at);
+        assert_eq!(
+            answers_within(tight.clone(), &[a, b]),
+            whole,
+            "split at byte {at}, throttled"
+        );
+    }
+}
+
+#[test]
+fn a_full_output_stops_reading_and_a_drained_one_resumes() {
+    let puts: Vec<u8> = (0..50).flat_map(|i| format!("put k 1 {i}\n").into_bytes()).collect();
+    let mut peer = Peer::new(Limits {
+        max_line_bytes: 40,
+        max_pending_output: 10,
+    });
+    peer.send(&puts);
+    // Answers stop as soon as the output passes its limit; the rest waits.
+    assert_eq!(peer.session.phase(), Phase::Throttled);
+    assert!(!peer.session.wants_input(&peer.limits));
+    assert!(peer.session.has_backlog());
+    assert_eq!(peer.session.output().pending(), 3 * OK_EMPTY.len());
+    // A peer that does not read gets nothing more answered.
+    peer.session.begin(&mut peer.engine, &peer.limits);
+    assert_eq!(peer.session.output().pending(), 3 * OK_EMPTY.len());
+    assert_eq!(peer.session.phase(), Phase::Throttled);
+    // Once it reads, the held lines are answered, a few per call.
+    peer.settle_down();
+    assert_eq!(peer.session.phase(), Phase::Reading);
+    assert!(peer.session.wants_input(&peer.limits));
+    assert_eq!(peer.received(), "ok\n\n".repeat(50));
+
+    // A long answer throttles too, and goes on where it stopped.
+    peer.received.clear();
+    peer.send(b"get k\nget none\n");
+    assert_eq!(peer.session.phase(), Phase::Throttled);
+    peer.settle_down();
+    let points: String = (0..50).map(|t| format!("k 1.0 {t}\n")).collect();
+    assert_eq!(peer.received(), format!("ok\n{points}\nok\n\n"));
+    assert_eq!(peer.session.phase(), Phase::Reading);
+}
+
+#[test]
+fn a_stop_answers_what_was_read_then_lingers_until_the_peer_closes() {
+    let mut peer = Peer::new(Limits {
+        max_line_bytes: 40,
+        max_pending_output: 4,
+    });
+    // The last line is incomplete: it is never answered.
+    peer.send(b"put a 1 1\nget a\nput b 2 2\nget b");
+    assert_eq!(peer.session.phase(), Phase::Throttled);
+    peer.session.stop();
+    assert_eq!(peer.session.phase(), Phase::Stopping);
+    assert!(!peer.session.wants_input(&peer.limits));
+    peer.settle_down();
+    assert_eq!(peer.received(), "ok\n\nok\na 1.0 1\n\nok\n\n");
+    assert!(peer.session.all_sent());
+    assert_eq!(peer.session.phase(), Phase::Stopping);
+    peer.session.linger();
+    assert_eq!(peer.session.phase(), Phase::Lingering { dropped: false });
+    peer.session.dropped_input();
+    assert_eq!(peer.session.phase(), Phase::Lingering { dropped: true });
+    peer.session.end_of_input();
+    assert_eq!(peer.session.phase(), Phase::Closing);
+
+    // Stopped while reading: only an incomplete line was waiting.
+    let mut idle = Peer::new(roomy());
+    idle.send(b"get a\nput");
+    idle.read_all();
+    idle.session.stop();
+    assert_eq!(idle.session.phase(), Phase::Stopping);
+    assert!(idle.session.all_sent());
+    assert_eq!(idle.received(), "ok\n\n");
+}
+
+#[test]
+fn the_peers_end_of_stream_drains_then_closes() {
+    let mut peer = Peer::new(roomy());
+    peer.send(b"get a\nput a 1");
+    peer.session.end_of_input();
+    assert_eq!(peer.session.phase(), Phase::Draining);
+    // The stop of the server does not make a closed peer linger.
+    peer.session.stop();
+    assert_eq!(peer.session.phase(), Phase::Draining);
+    peer.read_all();
+    assert_eq!(peer.session.phase(), Phase::Closing);
+    assert_eq!(peer.received(), "ok\n\n");
+}
+
+/// Sends the requests to a durable session and settles its held output
+/// with `commit`; returns what was sent before, and after.
+fn held(commit: Result<(), &EngineError>) -> (String, String) {
+    let dir = TempDir::new("session-held");
+    let mut peer = Peer::with_engine(roomy(), Engine::durable_in(&dir.0));
+    peer.send(b"get a\nput a 1 1\nbad\nget a\nput b 2 2\n");
+    assert!(peer.session.output().is_holding());
+    assert_eq!(peer.engine.unlogged(), 2);
+    peer.read_all();
+    let before = peer.received().to_owned();
+    peer.received.clear();
+    assert_eq!(peer.engine.commit().map_err(|e| e.to_string()), Ok(()));
+    peer.session.settle(commit);
+    assert!(!peer.session.output().is_holding());
+    peer.read_all();
+    (before, peer.received().to_owned())
+}
+
+#[test]
+fn put_answers_wait_for_the_commit_and_turn_into_errors_if_it_fails() {
+    // Only what precedes the first logged put is sent before the commit.
+    let (before, after) = held(Ok(()));
+    assert_eq!(before, "ok\n\n");
+    assert_eq!(after, "ok\n\nerror\nwrong command\n\nok\na 1.0 1\n\nok\n\n");
+
+    let full = EngineError::NotStored(AppendError::Write(Arc::new(std::io::Error::other("disk full"))));
+    let (before, after) = held(Err(&full));
+    assert_eq!(before, "ok\n\n");
+    let refused = "error\nnot stored: cannot write the log: disk full\n\n";
+    assert_eq!(
+        after,
+        format!(
+            "{refused}{}ok\na 1.0 1\n\n{refused}",
+            std::str::from_utf8(WRONG_COMMAND).unwrap()
+        )
+    );
+}
