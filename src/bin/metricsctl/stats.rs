@@ -1,8 +1,8 @@
 //! What `stats` prints: the server's figures as a table for people, as the
 //! server's lines, or as JSON.
 //!
-//! The server names its figures with their unit (PROTOCOL.md's `stats`
-//! extension, `src/stats.rs`): `uptime_seconds`, `bytes.in`,
+//! The server names its figures with their unit (docs/PROTOCOL.md's `stats`
+//! section, `src/engine/stats.rs`): `uptime_seconds`, `bytes.in`,
 //! `output.pending_bytes`, `log.last_fsync_unix`. The table reads the unit
 //! from the name, so figures added later are shown well if they follow the
 //! same naming; anything else is shown as the server sent it.
