@@ -69,7 +69,9 @@ A DURATION is seconds or a number with a unit: 300, 0.5, 300s, 5m, 1h, 2d,
 
 SIGINT or SIGTERM stops gracefully: no new connections or requests, what
 was read is answered (for up to {grace} s), the log is synced, exit status 0.
-A second signal exits at once.
+A second SIGINT or SIGTERM exits at once. SIGHUP, SIGUSR1 and SIGUSR2 are
+ignored, with a warning in the log (there is no configuration to reload and
+no log file to reopen).
 
 Logging goes to stderr; RUST_LOG (error, warn, info, debug) sets the level
 [default: info].",
@@ -221,21 +223,39 @@ fn main() -> ExitCode {
 
 /// The first SIGINT or SIGTERM stops the server gracefully; a second one,
 /// from an operator who will not wait, exits at once.
+///
+/// SIGHUP, SIGUSR1 and SIGUSR2 would end the process at once by default,
+/// without the graceful stop: they are caught and ignored with a warning
+/// instead. SIGHUP is the daemon habit for "reload or reopen your logs", and
+/// also what a closing terminal sends; metricsd has no configuration file
+/// and logs to stderr, so there is nothing to do for it.
 fn stop_on_signals(handle: Handle) -> std::io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])?;
     std::thread::Builder::new()
         .name("metricsd-signals".into())
         .spawn(move || {
             let mut stopping = false;
             for signal in signals.forever() {
-                if stopping {
-                    eprintln!("metricsd: second signal: exiting at once");
-                    std::process::exit(128 + signal);
+                let name = signal_hook::low_level::signal_name(signal).unwrap_or("signal");
+                match signal {
+                    SIGHUP => log::warn!(
+                        "SIGHUP ignored: there is nothing to reload (no configuration file) or reopen \
+                         (logs go to stderr)"
+                    ),
+                    SIGUSR1 | SIGUSR2 => {
+                        log::warn!("{name} ignored: metricsd gives it no meaning (SIGTERM or SIGINT stop it)")
+                    }
+                    _ if stopping => {
+                        eprintln!("metricsd: second {name}: exiting at once");
+                        std::process::exit(128 + signal);
+                    }
+                    _ => {
+                        stopping = true;
+                        log::info!("{name}: stopping gracefully (send another to exit at once)");
+                        handle.shutdown();
+                    }
                 }
-                stopping = true;
-                log::info!("signal {signal}: stopping gracefully (send another to exit at once)");
-                handle.shutdown();
             }
         })?;
     Ok(())

@@ -52,14 +52,17 @@ impl TestServer {
         Self::start_with(Command::new(env!("CARGO_BIN_EXE_metricsd")), extra)
     }
 
-    /// Starts the server from a prepared command (for `sh -c 'ulimit ...'`).
+    /// Starts the server from a prepared command (for `sh -c 'ulimit ...'`,
+    /// or a `RUST_LOG` other than `warn`).
     pub fn start_with(mut cmd: Command, extra: &[&str]) -> TestServer {
         cmd.args(["--listen", "127.0.0.1:0"]);
         if !extra.contains(&"--data-dir") {
             cmd.arg("--in-memory");
         }
+        if !cmd.get_envs().any(|(name, _)| name == "RUST_LOG") {
+            cmd.env("RUST_LOG", "warn");
+        }
         cmd.args(extra)
-            .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
