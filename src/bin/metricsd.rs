@@ -12,6 +12,7 @@ use metricsd::config::{
 use metricsd::journal;
 use metricsd::protocol::is_valid_key;
 use metricsd::server::{Config, Handle, SelfMetrics, Server, SHUTDOWN_GRACE};
+use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -26,7 +27,7 @@ usage: metricsd [OPTIONS]
 A metrics server speaking the plain-text put/get protocol over TCP.
 
 options:
-  --listen ADDR              address to listen on [default: {DEFAULT_LISTEN}]
+  --listen HOST:PORT         address to listen on [default: {DEFAULT_LISTEN}]
                              (port 0 picks a free port)
   --max-line-bytes SIZE      longest request line; longer ones are answered
                              with an error and skipped [default: {DEFAULT_MAX_LINE_BYTES}]
@@ -148,7 +149,18 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     if in_memory && data_dir_given {
         return Err("--in-memory and --data-dir cannot go together".into());
     }
-    config.storage = (!in_memory).then_some(storage);
+    // Before anything touches the data directory: a typo in --listen must
+    // not leave a directory behind.
+    check_listen(&config.listen)?;
+    if !in_memory {
+        // Absolute from here on, so that every message and the start-up
+        // log say where the data is whatever the working directory was.
+        storage.dir = std::path::absolute(&storage.dir).map_err(|e| match storage.dir.as_os_str().is_empty() {
+            true => "--data-dir takes a directory, not \"\"".to_owned(),
+            false => format!("cannot make --data-dir {} absolute: {e}", storage.dir.display()),
+        })?;
+        config.storage = Some(storage);
+    }
     config.self_metrics = match (self_metrics_interval, self_metrics_prefix) {
         (None, None) => None,
         (None, Some(_)) => return Err("--self-metrics-prefix needs --self-metrics-interval".into()),
@@ -162,6 +174,22 @@ fn parse_args() -> Result<Action, lexopt::Error> {
         }),
     };
     Ok(Action::Run(config))
+}
+
+/// `--listen` as HOST:PORT with a host that resolves, or why not.
+fn check_listen(listen: &str) -> Result<(), String> {
+    let hint = || format!("--listen takes HOST:PORT such as {DEFAULT_LISTEN}, not {listen:?}");
+    let (host, port) = listen.rsplit_once(':').ok_or_else(hint)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(hint());
+    }
+    let mut addresses = listen
+        .to_socket_addrs()
+        .map_err(|e| format!("--listen {listen}: cannot resolve {host}: {e}"))?;
+    match addresses.next() {
+        Some(_) => Ok(()),
+        None => Err(format!("--listen {listen}: {host} resolves to no address")),
+    }
 }
 
 fn in_range(flag: &str, value: u64, min: usize, max: usize) -> Result<usize, lexopt::Error> {
