@@ -130,7 +130,7 @@ fn message(failure: &Failure, options: &Options) -> String {
     let addr = &options.addr.text;
     let client = |cause: &ClientError| describe(cause, options.timeout);
     match failure {
-        Failure::Connect(cause) => format!("cannot connect to {addr}: {}", client(cause)),
+        Failure::Connect(cause) => client(cause),
         Failure::Request { what, cause } => format!("{addr}: {what}: {}", client(cause)),
         Failure::Output(e) => format!("cannot write the output: {}", plain(e)),
         Failure::Import(import::Failure { stop, stored }) => {
@@ -156,9 +156,14 @@ fn message(failure: &Failure, options: &Options) -> String {
 /// A client error for people: I/O errors without their OS error number,
 /// timeouts with the limit that was hit.
 fn describe(cause: &ClientError, timeout: Duration) -> String {
+    let timed_out = || format!("timed out after {timeout:?} (see --timeout)");
     match cause {
+        ClientError::Connect { addr, source } if source.kind() == io::ErrorKind::TimedOut => {
+            format!("cannot connect to {addr}: {}", timed_out())
+        }
+        ClientError::Connect { addr, source } => format!("cannot connect to {addr}: {}", plain(source)),
         ClientError::Io(e) => plain(e),
-        ClientError::Timeout => format!("timed out after {timeout:?} (see --timeout)"),
+        ClientError::Timeout => timed_out(),
         other => other.to_string(),
     }
 }
@@ -195,6 +200,18 @@ mod tests {
         assert_eq!(
             describe(&ClientError::Closed, Duration::from_secs(1)),
             "connection closed by the server"
+        );
+        let connect = |kind: io::ErrorKind| ClientError::Connect {
+            addr: "h:1".to_owned(),
+            source: kind.into(),
+        };
+        assert_eq!(
+            describe(&connect(io::ErrorKind::TimedOut), Duration::from_secs(2)),
+            "cannot connect to h:1: timed out after 2s (see --timeout)"
+        );
+        assert_eq!(
+            describe(&connect(io::ErrorKind::ConnectionRefused), Duration::from_secs(2)),
+            "cannot connect to h:1: connection refused"
         );
     }
 }
