@@ -3,7 +3,7 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{duration, size};
+use cli::{duration, print_line, printed, size};
 use metricsd::config::{
     Fsync, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_DATA_DIR, DEFAULT_FSYNC, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_SELF_METRICS_INTERVAL,
@@ -202,13 +202,12 @@ fn in_range(flag: &str, value: u64, min: usize, max: usize) -> Result<usize, lex
 fn main() -> ExitCode {
     let config = match parse_args() {
         Ok(Action::Run(config)) => config,
-        Ok(Action::Help) => {
-            println!("{}", usage());
-            return ExitCode::SUCCESS;
-        }
+        Ok(Action::Help) => return printed("metricsd", print_line(&usage())),
         Ok(Action::Version) => {
-            println!("metricsd {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
+            return printed(
+                "metricsd",
+                print_line(&format!("metricsd {}", env!("CARGO_PKG_VERSION"))),
+            )
         }
         Err(e) => {
             eprintln!("metricsd: {e} (see 'metricsd --help')");
