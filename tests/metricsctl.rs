@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{wait_for, TestServer};
+use common::{exit_and_stderr, TestServer};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
@@ -400,19 +400,6 @@ fn spawn_into(binary: &str, args: &[&str], stdout: std::io::PipeWriter) -> Child
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn")
-}
-
-/// Waits for `child` to exit (bounded) and returns its status and stderr.
-fn exit_and_stderr(mut child: Child) -> (Option<i32>, String) {
-    let status = wait_for("the process to exit", || child.try_wait().expect("try_wait"));
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read stderr");
-    (status.code(), stderr)
 }
 
 #[test]

@@ -4,15 +4,14 @@
 
 mod common;
 
-use common::{poll_until, wait_until, TempDir, TestServer, IO_TIMEOUT};
-use std::io::Read;
+use common::{exit_and_stderr, wait_until, TempDir, TestServer};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Runs metricsd with `args` in the working directory `cwd` until it exits
-/// (it must, within [`IO_TIMEOUT`]); returns its status and stderr.
+/// (it must, within [`common::IO_TIMEOUT`]); returns its status and stderr.
 fn run_to_exit(cwd: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_metricsd"))
+    let child = Command::new(env!("CARGO_BIN_EXE_metricsd"))
         .args(args)
         .current_dir(cwd)
         .env("RUST_LOG", "warn")
@@ -21,19 +20,7 @@ fn run_to_exit(cwd: &Path, args: &[&str]) -> (Option<i32>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run metricsd");
-    let Some(status) = poll_until(IO_TIMEOUT, || child.try_wait().expect("try_wait")) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("metricsd {args:?} did not exit");
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read stderr");
-    (status.code(), stderr)
+    exit_and_stderr(child)
 }
 
 #[test]
