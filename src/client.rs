@@ -9,9 +9,10 @@
 //! call past its timeout.
 //!
 //! **A broken connection stays broken.** After an I/O error, a timeout, a
-//! closed connection or a malformed answer, the client can no longer tell which
-//! answer belongs to which request, so every later call fails at once with
-//! [`ClientError::Broken`], naming the first failure, without sending anything.
+//! closed connection, a malformed or a foreign answer, the client can no
+//! longer tell which answer belongs to which request, so every later call
+//! fails at once with [`ClientError::Broken`], naming the first failure,
+//! without sending anything.
 //! [`Client::reconnect`] opens a fresh connection. The client never reconnects
 //! by itself: a `put` that timed out may or may not have been stored, and only
 //! the caller knows whether to send it again. An `error` answer from the
@@ -53,12 +54,22 @@ pub type Metrics = BTreeMap<String, Vec<(i64, f64)>>;
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// Connecting, reading or writing failed.
+    /// Connecting to `addr` (`HOST:PORT`) failed: refused, unreachable, a
+    /// name that does not resolve, or the timeout (kind `TimedOut`).
+    #[error("cannot connect to {addr}: {source}")]
+    Connect { addr: String, source: io::Error },
+    /// Reading or writing failed.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
     /// The call did not finish within the client's timeout.
     #[error("timed out")]
     Timeout,
+    /// What answered does not speak metricsd's protocol (an HTTP server, an
+    /// SSH greeting, Redis...): the first bytes of an answer cannot begin
+    /// `ok\n` or `error\n`. Holds those bytes as received, at most
+    /// [`FOREIGN_BYTES_KEPT`]; the message shows them escaped.
+    #[error("the server answered {} which is not the metricsd protocol", foreign(.0))]
+    NotMetricsd(Vec<u8>),
     /// The server closed the connection before answering in full.
     #[error("connection closed by the server")]
     Closed,
@@ -85,9 +96,35 @@ impl ClientError {
     fn breaks_connection(&self) -> bool {
         matches!(
             self,
-            ClientError::Io(_) | ClientError::Timeout | ClientError::Closed | ClientError::Malformed(_)
+            ClientError::Io(_)
+                | ClientError::Timeout
+                | ClientError::Closed
+                | ClientError::Malformed(_)
+                | ClientError::NotMetricsd(_)
         )
     }
+}
+
+/// Bytes of a foreign answer that [`ClientError::NotMetricsd`] keeps: an
+/// HTTP status line, an SSH greeting or a Redis error fits in 64, and the
+/// message stays one short line. One more is kept to know whether to
+/// show `...`.
+pub const FOREIGN_BYTES_KEPT: usize = 65;
+
+/// The first line of a foreign answer, at most 64 bytes, escaped and
+/// quoted, with `...` when more was received.
+fn foreign(seen: &[u8]) -> String {
+    let line_end = memchr::memchr(b'\n', seen).map_or(seen.len(), |i| i + 1);
+    let shown = line_end.min(FOREIGN_BYTES_KEPT - 1);
+    let more = if seen.len() > shown { "..." } else { "" };
+    format!("\"{}{more}\"", seen[..shown].escape_ascii())
+}
+
+/// Whether `bytes`, the start of an answer as far as it has arrived, can
+/// still become one: its status line is `ok` or `error`.
+fn could_be_an_answer(bytes: &[u8]) -> bool {
+    let starts = |status: &[u8]| status.starts_with(&bytes[..bytes.len().min(status.len())]);
+    starts(b"ok\n") || starts(b"error\n")
 }
 
 /// Puts sent in one round trip by [`Client::put_many`]. Their answers take at
@@ -379,7 +416,16 @@ impl Client {
     /// length.
     fn receive(&mut self, deadline: Option<Instant>) -> Result<usize, ClientError> {
         loop {
-            if let Some(len) = self.scanner.check(&self.buf[self.start..self.end]) {
+            // Checked first, so that something that is not metricsd is
+            // named at once instead of being waited on for a `\n\n` it
+            // may never send.
+            let answer = &self.buf[self.start..self.end];
+            if !could_be_an_answer(answer) {
+                return Err(ClientError::NotMetricsd(
+                    answer[..answer.len().min(FOREIGN_BYTES_KEPT)].to_vec(),
+                ));
+            }
+            if let Some(len) = self.scanner.check(answer) {
                 return Ok(len);
             }
             if self.end == self.buf.len() {
@@ -427,30 +473,37 @@ fn remaining(deadline: Instant) -> Result<Duration, ClientError> {
 }
 
 /// Connects to the first address of `host` that answers, all within
-/// `timeout`.
+/// `timeout`. Every failure names the address.
 fn connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpStream, ClientError> {
+    let failed = |source| ClientError::Connect {
+        addr: match host.contains(':') {
+            true => format!("[{host}]:{port}"), // an IPv6 address
+            false => format!("{host}:{port}"),
+        },
+        source,
+    };
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut last_error = None;
-    for addr in (host, port).to_socket_addrs()? {
-        let attempt = match deadline {
-            Some(deadline) => TcpStream::connect_timeout(&addr, remaining(deadline)?),
+    for addr in (host, port).to_socket_addrs().map_err(failed)? {
+        let attempt = match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+            Some(left) if left.is_zero() => Err(io::Error::from(ErrorKind::TimedOut)),
+            Some(left) => TcpStream::connect_timeout(&addr, left),
             None => TcpStream::connect(addr),
         };
         match attempt {
             Ok(stream) => {
                 // Each call's request goes out in one write; Nagle would only
                 // delay the tail of a put_many batch.
-                stream.set_nodelay(true)?;
+                stream.set_nodelay(true).map_err(failed)?;
                 return Ok(stream);
             }
+            Err(e) if e.kind() == ErrorKind::TimedOut => return Err(failed(e)),
             Err(e) => last_error = Some(e),
         }
     }
-    Err(match last_error {
-        // An interrupted connect is not retried here: report it as it is.
-        Some(e) => classify(e).unwrap_or_else(|| ClientError::Io(io::Error::from(ErrorKind::Interrupted))),
-        None => io::Error::new(ErrorKind::InvalidInput, format!("{host} resolves to no address")).into(),
-    })
+    Err(failed(last_error.unwrap_or_else(|| {
+        io::Error::new(ErrorKind::InvalidInput, "the name resolves to no address")
+    })))
 }
 
 fn check_put(key: &str, value: f64) -> Result<(), ClientError> {

@@ -2,6 +2,39 @@
 //! protocol of `docs/PROTOCOL.md` (`put palm.cpu 23.7 1150864247`,
 //! `get palm.cpu`, `get *`).
 //!
+//! # Use the client
+//!
+//! A program that stores and reads points needs [`Client`] alone; depend on
+//! the crate with `default-features = false` to build it without the
+//! server. Start a server with `cargo run --release --bin metricsd`.
+//!
+//! ```no_run
+//! use metricsd::{Client, ClientError};
+//! use std::time::Duration;
+//!
+//! fn main() -> Result<(), ClientError> {
+//!     // One connection for every call; the timeout bounds each call.
+//!     let mut client = Client::new("127.0.0.1", 8888, Some(Duration::from_secs(15)))?;
+//!     client.put("palm.cpu", 23.7, Some(1150864247))?;
+//!     client.put("palm.cpu", 23.9, None)?; // None: the current second
+//!     client.put_many(&[("eardrum.cpu", 3.0, Some(1150864250)), ("eardrum.cpu", 4.0, Some(1150864251))])?;
+//!
+//!     // Each key's (timestamp, value) points, sorted by timestamp.
+//!     let palm = client.get("palm.cpu")?;
+//!     println!("{:?}", palm["palm.cpu"]);
+//!     for (key, points) in client.get("*")? {
+//!         println!("{key}: {} points", points.len());
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Every call returns a [`ClientError`] on failure: a refused put is
+//! [`ClientError::Server`] and the connection goes on; after an I/O error,
+//! a timeout or an answer that is not the protocol, the connection is
+//! [`ClientError::Broken`] until [`Client::reconnect`]. The [`client`]
+//! module says more, and `docs/PROTOCOL.md` is the contract.
+//!
 //! # Map of the crate
 //!
 //! | module | job | I/O |

@@ -547,16 +547,19 @@ fn error_answer_is_a_server_error_and_the_client_goes_on() {
 }
 
 #[test]
-fn unknown_status_is_malformed_and_breaks_the_client() {
+fn unknown_status_is_not_metricsd_and_breaks_the_client() {
     let fake = one_answer(b"OK\n\n");
     let mut client = fake.client();
-    assert!(matches!(
-        client.put("palm.cpu", 0.5, Some(1150864247)),
-        Err(ClientError::Malformed(ResponseError::UnknownStatus))
-    ));
+    match client.put("palm.cpu", 0.5, Some(1150864247)) {
+        Err(ClientError::NotMetricsd(seen)) => assert_eq!(seen, b"OK\n\n"),
+        other => panic!("{other:?}"),
+    }
     assert!(client.is_broken());
     match client.put("palm.cpu", 0.5, Some(1150864247)) {
-        Err(ClientError::Broken(cause)) => assert!(cause.contains("unknown status"), "{cause}"),
+        Err(ClientError::Broken(cause)) => assert!(
+            cause.contains(r#"the server answered "OK\n..." which is not the metricsd protocol"#),
+            "{cause}"
+        ),
         other => panic!("{other:?}"),
     }
     assert!(matches!(client.get("palm.cpu"), Err(ClientError::Broken(_))));
@@ -581,8 +584,6 @@ fn bad_data_lines_are_malformed() {
         (b"ok\na 1.0 1 2\n\n", ResponseError::PointFields),
         (b"ok\na 1.0 1.5\n\n", ResponseError::PointTimestamp),
         (b"ok\na 1.0 1\n\xff 1.0 2\n\n", ResponseError::NotUtf8),
-        (b"\n\n", ResponseError::UnknownStatus),
-        (b"okay\n\n", ResponseError::UnknownStatus),
     ];
     for &(reply, want) in cases {
         let fake = one_answer(reply);
@@ -822,21 +823,126 @@ fn very_large_answer() {
 }
 
 #[test]
-fn connecting_where_nothing_listens_is_an_io_error() {
+fn connecting_where_nothing_listens_names_the_address() {
     let port = {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    match Client::new("127.0.0.1", port, None) {
-        Err(ClientError::Io(e)) => assert_eq!(e.kind(), ErrorKind::ConnectionRefused),
-        Err(other) => panic!("{other:?}"),
-        Ok(_) => panic!("connected to a closed port"),
+    for timeout in [None, Some(Duration::from_secs(5))] {
+        match Client::new("127.0.0.1", port, timeout) {
+            Err(e @ ClientError::Connect { .. }) => {
+                let refused = std::io::Error::from(ErrorKind::ConnectionRefused);
+                assert!(
+                    matches!(&e, ClientError::Connect { source, .. } if source.kind() == refused.kind()),
+                    "{e:?}"
+                );
+                // `Connection refused (os error 111)`, as the OS words it.
+                let text = e.to_string();
+                assert!(
+                    text.starts_with(&format!("cannot connect to 127.0.0.1:{port}: Connection refused")),
+                    "{text}"
+                );
+            }
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("connected to a closed port"),
+        }
     }
-    match Client::new("127.0.0.1", port, Some(Duration::from_secs(5))) {
-        Err(ClientError::Io(e)) => assert_eq!(e.kind(), ErrorKind::ConnectionRefused),
-        Err(other) => panic!("{other:?}"),
-        Ok(_) => panic!("connected to a closed port"),
+    // A name that does not resolve (.invalid never does, RFC 6761), and an
+    // IPv6 address in brackets, whatever the reason it fails here.
+    for (host, addr) in [
+        ("metricsd-test.invalid", format!("metricsd-test.invalid:{port}")),
+        ("::1", format!("[::1]:{port}")),
+    ] {
+        match Client::new(host, port, CALL_TIMEOUT) {
+            Err(e @ ClientError::Connect { .. }) => {
+                let text = e.to_string();
+                assert!(text.starts_with(&format!("cannot connect to {addr}: ")), "{text}");
+            }
+            Err(other) => panic!("{host}: {other:?}"),
+            Ok(_) => panic!("connected to {host} port {port}"),
+        }
     }
+}
+
+/// What a client of a fake that answers `reply` to its first request (and
+/// then holds the connection until the client closes) gets from a `get`:
+/// the message, and that the client is broken after it.
+fn foreign_answer(reply: &'static [u8], greets_first: bool) -> String {
+    let fake = Fake::start(1, move |_, peer| {
+        if !greets_first {
+            peer.line();
+        }
+        peer.send(reply);
+        peer.until_close();
+    });
+    let mut client = fake.client();
+    let message = match client.get("palm.cpu") {
+        Err(e @ ClientError::NotMetricsd(_)) => e.to_string(),
+        other => panic!("{:?}: {other:?}", String::from_utf8_lossy(reply)),
+    };
+    assert!(client.is_broken());
+    drop(client);
+    assert_eq!(fake.received(), ["get palm.cpu\n"]);
+    message
+}
+
+#[test]
+fn a_server_that_is_not_metricsd_is_named_by_what_it_answered() {
+    // Each keeps its connection open: the client must not wait for the
+    // `\n\n` that ends a metricsd answer (the calls' timeout, 20 s, would
+    // fail the test by hanging it that long first).
+    let cases: &[(&[u8], bool, &str)] = &[
+        (
+            b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n<html>",
+            false,
+            r#""HTTP/1.1 400 Bad Request\r\n...""#,
+        ),
+        (b"SSH-2.0-OpenSSH_9.6\r\n", true, r#""SSH-2.0-OpenSSH_9.6\r\n""#),
+        (
+            b"-ERR unknown command 'get'\r\n",
+            false,
+            r#""-ERR unknown command \'get\'\r\n""#,
+        ),
+        (b"$-1\r\n", false, r#""$-1\r\n""#),
+        (b"okay\n\n", false, r#""okay\n...""#),
+        (b"\n\n", false, r#""\n...""#),
+        (b"\x00\xff\"", false, r#""\x00\xff\"""#),
+        (
+            &[b'x'; 100],
+            false,
+            r#""xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...""#,
+        ),
+    ];
+    for &(reply, greets_first, shown) in cases {
+        assert_eq!(
+            foreign_answer(reply, greets_first),
+            format!("the server answered {shown} which is not the metricsd protocol")
+        );
+    }
+}
+
+#[test]
+fn a_foreign_answer_is_named_even_when_it_comes_a_byte_at_a_time() {
+    // `o`, `k` could begin `ok\n`; `a` cannot.
+    let fake = Fake::start(1, |_, peer| {
+        peer.line();
+        for &b in b"oka" {
+            peer.send(&[b]);
+        }
+        peer.until_close();
+    });
+    let mut client = fake.client();
+    match client.get("k") {
+        Err(e @ ClientError::NotMetricsd(_)) => {
+            assert_eq!(
+                e.to_string(),
+                r#"the server answered "oka" which is not the metricsd protocol"#
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(client);
+    assert_eq!(fake.received(), ["get k\n"]);
 }
 
 #[test]

@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::TestServer;
+use common::{exit_and_stderr, TestServer};
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// metricsctl with `args`, talking to `addr`; stdin is `input`. The
@@ -387,4 +387,128 @@ fn metricsd_addr_names_the_server_when_addr_does_not() {
         failure(&run("nonsense"), 2),
         "metricsctl: METRICSD_ADDR: \"nonsense\" is not HOST:PORT (see 'metricsctl --help')\n"
     );
+}
+
+/// Runs `binary` with `args` and its stdout into `stdout`, stderr piped;
+/// stdin is empty.
+fn spawn_into(binary: &str, args: &[&str], stdout: std::io::PipeWriter) -> Child {
+    Command::new(binary)
+        .args(args)
+        .env_remove("METRICSD_ADDR")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+#[test]
+fn a_closed_stdout_ends_every_binary_quietly_with_status_0() {
+    let server = TestServer::start(&[]);
+    let addr = server.addr.to_string();
+    let ctl = env!("CARGO_BIN_EXE_metricsctl");
+    let cases: &[(&str, &[&str])] = &[
+        (ctl, &["--help"]),
+        (ctl, &["-V"]),
+        (ctl, &["--addr", &addr, "get", "*"]),
+        (ctl, &["--addr", &addr, "stats"]),
+        (env!("CARGO_BIN_EXE_metricsd"), &["--help"]),
+        (env!("CARGO_BIN_EXE_metricsd"), &["--version"]),
+        (env!("CARGO_BIN_EXE_metricsd-bench"), &["--help"]),
+    ];
+    for &(binary, args) in cases {
+        // The reader is gone before the first byte is written: every
+        // write fails (EPIPE), with no race about when.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let (code, stderr) = exit_and_stderr(spawn_into(binary, args, writer));
+        assert_eq!((code, stderr.as_str()), (Some(0), ""), "{binary} {args:?}");
+    }
+}
+
+#[test]
+fn a_reader_that_leaves_after_one_line_ends_get_quietly_with_status_0() {
+    let server = TestServer::start(&[]);
+    let addr = server.addr.to_string();
+    let input: String = (0..20_000).map(|i| format!("many.k{} {i} {i}\n", i % 10)).collect();
+    let out = ctl_at(&addr, &["import"], input.as_bytes());
+    assert!(out.status.success(), "{out:?}");
+    for format in [&[][..], &["--raw"], &["--json"]] {
+        // As `metricsctl get '*' | head -1`: the answer is far more than a
+        // pipe holds (64 KiB), so metricsctl is still writing when the
+        // reader leaves.
+        let (mut reader, writer) = std::io::pipe().expect("pipe");
+        let args = [&["--addr", &addr, "--timeout", "20", "get", "*"][..], format].concat();
+        let child = spawn_into(env!("CARGO_BIN_EXE_metricsctl"), &args, writer);
+        let mut first = [0; 64];
+        reader.read_exact(&mut first).expect("read the first bytes");
+        assert!(
+            first.starts_with(b"many.k0 ") || first.starts_with(b"{\"many.k0\":"),
+            "{first:?}"
+        );
+        drop(reader);
+        let (code, stderr) = exit_and_stderr(child);
+        assert_eq!((code, stderr.as_str()), (Some(0), ""), "{format:?}");
+    }
+}
+
+#[test]
+fn timestamps_that_look_like_milliseconds_are_stored_with_a_warning() {
+    let server = TestServer::start(&[]);
+    let out = ctl(&server, &["put", "ms.key", "1", "1150864247000"]);
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "metricsctl: warning: timestamp 1150864247000 looks like milliseconds, but timestamps are seconds: \
+         it is +38439-06-09 01:03:20Z, where 1150864247 would be 2006-06-21 04:30:47Z; stored as given\n"
+    );
+    // 10^11 seconds (the year 5138) is the last timestamp taken for seconds.
+    assert_eq!(stdout(&ctl(&server, &["put", "ms.key", "2", "100000000000"])), "");
+    assert_eq!(
+        stdout(&ctl(&server, &["get", "ms.key", "--raw"])),
+        "ms.key 2.0 100000000000\nms.key 1.0 1150864247000\n"
+    );
+
+    // import: one line for the first such point, then the summary.
+    let input = b"ok.key 1 1150864247\nms.a 1 1150864247000\nms.b 1 1150864250000\n";
+    let out = ctl_at(&server.addr.to_string(), &["import"], input);
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert_eq!(
+        lines[0],
+        "metricsctl: line 2: warning: timestamp 1150864247000 looks like milliseconds, but timestamps are \
+         seconds: it is +38439-06-09 01:03:20Z, where 1150864247 would be 2006-06-21 04:30:47Z; imported as \
+         given (later lines like it are not reported)"
+    );
+    assert!(lines[1].starts_with("imported 3 points in "), "{stderr}");
+    assert_eq!(
+        stdout(&ctl(&server, &["get", "ms.b", "--raw"])),
+        "ms.b 1.0 1150864250000\n"
+    );
+}
+
+#[test]
+fn a_key_with_a_star_is_one_key_and_an_empty_get_says_so() {
+    let server = TestServer::start(&[]);
+    assert_eq!(stdout(&ctl(&server, &["put", "raw.1", "1", "1"])), "");
+    let note = "metricsctl: note: only a bare '*' is a wildcard; \"raw.*\" was looked up as one key, \
+                which has no points\n";
+    for (args, printed) in [
+        (&["get", "raw.*"][..], "raw.*: no points\n"),
+        (&["get", "raw.*", "--raw"], ""),
+        (&["get", "raw.*", "--json"], "{}\n"),
+    ] {
+        let out = ctl(&server, args);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), printed, "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), note, "{args:?}");
+    }
+    // Such a key exists like any other, and then nothing is said.
+    assert_eq!(stdout(&ctl(&server, &["put", "raw.*", "5", "5"])), "");
+    assert_eq!(stdout(&ctl(&server, &["get", "raw.*", "--raw"])), "raw.* 5.0 5\n");
+    // The bare '*' is no occasion either, even on an empty match.
+    let empty = TestServer::start(&[]);
+    assert_eq!(stdout(&ctl(&empty, &["get", "*"])), "no series\n");
 }

@@ -3,7 +3,7 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{duration, size};
+use cli::{duration, print_line, printed, size};
 use metricsd::config::{
     Fsync, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_DATA_DIR, DEFAULT_FSYNC, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_SELF_METRICS_INTERVAL,
@@ -12,6 +12,7 @@ use metricsd::config::{
 use metricsd::journal;
 use metricsd::protocol::is_valid_key;
 use metricsd::server::{Config, Handle, SelfMetrics, Server, SHUTDOWN_GRACE};
+use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -26,7 +27,7 @@ usage: metricsd [OPTIONS]
 A metrics server speaking the plain-text put/get protocol over TCP.
 
 options:
-  --listen ADDR              address to listen on [default: {DEFAULT_LISTEN}]
+  --listen HOST:PORT         address to listen on [default: {DEFAULT_LISTEN}]
                              (port 0 picks a free port)
   --max-line-bytes SIZE      longest request line; longer ones are answered
                              with an error and skipped [default: {DEFAULT_MAX_LINE_BYTES}]
@@ -69,7 +70,9 @@ A DURATION is seconds or a number with a unit: 300, 0.5, 300s, 5m, 1h, 2d,
 
 SIGINT or SIGTERM stops gracefully: no new connections or requests, what
 was read is answered (for up to {grace} s), the log is synced, exit status 0.
-A second signal exits at once.
+A second SIGINT or SIGTERM exits at once. SIGHUP, SIGUSR1 and SIGUSR2 are
+ignored, with a warning in the log (there is no configuration to reload and
+no log file to reopen).
 
 Logging goes to stderr; RUST_LOG (error, warn, info, debug) sets the level
 [default: info].",
@@ -146,7 +149,18 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     if in_memory && data_dir_given {
         return Err("--in-memory and --data-dir cannot go together".into());
     }
-    config.storage = (!in_memory).then_some(storage);
+    // Before anything touches the data directory: a typo in --listen must
+    // not leave a directory behind.
+    check_listen(&config.listen)?;
+    if !in_memory {
+        // Absolute from here on, so that every message and the start-up
+        // log say where the data is whatever the working directory was.
+        storage.dir = std::path::absolute(&storage.dir).map_err(|e| match storage.dir.as_os_str().is_empty() {
+            true => "--data-dir takes a directory, not \"\"".to_owned(),
+            false => format!("cannot make --data-dir {} absolute: {e}", storage.dir.display()),
+        })?;
+        config.storage = Some(storage);
+    }
     config.self_metrics = match (self_metrics_interval, self_metrics_prefix) {
         (None, None) => None,
         (None, Some(_)) => return Err("--self-metrics-prefix needs --self-metrics-interval".into()),
@@ -162,6 +176,22 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     Ok(Action::Run(config))
 }
 
+/// `--listen` as HOST:PORT with a host that resolves, or why not.
+fn check_listen(listen: &str) -> Result<(), String> {
+    let hint = || format!("--listen takes HOST:PORT such as {DEFAULT_LISTEN}, not {listen:?}");
+    let (host, port) = listen.rsplit_once(':').ok_or_else(hint)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(hint());
+    }
+    let mut addresses = listen
+        .to_socket_addrs()
+        .map_err(|e| format!("--listen {listen}: cannot resolve {host}: {e}"))?;
+    match addresses.next() {
+        Some(_) => Ok(()),
+        None => Err(format!("--listen {listen}: {host} resolves to no address")),
+    }
+}
+
 fn in_range(flag: &str, value: u64, min: usize, max: usize) -> Result<usize, lexopt::Error> {
     match usize::try_from(value) {
         Ok(value) if (min..=max).contains(&value) => Ok(value),
@@ -172,13 +202,12 @@ fn in_range(flag: &str, value: u64, min: usize, max: usize) -> Result<usize, lex
 fn main() -> ExitCode {
     let config = match parse_args() {
         Ok(Action::Run(config)) => config,
-        Ok(Action::Help) => {
-            println!("{}", usage());
-            return ExitCode::SUCCESS;
-        }
+        Ok(Action::Help) => return printed("metricsd", print_line(&usage())),
         Ok(Action::Version) => {
-            println!("metricsd {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
+            return printed(
+                "metricsd",
+                print_line(&format!("metricsd {}", env!("CARGO_PKG_VERSION"))),
+            )
         }
         Err(e) => {
             eprintln!("metricsd: {e} (see 'metricsd --help')");
@@ -221,21 +250,39 @@ fn main() -> ExitCode {
 
 /// The first SIGINT or SIGTERM stops the server gracefully; a second one,
 /// from an operator who will not wait, exits at once.
+///
+/// SIGHUP, SIGUSR1 and SIGUSR2 would end the process at once by default,
+/// without the graceful stop: they are caught and ignored with a warning
+/// instead. SIGHUP is the daemon habit for "reload or reopen your logs", and
+/// also what a closing terminal sends; metricsd has no configuration file
+/// and logs to stderr, so there is nothing to do for it.
 fn stop_on_signals(handle: Handle) -> std::io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])?;
     std::thread::Builder::new()
         .name("metricsd-signals".into())
         .spawn(move || {
             let mut stopping = false;
             for signal in signals.forever() {
-                if stopping {
-                    eprintln!("metricsd: second signal: exiting at once");
-                    std::process::exit(128 + signal);
+                let name = signal_hook::low_level::signal_name(signal).unwrap_or("signal");
+                match signal {
+                    SIGHUP => log::warn!(
+                        "SIGHUP ignored: there is nothing to reload (no configuration file) or reopen \
+                         (logs go to stderr)"
+                    ),
+                    SIGUSR1 | SIGUSR2 => {
+                        log::warn!("{name} ignored: metricsd gives it no meaning (SIGTERM or SIGINT stop it)")
+                    }
+                    _ if stopping => {
+                        eprintln!("metricsd: second {name}: exiting at once");
+                        std::process::exit(128 + signal);
+                    }
+                    _ => {
+                        stopping = true;
+                        log::info!("{name}: stopping gracefully (send another to exit at once)");
+                        handle.shutdown();
+                    }
                 }
-                stopping = true;
-                log::info!("signal {signal}: stopping gracefully (send another to exit at once)");
-                handle.shutdown();
             }
         })?;
     Ok(())

@@ -44,10 +44,21 @@ impl DataDir {
     /// process holds it.
     pub fn lock(path: &Path) -> Result<DataDir, Error> {
         if !path.is_dir() {
-            fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+            fs::create_dir_all(path).map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory => {
+                    match path.ancestors().find(|a| a.exists() && !a.is_dir()) {
+                        Some(file) => Error::FileInTheWay {
+                            dir: path.to_owned(),
+                            file: file.to_owned(),
+                        },
+                        None => Error::dir("create data directory", path)(e),
+                    }
+                }
+                _ => Error::dir("create data directory", path)(e),
+            })?;
             // The new directory's own entry, for `--fsync always`'s first puts.
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(parent).map_err(|e| Error::io(parent, e))?;
+                sync_dir(parent).map_err(Error::dir("sync the directory", parent))?;
             }
         }
         let lock_path = path.join(LOCK_FILE);
@@ -57,7 +68,7 @@ impl DataDir {
             .create(true)
             .truncate(false)
             .open(&lock_path)
-            .map_err(|e| Error::io(&lock_path, e))?;
+            .map_err(Error::dir("open the lock file", &lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -68,7 +79,7 @@ impl DataDir {
                     holder: holder.trim().to_owned(),
                 });
             }
-            Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+            Err(TryLockError::Error(e)) => return Err(Error::dir("lock", &lock_path)(e)),
         }
         // The pid is for the message a second server prints; failing to write
         // it costs only that.
@@ -100,9 +111,9 @@ impl DataDir {
     /// The logs and snapshots in the directory; other files are ignored.
     pub fn list(&self) -> Result<Listing, Error> {
         let mut listing = Listing::default();
-        let entries = fs::read_dir(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let entries = fs::read_dir(&self.path).map_err(Error::dir("list data directory", &self.path))?;
         for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&self.path, e))?;
+            let entry = entry.map_err(Error::dir("list data directory", &self.path))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if let Some(stem) = name.strip_prefix(SNAPSHOT_PREFIX) {

@@ -68,8 +68,24 @@ impl Options {
 /// Why the data directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("data directory {} is in use by another metricsd (pid {holder})", dir.display())]
+    #[error(
+        "cannot lock data directory {}: it is in use by another metricsd (pid {holder}); stop that one, \
+         or give this one another --data-dir",
+        dir.display()
+    )]
     Locked { dir: PathBuf, holder: String },
+    /// Something other than a directory stands where the data directory
+    /// (`dir`) or one of the directories above it (`file`) should be.
+    #[error("cannot create data directory {}: {}", dir.display(), in_the_way(dir, file))]
+    FileInTheWay { dir: PathBuf, file: PathBuf },
+    /// Setting up the data directory failed; `doing` says what was being
+    /// done to `path` (`create data directory`, `open the lock file`).
+    #[error("cannot {doing} {}: {source}", path.display())]
+    Dir {
+        doing: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
     #[error("{} is not a metricsd data file of this version", file.display())]
@@ -88,6 +104,23 @@ impl Error {
             path: path.to_owned(),
             source,
         }
+    }
+
+    fn dir<'p>(doing: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> Error + 'p {
+        move |source| Error::Dir {
+            doing,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// `a file is in the way`, naming the file when it is not the data
+/// directory itself but a directory above it.
+fn in_the_way(dir: &Path, file: &Path) -> String {
+    match dir == file {
+        true => "a file is in the way".to_owned(),
+        false => format!("a file is in the way: {}", file.display()),
     }
 }
 

@@ -122,7 +122,7 @@ pub fn parse_timestamp(field: &[u8]) -> Result<i64, InvalidTimestamp> {
 /// - a value exactly halfway between the two nearest decimals of the
 ///   shortest length (1e15 + 0.25 between `1000000000000000.2` and `.3`) is
 ///   rounded to even, where `{:?}` rounds up: possible ties (see
-///   [`may_be_decimal_tie`]) go through `{:?}` too, as do the non-finite
+///   `may_be_decimal_tie`) go through `{:?}` too, as do the non-finite
 ///   values a server never stores.
 ///
 /// The tests `value_text_is_exactly_debug_format*` hold the result to the

@@ -52,14 +52,17 @@ impl TestServer {
         Self::start_with(Command::new(env!("CARGO_BIN_EXE_metricsd")), extra)
     }
 
-    /// Starts the server from a prepared command (for `sh -c 'ulimit ...'`).
+    /// Starts the server from a prepared command (for `sh -c 'ulimit ...'`,
+    /// or a `RUST_LOG` other than `warn`).
     pub fn start_with(mut cmd: Command, extra: &[&str]) -> TestServer {
         cmd.args(["--listen", "127.0.0.1:0"]);
         if !extra.contains(&"--data-dir") {
             cmd.arg("--in-memory");
         }
+        if !cmd.get_envs().any(|(name, _)| name == "RUST_LOG") {
+            cmd.env("RUST_LOG", "warn");
+        }
         cmd.args(extra)
-            .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -242,6 +245,25 @@ pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
 
 pub const OK: &str = "ok\n\n";
 pub const ERR: &str = "error\nwrong command\n\n";
+
+/// Waits for `child`, whose stderr is piped, to exit (killing it and
+/// failing the test if it has not within [`IO_TIMEOUT`]); returns its exit
+/// code and all it wrote to stderr.
+pub fn exit_and_stderr(mut child: Child) -> (Option<i32>, String) {
+    let Some(status) = poll_until(IO_TIMEOUT, || child.try_wait().expect("try_wait")) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("waited {IO_TIMEOUT:?} in vain for the process to exit");
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("a piped stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    (status.code(), stderr)
+}
 
 /// Sends a signal to a process with kill(1): the tests need no libc.
 pub fn signal(pid: u32, name: &str) {

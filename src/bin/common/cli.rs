@@ -5,7 +5,32 @@
 
 use lexopt::ValueExt;
 use metricsd::config;
+use std::io::{self, Write};
+use std::process::ExitCode;
 use std::time::Duration;
+
+/// Writes `text` and a newline to stdout (`--help`, `--version`). Never
+/// `println!`, which panics when stdout is closed (`--help | head -1`).
+pub fn print_line(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{text}").and_then(|()| out.flush())
+}
+
+/// The exit status once stdout is written. A reader that went away
+/// (`| head -1`) is no failure: what it wanted was printed, so the exit is
+/// quiet and 0, as ripgrep's and others' are (Rust ignores SIGPIPE, which
+/// would end a C tool here, with 141 in the shell's `$?`). Another error
+/// is one line on stderr, prefixed with `binary`, and status 1.
+pub fn printed(binary: &str, result: io::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{binary}: cannot write the output: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// The value of a duration flag (`300`, `300s`, `5m`, `1h`, `0.5`), above
 /// zero.

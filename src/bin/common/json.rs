@@ -27,7 +27,9 @@ impl serde_json::ser::Formatter for WireNumbers {
 #[allow(dead_code)] // metricsd-bench returns its report as a string.
 pub fn write_line(out: &mut impl io::Write, value: &impl Serialize) -> io::Result<()> {
     let mut serializer = serde_json::Serializer::with_formatter(&mut *out, WireNumbers);
-    value.serialize(&mut serializer).map_err(io::Error::other)?;
+    // `From` gives back the writer's own error, so a closed stdout is still
+    // seen as one (`io::Error::other` hid its kind, BrokenPipe).
+    value.serialize(&mut serializer).map_err(io::Error::from)?;
     out.write_all(b"\n")
 }
 

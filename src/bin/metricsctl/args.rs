@@ -42,9 +42,13 @@ options:
   -V, --version         print the version
 
 Values and timestamps may be negative (put k -1.5 -20). A key that starts
-with '-' goes after '--' (get -- -odd.key).
+with '-' goes after '--' (get -- -odd.key). Timestamps are seconds: put and
+import store one above 10^11 as given, with a warning on stderr that it
+looks like milliseconds. Only a bare '*' is a wildcard: get 'raw.*' looks
+up the one key 'raw.*', and says so on stderr when it has no points.
 
-Exit status: 0 done; 1 the server could not be reached or refused, or bad
+Exit status: 0 done (also when the reader of stdout leaves early, as
+'| head -1' does); 1 the server could not be reached or refused, or bad
 import input; 2 bad command line.",
         timeout = DEFAULT_CLIENT_TIMEOUT.as_secs()
     )

@@ -1,6 +1,7 @@
 //! The fields of a point, checked as the server checks them, with a message
 //! for people when they are wrong. Shared by the command line and `import`.
 
+use crate::time;
 use metricsd::protocol::is_valid_key;
 use metricsd::protocol::number::{parse_timestamp, parse_value};
 
@@ -31,4 +32,31 @@ pub fn value(text: &str) -> Result<f64, String> {
 /// Whole Unix seconds, any signed 64-bit integer.
 pub fn timestamp(text: &str) -> Result<i64, String> {
     parse_timestamp(text.as_bytes()).map_err(|_| format!("invalid timestamp {text:?}: not a whole number of seconds"))
+}
+
+/// Above this a timestamp is taken for milliseconds: 10^11 seconds is the
+/// year 5138, while 10^11 milliseconds is 1973, so a millisecond clock has
+/// read more than this ever since and no plausible time in seconds does.
+const MILLISECONDS_ABOVE: i64 = 100_000_000_000;
+
+/// Why `ts` looks like milliseconds, when it does: what it is as seconds,
+/// which the server takes, and what it would be read as milliseconds.
+pub fn milliseconds_warning(ts: i64) -> Option<String> {
+    (ts > MILLISECONDS_ABOVE).then(|| {
+        format!(
+            "warning: timestamp {ts} looks like milliseconds, but timestamps are seconds: it is {}, \
+             where {} would be {}",
+            time::utc(ts),
+            ts / 1000,
+            time::utc(ts / 1000)
+        )
+    })
+}
+
+/// The one line that tells a `get` of `key` that found nothing that only
+/// a bare `*` is a wildcard, when `key` holds a `*` that was perhaps meant
+/// as one (`raw.*`).
+pub fn wildcard_note(key: &str) -> Option<String> {
+    (key != "*" && key.contains('*'))
+        .then(|| format!("note: only a bare '*' is a wildcard; {key:?} was looked up as one key, which has no points"))
 }

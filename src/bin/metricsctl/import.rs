@@ -54,6 +54,7 @@ pub fn import(client: &mut Client, mut input: impl BufRead) -> Result<u64, Failu
     let mut stored = 0;
     let mut line = Vec::new();
     let mut number = 0;
+    let mut warned = false;
     let stop = loop {
         number += 1;
         match read_line(&mut input, &mut line) {
@@ -70,6 +71,12 @@ pub fn import(client: &mut Client, mut input: impl BufRead) -> Result<u64, Failu
         match parse(&line) {
             Ok(None) => {}
             Ok(Some(point)) => {
+                if !warned {
+                    if let Some(warning) = fields::milliseconds_warning(point.2) {
+                        eprintln!("metricsctl: line {number}: {warning}; imported as given (later lines like it are not reported)");
+                        warned = true;
+                    }
+                }
                 batch.push(number, point);
                 if batch.points.len() == BATCH {
                     stored += batch.send(client, stored)?;

@@ -16,7 +16,8 @@
 //! - `json` (shared with metricsd-bench): JSON text through serde_json.
 //!
 //! Every failure is one line on stderr, `metricsctl: ...`; the exit status
-//! is 2 for a bad command line and 1 for anything else.
+//! is 2 for a bad command line and 1 for anything else. A closed stdout is
+//! no failure (`metricsctl get '*' | head -1` exits 0, quietly).
 
 mod args;
 #[path = "../common/cli.rs"]
@@ -55,13 +56,10 @@ fn main() -> ExitCode {
     let env_addr = std::env::var_os(args::ADDR_VARIABLE).filter(|v| !v.is_empty());
     let options = match args::parse(lexopt::Parser::from_env(), env_addr) {
         Ok(Action::Run(options)) => options,
-        Ok(Action::Help) => {
-            println!("{}", args::usage());
-            return ExitCode::SUCCESS;
-        }
+        Ok(Action::Help) => return cli::printed("metricsctl", cli::print_line(&args::usage())),
         Ok(Action::Version) => {
-            println!("metricsctl {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
+            let version = format!("metricsctl {}", env!("CARGO_PKG_VERSION"));
+            return cli::printed("metricsctl", cli::print_line(&version));
         }
         Err(e) => {
             eprintln!("metricsctl: {e} (see 'metricsctl --help')");
@@ -70,11 +68,7 @@ fn main() -> ExitCode {
     };
     match run(&options) {
         Ok(()) => ExitCode::SUCCESS,
-        // The reader went away (`metricsctl get '*' | head`): what it
-        // wanted was printed, so there is nothing to report (as ripgrep
-        // and others do; Rust ignores SIGPIPE, which would end a C tool
-        // silently here).
-        Err(Failure::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(Failure::Output(e)) => cli::printed("metricsctl", Err(e)),
         Err(failure) => {
             eprintln!("metricsctl: {}", message(&failure, &options));
             ExitCode::FAILURE
@@ -87,9 +81,14 @@ fn run(options: &Options) -> Result<(), Failure> {
         Client::new(&options.addr.host, options.addr.port, Some(options.timeout)).map_err(Failure::Connect)?;
     let request = |what: String| move |cause| Failure::Request { what, cause };
     match &options.command {
-        Command::Put { key, value, timestamp } => client
-            .put(key, *value, *timestamp)
-            .map_err(request(format!("put {key}"))),
+        Command::Put { key, value, timestamp } => {
+            if let Some(warning) = timestamp.and_then(fields::milliseconds_warning) {
+                eprintln!("metricsctl: {warning}; stored as given");
+            }
+            client
+                .put(key, *value, *timestamp)
+                .map_err(request(format!("put {key}")))
+        }
         Command::Get { key, format } => {
             let metrics = client.get(key).map_err(request(format!("get {key}")))?;
             print(|out| match format {
@@ -97,6 +96,11 @@ fn run(options: &Options) -> Result<(), Failure> {
                 Format::Raw => series::raw(out, &metrics),
                 Format::Json => series::json(out, &metrics),
             })
+            .map_err(Failure::Output)?;
+            if let Some(note) = fields::wildcard_note(key).filter(|_| metrics.is_empty()) {
+                eprintln!("metricsctl: {note}");
+            }
+            Ok(())
         }
         Command::Stats { format } => {
             let figures = client.stats().map_err(request("stats".to_owned()))?;
@@ -105,6 +109,7 @@ fn run(options: &Options) -> Result<(), Failure> {
                 Format::Raw => stats::raw(out, &figures),
                 Format::Json => stats::json(out, &figures),
             })
+            .map_err(Failure::Output)
         }
         Command::Import => {
             let stdin = io::stdin();
@@ -119,10 +124,11 @@ fn run(options: &Options) -> Result<(), Failure> {
     }
 }
 
-/// Runs `write` on a buffered stdout and flushes it.
-fn print(write: impl FnOnce(&mut BufWriter<io::StdoutLock<'static>>) -> io::Result<()>) -> Result<(), Failure> {
+/// Runs `write` on a buffered stdout and flushes it. Never `println!`,
+/// which panics when stdout is closed.
+fn print(write: impl FnOnce(&mut BufWriter<io::StdoutLock<'static>>) -> io::Result<()>) -> io::Result<()> {
     let mut out = BufWriter::new(io::stdout().lock());
-    write(&mut out).and_then(|()| out.flush()).map_err(Failure::Output)
+    write(&mut out).and_then(|()| out.flush())
 }
 
 /// The one line that says what went wrong.
@@ -130,7 +136,7 @@ fn message(failure: &Failure, options: &Options) -> String {
     let addr = &options.addr.text;
     let client = |cause: &ClientError| describe(cause, options.timeout);
     match failure {
-        Failure::Connect(cause) => format!("cannot connect to {addr}: {}", client(cause)),
+        Failure::Connect(cause) => client(cause),
         Failure::Request { what, cause } => format!("{addr}: {what}: {}", client(cause)),
         Failure::Output(e) => format!("cannot write the output: {}", plain(e)),
         Failure::Import(import::Failure { stop, stored }) => {
@@ -156,9 +162,14 @@ fn message(failure: &Failure, options: &Options) -> String {
 /// A client error for people: I/O errors without their OS error number,
 /// timeouts with the limit that was hit.
 fn describe(cause: &ClientError, timeout: Duration) -> String {
+    let timed_out = || format!("timed out after {timeout:?} (see --timeout)");
     match cause {
+        ClientError::Connect { addr, source } if source.kind() == io::ErrorKind::TimedOut => {
+            format!("cannot connect to {addr}: {}", timed_out())
+        }
+        ClientError::Connect { addr, source } => format!("cannot connect to {addr}: {}", plain(source)),
         ClientError::Io(e) => plain(e),
-        ClientError::Timeout => format!("timed out after {timeout:?} (see --timeout)"),
+        ClientError::Timeout => timed_out(),
         other => other.to_string(),
     }
 }
@@ -195,6 +206,18 @@ mod tests {
         assert_eq!(
             describe(&ClientError::Closed, Duration::from_secs(1)),
             "connection closed by the server"
+        );
+        let connect = |kind: io::ErrorKind| ClientError::Connect {
+            addr: "h:1".to_owned(),
+            source: kind.into(),
+        };
+        assert_eq!(
+            describe(&connect(io::ErrorKind::TimedOut), Duration::from_secs(2)),
+            "cannot connect to h:1: timed out after 2s (see --timeout)"
+        );
+        assert_eq!(
+            describe(&connect(io::ErrorKind::ConnectionRefused), Duration::from_secs(2)),
+            "cannot connect to h:1: connection refused"
         );
     }
 }

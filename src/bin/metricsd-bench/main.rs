@@ -57,13 +57,10 @@ enum Failure {
 fn main() -> ExitCode {
     let options = match args::parse(lexopt::Parser::from_env()) {
         Ok(Action::Run(options)) => options,
-        Ok(Action::Help) => {
-            println!("{}", args::usage());
-            return ExitCode::SUCCESS;
-        }
+        Ok(Action::Help) => return cli::printed("metricsd-bench", cli::print_line(&args::usage())),
         Ok(Action::Version) => {
-            println!("metricsd-bench {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
+            let version = format!("metricsd-bench {}", env!("CARGO_PKG_VERSION"));
+            return cli::printed("metricsd-bench", cli::print_line(&version));
         }
         Err(e) => {
             eprintln!("metricsd-bench: {e} (see 'metricsd-bench --help')");
