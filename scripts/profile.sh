@@ -12,14 +12,15 @@
 # for callgrind_annotate.
 # Usage: scripts/profile.sh   (installs valgrind and bc with apt-get if
 # missing). SCALE=N divides the request counts by N (a quick check that the
-# script runs).
+# script runs); METRICSD=path profiles another build (an earlier commit's)
+# with the same load.
 NEEDS="valgrind bc"
 source "$(dirname "$0")/common.sh"
 SCALE=${SCALE:-1}
 # The very binary the other scripts measure: release, symbols but no line
 # tables, so that callgrind_annotate sums each function whole instead of
 # splitting it by the files its inlined code came from.
-BIN=$ROOT/target/release/metricsd
+BIN=${METRICSD:-$ROOT/target/release/metricsd}
 OUT=$ROOT/target/profile
 mkdir -p "$OUT"
 
