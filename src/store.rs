@@ -14,6 +14,9 @@
 //! snapshot slice) finds its place in O(log keys) however many keys arrived
 //! in between, and nothing re-sorts.
 
+mod bits;
+pub mod chunk;
+
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
