@@ -16,6 +16,7 @@
 
 mod bits;
 pub mod chunk;
+pub mod mix;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
