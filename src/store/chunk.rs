@@ -306,18 +306,17 @@ fn decimal_scale(values: impl Iterator<Item = f64> + Clone) -> Option<(u8, Vec<i
     // i64::MAX is 9.22e18; the bound stays below it so that `as` cannot
     // saturate.
     const LIMIT: f64 = 9.0e18;
-    (0..=MAX_SCALE).find_map(|scale| {
-        let p = POW10[usize::from(scale)];
-        values
-            .clone()
-            .map(|v| {
-                let x = (v * p).round();
-                let m = x as i64;
-                (x.abs() < LIMIT && unscale(m, scale).to_bits() == v.to_bits()).then_some(m)
-            })
-            .collect::<Option<Vec<i64>>>()
-            .map(|ms| (scale, ms))
-    })
+    let scaled = |v: f64, scale: u8| {
+        let x = (v * POW10[usize::from(scale)]).round();
+        let m = x as i64;
+        (x.abs() < LIMIT && unscale(m, scale).to_bits() == v.to_bits()).then_some(m)
+    };
+    // Checked before collected: most failures are at the first value.
+    let scale = (0..=MAX_SCALE).find(|&scale| values.clone().all(|v| scaled(v, scale).is_some()))?;
+    values
+        .map(|v| scaled(v, scale))
+        .collect::<Option<Vec<i64>>>()
+        .map(|ms| (scale, ms))
 }
 
 /// The residuals of the scaled integers at `order` (one per point after the
@@ -361,23 +360,23 @@ impl ValueCoding {
         if values.clone().all(|v| v.to_bits() == first) {
             return ValueCoding::Constant;
         }
+        let Some((scale, ms)) = decimal_scale(values) else {
+            return ValueCoding::Xor;
+        };
         let mut best = ValueCoding::Xor;
         let mut best_bits = best.bits(points);
-        if let Some((scale, ms)) = decimal_scale(values) {
-            for order in 0..=2 {
-                let candidate = Self::decimal(scale, order, &ms);
-                let bits = candidate.bits(points);
-                if bits < best_bits {
-                    (best, best_bits) = (candidate, bits);
-                }
+        for order in 0..=2 {
+            let (candidate, bits) = Self::decimal(scale, order, &ms);
+            if bits < best_bits {
+                (best, best_bits) = (candidate, bits);
             }
         }
         best
     }
 
     /// The decimal coding of `ms` at `order`, with the Rice parameter that
-    /// codes its residuals in the fewest bits.
-    fn decimal(scale: u8, order: u8, ms: &[i64]) -> ValueCoding {
+    /// codes its residuals in the fewest bits, and its size in bits.
+    fn decimal(scale: u8, order: u8, ms: &[i64]) -> (ValueCoding, u64) {
         let rs: Vec<i64> = residuals(ms, order).collect();
         let common = rs.iter().fold(0, |acc, &r| acc | r);
         let shift = if common == 0 { 0 } else { common.trailing_zeros() };
@@ -385,24 +384,34 @@ impl ValueCoding {
         // The best Rice parameter is near the width of a typical residual
         // (log2 of the mean, for geometric residuals): try the few below
         // the median width rather than all 64.
-        let mut widths: Vec<u32> = zs.iter().map(|&z| width(z)).collect();
-        widths.sort_unstable();
-        let median = widths.get(widths.len() / 2).copied().unwrap_or(0).min(63);
-        let rice = (median.saturating_sub(3)..=median)
-            .min_by_key(|&k| {
+        let mut widths = [0usize; 65];
+        zs.iter().for_each(|&z| widths[width(z) as usize] += 1);
+        let mut below = 0;
+        let median = (0..64u32)
+            .find(|&w| {
+                below += widths[w as usize];
+                below > zs.len() / 2
+            })
+            .unwrap_or(63);
+        let (rice, values_bits) = (median.saturating_sub(3)..=median)
+            .map(|k| {
                 let mut c = BitCounter::default();
                 zs.iter().for_each(|&z| put_rice(&mut c, z, k));
-                c.0
+                (k, c.0)
             })
-            .unwrap_or(0);
-        ValueCoding::Decimal {
+            .min_by_key(|&(_, bits)| bits)
+            .unwrap_or((0, 0));
+        let coding = ValueCoding::Decimal {
             scale,
             order,
             shift,
             rice,
             first: ms[0],
             zs,
-        }
+        };
+        let mut header = BitCounter::default();
+        coding.put_header(&mut header, 0.0);
+        (coding, header.0 + values_bits)
     }
 
     /// Bits of the values of `points` in this coding.
