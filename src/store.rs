@@ -703,7 +703,7 @@ mod memory {
     /// A million series of `points` points, 30-byte keys.
     fn rss_per_series(points: i64) {
         const SERIES: usize = 1_000_000;
-        let key = |i: usize| format!("pod{i:016x}.memory.rss.bytes");
+        let key = |i: usize| format!("pod{i:016x}.memory.rss");
         assert_eq!(key(0).len(), 30);
         let (per_series, _store) = rss_per(SERIES, || {
             let mut store = Store::new();
