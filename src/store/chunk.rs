@@ -337,19 +337,57 @@ fn residuals(ms: &[i64], order: u8) -> impl Iterator<Item = i64> + '_ {
     })
 }
 
+/// The parameters of a decimal coding and its first integer: the
+/// `decimal` and `value0` fields of the layout.
+#[derive(Debug, Clone, Copy)]
+struct Decimal {
+    scale: u8,
+    order: u8,
+    shift: u32,
+    rice: u32,
+    first: i64,
+}
+
+impl Decimal {
+    /// Writes the fields after the scheme tag.
+    fn put(&self, sink: &mut impl BitSink) {
+        sink.put(u64::from(self.scale), 5);
+        sink.put(u64::from(self.shift), 6);
+        sink.put(u64::from(self.rice), 6);
+        let z = zigzag(self.first);
+        sink.put(u64::from(width(z)), 7);
+        sink.put(z, width(z));
+    }
+
+    /// Reads the fields after the tag of a decimal coding of `order`.
+    fn get(r: &mut BitReader<'_>, order: u8) -> Result<Decimal, DecodeError> {
+        let scale = r.get(5).ok_or(DecodeError::Truncated)? as u8;
+        if scale > MAX_SCALE {
+            return Err(DecodeError::Corrupt("decimal scale too large"));
+        }
+        let shift = r.get(6).ok_or(DecodeError::Truncated)? as u32;
+        let rice = r.get(6).ok_or(DecodeError::Truncated)? as u32;
+        let width = r.get(7).ok_or(DecodeError::Truncated)? as u32;
+        if width > 64 {
+            return Err(DecodeError::Corrupt("first value wider than 64 bits"));
+        }
+        let first = unzigzag(r.get(width).ok_or(DecodeError::Truncated)?);
+        Ok(Decimal {
+            scale,
+            order,
+            shift,
+            rice,
+            first,
+        })
+    }
+}
+
 /// A chunk's value coding, chosen before writing.
 enum ValueCoding {
     Xor,
     Constant,
-    Decimal {
-        scale: u8,
-        order: u8,
-        shift: u32,
-        rice: u32,
-        first: i64,
-        /// The coded residuals, `zs[i - 1]` for point `i`.
-        zs: Vec<u64>,
-    },
+    /// With the coded residuals, `zs[i - 1]` for point `i`.
+    Decimal(Decimal, Vec<u64>),
 }
 
 impl ValueCoding {
@@ -401,14 +439,14 @@ impl ValueCoding {
             })
             .min_by_key(|&(_, bits)| bits)
             .unwrap_or((0, 0));
-        let coding = ValueCoding::Decimal {
+        let params = Decimal {
             scale,
             order,
             shift,
             rice,
             first: ms[0],
-            zs,
         };
+        let coding = ValueCoding::Decimal(params, zs);
         let mut header = BitCounter::default();
         coding.put_header(&mut header, 0.0);
         (coding, header.0 + values_bits)
@@ -427,7 +465,7 @@ impl ValueCoding {
 
     /// The scheme, its parameters and the first value.
     fn put_header(&self, sink: &mut impl BitSink, first_value: f64) {
-        match *self {
+        match self {
             ValueCoding::Xor | ValueCoding::Constant => {
                 let tag = if matches!(self, ValueCoding::Xor) {
                     TAG_XOR
@@ -437,21 +475,9 @@ impl ValueCoding {
                 sink.put(tag, TAG_BITS);
                 sink.put(first_value.to_bits(), 64);
             }
-            ValueCoding::Decimal {
-                scale,
-                order,
-                shift,
-                rice,
-                first,
-                ..
-            } => {
-                sink.put(TAG_DECIMAL + u64::from(order), TAG_BITS);
-                sink.put(u64::from(scale), 5);
-                sink.put(u64::from(shift), 6);
-                sink.put(u64::from(rice), 6);
-                let z = zigzag(first);
-                sink.put(u64::from(width(z)), 7);
-                sink.put(z, width(z));
+            ValueCoding::Decimal(params, _) => {
+                sink.put(TAG_DECIMAL + u64::from(params.order), TAG_BITS);
+                params.put(sink);
             }
         }
     }
@@ -460,7 +486,7 @@ impl ValueCoding {
     /// unused by the decimal one (whose residuals are computed already).
     fn put_value(&self, sink: &mut impl BitSink, xor: &mut XorState, i: usize, v: f64) {
         match self {
-            ValueCoding::Decimal { rice, zs, .. } => put_rice(sink, zs[i - 1], *rice),
+            ValueCoding::Decimal(params, zs) => put_rice(sink, zs[i - 1], params.rice),
             ValueCoding::Xor => xor.put(sink, v.to_bits()),
             ValueCoding::Constant => {}
         }
@@ -541,12 +567,9 @@ const TAG_DECIMAL: u64 = 2;
 enum ValueDecoder {
     Xor(XorState),
     Constant(f64),
+    /// With the last integer and the last difference.
     Decimal {
-        scale: u8,
-        order: u8,
-        shift: u32,
-        rice: u32,
-        first: i64,
+        params: Decimal,
         prev: i64,
         delta: i64,
     },
@@ -569,24 +592,10 @@ impl ValueDecoder {
             _ if tag > TAG_DECIMAL + 2 => return Err(DecodeError::Corrupt("unknown value scheme")),
             _ => {}
         }
-        let scale = r.get(5).ok_or(DecodeError::Truncated)? as u8;
-        if scale > MAX_SCALE {
-            return Err(DecodeError::Corrupt("decimal scale too large"));
-        }
-        let shift = r.get(6).ok_or(DecodeError::Truncated)? as u32;
-        let rice = r.get(6).ok_or(DecodeError::Truncated)? as u32;
-        let width = r.get(7).ok_or(DecodeError::Truncated)? as u32;
-        if width > 64 {
-            return Err(DecodeError::Corrupt("first value wider than 64 bits"));
-        }
-        let first = unzigzag(r.get(width).ok_or(DecodeError::Truncated)?);
+        let params = Decimal::get(r, (tag - TAG_DECIMAL) as u8)?;
         Ok(ValueDecoder::Decimal {
-            scale,
-            order: (tag - TAG_DECIMAL) as u8,
-            shift,
-            rice,
-            first,
-            prev: first,
+            params,
+            prev: params.first,
             delta: 0,
         })
     }
@@ -595,7 +604,10 @@ impl ValueDecoder {
         match *self {
             ValueDecoder::Xor(_) => Scheme::Xor,
             ValueDecoder::Constant(_) => Scheme::Constant,
-            ValueDecoder::Decimal { scale, order, .. } => Scheme::Decimal { scale, order },
+            ValueDecoder::Decimal { params, .. } => Scheme::Decimal {
+                scale: params.scale,
+                order: params.order,
+            },
         }
     }
 
@@ -603,7 +615,7 @@ impl ValueDecoder {
         match *self {
             ValueDecoder::Xor(ref x) => f64::from_bits(x.prev),
             ValueDecoder::Constant(v) => v,
-            ValueDecoder::Decimal { scale, first, .. } => unscale(first, scale),
+            ValueDecoder::Decimal { params, .. } => unscale(params.first, params.scale),
         }
     }
 
@@ -611,19 +623,11 @@ impl ValueDecoder {
         match self {
             ValueDecoder::Xor(x) => x.get(r).map(f64::from_bits),
             ValueDecoder::Constant(v) => Ok(*v),
-            ValueDecoder::Decimal {
-                scale,
-                order,
-                shift,
-                rice,
-                first,
-                prev,
-                delta,
-            } => {
-                let z = get_rice(r, *rice).ok_or(DecodeError::Truncated)?;
-                let residual = unzigzag(z).wrapping_shl(*shift);
-                let m = match order {
-                    0 => first.wrapping_add(residual),
+            ValueDecoder::Decimal { params, prev, delta } => {
+                let z = get_rice(r, params.rice).ok_or(DecodeError::Truncated)?;
+                let residual = unzigzag(z).wrapping_shl(params.shift);
+                let m = match params.order {
+                    0 => params.first.wrapping_add(residual),
                     1 => prev.wrapping_add(residual),
                     _ => {
                         *delta = delta.wrapping_add(residual);
@@ -631,7 +635,7 @@ impl ValueDecoder {
                     }
                 };
                 *prev = m;
-                Ok(unscale(m, *scale))
+                Ok(unscale(m, params.scale))
             }
         }
     }
