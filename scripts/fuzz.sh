@@ -2,7 +2,7 @@
 # Runs one cargo-fuzz target of fuzz/ for a bounded time, on one core.
 #
 # Usage: scripts/fuzz.sh TARGET [SECONDS] [extra libFuzzer flags...]
-#   TARGET   parse_request or parse_response (`cargo fuzz list`)
+#   TARGET   parse_request, parse_response or chunk (`cargo fuzz list`)
 #   SECONDS  how long to fuzz (default 600)
 # Example: scripts/fuzz.sh parse_request 600
 #

@@ -1,0 +1,190 @@
+//! Bit-granular writing and reading, most significant bit first, for the
+//! chunk codec. A write of `n` bits takes the low `n` bits of a `u64`; a read
+//! past the end is `None`, never a panic, so a decoder fed garbage stops.
+//!
+//! Writing goes through [`BitSink`] so that an encoder can first run against
+//! a [`BitCounter`] to price an encoding, then against a [`BitWriter`] to make
+//! it, with one copy of the encoding logic.
+
+/// Where an encoder puts its bits.
+pub trait BitSink {
+    /// Appends the low `n` bits of `value` (`n` <= 64), high bit first.
+    fn put(&mut self, value: u64, n: u32);
+
+    fn put_bit(&mut self, bit: bool) {
+        self.put(u64::from(bit), 1);
+    }
+
+    /// `n` one bits (`n` <= 64): a unary count.
+    fn put_ones(&mut self, n: u32) {
+        self.put(u64::MAX, n);
+    }
+}
+
+/// Counts the bits an encoding would take without storing them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BitCounter(pub u64);
+
+impl BitSink for BitCounter {
+    fn put(&mut self, _value: u64, n: u32) {
+        self.0 += u64::from(n);
+    }
+}
+
+/// Bits packed into bytes, the first bit in the high bit of the first byte.
+#[derive(Debug, Default)]
+pub struct BitWriter {
+    bytes: Vec<u8>,
+    /// The bits not yet in `bytes`, in the low `pending` bits (< 8).
+    acc: u8,
+    pending: u32,
+}
+
+impl BitWriter {
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            acc: 0,
+            pending: 0,
+        }
+    }
+
+    /// The bytes written, the last one padded with zero bits.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.pending > 0 {
+            self.bytes.push(self.acc << (8 - self.pending));
+        }
+        self.bytes
+    }
+}
+
+impl BitSink for BitWriter {
+    fn put(&mut self, value: u64, n: u32) {
+        debug_assert!(n <= 64);
+        if n == 0 {
+            return;
+        }
+        let value = if n == 64 { value } else { value & ((1 << n) - 1) };
+        // At most 7 + 64 bits: they fit a u128.
+        let mut total = self.pending + n;
+        let wide = (u128::from(self.acc) << n) | u128::from(value);
+        while total >= 8 {
+            total -= 8;
+            self.bytes.push((wide >> total) as u8);
+        }
+        self.acc = (wide & ((1 << total) - 1)) as u8;
+        self.pending = total;
+    }
+}
+
+/// Reads bits written by a [`BitWriter`].
+#[derive(Debug, Clone)]
+pub struct BitReader<'a> {
+    bytes: &'a [u8],
+    /// The next bit to read, counted from the start.
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    /// The next `n` bits (`n` <= 64) as the low bits of a `u64`; None if
+    /// fewer are left.
+    pub fn get(&mut self, n: u32) -> Option<u64> {
+        debug_assert!(n <= 64);
+        if n == 0 {
+            return Some(0);
+        }
+        let end = self.pos + n as usize;
+        if end > self.bytes.len() * 8 {
+            return None;
+        }
+        let (first, last) = (self.pos / 8, (end - 1) / 8);
+        // At most 9 bytes: 72 bits fit a u128.
+        let wide = self.bytes[first..=last]
+            .iter()
+            .fold(0u128, |acc, &b| (acc << 8) | u128::from(b));
+        let unread_after = (last + 1) * 8 - end;
+        self.pos = end;
+        let value = (wide >> unread_after) as u64;
+        Some(if n == 64 { value } else { value & ((1 << n) - 1) })
+    }
+
+    pub fn get_bit(&mut self) -> Option<bool> {
+        self.get(1).map(|b| b == 1)
+    }
+
+    /// Counts one bits up to a zero bit (consumed) or up to `max` ones (the
+    /// zero then not read): the reader of [`BitSink::put_ones`].
+    pub fn get_ones(&mut self, max: u32) -> Option<u32> {
+        let mut ones = 0;
+        while ones < max {
+            if !self.get_bit()? {
+                return Some(ones);
+            }
+            ones += 1;
+        }
+        Some(ones)
+    }
+
+    /// Bits left to read.
+    pub fn remaining(&self) -> usize {
+        self.bytes.len() * 8 - self.pos
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn writes_read_back(fields in proptest::collection::vec((any::<u64>(), 0u32..=64), 0..64)) {
+            let mut w = BitWriter::default();
+            let mut counter = BitCounter::default();
+            for &(v, n) in &fields {
+                w.put(v, n);
+                counter.put(v, n);
+            }
+            let bytes = w.finish();
+            prop_assert_eq!(bytes.len() as u64, counter.0.div_ceil(8));
+            let mut r = BitReader::new(&bytes);
+            for &(v, n) in &fields {
+                let want = if n == 64 { v } else { v & ((1 << n) - 1) };
+                prop_assert_eq!(r.get(n), Some(want));
+            }
+            prop_assert!(r.remaining() < 8);
+            prop_assert_eq!(r.get(r.remaining() as u32 + 1), None);
+        }
+    }
+
+    #[test]
+    fn first_bit_is_the_high_bit_of_the_first_byte() {
+        let mut w = BitWriter::default();
+        w.put_bit(true);
+        w.put(0b01, 2);
+        w.put_ones(6);
+        assert_eq!(w.finish(), [0b1011_1111, 0b1000_0000]);
+    }
+
+    #[test]
+    fn unary_counts_stop_at_zero_or_at_the_limit() {
+        let mut w = BitWriter::default();
+        w.put_ones(3);
+        w.put_bit(false);
+        w.put_ones(5);
+        let bytes = w.finish();
+        let mut r = BitReader::new(&bytes);
+        assert_eq!(r.get_ones(16), Some(3));
+        assert_eq!(r.get_ones(4), Some(4));
+        assert_eq!(r.get_ones(16), Some(1));
+        assert_eq!(r.remaining(), 6);
+        assert_eq!(r.get_ones(16), Some(0));
+        assert_eq!(r.remaining(), 5);
+        let mut r = BitReader::new(&[0xff]);
+        assert_eq!(r.get_ones(16), None);
+    }
+}
