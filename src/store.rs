@@ -150,14 +150,22 @@ impl Series {
     /// The points with a timestamp above `after` (all of them for `None`),
     /// ascending: where an answer cut into slices goes on.
     pub fn points_after(&self, after: Option<i64>) -> impl Iterator<Item = Point> + '_ {
-        let (first, skip) = match after {
-            None => (0, 0),
-            Some(t) => {
-                let first = self.chunks.partition_point(|c| c[c.len() - 1].0 <= t);
-                let skip = self.chunks.get(first).map_or(0, |c| c.partition_point(|p| p.0 <= t));
-                (first, skip)
-            }
-        };
+        self.points_from(move |t| after.is_some_and(|after| t <= after))
+    }
+
+    /// The points with `from <= timestamp <= to`, ascending. Chunks before
+    /// `from` are skipped by a binary search over their time bounds and the
+    /// walk stops at the first point past `to`, so a short window of a long
+    /// series costs about its own points.
+    pub fn range(&self, from: i64, to: i64) -> impl Iterator<Item = Point> + '_ {
+        self.points_from(move |t| t < from).take_while(move |&(t, _)| t <= to)
+    }
+
+    /// The points from the first whose timestamp is not `before`, which
+    /// holds for a prefix of the timestamps (a binary search finds its end).
+    fn points_from(&self, before: impl Fn(i64) -> bool) -> impl Iterator<Item = Point> + '_ {
+        let first = self.chunks.partition_point(|c| before(c[c.len() - 1].0));
+        let skip = self.chunks.get(first).map_or(0, |c| c.partition_point(|p| before(p.0)));
         self.chunks[first..]
             .iter()
             .enumerate()
@@ -275,6 +283,15 @@ impl Store {
             }
         }
         None
+    }
+
+    /// Every series from the key `start` on (all of them for `None`), in
+    /// ascending byte order of their keys, as [`Store::walk`] visits them.
+    pub fn series_from<'a>(&'a self, start: Option<&'a str>) -> impl Iterator<Item = (&'a Arc<str>, &'a Series)> + 'a {
+        let start = start.map_or(Bound::Unbounded, Bound::Included);
+        self.order
+            .range::<str, _>((start, Bound::Unbounded))
+            .map(|(key, &id)| (key, &self.series[id]))
     }
 
     /// Number of series.
@@ -401,6 +418,11 @@ mod tests {
             st.put(k, 0, 1.0);
         }
         assert_eq!(keys(&st), ["A", "a", "b", "eardrum.cpu", "palm.cpu", "zz", "\u{0436}"]);
+        let from = |start| st.series_from(start).map(|(k, _)| k.to_string()).collect::<Vec<_>>();
+        assert_eq!(from(None), keys(&st));
+        assert_eq!(from(Some("b")), ["b", "eardrum.cpu", "palm.cpu", "zz", "\u{0436}"]);
+        assert_eq!(from(Some("c")), ["eardrum.cpu", "palm.cpu", "zz", "\u{0436}"]);
+        assert_eq!(from(Some("\u{0437}")), Vec::<String>::new());
         assert_eq!(st.get("palm.cpu").map(Series::len), Some(3));
         assert!(st.get("nothing").is_none());
     }
@@ -427,7 +449,7 @@ mod tests {
             }
         }
         afters.extend((0..20).map(|_| rng.next() as i64));
-        for after in afters {
+        for &after in &afters {
             let want: Vec<Point> = model
                 .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
                 .map(|(&t, &v)| (t, v))
@@ -435,6 +457,16 @@ mod tests {
             assert_eq!(s.points_after(Some(after)).collect::<Vec<_>>(), want, "after {after}");
         }
         assert_eq!(s.points_after(None).count(), model.len());
+        // Extremes, some chunk edges and some random bounds, every pair.
+        let bounds: Vec<i64> = afters.iter().copied().step_by(afters.len() / 24 + 1).collect();
+        for &from in &bounds {
+            for &to in &bounds {
+                if from <= to {
+                    let want: Vec<Point> = model.range(from..=to).map(|(&t, &v)| (t, v)).collect();
+                    assert_eq!(s.range(from, to).collect::<Vec<_>>(), want, "range {from} {to}");
+                }
+            }
+        }
     }
 
     #[test]
