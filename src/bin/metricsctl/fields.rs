@@ -1,8 +1,8 @@
 //! The fields of a point, checked as the server checks them, with a message
 //! for people when they are wrong. Shared by the command line and `import`.
 
-use metricsd::protocol::is_valid_key;
 use metricsd::protocol::number::{parse_timestamp, parse_value};
+use metricsd::protocol::{is_valid_key, Agg};
 
 /// A key for `get`: `*` (every series) or a key the server stores.
 pub fn get_key(text: &str) -> Result<&str, String> {
@@ -31,4 +31,10 @@ pub fn value(text: &str) -> Result<f64, String> {
 /// Whole Unix seconds, any signed 64-bit integer.
 pub fn timestamp(text: &str) -> Result<i64, String> {
     parse_timestamp(text.as_bytes()).map_err(|_| format!("invalid timestamp {text:?}: not a whole number of seconds"))
+}
+
+/// An aggregate function by its name on the wire.
+pub fn agg(text: &str) -> Result<Agg, String> {
+    Agg::from_name(text.as_bytes())
+        .ok_or_else(|| format!("invalid aggregate {text:?}: one of avg, min, max, sum, count or last"))
 }
