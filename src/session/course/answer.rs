@@ -132,8 +132,8 @@ pub fn execute(request: Request<'_>, engine: &mut Engine, out: &mut Vec<u8>, roo
 /// Starts the answer for one key.
 fn begin_key(series: Option<&Series>, key: &str, window: Window, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
     response::begin_ok(out);
-    let stop_at = out.len().saturating_add(room);
-    write_key(series, key, None, window, out, stop_at).map(|after| Resume {
+    let after = Rows::new(window, out, room).key(series, key, None)?;
+    Some(Resume {
         all: false,
         key: key.into(),
         after,
@@ -144,106 +144,99 @@ fn begin_key(series: Option<&Series>, key: &str, window: Window, out: &mut Vec<u
 /// Starts the answer for every key.
 fn begin_all(engine: &Engine, window: Window, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
     response::begin_ok(out);
-    let stop_at = out.len().saturating_add(room);
-    write_all(engine, None, window, out, stop_at)
+    Rows::new(window, out, room).all(engine, None)
 }
 
 /// Goes on with an answer that ran out of room.
 pub fn resume(from: Resume, engine: &Engine, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
-    let stop_at = out.len().saturating_add(room);
+    let mut rows = Rows::new(from.window, out, room);
     if from.all {
-        write_all(engine, Some((&from.key, from.after)), from.window, out, stop_at)
+        rows.all(engine, Some((&from.key, from.after)))
     } else {
-        let series = engine.series(&from.key);
-        let after = write_key(series, &from.key, Some(from.after), from.window, out, stop_at)?;
+        let after = rows.key(engine.series(&from.key), &from.key, Some(from.after))?;
         Some(Resume { after, ..from })
     }
 }
 
-/// The rows of one key after `after`; ends the answer when they are all
-/// written, or returns where to go on when `out` reaches `stop_at`.
-fn write_key(
-    series: Option<&Series>,
-    key: &str,
-    after: Option<i64>,
+/// Rows of a `get` or `range` answer going into `out` until it reaches
+/// `stop_at`.
+struct Rows<'a> {
     window: Window,
-    out: &mut Vec<u8>,
+    out: &'a mut Vec<u8>,
     stop_at: usize,
-) -> Option<i64> {
-    if let Some(series) = series {
-        if let Some(after) = write_rows(series, key, after, window, out, stop_at) {
+}
+
+impl<'a> Rows<'a> {
+    fn new(window: Window, out: &'a mut Vec<u8>, room: usize) -> Rows<'a> {
+        let stop_at = out.len().saturating_add(room);
+        Rows { window, out, stop_at }
+    }
+
+    /// The rows of one key after `after`; ends the answer when they are
+    /// all written, or returns where to go on.
+    fn key(&mut self, series: Option<&Series>, key: &str, after: Option<i64>) -> Option<i64> {
+        if let Some(after) = series.and_then(|series| self.series(series, key, after)) {
             return Some(after);
         }
+        response::end(self.out);
+        None
     }
-    response::end(out);
-    None
-}
 
-/// Every key's rows in key order, from the key of `from` on (after its
-/// timestamp there).
-fn write_all(
-    engine: &Engine,
-    from: Option<(&Arc<str>, i64)>,
-    window: Window,
-    out: &mut Vec<u8>,
-    stop_at: usize,
-) -> Option<Resume> {
-    for (key, series) in engine.series_from(from.map(|(key, _)| &**key)) {
-        let after = from.filter(|(at, _)| *at == key).map(|(_, after)| after);
-        if let Some(after) = write_rows(series, key, after, window, out, stop_at) {
-            return Some(Resume {
-                all: true,
-                key: Arc::clone(key),
-                after,
-                window,
-            });
+    /// Every key's rows in key order, from the key of `from` on (after its
+    /// timestamp there).
+    fn all(&mut self, engine: &Engine, from: Option<(&Arc<str>, i64)>) -> Option<Resume> {
+        for (key, series) in engine.series_from(from.map(|(key, _)| &**key)) {
+            let after = from.filter(|(at, _)| *at == key).map(|(_, after)| after);
+            if let Some(after) = self.series(series, key, after) {
+                return Some(Resume {
+                    all: true,
+                    key: Arc::clone(key),
+                    after,
+                    window: self.window,
+                });
+            }
         }
+        response::end(self.out);
+        None
     }
-    response::end(out);
-    None
-}
 
-/// Writes the rows of `series` in `window` after timestamp `after` (all
-/// of them for None): its points, or one row per non-empty bucket (the
-/// bucket's start and its aggregate). Returns None when done, or where to
-/// go on once `out` reaches `stop_at`.
-#[inline]
-fn write_rows(
-    series: &Series,
-    key: &str,
-    after: Option<i64>,
-    window: Window,
-    out: &mut Vec<u8>,
-    stop_at: usize,
-) -> Option<i64> {
-    let from = match after {
-        None => window.from,
-        Some(after) if after >= window.to => return None,
-        // after < to <= i64::MAX: no overflow.
-        Some(after) => after + 1,
-    };
-    let points = series.range(from, window.to);
-    match window.buckets {
-        None => {
-            for (timestamp, value) in points {
-                response::write_point(out, key, value, timestamp);
-                if out.len() >= stop_at {
-                    return Some(timestamp);
+    /// The rows of `series` in the window after timestamp `after` (all of
+    /// them for None): its points, or one row per non-empty bucket (the
+    /// bucket's start and its aggregate). Returns None when done, or where
+    /// to go on once the output reaches `stop_at`.
+    #[inline]
+    fn series(&mut self, series: &Series, key: &str, after: Option<i64>) -> Option<i64> {
+        let Window { from, to, buckets } = self.window;
+        let from = match after {
+            None => from,
+            Some(after) if after >= to => return None,
+            // after < to <= i64::MAX: no overflow.
+            Some(after) => after + 1,
+        };
+        let points = series.range(from, to);
+        let out = &mut *self.out;
+        match buckets {
+            None => {
+                for (timestamp, value) in points {
+                    response::write_point(out, key, value, timestamp);
+                    if out.len() >= self.stop_at {
+                        return Some(timestamp);
+                    }
+                }
+            }
+            Some(Buckets { step, agg }) => {
+                for bucket in aggregate::buckets(points, step, agg) {
+                    response::write_point(out, key, bucket.value, bucket.start);
+                    if out.len() >= self.stop_at {
+                        // The next bucket starts after this one's last
+                        // second; a bucket may reach past the window.
+                        return Some(bucket.end.min(to));
+                    }
                 }
             }
         }
-        Some(Buckets { step, agg }) => {
-            for bucket in aggregate::buckets(points, step, agg) {
-                response::write_point(out, key, bucket.value, bucket.start);
-                if out.len() >= stop_at {
-                    // The next bucket starts after this one's last second;
-                    // a bucket may reach past the window.
-                    return Some(bucket.end.min(window.to));
-                }
-            }
-        }
+        None
     }
-    None
 }
 
 #[cfg(test)]
