@@ -1,7 +1,8 @@
-//! Microbenchmarks of the store: inserting points in and out of order, and
+//! Microbenchmarks of the store: inserting points in and out of order,
 //! writing the answer to `get *` over a million points, and over a million
-//! series while new series arrive. Per point.
-//! `cargo bench --bench store`.
+//! series while new series arrive (per point); and `range` of one hour of a
+//! 30-day series against `get` of all of it (per answer).
+//! `cargo bench --bench store`, or `cargo bench --bench store -- range`.
 //!
 //! The course session's answer writer is private, so `get *` is measured
 //! the way it writes, from public parts: [`Store::walk`] a slice at a time and
@@ -25,6 +26,12 @@ const KEYS: usize = 1000;
 const POINTS_PER_KEY: usize = 1000;
 /// `get *` over a million series of one point each (about 30 MB of answer).
 const WIDE_KEYS: usize = 1_000_000;
+/// A 30-day series at a 10 s interval: 30 × 8640 = 259,200 points.
+const MONTH_POINTS: i64 = 30 * 24 * 360;
+const INTERVAL: i64 = 10;
+/// The window of `range`: one hour, 360 points.
+const HOUR: i64 = 3600;
+
 /// The answer bytes a connection writes per loop turn: the server's
 /// `ANSWER_SLICE_BYTES` (private to its connection module).
 const SLICE_BYTES: usize = 256 * 1024;
@@ -129,9 +136,48 @@ fn get_all(c: &mut Criterion) {
     group.finish();
 }
 
+/// The answer to `range <key> <from> <to>` (or `get <key>`) as the session
+/// writes it, from public parts: the window's points and
+/// `response::write_point`. Unsliced: `out` is cleared before each answer.
+fn answer_points(out: &mut Vec<u8>, key: &str, points: impl Iterator<Item = (i64, f64)>) {
+    out.clear();
+    begin_ok(out);
+    for (timestamp, value) in points {
+        write_point(out, key, value, timestamp);
+    }
+    end(out);
+    black_box(&out);
+}
+
+fn range_vs_get(c: &mut Criterion) {
+    let key = "host7.cpu.user";
+    let start = 1_700_000_000;
+    let mut store = Store::new();
+    for i in 0..MONTH_POINTS {
+        store.put(key, start + i * INTERVAL, (i % 1000) as f64 * 0.37);
+    }
+    let series = store.get(key).expect("the series was just filled");
+    // An hour in the middle of the month.
+    let from = start + MONTH_POINTS / 2 * INTERVAL;
+    let to = from + HOUR - 1;
+    assert_eq!(series.range(from, to).count() as i64, HOUR / INTERVAL);
+    let mut out = Vec::new();
+    let mut group = c.benchmark_group("range");
+    group.bench_function("1 h of a 30-day series", |b| {
+        b.iter(|| answer_points(&mut out, key, series.range(black_box(from), black_box(to))))
+    });
+    // Each iteration writes about 8 MB of answer: ten flat samples.
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    // `get` is `range` over every timestamp in the session.
+    group.bench_function("get of the 30-day series", |b| {
+        b.iter(|| answer_points(&mut out, key, black_box(series).range(i64::MIN, i64::MAX)))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::short_runs();
-    targets = inserts, get_all
+    targets = inserts, get_all, range_vs_get
 }
 criterion_main!(benches);

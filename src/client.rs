@@ -40,9 +40,9 @@
 //! ```
 
 use crate::clock::unix_now;
-use crate::protocol::request::{encode_get, encode_put, encode_stats};
+use crate::protocol::request::{encode_get, encode_put, encode_range, encode_stats, Buckets, Range};
 use crate::protocol::response::{parse_response, Response, ResponseError, ResponseScanner};
-use crate::protocol::{is_valid_key, Query};
+use crate::protocol::{is_valid_key, Agg, Query};
 use std::collections::BTreeMap;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -86,6 +86,10 @@ pub enum ClientError {
     /// A value that is not finite (NaN or infinite); nothing was sent.
     #[error("invalid value {0}: only finite numbers can be stored")]
     InvalidValue(f64),
+    /// A range the server would reject (`from` after `to`, or a step that
+    /// is not above zero); nothing was sent.
+    #[error("invalid range: {0}")]
+    InvalidRange(String),
     /// An earlier failure left the connection unusable; see the module docs.
     #[error("connection unusable after an earlier failure ({0}); call reconnect()")]
     Broken(String),
@@ -277,11 +281,83 @@ impl Client {
     /// ```
     pub fn get(&mut self, key: &str) -> Result<Metrics, ClientError> {
         self.check_usable()?;
-        if !is_valid_key(key) {
-            return Err(ClientError::InvalidKey(key.to_owned()));
+        let query = query(key)?;
+        self.request.clear();
+        encode_get(&mut self.request, query);
+        self.read_points()
+    }
+
+    /// The points of `key` (or of every key, for `*`) with `from <= timestamp
+    /// <= to`, as [`Client::get`] returns them. Sends `range <key> <from>
+    /// <to>\n`.
+    ///
+    /// ```
+    /// # let port = metricsd::server::spawn_local()?.0.port();
+    /// # let mut client = metricsd::Client::new("127.0.0.1", port, None)?;
+    /// for ts in 0..10 {
+    ///     client.put("palm.cpu", ts as f64, Some(ts))?;
+    /// }
+    /// assert_eq!(client.range("palm.cpu", 3, 5)?["palm.cpu"], [(3, 3.0), (4, 4.0), (5, 5.0)]);
+    /// assert!(client.range("*", 10, 20)?.is_empty());
+    /// assert!(matches!(client.range("palm.cpu", 5, 3), Err(metricsd::ClientError::InvalidRange(_))));
+    /// # Ok::<(), metricsd::ClientError>(())
+    /// ```
+    pub fn range(&mut self, key: &str, from: i64, to: i64) -> Result<Metrics, ClientError> {
+        self.range_request(key, from, to, None)
+    }
+
+    /// One row per non-empty bucket of `step` seconds of the points of `key`
+    /// (or of every key, for `*`) with `from <= timestamp <= to`: the
+    /// bucket's start (`ts - ts.rem_euclid(step)`, which may be before
+    /// `from`) and `agg` of its values. Sends `range <key> <from> <to>
+    /// <step> <fn>\n`.
+    ///
+    /// ```
+    /// # let port = metricsd::server::spawn_local()?.0.port();
+    /// # let mut client = metricsd::Client::new("127.0.0.1", port, None)?;
+    /// use metricsd::protocol::Agg;
+    ///
+    /// for ts in 0..120 {
+    ///     client.put("palm.cpu", ts as f64, Some(ts))?;
+    /// }
+    /// let per_minute = client.range_agg("palm.cpu", 0, 119, 60, Agg::Max)?;
+    /// assert_eq!(per_minute["palm.cpu"], [(0, 59.0), (60, 119.0)]);
+    /// # Ok::<(), metricsd::ClientError>(())
+    /// ```
+    pub fn range_agg(&mut self, key: &str, from: i64, to: i64, step: i64, agg: Agg) -> Result<Metrics, ClientError> {
+        self.range_request(key, from, to, Some(Buckets { step, agg }))
+    }
+
+    fn range_request(
+        &mut self,
+        key: &str,
+        from: i64,
+        to: i64,
+        buckets: Option<Buckets>,
+    ) -> Result<Metrics, ClientError> {
+        self.check_usable()?;
+        let query = query(key)?;
+        if from > to {
+            return Err(ClientError::InvalidRange(format!("from {from} is after to {to}")));
+        }
+        if let Some(Buckets { step: ..=0, .. }) = buckets {
+            return Err(ClientError::InvalidRange("the step must be above zero".to_owned()));
         }
         self.request.clear();
-        encode_get(&mut self.request, if key == "*" { Query::All } else { Query::Key(key) });
+        encode_range(
+            &mut self.request,
+            &Range {
+                query,
+                from,
+                to,
+                buckets,
+            },
+        );
+        self.read_points()
+    }
+
+    /// Sends `self.request`, a `get` or `range`, and collects its points.
+    fn read_points(&mut self) -> Result<Metrics, ClientError> {
         let mut metrics = Metrics::new();
         self.exchange(self.deadline(), 1, |answer| {
             for point in answer.points() {
@@ -504,6 +580,15 @@ fn connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpStream
     Err(failed(last_error.unwrap_or_else(|| {
         io::Error::new(ErrorKind::InvalidInput, "the name resolves to no address")
     })))
+}
+
+/// What `get` or `range` asks for: `*`, or a key the server stores.
+fn query(key: &str) -> Result<Query<'_>, ClientError> {
+    match key {
+        "*" => Ok(Query::All),
+        key if is_valid_key(key) => Ok(Query::Key(key)),
+        _ => Err(ClientError::InvalidKey(key.to_owned())),
+    }
 }
 
 fn check_put(key: &str, value: f64) -> Result<(), ClientError> {

@@ -43,6 +43,7 @@
 //! | [`client`] | the blocking [`Client`] with typed [`ClientError`]s | blocking socket |
 //! | [`clock`] | the wall clock in whole Unix seconds, for client and server | clock |
 //! | [`config`] | every default setting with its reason; the reader of durations and sizes that flags take | none |
+//! | `aggregate` | buckets of time and their aggregates (`avg`, `min`, …), streamed from a window's points | none |
 //! | `store` | in-memory series: points sorted by timestamp, last write wins | none |
 //! | `engine` | the one owner of store, journal and counters, behind a few methods with typed errors; the `stats` figures | files, through the journal |
 //! | `session` | one sans-IO session per connection and protocol (`course` today): bytes in, engine effects and answer bytes out, an explicit `Phase` | none |
@@ -66,6 +67,8 @@
 //! holds the answers to a turn's puts until `engine::Engine::commit` has
 //! written the turn's batch to the log; if it fails they become errors.
 
+#[cfg(feature = "server")]
+mod aggregate;
 pub mod client;
 pub mod clock;
 pub mod config;

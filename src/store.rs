@@ -245,17 +245,26 @@ impl Series {
     /// ascending: where an answer cut into slices goes on. Sealed chunks
     /// wholly at or before `after` are skipped by their bounds, undecoded.
     pub fn points_after(&self, after: Option<i64>) -> impl Iterator<Item = Point> + '_ {
-        let (first, head) = match after {
-            None => (0, 0),
-            Some(t) => (
-                self.blocks.partition_point(|b| b.max_ts() <= t),
-                self.head.partition_point(|p| p.0 <= t),
-            ),
-        };
-        let keep = move |p: &Point| after.is_none_or(|t| p.0 > t);
+        self.points_from(move |t| after.is_some_and(|after| t <= after))
+    }
+
+    /// The points with `from <= timestamp <= to`, ascending. Chunks wholly
+    /// before `from` are skipped by a binary search over their time bounds,
+    /// undecoded, and the walk stops at the first point past `to`, so a short
+    /// window of a long series costs about its own points.
+    pub fn range(&self, from: i64, to: i64) -> impl Iterator<Item = Point> + '_ {
+        self.points_from(move |t| t < from).take_while(move |&(t, _)| t <= to)
+    }
+
+    /// The points from the first whose timestamp is not `before`, which
+    /// holds for a prefix of the timestamps (a binary search finds its end
+    /// among the chunks and in the head).
+    fn points_from<'a>(&'a self, before: impl Fn(i64) -> bool + Copy + 'a) -> impl Iterator<Item = Point> + 'a {
+        let first = self.blocks.partition_point(|b| before(b.max_ts()));
+        let head = self.head.partition_point(|p| before(p.0));
         self.blocks[first..]
             .iter()
-            .flat_map(move |b| b.points().filter(keep))
+            .flat_map(move |b| b.points().filter(move |p| !before(p.0)))
             .chain(self.head[head..].iter().copied())
     }
 
@@ -372,6 +381,15 @@ impl Store {
             }
         }
         None
+    }
+
+    /// Every series from the key `start` on (all of them for `None`), in
+    /// ascending byte order of their keys, as [`Store::walk`] visits them.
+    pub fn series_from<'a>(&'a self, start: Option<&'a str>) -> impl Iterator<Item = (&'a Arc<str>, &'a Series)> + 'a {
+        let start = start.map_or(Bound::Unbounded, Bound::Included);
+        self.order
+            .range::<str, _>((start, Bound::Unbounded))
+            .map(|(key, &id)| (key, &self.series[id]))
     }
 
     /// Number of series.
@@ -508,6 +526,11 @@ mod tests {
             st.put(k, 0, 1.0);
         }
         assert_eq!(keys(&st), ["A", "a", "b", "eardrum.cpu", "palm.cpu", "zz", "\u{0436}"]);
+        let from = |start| st.series_from(start).map(|(k, _)| k.to_string()).collect::<Vec<_>>();
+        assert_eq!(from(None), keys(&st));
+        assert_eq!(from(Some("b")), ["b", "eardrum.cpu", "palm.cpu", "zz", "\u{0436}"]);
+        assert_eq!(from(Some("c")), ["eardrum.cpu", "palm.cpu", "zz", "\u{0436}"]);
+        assert_eq!(from(Some("\u{0437}")), Vec::<String>::new());
         assert_eq!(st.get("palm.cpu").map(Series::len), Some(3));
         assert!(st.get("nothing").is_none());
     }
@@ -543,7 +566,7 @@ mod tests {
             }
         }
         afters.extend((0..20).map(|_| rng.next() as i64));
-        for after in afters {
+        for &after in &afters {
             let want: Vec<Point> = model
                 .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
                 .map(|(&t, &v)| (t, v))
@@ -551,6 +574,16 @@ mod tests {
             assert_eq!(s.points_after(Some(after)).collect::<Vec<_>>(), want, "after {after}");
         }
         assert_eq!(s.points_after(None).count(), model.len());
+        // Extremes, some chunk edges and some random bounds, every pair.
+        let bounds: Vec<i64> = afters.iter().copied().step_by(afters.len() / 24 + 1).collect();
+        for &from in &bounds {
+            for &to in &bounds {
+                if from <= to {
+                    let want: Vec<Point> = model.range(from..=to).map(|(&t, &v)| (t, v)).collect();
+                    assert_eq!(s.range(from, to).collect::<Vec<_>>(), want, "range {from} {to}");
+                }
+            }
+        }
     }
 
     #[test]

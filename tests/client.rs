@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use metricsd::client::{Client, ClientError, Metrics};
-use metricsd::protocol::ResponseError;
+use metricsd::protocol::{Agg, ResponseError};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -224,6 +224,84 @@ fn get_of_a_missing_key_is_an_empty_map() {
     client.put("palm.cpu", 1.0, Some(1)).unwrap();
     assert_eq!(client.get("palm").unwrap(), Metrics::new());
     assert_eq!(client.get("palm.cpu.x").unwrap(), Metrics::new());
+}
+
+#[test]
+fn range_and_range_agg_against_the_real_server() {
+    let server = TestServer::start(&[]);
+    let mut client = client_for(&server);
+    let points: Vec<(&str, f64, Option<i64>)> = (0..300)
+        .flat_map(|t| [("a.cpu", t as f64, Some(t)), ("b.cpu", 0.5, Some(t * 2))])
+        .collect();
+    client.put_many(&points).unwrap();
+    let a = |range: std::ops::RangeInclusive<i64>| -> Vec<(i64, f64)> { range.map(|t| (t, t as f64)).collect() };
+    assert_eq!(
+        client.range("a.cpu", 10, 14).unwrap(),
+        metrics(&[("a.cpu", &a(10..=14))])
+    );
+    assert_eq!(
+        client.range("a.cpu", 299, i64::MAX).unwrap(),
+        metrics(&[("a.cpu", &a(299..=299))])
+    );
+    assert_eq!(client.range("a.cpu", 300, 400).unwrap(), Metrics::new());
+    assert_eq!(client.range("none", i64::MIN, i64::MAX).unwrap(), Metrics::new());
+    assert_eq!(
+        client.range("*", 596, 600).unwrap(),
+        metrics(&[("b.cpu", &[(596, 0.5), (598, 0.5)])])
+    );
+    assert_eq!(
+        client.range("*", i64::MIN, i64::MAX).unwrap(),
+        client.get("*").unwrap(),
+        "range over every timestamp is get"
+    );
+    // Buckets of 100 s; the first starts before the window.
+    let want = [
+        (Agg::Avg, [(0, 74.5), (100, 149.5), (200, 224.5)]),
+        (Agg::Min, [(0, 50.0), (100, 100.0), (200, 200.0)]),
+        (Agg::Max, [(0, 99.0), (100, 199.0), (200, 249.0)]),
+        (Agg::Sum, [(0, 3725.0), (100, 14950.0), (200, 11225.0)]),
+        (Agg::Count, [(0, 50.0), (100, 100.0), (200, 50.0)]),
+        (Agg::Last, [(0, 99.0), (100, 199.0), (200, 249.0)]),
+    ];
+    for (agg, rows) in want {
+        assert_eq!(
+            client.range_agg("a.cpu", 50, 249, 100, agg).unwrap(),
+            metrics(&[("a.cpu", &rows)]),
+            "{agg:?}"
+        );
+    }
+    assert_eq!(
+        client.range_agg("*", 0, 599, i64::MAX, Agg::Count).unwrap(),
+        metrics(&[("a.cpu", &[(0, 300.0)]), ("b.cpu", &[(0, 300.0)])])
+    );
+    let stats = client.stats().unwrap();
+    assert!(
+        stats.contains(&("requests.range".to_owned(), "13".to_owned())),
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn invalid_ranges_are_refused_before_sending() {
+    let fake = Fake::start(1, |_, peer| peer.serve(2, ok_answers));
+    let mut client = fake.client();
+    assert!(matches!(client.range("k", 2, 1), Err(ClientError::InvalidRange(m)) if m == "from 2 is after to 1"));
+    for step in [0, -1, i64::MIN] {
+        assert!(matches!(
+            client.range_agg("k", 1, 2, step, Agg::Sum),
+            Err(ClientError::InvalidRange(m)) if m == "the step must be above zero"
+        ));
+    }
+    assert!(matches!(client.range("a b", 1, 2), Err(ClientError::InvalidKey(_))));
+    assert!(matches!(
+        client.range_agg("", 1, 2, 1, Agg::Avg),
+        Err(ClientError::InvalidKey(_))
+    ));
+    assert!(!client.is_broken());
+    assert_eq!(client.range("k", -5, 5).unwrap(), Metrics::new());
+    assert_eq!(client.range_agg("*", 0, 0, 60, Agg::Last).unwrap(), Metrics::new());
+    drop(client);
+    assert_eq!(fake.received(), ["range k -5 5\nrange * 0 0 60 last\n"]);
 }
 
 #[test]

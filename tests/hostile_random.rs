@@ -44,7 +44,7 @@ const KEYS: [&str; 6] = ["h.cpu", "h.mem", "h.\u{0436}", "h.\u{1f600}", "h", "h.
 /// Values in the forms clients send.
 const VALUES: [&str; 9] = ["1", "-0", "0.5", "+2.25", "1e-3", "-1.5e300", "4200000", "5e-324", "7."];
 /// Lines that are each invalid for one reason.
-const INVALID: [&[u8]; 14] = [
+const INVALID: [&[u8]; 18] = [
     b"PUT h 1 2",
     b"got h",
     b"get",
@@ -59,6 +59,10 @@ const INVALID: [&[u8]; 14] = [
     b"get \xff\xfe",
     b"get h\xc2\xa0x",
     b"put h 1 \x7f",
+    b"range h 2 1",
+    b"range h 1 2 0 avg",
+    b"range * 1 2 5 mean",
+    b"range h 1 2 5",
 ];
 
 /// How a connection ends.
@@ -230,7 +234,18 @@ fn random_line(rng: &mut XorShift, out: &mut Vec<u8>) {
                 out.extend_from_slice(line.as_bytes());
             }
             6 => out.extend_from_slice(format!("get {key}").as_bytes()),
-            7 => out.extend_from_slice(b"get *"),
+            7 if rng.below(2) == 0 => out.extend_from_slice(b"get *"),
+            7 => {
+                let target = if rng.below(3) == 0 { "*" } else { key };
+                let from = rng.below(80) as i64 - 20;
+                let to = from + rng.below(40) as i64;
+                let mut line = format!("range {target} {from} {to}");
+                if rng.below(2) == 0 {
+                    let agg = pick(rng, &["avg", "min", "max", "sum", "count", "last"]);
+                    line += &format!(" {} {agg}", 1 + rng.below(12));
+                }
+                out.extend_from_slice(line.as_bytes());
+            }
             8..=11 => out.extend_from_slice(pick(rng, &INVALID)),
             12 => out.extend_from_slice(blank(rng).as_bytes()),
             _ => {
@@ -320,6 +335,11 @@ fn expected_answers(bytes: &[u8]) -> Vec<Expected> {
                 Ok(Some(Request::Get(Query::All))) => expected.push(Expected::Get(None)),
                 Ok(Some(Request::Get(Query::Key(key)))) => expected.push(Expected::Get(Some(key.to_owned()))),
                 Ok(Some(Request::Stats)) => expected.push(Expected::Stats),
+                // Read like a get: points (or buckets) of the asked keys, in order.
+                Ok(Some(Request::Range(range))) => expected.push(Expected::Get(match range.query {
+                    Query::All => None,
+                    Query::Key(key) => Some(key.to_owned()),
+                })),
                 Err(_) => expected.push(Expected::Error),
             },
             Framed::TooLong => expected.push(Expected::Error),
@@ -348,7 +368,7 @@ fn check_answers(got: &[u8], expected: &[Expected], context: &str) {
     assert!(rest.is_empty(), "{context}: bytes after the last answer: {rest:?}");
 }
 
-/// A get answer: `ok` and points of the asked key (or of any key in
+/// A get (or range) answer: `ok` and points of the asked key (or of any key in
 /// ascending order, for `*`), each key's timestamps strictly ascending.
 fn check_get(answer: &[u8], key: Option<&str>) {
     let text = String::from_utf8_lossy(answer);

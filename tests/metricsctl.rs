@@ -101,6 +101,52 @@ palm.cpu  3 points  min -1.5  max 2.0  last -1.5  █▅▁
 }
 
 #[test]
+fn get_a_window_and_its_buckets() {
+    let server = example_server();
+    assert_eq!(
+        stdout(&ctl(
+            &server,
+            &["get", "palm.cpu", "--from", "1150864248", "--to", "1150864249"]
+        )),
+        "\
+palm.cpu  2 points  min -1.5  max 0.5  last -1.5  █▁
+  2006-06-21 04:30:48Z  1150864248   0.5
+  2006-06-21 04:30:49Z  1150864249  -1.5
+"
+    );
+    assert_eq!(
+        stdout(&ctl(&server, &["get", "*", "--from", "1150864249", "--raw"])),
+        "eardrum.cpu 3.0 1150864250\npalm.cpu -1.5 1150864249\n"
+    );
+    // Buckets of 2 s start at even seconds, the first before the window.
+    assert_eq!(
+        stdout(&ctl(
+            &server,
+            &["get", "*", "--from", "1150864247", "--step", "2s", "--agg", "sum"]
+        )),
+        "\
+eardrum.cpu  1 bucket of 2s by sum  min 3.0  max 3.0  last 3.0  ▄
+  2006-06-21 04:30:50Z  1150864250  3.0
+
+palm.cpu  2 buckets of 2s by sum  min -1.0  max 2.0  last -1.0  █▁
+  2006-06-21 04:30:46Z  1150864246   2.0
+  2006-06-21 04:30:48Z  1150864248  -1.0
+"
+    );
+    assert_eq!(
+        stdout(&ctl(
+            &server,
+            &["get", "palm.cpu", "--step", "1m", "--agg", "count", "--json"]
+        )),
+        "{\"palm.cpu\":[[1150864200,3.0]]}\n"
+    );
+    assert_eq!(
+        stdout(&ctl(&server, &["get", "palm.cpu", "--to", "0"])),
+        "palm.cpu: no points\n"
+    );
+}
+
+#[test]
 fn get_raw_is_the_protocol_lines() {
     let server = example_server();
     assert_eq!(

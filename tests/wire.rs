@@ -35,6 +35,44 @@ fn assignment_example_byte_exact() {
     );
 }
 
+/// The `range` session of PROTOCOL.md section 3.8, byte for byte, and a
+/// range answer sliced under a 64-byte output limit.
+#[test]
+fn range_example_byte_exact() {
+    let server = TestServer::start(&["--max-pending-output", "64"]);
+    let mut s = server.connect();
+    let puts = b"put k 1 100\nput k 2 105\nput k 4 110\nput s -1 -7\n";
+    assert_eq!(exchange(&mut s, puts, 4), OK.repeat(4));
+    assert_eq!(
+        exchange(&mut s, b"range k 100 105\n", 1),
+        "ok\nk 1.0 100\nk 2.0 105\n\n"
+    );
+    assert_eq!(
+        exchange(&mut s, b"range * -10 104\n", 1),
+        "ok\nk 1.0 100\ns -1.0 -7\n\n"
+    );
+    assert_eq!(
+        exchange(&mut s, b"range * -100 200 60 count\n", 1),
+        "ok\nk 3.0 60\ns 1.0 -60\n\n"
+    );
+    assert_eq!(exchange(&mut s, b"range k 101 109 5 sum\n", 1), "ok\nk 2.0 105\n\n");
+    assert_eq!(
+        exchange(&mut s, b"range k 6 5\nrange k 0 9 0 max\nrange k 0 9 5 median\n", 3),
+        ERR.repeat(3)
+    );
+    let many: Vec<u8> = (0..1000)
+        .flat_map(|t| format!("put m {t} {t}\n").into_bytes())
+        .collect();
+    assert_eq!(exchange(&mut s, &many, 1000), OK.repeat(1000));
+    let want: String = (200..800).map(|t| format!("m {t}.0 {t}\n")).collect();
+    assert_eq!(exchange(&mut s, b"range m 200 799\n", 1), format!("ok\n{want}\n"));
+    let buckets: String = (0..10).map(|b| format!("m {}.0 {}\n", b * 100 + 99, b * 100)).collect();
+    assert_eq!(
+        exchange(&mut s, b"range m 0 999 100 last\n", 1),
+        format!("ok\n{buckets}\n")
+    );
+}
+
 #[test]
 fn last_write_wins_and_answers_are_sorted() {
     let server = TestServer::start(&[]);

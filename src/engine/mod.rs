@@ -14,7 +14,7 @@ mod stats;
 use crate::journal::{self, AppendError, Batch, Journal};
 use crate::protocol::RequestError;
 use crate::rate_limit::RateLimitedWarning;
-use crate::store::{Cursor, Point, Series, Store};
+use crate::store::{Series, Store};
 use stats::{Counters, Gauges};
 use std::io;
 use std::net::SocketAddr;
@@ -144,22 +144,37 @@ impl Engine {
         self.store.get(key)
     }
 
-    /// Counts a client's `get *`, which then reads with [`Engine::walk`].
+    /// Counts a client's `get *`, which then reads with
+    /// [`Engine::series_from`].
     pub fn get_all(&mut self) {
         self.counters.gets += 1;
+    }
+
+    /// The series of `key`, for a client's `range` (counted as a range
+    /// request).
+    #[inline]
+    pub fn range(&mut self, key: &str) -> Option<&Series> {
+        self.counters.ranges += 1;
+        self.store.get(key)
+    }
+
+    /// Counts a client's `range *`, which then reads with
+    /// [`Engine::series_from`].
+    pub fn range_all(&mut self) {
+        self.counters.ranges += 1;
+    }
+
+    /// Every series from the key `start` on, in key order (see
+    /// [`Store::series_from`]).
+    #[inline]
+    pub fn series_from<'a>(&'a self, start: Option<&'a str>) -> impl Iterator<Item = (&'a Arc<str>, &'a Series)> + 'a {
+        self.store.series_from(start)
     }
 
     /// The series of `key` again, to go on with an answer already counted.
     #[inline]
     pub fn series(&self, key: &str) -> Option<&Series> {
         self.store.get(key)
-    }
-
-    /// Visits every point in key order, then timestamp order, from the one
-    /// after `from`, while `visit` returns true; returns where it stopped.
-    #[inline]
-    pub fn walk(&self, from: Option<Cursor>, visit: impl FnMut(&Arc<str>, Point) -> bool) -> Option<Cursor> {
-        self.store.walk(from, visit)
     }
 
     /// Every figure for a client's `stats` (counted as a stats request), in
@@ -332,6 +347,8 @@ mod tests {
         assert!(engine.get("a").is_some());
         assert!(engine.get("none").is_none());
         engine.get_all();
+        assert!(engine.range("a").is_some());
+        engine.range_all();
         let peer = "127.0.0.1:9".parse().unwrap();
         engine.count(Event::BadRequest {
             cause: RequestError::UnknownCommand,
@@ -346,6 +363,7 @@ mod tests {
         assert_eq!(count("requests.put"), Some(1));
         assert_eq!(count("points"), Some(3));
         assert_eq!(count("requests.get"), Some(3));
+        assert_eq!(count("requests.range"), Some(2));
         // The stats request counts itself.
         assert_eq!(count("requests.stats"), Some(1));
         assert_eq!(count("errors.unknown_command"), Some(1));

@@ -7,7 +7,8 @@
 //! - [`number`]: values and timestamps, parsed from a field and written as
 //!   their shortest round-trip text; used by both of the next two.
 //! - [`request`]: one line to a [`Request`] that borrows its key, or a precise
-//!   [`RequestError`]; and encoding requests for clients.
+//!   [`RequestError`]; and encoding requests for clients. A `range` is a
+//!   [`Range`], its aggregate an [`Agg`].
 //! - [`response`]: encoding answers (server side), and checking then parsing
 //!   answers incrementally (client side).
 //! - [`stats`]: encoding the `stats` answer from named figures.
@@ -21,7 +22,7 @@ pub mod stats;
 pub(crate) mod testing;
 
 pub use frame::{Framed, LineFramer};
-pub use request::{parse_line, Query, Request, RequestError};
+pub use request::{parse_line, Agg, Buckets, Query, Range, Request, RequestError};
 pub use response::{Point, Response, ResponseError, ResponseScanner};
 
 /// Whether `b` may appear inside a field (a key, value or timestamp).

@@ -14,6 +14,61 @@ pub enum Request<'a> {
     /// `stats`: the server's figures (an extension; the course's clients
     /// never send it).
     Stats,
+    /// `range <key|*> <from> <to> [<step> <fn>]`: the points of a time
+    /// window, or their aggregates per bucket (an extension).
+    Range(Range<'a>),
+}
+
+/// What a `range` asks for: the points with `from <= timestamp <= to`
+/// (`from <= to`), each one or, with `buckets`, one aggregate per bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range<'a> {
+    pub query: Query<'a>,
+    pub from: i64,
+    pub to: i64,
+    pub buckets: Option<Buckets>,
+}
+
+/// Buckets of `step` seconds (`step > 0`), starting where the timestamp is
+/// a multiple of `step`, each summed up by `agg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Buckets {
+    pub step: i64,
+    pub agg: Agg,
+}
+
+/// The aggregate of a bucket's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Agg {
+    Avg,
+    Min,
+    Max,
+    Sum,
+    /// The number of points, as a float like every value.
+    Count,
+    /// The value of the latest point.
+    Last,
+}
+
+impl Agg {
+    pub const ALL: [Agg; 6] = [Agg::Avg, Agg::Min, Agg::Max, Agg::Sum, Agg::Count, Agg::Last];
+
+    /// Its name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Agg::Avg => "avg",
+            Agg::Min => "min",
+            Agg::Max => "max",
+            Agg::Sum => "sum",
+            Agg::Count => "count",
+            Agg::Last => "last",
+        }
+    }
+
+    /// The function named `name` (lower case, exact).
+    pub fn from_name(name: &[u8]) -> Option<Agg> {
+        Agg::ALL.into_iter().find(|agg| agg.name().as_bytes() == name)
+    }
 }
 
 /// What a `get` asks for.
@@ -29,11 +84,12 @@ pub enum Query<'a> {
 /// wire (`error\nwrong command\n\n`); the cause is for logs and counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum RequestError {
-    /// The first field is not `put`, `get` or `stats` (they are case-sensitive).
+    /// The first field is not `put`, `get`, `stats` or `range` (they are
+    /// case-sensitive).
     #[error("unknown command")]
     UnknownCommand,
-    /// `put` without exactly three arguments, `get` without exactly one, or
-    /// `stats` with any.
+    /// `put` without exactly three arguments, `get` without exactly one,
+    /// `stats` with any, `range` without three or five.
     #[error("wrong number of arguments")]
     WrongArity,
     /// A control byte (other than a separating tab or the final `\r`) or DEL.
@@ -58,11 +114,23 @@ pub enum RequestError {
     /// The line is longer than the server's limit (reported by the framer).
     #[error("line too long")]
     LineTooLong,
+    /// A `range` bound or step that is not a signed 64-bit integer.
+    #[error("invalid range bound")]
+    InvalidBound,
+    /// A `range` whose `from` is after its `to`.
+    #[error("range ends before it starts")]
+    ReversedRange,
+    /// A `range` step that is zero or negative.
+    #[error("range step is not above zero")]
+    InvalidStep,
+    /// A `range` aggregate that is not one of [`Agg`]'s names.
+    #[error("unknown aggregate function")]
+    UnknownFunction,
 }
 
 impl RequestError {
     /// Every cause, for per-cause counters.
-    pub const ALL: [RequestError; 9] = [
+    pub const ALL: [RequestError; 13] = [
         RequestError::UnknownCommand,
         RequestError::WrongArity,
         RequestError::ControlByte,
@@ -72,6 +140,10 @@ impl RequestError {
         RequestError::InvalidValue,
         RequestError::InvalidTimestamp,
         RequestError::LineTooLong,
+        RequestError::InvalidBound,
+        RequestError::ReversedRange,
+        RequestError::InvalidStep,
+        RequestError::UnknownFunction,
     ];
 
     /// A name for counters and logs, `snake_case`.
@@ -86,6 +158,10 @@ impl RequestError {
             RequestError::InvalidValue => "invalid_value",
             RequestError::InvalidTimestamp => "invalid_timestamp",
             RequestError::LineTooLong => "line_too_long",
+            RequestError::InvalidBound => "invalid_bound",
+            RequestError::ReversedRange => "reversed_range",
+            RequestError::InvalidStep => "invalid_step",
+            RequestError::UnknownFunction => "unknown_function",
         }
     }
 
@@ -95,8 +171,8 @@ impl RequestError {
     }
 }
 
-/// The most fields a valid request has (`put key value timestamp`).
-const MAX_FIELDS: usize = 4;
+/// The most fields a valid request has (`range key from to step fn`).
+const MAX_FIELDS: usize = 6;
 
 #[inline]
 fn is_blank(b: u8) -> bool {
@@ -119,7 +195,7 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Request<'_>>, RequestError> {
         let end = rest.iter().position(|&b| !is_field_byte(b)).unwrap_or(rest.len());
         if count == MAX_FIELDS {
             return Err(match fields[0] {
-                b"put" | b"get" | b"stats" => RequestError::WrongArity,
+                b"put" | b"get" | b"stats" | b"range" => RequestError::WrongArity,
                 _ => RequestError::UnknownCommand,
             });
         }
@@ -152,9 +228,40 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Request<'_>>, RequestError> {
             field => Query::Key(key(field)?),
         }))),
         (b"stats", 1) => Ok(Some(Request::Stats)),
-        (b"put", _) | (b"get", _) | (b"stats", _) => Err(RequestError::WrongArity),
+        (b"range", 4 | 6) => range(&fields[1..count]).map(|r| Some(Request::Range(r))),
+        (b"put" | b"get" | b"stats" | b"range", _) => Err(RequestError::WrongArity),
         _ => Err(RequestError::UnknownCommand),
     }
+}
+
+/// The arguments of a `range`: `<key|*> <from> <to>`, then perhaps
+/// `<step> <fn>`.
+fn range<'a>(args: &[&'a [u8]]) -> Result<Range<'a>, RequestError> {
+    let query = match args[0] {
+        b"*" => Query::All,
+        field => Query::Key(key(field)?),
+    };
+    let bound = |field| parse_timestamp(field).map_err(|_| RequestError::InvalidBound);
+    let (from, to) = (bound(args[1])?, bound(args[2])?);
+    let buckets = match args[3..] {
+        [step, agg] => Some(Buckets {
+            step: bound(step)?,
+            agg: Agg::from_name(agg).ok_or(RequestError::UnknownFunction)?,
+        }),
+        _ => None,
+    };
+    if from > to {
+        return Err(RequestError::ReversedRange);
+    }
+    if buckets.is_some_and(|b| b.step <= 0) {
+        return Err(RequestError::InvalidStep);
+    }
+    Ok(Range {
+        query,
+        from,
+        to,
+        buckets,
+    })
 }
 
 /// A key field: its bytes were checked by the tokenizer, which leaves only
@@ -186,12 +293,29 @@ pub fn encode_stats(out: &mut Vec<u8>) {
 
 /// Appends `get <key>\n` or `get *\n`. The caller has checked the key.
 pub fn encode_get(out: &mut Vec<u8>, query: Query<'_>) {
-    let key = match query {
-        Query::All => "*",
-        Query::Key(k) => k,
-    };
     // Writing to a Vec cannot fail.
-    let _ = writeln!(out, "get {key}");
+    let _ = writeln!(out, "get {}", query.field());
+}
+
+/// Appends `range <key|*> <from> <to>\n`, or with `<step> <fn>` before the
+/// `\n`. The caller has checked the key.
+pub fn encode_range(out: &mut Vec<u8>, range: &Range<'_>) {
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "range {} {} {}", range.query.field(), range.from, range.to);
+    if let Some(Buckets { step, agg }) = range.buckets {
+        let _ = write!(out, " {step} {}", agg.name());
+    }
+    out.push(b'\n');
+}
+
+impl Query<'_> {
+    /// Its field in a request: the key, or `*`.
+    fn field(&self) -> &str {
+        match self {
+            Query::All => "*",
+            Query::Key(key) => key,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -223,6 +347,92 @@ mod tests {
         let mut out = Vec::new();
         encode_stats(&mut out);
         assert_eq!(parse_line(out.strip_suffix(b"\n").unwrap()), Ok(Some(Request::Stats)));
+    }
+
+    fn range(query: Query<'_>, from: i64, to: i64, buckets: Option<(i64, Agg)>) -> Option<Request<'_>> {
+        let buckets = buckets.map(|(step, agg)| Buckets { step, agg });
+        Some(Request::Range(Range {
+            query,
+            from,
+            to,
+            buckets,
+        }))
+    }
+
+    #[test]
+    fn range_requests() {
+        let k = Query::Key("palm.cpu");
+        assert_eq!(parse_line(b"range palm.cpu 10 20"), Ok(range(k, 10, 20, None)));
+        assert_eq!(parse_line(b"range * -5 -5"), Ok(range(Query::All, -5, -5, None)));
+        assert_eq!(
+            parse_line(b" range\tpalm.cpu +0 007  60 avg\r"),
+            Ok(range(k, 0, 7, Some((60, Agg::Avg))))
+        );
+        let extremes = format!("range * {} {} {} last", i64::MIN, i64::MAX, i64::MAX);
+        assert_eq!(
+            parse_line(extremes.as_bytes()),
+            Ok(range(Query::All, i64::MIN, i64::MAX, Some((i64::MAX, Agg::Last))))
+        );
+        for agg in Agg::ALL {
+            let line = format!("range k 1 2 3 {}", agg.name());
+            assert_eq!(
+                parse_line(line.as_bytes()),
+                Ok(range(Query::Key("k"), 1, 2, Some((3, agg))))
+            );
+        }
+        // `**` and `range` itself are keys like any other.
+        assert_eq!(
+            parse_line(b"range range 1 1"),
+            Ok(range(Query::Key("range"), 1, 1, None))
+        );
+    }
+
+    #[test]
+    fn every_malformed_range_has_a_precise_cause() {
+        let cases: &[(&[u8], RequestError)] = &[
+            (b"range", WrongArity),
+            (b"range k", WrongArity),
+            (b"range k 1", WrongArity),
+            (b"range k 1 2 60", WrongArity),
+            (b"range k 1 2 60 avg extra", WrongArity),
+            (b"range k 1 2 60 avg extra more", WrongArity),
+            (b"range * 1 2 3 4 5 6 7", WrongArity),
+            (b"RANGE k 1 2", UnknownCommand),
+            (b"Range k 1 2", UnknownCommand),
+            (b"range k 1.0 2", InvalidBound),
+            (b"range k 1 2.5", InvalidBound),
+            (b"range k 1e3 2000", InvalidBound),
+            (b"range k now 2", InvalidBound),
+            (b"range k 1 9223372036854775808", InvalidBound),
+            (b"range k -9223372036854775809 1", InvalidBound),
+            (b"range k 1 2 1.5 avg", InvalidBound),
+            (b"range k 1 2 1m avg", InvalidBound),
+            (b"range k 1 2 99999999999999999999 avg", InvalidBound),
+            (b"range k 2 1", ReversedRange),
+            (b"range * 2 1 60 avg", ReversedRange),
+            (b"range k 9223372036854775807 -9223372036854775808", ReversedRange),
+            (b"range k 1 2 0 avg", InvalidStep),
+            (b"range k 1 2 -60 sum", InvalidStep),
+            (b"range k 1 2 -9223372036854775808 max", InvalidStep),
+            (b"range k 1 2 60 mean", UnknownFunction),
+            (b"range k 1 2 60 AVG", UnknownFunction),
+            (b"range k 1 2 60 *", UnknownFunction),
+            (b"range k 1 2 60 average", UnknownFunction),
+            (b"range k\x00 1 2", ControlByte),
+            (b"range \xff 1 2", InvalidUtf8),
+            ("range a\u{a0}b 1 2".as_bytes(), InvalidKey),
+        ];
+        for (line, cause) in cases {
+            assert_eq!(parse_line(line), Err(*cause), "{:?}", String::from_utf8_lossy(line));
+        }
+    }
+
+    #[test]
+    fn aggregate_names_round_trip() {
+        for agg in Agg::ALL {
+            assert_eq!(Agg::from_name(agg.name().as_bytes()), Some(agg));
+        }
+        assert_eq!(Agg::from_name(b""), None);
     }
 
     fn put(key: &str, value: f64, timestamp: i64) -> Option<Request<'_>> {
@@ -333,6 +543,28 @@ mod tests {
         out.clear();
         encode_get(&mut out, Query::Key("palm.cpu"));
         assert_eq!(out, b"get palm.cpu\n");
+        out.clear();
+        let request = Range {
+            query: Query::All,
+            from: i64::MIN,
+            to: 5,
+            buckets: Some(Buckets {
+                step: 60,
+                agg: Agg::Count,
+            }),
+        };
+        encode_range(&mut out, &request);
+        assert_eq!(out, b"range * -9223372036854775808 5 60 count\n");
+        out.clear();
+        encode_range(
+            &mut out,
+            &Range {
+                query: Query::Key("k"),
+                buckets: None,
+                ..request
+            },
+        );
+        assert_eq!(out, b"range k -9223372036854775808 5\n");
     }
 
     /// A request with its value as bits, so that `-0.0` and `0.0` differ
@@ -343,6 +575,8 @@ mod tests {
         /// `None` is `get *`.
         Get(Option<String>),
         Stats,
+        /// `None` is `range *`.
+        Range(Option<String>, i64, i64, Option<Buckets>),
     }
 
     impl From<Request<'_>> for Exact {
@@ -352,16 +586,34 @@ mod tests {
                 Request::Get(Query::All) => Exact::Get(None),
                 Request::Get(Query::Key(key)) => Exact::Get(Some(key.to_owned())),
                 Request::Stats => Exact::Stats,
+                Request::Range(r) => Exact::Range(
+                    match r.query {
+                        Query::All => None,
+                        Query::Key(key) => Some(key.to_owned()),
+                    },
+                    r.from,
+                    r.to,
+                    r.buckets,
+                ),
             }
         }
     }
 
     fn request() -> impl Strategy<Value = Exact> {
         let put = (key(), value().prop_map(f64::to_bits), timestamp());
+        let buckets = (1..=i64::MAX, prop::sample::select(&Agg::ALL[..])).prop_map(|(step, agg)| Buckets { step, agg });
+        let range = (
+            prop::option::weighted(0.9, key()),
+            timestamp(),
+            timestamp(),
+            prop::option::of(buckets),
+        )
+            .prop_map(|(k, a, b, buckets)| Exact::Range(k, a.min(b), a.max(b), buckets));
         prop_oneof![
             3 => put.prop_map(|(k, v, t)| Exact::Put(k, v, t)),
             1 => prop::option::weighted(0.9, key()).prop_map(Exact::Get),
             1 => Just(Exact::Stats),
+            1 => range,
         ]
     }
 
@@ -378,6 +630,10 @@ mod tests {
                     Exact::Put(key, bits, timestamp) => encode_put(&mut wire, key, f64::from_bits(*bits), *timestamp),
                     Exact::Get(key) => encode_get(&mut wire, key.as_deref().map_or(Query::All, Query::Key)),
                     Exact::Stats => encode_stats(&mut wire),
+                    Exact::Range(key, from, to, buckets) => encode_range(
+                        &mut wire,
+                        &Range { query: key.as_deref().map_or(Query::All, Query::Key), from: *from, to: *to, buckets: *buckets },
+                    ),
                 }
             }
             let mut parsed = Vec::new();
@@ -413,7 +669,7 @@ mod tests {
         for (i, field) in fields.iter().enumerate() {
             if i == MAX_FIELDS {
                 return Err(match fields[0] {
-                    b"put" | b"get" | b"stats" => WrongArity,
+                    b"put" | b"get" | b"stats" | b"range" => WrongArity,
                     _ => UnknownCommand,
                 });
             }
@@ -431,7 +687,36 @@ mod tests {
             [b"get", b"*"] => Ok(Some(Request::Get(Query::All))),
             [b"get", k] => Ok(Some(Request::Get(Query::Key(super::key(k)?)))),
             [b"stats"] => Ok(Some(Request::Stats)),
-            [b"put" | b"get" | b"stats", ..] => Err(WrongArity),
+            [b"range", k, from, to, ref bucketing @ ..] if matches!(bucketing.len(), 0 | 2) => {
+                let query = match k {
+                    b"*" => Query::All,
+                    k => Query::Key(super::key(k)?),
+                };
+                let bound = |f: &[u8]| model_timestamp(f).map_err(|_| InvalidBound);
+                let (from, to) = (bound(from)?, bound(to)?);
+                let buckets = match bucketing {
+                    [step, agg] => {
+                        let step = bound(step)?;
+                        let agg = Agg::ALL.into_iter().find(|a| a.name().as_bytes() == *agg);
+                        Some(Buckets {
+                            step,
+                            agg: agg.ok_or(UnknownFunction)?,
+                        })
+                    }
+                    _ => None,
+                };
+                match buckets {
+                    _ if from > to => Err(ReversedRange),
+                    Some(b) if b.step <= 0 => Err(InvalidStep),
+                    _ => Ok(Some(Request::Range(Range {
+                        query,
+                        from,
+                        to,
+                        buckets,
+                    }))),
+                }
+            }
+            [b"put" | b"get" | b"stats" | b"range", ..] => Err(WrongArity),
             _ => Err(UnknownCommand),
         }
     }
@@ -442,7 +727,8 @@ mod tests {
     fn line() -> impl Strategy<Value = Vec<u8>> {
         let field = prop_oneof![
             prop::sample::select(vec![
-                "put", "get", "stats", "*", "PUT", "k", "palm.cpu", "1.5", "-3", "1e9"
+                "put", "get", "stats", "range", "*", "PUT", "k", "palm.cpu", "1.5", "-3", "1e9", "60", "0", "avg",
+                "count", "last"
             ])
             .prop_map(|f| f.as_bytes().to_vec()),
             key().prop_map(String::into_bytes),
@@ -450,7 +736,7 @@ mod tests {
             prop::collection::vec(any::<u8>(), 1..4),
         ];
         let gap = prop::collection::vec(prop::sample::select(&b" \t\r\x00"[..]), 0..3);
-        (prop::collection::vec((gap.clone(), field), 0..6), gap, any::<bool>()).prop_map(|(parts, tail, cr)| {
+        (prop::collection::vec((gap.clone(), field), 0..8), gap, any::<bool>()).prop_map(|(parts, tail, cr)| {
             let mut line = Vec::new();
             for (gap, field) in parts {
                 line.extend(gap.iter().map(|&b| if b == b'\r' || b == 0 { b } else { b' ' }));

@@ -272,3 +272,107 @@ fn put_answers_wait_for_the_commit_and_turn_into_errors_if_it_fails() {
         )
     );
 }
+
+/// `range` among puts and gets, valid and malformed, with answers that
+/// depend on the puts before them.
+const RANGES: &[u8] = b"put r 1 100\nput r 2 105\nput r 4 110\nput s -1 -7\n\
+    range r 100 105\nrange r 101 109 5 sum\r\nget r\nrange * -10 104\nrange * -100 200 60 count\n\
+    put r 8 106\nrange r 105 106 2 avg\nrange r 6 5\nrange r 0 9 0 max\nrange r 0 9 5 median\n\
+    range r 0 x\nrange r 0 9 5\nrange r 0 200 1000 last\nrange none 0 9\nrange r 111 200\n";
+
+#[test]
+fn ranges_in_a_pipeline_are_answered_in_order_exactly() {
+    let want = [
+        "ok\n\n".repeat(4),
+        "ok\nr 1.0 100\nr 2.0 105\n\n".to_owned(),
+        // 105 in the bucket of 105; 110 is past the window.
+        "ok\nr 2.0 105\n\n".to_owned(),
+        "ok\nr 1.0 100\nr 2.0 105\nr 4.0 110\n\n".to_owned(),
+        "ok\nr 1.0 100\ns -1.0 -7\n\n".to_owned(),
+        // Buckets of 60 s: -7 in the one of -60, 100-110 in the one of 60.
+        "ok\nr 3.0 60\ns 1.0 -60\n\n".to_owned(),
+        "ok\n\n".to_owned(),
+        // Buckets of 2 s: 105 is in the one of 104, 106 in its own.
+        "ok\nr 2.0 104\nr 8.0 106\n\n".to_owned(),
+        "error\nwrong command\n\n".repeat(5),
+        "ok\nr 4.0 0\n\n".to_owned(),
+        "ok\n\n".repeat(2),
+    ]
+    .concat();
+    assert_eq!(answers(&[RANGES]), want);
+    let mut peer = Peer::new(roomy());
+    peer.send(RANGES);
+    peer.settle_down();
+    let figures = peer.engine.figures();
+    let count = |name: &str| figures.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+    assert_eq!(count("requests.range"), Some(8));
+    assert_eq!(count("requests.get"), Some(1));
+    for cause in [
+        "reversed_range",
+        "invalid_step",
+        "unknown_function",
+        "invalid_bound",
+        "wrong_arity",
+    ] {
+        assert_eq!(count(&format!("errors.{cause}")), Some(1), "{cause}");
+    }
+}
+
+#[test]
+fn range_requests_split_at_every_byte_get_the_same_answers() {
+    let whole = answers(&[RANGES]);
+    let tight = Limits {
+        max_line_bytes: 40,
+        max_pending_output: 1,
+    };
+    for at in 0..=RANGES.len() {
+        let (a, b) = RANGES.split_at(at);
+        assert_eq!(answers(&[a, b]), whole, "split at byte {at}");
+        assert_eq!(
+            answers_within(tight.clone(), &[a, b]),
+            whole,
+            "split at {at}, throttled"
+        );
+    }
+    let bytes: Vec<&[u8]> = RANGES.chunks(1).collect();
+    assert_eq!(answers_within(tight, &bytes), whole, "one byte at a time, throttled");
+}
+
+#[test]
+fn long_range_answers_come_in_slices_under_a_tiny_output_limit() {
+    let mut puts = Vec::new();
+    for t in 0..600 {
+        puts.extend_from_slice(format!("put k {t} {t}\nput j 0.5 {t}\n").as_bytes());
+    }
+    let requests = b"range k 100 399\nrange * 590 1000\nrange * 0 599 100 max\nget none\n";
+    let points: String = (100..400).map(|t| format!("k {t}.0 {t}\n")).collect();
+    let tail: String = ["j", "k"]
+        .iter()
+        .flat_map(|key| (590..600).map(move |t| (key, t)))
+        .map(|(key, t)| match *key {
+            "j" => format!("j 0.5 {t}\n"),
+            _ => format!("k {t}.0 {t}\n"),
+        })
+        .collect();
+    let maxes: String = (0..6).map(|b| format!("j 0.5 {}\n", b * 100)).collect::<String>()
+        + &(0..6)
+            .map(|b| format!("k {}.0 {}\n", b * 100 + 99, b * 100))
+            .collect::<String>();
+    let want = format!("ok\n{points}\nok\n{tail}\nok\n{maxes}\nok\n\n");
+    for limit in [1, 2, 7, 13, 64, 1000] {
+        let mut peer = Peer::new(Limits {
+            max_line_bytes: 40,
+            max_pending_output: limit,
+        });
+        peer.send(&puts);
+        peer.settle_down();
+        peer.received.clear();
+        peer.send(requests);
+        // The first slice stops at the limit: the answer waits for the peer.
+        assert!(peer.session.output().pending() < limit + 40, "limit {limit}");
+        assert_eq!(peer.session.phase(), Phase::Throttled);
+        peer.settle_down();
+        assert_eq!(peer.received(), want, "limit {limit}");
+        assert_eq!(peer.session.phase(), Phase::Reading);
+    }
+}

@@ -4,6 +4,7 @@ use crate::cli::duration;
 use crate::fields;
 use lexopt::prelude::*;
 use metricsd::config::{DEFAULT_CLIENT_TIMEOUT, DEFAULT_LISTEN};
+use metricsd::protocol::Agg;
 use std::ffi::OsString;
 use std::time::Duration;
 
@@ -21,7 +22,9 @@ commands:
                         Prints nothing when it is stored
   get KEY               a series (or all of them, for '*'): a line of
                         figures and a sparkline, then every point with its
-                        UTC time
+                        UTC time. With --from or --to, only the points in
+                        that window; with --step and --agg, one row per
+                        non-empty bucket of STEP seconds
   stats                 the server's figures, with units made readable
   import                store 'KEY VALUE TS' lines from stdin ('put KEY
                         VALUE TS' too; blank lines and # comments are
@@ -38,6 +41,12 @@ options:
   --raw                 get, stats: the server's lines as they are
   --json                get: {{\"key\":[[ts,value],...]}}
                         stats: {{\"name\":value,...}}
+  --from TS, --to TS    get: only points with FROM <= timestamp <= TO, in
+                        Unix seconds [default: the first, the last]
+  --step DURATION       get: buckets of whole seconds (60, 5m, 1h), each
+                        starting at a multiple of STEP; needs --agg
+  --agg FN              get: each bucket's avg, min, max, sum, count or
+                        last; needs --step
   -h, --help            print this help
   -V, --version         print the version
 
@@ -80,11 +89,31 @@ pub enum Command {
     Get {
         key: String,
         format: Format,
+        /// Some: a `range` request.
+        window: Option<Window>,
     },
     Stats {
         format: Format,
     },
     Import,
+}
+
+/// The part of a series `get --from/--to/--step/--agg` asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    pub from: i64,
+    pub to: i64,
+    /// The step in seconds and the aggregate.
+    pub buckets: Option<(i64, Agg)>,
+}
+
+/// The flags that make `get` a `range`, as given.
+#[derive(Debug, Default)]
+struct WindowFlags {
+    from: Option<i64>,
+    to: Option<i64>,
+    step: Option<i64>,
+    agg: Option<Agg>,
 }
 
 /// A server address split for [`metricsd::Client::new`].
@@ -120,6 +149,7 @@ pub fn parse(mut parser: lexopt::Parser, env_addr: Option<OsString>) -> Result<A
     let mut timeout = DEFAULT_CLIENT_TIMEOUT;
     let mut format = None;
     let mut words = Vec::new();
+    let mut window = WindowFlags::default();
     loop {
         if let Some(number) = negative_number(&mut parser) {
             words.push(number);
@@ -133,6 +163,10 @@ pub fn parse(mut parser: lexopt::Parser, env_addr: Option<OsString>) -> Result<A
             Long("timeout") => timeout = duration("--timeout", &mut parser)?,
             Long("raw") => format = Some(one_format(format, Format::Raw)?),
             Long("json") => format = Some(one_format(format, Format::Json)?),
+            Long("from") => window.from = Some(fields::timestamp(&parser.value()?.string()?)?),
+            Long("to") => window.to = Some(fields::timestamp(&parser.value()?.string()?)?),
+            Long("step") => window.step = Some(step(&mut parser)?),
+            Long("agg") => window.agg = Some(fields::agg(&parser.value()?.string()?)?),
             Short('h') | Long("help") => return Ok(Action::Help),
             Short('V') | Long("version") => return Ok(Action::Version),
             Value(word) => words.push(word.string()?),
@@ -149,7 +183,7 @@ pub fn parse(mut parser: lexopt::Parser, env_addr: Option<OsString>) -> Result<A
         }
         (None, None) => parse_addr(DEFAULT_LISTEN)?,
     };
-    let command = command(&words, format)?;
+    let command = command(&words, format, window)?;
     Ok(Action::Run(Options { addr, timeout, command }))
 }
 
@@ -175,8 +209,36 @@ fn one_format(given: Option<Format>, new: Format) -> Result<Format, lexopt::Erro
     }
 }
 
+/// `--step`: a duration of whole seconds.
+fn step(parser: &mut lexopt::Parser) -> Result<i64, lexopt::Error> {
+    let step = duration("--step", parser)?;
+    match i64::try_from(step.as_secs()) {
+        Ok(seconds) if step.subsec_nanos() == 0 => Ok(seconds),
+        _ => Err(format!("--step takes whole seconds, not {step:?}").into()),
+    }
+}
+
+/// The window of a `get`, if any of its flags was given.
+fn window(flags: WindowFlags) -> Result<Option<Window>, lexopt::Error> {
+    let buckets = match (flags.step, flags.agg) {
+        (Some(step), Some(agg)) => Some((step, agg)),
+        (None, None) => None,
+        (Some(_), None) => return Err("--step needs --agg (avg, min, max, sum, count or last)".into()),
+        (None, Some(_)) => return Err("--agg needs --step".into()),
+    };
+    if flags.from.is_none() && flags.to.is_none() && buckets.is_none() {
+        return Ok(None);
+    }
+    let (from, to) = (flags.from.unwrap_or(i64::MIN), flags.to.unwrap_or(i64::MAX));
+    if from > to {
+        return Err(format!("--from {from} is after --to {to}").into());
+    }
+    Ok(Some(Window { from, to, buckets }))
+}
+
 /// The command from the words that are not options.
-fn command(words: &[String], format: Option<Format>) -> Result<Command, lexopt::Error> {
+fn command(words: &[String], format: Option<Format>, flags: WindowFlags) -> Result<Command, lexopt::Error> {
+    let window = window(flags)?;
     let Some((name, args)) = words.split_first() else {
         return Err("no command given: put, get, stats or import".into());
     };
@@ -190,6 +252,7 @@ fn command(words: &[String], format: Option<Format>) -> Result<Command, lexopt::
         ("get", [key]) => Command::Get {
             key: fields::get_key(key)?.to_owned(),
             format: format.unwrap_or(Format::Human),
+            window,
         },
         ("get", _) => return Err("usage: get KEY (or get '*' for every series)".into()),
         ("stats", []) => Command::Stats {
@@ -201,6 +264,9 @@ fn command(words: &[String], format: Option<Format>) -> Result<Command, lexopt::
     };
     if format.is_some() && matches!(command, Command::Put { .. } | Command::Import) {
         return Err(format!("--raw and --json are for get and stats, not {name}").into());
+    }
+    if window.is_some() && !matches!(command, Command::Get { .. }) {
+        return Err(format!("--from, --to, --step and --agg are for get, not {name}").into());
     }
     Ok(command)
 }
@@ -280,6 +346,7 @@ mod tests {
         let get = |key: &str, format| Command::Get {
             key: key.to_owned(),
             format,
+            window: None,
         };
         assert_eq!(run(&["get", "*"]).command, get("*", Format::Human));
         assert_eq!(run(&["get", "palm.cpu", "--raw"]).command, get("palm.cpu", Format::Raw));
@@ -289,6 +356,27 @@ mod tests {
             Command::Stats { format: Format::Json }
         );
         assert_eq!(run(&["import"]).command, Command::Import);
+        let range = |key: &str, from, to, buckets| Command::Get {
+            key: key.to_owned(),
+            format: Format::Human,
+            window: Some(Window { from, to, buckets }),
+        };
+        assert_eq!(
+            run(&["get", "k", "--from", "10", "--to=20"]).command,
+            range("k", 10, 20, None)
+        );
+        assert_eq!(
+            run(&["get", "*", "--from", "-5"]).command,
+            range("*", -5, i64::MAX, None)
+        );
+        assert_eq!(
+            run(&["get", "k", "--to", "-5", "--step", "5m", "--agg", "max"]).command,
+            range("k", i64::MIN, -5, Some((300, Agg::Max)))
+        );
+        assert_eq!(
+            run(&["--step=60", "--agg=count", "get", "k"]).command,
+            range("k", i64::MIN, i64::MAX, Some((60, Agg::Count)))
+        );
     }
 
     #[test]
@@ -362,6 +450,32 @@ mod tests {
                 "--raw and --json are for get and stats, not import",
             ),
             (&["get", "k", "--verbose"], "invalid option '--verbose'"),
+            (&["get", "k", "--from", "5", "--to", "4"], "--from 5 is after --to 4"),
+            (
+                &["get", "k", "--from", "1.5"],
+                r#"invalid timestamp "1.5": not a whole number of seconds"#,
+            ),
+            (
+                &["get", "k", "--step", "60"],
+                "--step needs --agg (avg, min, max, sum, count or last)",
+            ),
+            (&["get", "k", "--agg", "avg"], "--agg needs --step"),
+            (
+                &["get", "k", "--step", "60", "--agg", "mean"],
+                r#"invalid aggregate "mean": one of avg, min, max, sum, count or last"#,
+            ),
+            (
+                &["get", "k", "--step", "1.5", "--agg", "avg"],
+                "--step takes whole seconds, not 1.5s",
+            ),
+            (
+                &["get", "k", "--step", "0", "--agg", "avg"],
+                r#"--step takes a duration above zero, such as 300, 300s, 5m or 1h, not "0""#,
+            ),
+            (
+                &["stats", "--from", "1"],
+                "--from, --to, --step and --agg are for get, not stats",
+            ),
             (&["get", "-k"], "invalid option '-k'"),
             (
                 &["--timeout", "0", "stats"],

@@ -2,8 +2,8 @@
 //! for people when they are wrong. Shared by the command line and `import`.
 
 use crate::time;
-use metricsd::protocol::is_valid_key;
 use metricsd::protocol::number::{parse_timestamp, parse_value};
+use metricsd::protocol::{is_valid_key, Agg};
 
 /// A key for `get`: `*` (every series) or a key the server stores.
 pub fn get_key(text: &str) -> Result<&str, String> {
@@ -59,4 +59,10 @@ pub fn milliseconds_warning(ts: i64) -> Option<String> {
 pub fn wildcard_note(key: &str) -> Option<String> {
     (key != "*" && key.contains('*'))
         .then(|| format!("note: only a bare '*' is a wildcard; {key:?} was looked up as one key, which has no points"))
+}
+
+/// An aggregate function by its name on the wire.
+pub fn agg(text: &str) -> Result<Agg, String> {
+    Agg::from_name(text.as_bytes())
+        .ok_or_else(|| format!("invalid aggregate {text:?}: one of avg, min, max, sum, count or last"))
 }

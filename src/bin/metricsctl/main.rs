@@ -4,7 +4,8 @@
 //!
 //! `put` stores a point and prints nothing, `get` shows series (a line of
 //! figures and a sparkline, then the points with UTC times; `--raw` and
-//! `--json` for programs), `stats` shows the server's figures, `import`
+//! `--json` for programs; `--from`/`--to` for a window, `--step`/`--agg`
+//! for its buckets, sent as `range`), `stats` shows the server's figures, `import`
 //! stores `KEY VALUE TS` lines from stdin in pipelined batches. Modules:
 //!
 //! - `args`: the command line;
@@ -31,7 +32,7 @@ mod spark;
 mod stats;
 mod time;
 
-use args::{Action, Command, Format, Options};
+use args::{Action, Command, Format, Options, Window};
 use metricsd::{Client, ClientError};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
@@ -89,10 +90,26 @@ fn run(options: &Options) -> Result<(), Failure> {
                 .put(key, *value, *timestamp)
                 .map_err(request(format!("put {key}")))
         }
-        Command::Get { key, format } => {
-            let metrics = client.get(key).map_err(request(format!("get {key}")))?;
+        Command::Get { key, format, window } => {
+            let metrics = match window {
+                None => client.get(key).map_err(request(format!("get {key}")))?,
+                Some(Window {
+                    from,
+                    to,
+                    buckets: None,
+                }) => client
+                    .range(key, *from, *to)
+                    .map_err(request(format!("range {key} {from} {to}")))?,
+                Some(Window {
+                    from,
+                    to,
+                    buckets: Some((step, agg)),
+                }) => client
+                    .range_agg(key, *from, *to, *step, *agg)
+                    .map_err(request(format!("range {key} {from} {to} {step} {}", agg.name())))?,
+            };
             print(|out| match format {
-                Format::Human => series::human(out, key, &metrics),
+                Format::Human => series::human(out, key, &metrics, window.and_then(|w| w.buckets)),
                 Format::Raw => series::raw(out, &metrics),
                 Format::Json => series::json(out, &metrics),
             })

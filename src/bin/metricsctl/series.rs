@@ -7,13 +7,15 @@ use crate::spark::{sparkline, MAX_WIDTH};
 use crate::{json, time};
 use metricsd::client::Metrics;
 use metricsd::protocol::response::write_point;
+use metricsd::protocol::Agg;
 use std::io::{self, Write};
 
 /// For people: per series a header (key, point count, lowest, highest and
 /// last value, sparkline), then one aligned line per point with its UTC
 /// time, its timestamp and its value; a blank line between series.
-/// `query` is what was asked for, to say so when nothing was found.
-pub fn human(out: &mut impl Write, query: &str, metrics: &Metrics) -> io::Result<()> {
+/// `query` is what was asked for, to say so when nothing was found;
+/// `buckets` the step and aggregate when the rows are buckets.
+pub fn human(out: &mut impl Write, query: &str, metrics: &Metrics, buckets: Option<(i64, Agg)>) -> io::Result<()> {
     if metrics.is_empty() {
         return match query {
             "*" => writeln!(out, "no series"),
@@ -24,19 +26,22 @@ pub fn human(out: &mut impl Write, query: &str, metrics: &Metrics) -> io::Result
         if i > 0 {
             writeln!(out)?;
         }
-        series(out, key, points)?;
+        series(out, key, points, buckets)?;
     }
     Ok(())
 }
 
-fn series(out: &mut impl Write, key: &str, points: &[(i64, f64)]) -> io::Result<()> {
+fn series(out: &mut impl Write, key: &str, points: &[(i64, f64)], buckets: Option<(i64, Agg)>) -> io::Result<()> {
     let values: Vec<f64> = points.iter().map(|&(_, v)| v).collect();
     let (min, max) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
         (lo.min(v), hi.max(v))
     });
     // The client returns only keys with at least one point.
     let last = values.last().copied().unwrap_or(f64::NAN);
-    let count = self::points(points.len() as u64);
+    let count = match buckets {
+        None => self::points(points.len() as u64),
+        Some((step, agg)) => format!("{} of {step}s by {}", rows(points.len(), "bucket"), agg.name()),
+    };
     writeln!(
         out,
         "{key}  {count}  min {min:?}  max {max:?}  last {last:?}  {}",
@@ -58,9 +63,14 @@ fn series(out: &mut impl Write, key: &str, points: &[(i64, f64)]) -> io::Result<
 
 /// `1 point`, `2 points`.
 pub fn points(n: u64) -> String {
+    rows(n as usize, "point")
+}
+
+/// `1 <noun>`, `2 <noun>s`.
+fn rows(n: usize, noun: &str) -> String {
     match n {
-        1 => "1 point".to_owned(),
-        n => format!("{n} points"),
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
     }
 }
 
@@ -110,7 +120,7 @@ mod tests {
 
     #[test]
     fn human_output_aligns_its_columns() {
-        let text = render(|out| human(out, "*", &example()));
+        let text = render(|out| human(out, "*", &example(), None));
         assert_eq!(
             text,
             "\
@@ -126,10 +136,26 @@ palm.cpu  3 points  min -12.25  max 2.0  last -12.25  █▇▁
     }
 
     #[test]
+    fn bucket_rows_say_their_step_and_function() {
+        let rows = metrics(&[("k", &[(0, 1.0), (60, 3.0)])]);
+        let text = render(|out| human(out, "k", &rows, Some((60, Agg::Avg))));
+        assert!(
+            text.starts_with("k  2 buckets of 60s by avg  min 1.0  max 3.0  last 3.0  ▁█\n"),
+            "{text}"
+        );
+        let one = metrics(&[("k", &[(0, 1.0)])]);
+        let text = render(|out| human(out, "k", &one, Some((5, Agg::Count))));
+        assert!(text.starts_with("k  1 bucket of 5s by count  "), "{text}");
+    }
+
+    #[test]
     fn human_output_says_when_nothing_was_found() {
         let empty = Metrics::new();
-        assert_eq!(render(|out| human(out, "*", &empty)), "no series\n");
-        assert_eq!(render(|out| human(out, "palm.cpu", &empty)), "palm.cpu: no points\n");
+        assert_eq!(render(|out| human(out, "*", &empty, None)), "no series\n");
+        assert_eq!(
+            render(|out| human(out, "palm.cpu", &empty, None)),
+            "palm.cpu: no points\n"
+        );
     }
 
     #[test]

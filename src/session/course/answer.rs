@@ -1,30 +1,54 @@
 //! Applies one request line to the engine and writes its answer. No I/O:
 //! the session hands in a line, an output buffer and how much room is left.
 //!
-//! A `get` answer can be far larger than any output limit (a series of
-//! millions of points, or `get *` of the whole store), so it is written in
-//! slices: when the room runs out, the answer stops after a whole point line
-//! and a [`Resume`] says where to go on once the output has drained. Nothing
-//! else is answered on that connection in between, so answers stay in order.
+//! A `get` or `range` answer can be far larger than any output limit (a
+//! series of millions of points, or `get *` of the whole store), so it is
+//! written in slices: when the room runs out, the answer stops after a whole
+//! line and a [`Resume`] says where to go on once the output has drained.
+//! Nothing else is answered on that connection in between, so answers stay
+//! in order. `get` is `range` over every timestamp: one writer serves both.
 //!
 //! A sliced answer is not a snapshot: puts that arrive while it is being
 //! written appear in it if they sort after the point where it stopped, and
 //! not otherwise. Every point appears at most once and in order, and every
-//! point stored before the `get` and not overwritten appears.
+//! point stored before the request and not overwritten appears. An
+//! aggregate answer stops after a whole bucket and goes on with the next
+//! one, so a bucket is never split over two rows.
 
+use crate::aggregate;
 use crate::engine::{Engine, EngineError};
-use crate::protocol::request::{parse_line, Query, Request, RequestError};
+use crate::protocol::request::{parse_line, Buckets, Query, Request, RequestError};
 use crate::protocol::{response, stats};
-use crate::store::{Cursor, Point, Series};
+use crate::store::Series;
+use std::sync::Arc;
 
-/// Where a `get` answer that ran out of room goes on: after the point of
-/// `key` at timestamp `after`.
+/// The part of a key's points an answer lists.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    pub from: i64,
+    pub to: i64,
+    pub buckets: Option<Buckets>,
+}
+
+impl Window {
+    /// What `get` lists: every point.
+    const ALL: Window = Window {
+        from: i64::MIN,
+        to: i64::MAX,
+        buckets: None,
+    };
+}
+
+/// Where a `get` or `range` answer that ran out of room goes on: in `key`,
+/// after timestamp `after` (the last point written, or the last second of
+/// the last bucket written); then, for `get *` and `range *`, every key
+/// above it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Resume {
-    /// `get <key>`.
-    Key { key: Box<str>, after: i64 },
-    /// `get *`: then every key above the cursor's.
-    All(Cursor),
+pub struct Resume {
+    pub all: bool,
+    pub key: Arc<str>,
+    pub after: i64,
+    pub window: Window,
 }
 
 /// Answers one line (without its `\n`), adding about `room` bytes at most
@@ -77,69 +101,142 @@ pub fn execute(request: Request<'_>, engine: &mut Engine, out: &mut Vec<u8>, roo
             stats::write_stats(out, figures.iter().map(|(name, value)| (name.as_str(), *value)));
             None
         }
-        Request::Get(query) => {
-            response::begin_ok(out);
-            let stop_at = out.len().saturating_add(room);
-            match query {
+        Request::Get(Query::Key(key)) => {
+            let series = engine.get(key);
+            begin_key(series, key, Window::ALL, out, room)
+        }
+        Request::Range(range) => {
+            let window = Window {
+                from: range.from,
+                to: range.to,
+                buckets: range.buckets,
+            };
+            match range.query {
                 Query::Key(key) => {
-                    let series = engine.get(key);
-                    write_key(series, key, None, out, stop_at).map(|after| Resume::Key { key: key.into(), after })
+                    let series = engine.range(key);
+                    begin_key(series, key, window, out, room)
                 }
                 Query::All => {
-                    engine.get_all();
-                    write_all(engine, None, out, stop_at)
+                    engine.range_all();
+                    begin_all(engine, window, out, room)
                 }
             }
         }
+        Request::Get(Query::All) => {
+            engine.get_all();
+            begin_all(engine, Window::ALL, out, room)
+        }
     }
+}
+
+/// Starts the answer for one key.
+fn begin_key(series: Option<&Series>, key: &str, window: Window, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
+    response::begin_ok(out);
+    let after = Rows::new(window, out, room).key(series, key, None)?;
+    Some(Resume {
+        all: false,
+        key: key.into(),
+        after,
+        window,
+    })
+}
+
+/// Starts the answer for every key.
+fn begin_all(engine: &Engine, window: Window, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
+    response::begin_ok(out);
+    Rows::new(window, out, room).all(engine, None)
 }
 
 /// Goes on with an answer that ran out of room.
 pub fn resume(from: Resume, engine: &Engine, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
-    let stop_at = out.len().saturating_add(room);
-    match from {
-        Resume::Key { key, after } => {
-            write_key(engine.series(&key), &key, Some(after), out, stop_at).map(|after| Resume::Key { key, after })
-        }
-        Resume::All(cursor) => write_all(engine, Some(cursor), out, stop_at),
+    let mut rows = Rows::new(from.window, out, room);
+    if from.all {
+        rows.all(engine, Some((&from.key, from.after)))
+    } else {
+        let after = rows.key(engine.series(&from.key), &from.key, Some(from.after))?;
+        Some(Resume { after, ..from })
     }
 }
 
-/// The points of one key after `after`; ends the answer when they are all
-/// written, or returns the last timestamp written when `out` reaches `stop_at`.
-fn write_key(series: Option<&Series>, key: &str, after: Option<i64>, out: &mut Vec<u8>, stop_at: usize) -> Option<i64> {
-    if let Some(series) = series {
-        if let Some(last) = write_points(out, key, series.points_after(after), stop_at) {
-            return Some(last);
-        }
-    }
-    response::end(out);
-    None
+/// Rows of a `get` or `range` answer going into `out` until it reaches
+/// `stop_at`.
+struct Rows<'a> {
+    window: Window,
+    out: &'a mut Vec<u8>,
+    stop_at: usize,
 }
 
-/// Every key's points in key order, from the point after `from` on.
-fn write_all(engine: &Engine, from: Option<Cursor>, out: &mut Vec<u8>, stop_at: usize) -> Option<Resume> {
-    let stopped = engine.walk(from, |key, (timestamp, value)| {
-        response::write_point(out, key, value, timestamp);
-        out.len() < stop_at
-    });
-    if stopped.is_none() {
-        response::end(out);
+impl<'a> Rows<'a> {
+    fn new(window: Window, out: &'a mut Vec<u8>, room: usize) -> Rows<'a> {
+        let stop_at = out.len().saturating_add(room);
+        Rows { window, out, stop_at }
     }
-    stopped.map(Resume::All)
-}
 
-/// Writes point lines until done (None) or `out` reaches `stop_at` (the last
-/// timestamp written).
-#[inline]
-fn write_points(out: &mut Vec<u8>, key: &str, points: impl Iterator<Item = Point>, stop_at: usize) -> Option<i64> {
-    for (timestamp, value) in points {
-        response::write_point(out, key, value, timestamp);
-        if out.len() >= stop_at {
-            return Some(timestamp);
+    /// The rows of one key after `after`; ends the answer when they are
+    /// all written, or returns where to go on.
+    fn key(&mut self, series: Option<&Series>, key: &str, after: Option<i64>) -> Option<i64> {
+        if let Some(after) = series.and_then(|series| self.series(series, key, after)) {
+            return Some(after);
         }
+        response::end(self.out);
+        None
     }
-    None
+
+    /// Every key's rows in key order, from the key of `from` on (after its
+    /// timestamp there).
+    fn all(&mut self, engine: &Engine, from: Option<(&Arc<str>, i64)>) -> Option<Resume> {
+        for (key, series) in engine.series_from(from.map(|(key, _)| &**key)) {
+            let after = from.filter(|(at, _)| *at == key).map(|(_, after)| after);
+            if let Some(after) = self.series(series, key, after) {
+                return Some(Resume {
+                    all: true,
+                    key: Arc::clone(key),
+                    after,
+                    window: self.window,
+                });
+            }
+        }
+        response::end(self.out);
+        None
+    }
+
+    /// The rows of `series` in the window after timestamp `after` (all of
+    /// them for None): its points, or one row per non-empty bucket (the
+    /// bucket's start and its aggregate). Returns None when done, or where
+    /// to go on once the output reaches `stop_at`.
+    #[inline]
+    fn series(&mut self, series: &Series, key: &str, after: Option<i64>) -> Option<i64> {
+        let Window { from, to, buckets } = self.window;
+        let from = match after {
+            None => from,
+            Some(after) if after >= to => return None,
+            // after < to <= i64::MAX: no overflow.
+            Some(after) => after + 1,
+        };
+        let points = series.range(from, to);
+        let out = &mut *self.out;
+        match buckets {
+            None => {
+                for (timestamp, value) in points {
+                    response::write_point(out, key, value, timestamp);
+                    if out.len() >= self.stop_at {
+                        return Some(timestamp);
+                    }
+                }
+            }
+            Some(Buckets { step, agg }) => {
+                for bucket in aggregate::buckets(points, step, agg) {
+                    response::write_point(out, key, bucket.value, bucket.start);
+                    if out.len() >= self.stop_at {
+                        // The next bucket starts after this one's last
+                        // second; a bucket may reach past the window.
+                        return Some(bucket.end.min(to));
+                    }
+                }
+            }
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -353,11 +450,7 @@ mod model_based {
     }
 
     fn cursor_of(r: &Option<Resume>) -> Option<(String, i64)> {
-        match r {
-            None => None,
-            Some(Resume::Key { key, after }) => Some((key.to_string(), *after)),
-            Some(Resume::All(cursor)) => Some((cursor.key.to_string(), cursor.after)),
-        }
+        r.as_ref().map(|r| (r.key.to_string(), r.after))
     }
 
     #[test]
@@ -454,5 +547,155 @@ mod model_based {
                 assert!(out == whole, "{request} room {room}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod range_model {
+    //! `range` answers, whole and in slices of any size, against a plain
+    //! model: a sorted map, filtered and grouped in i128 arithmetic.
+    use super::*;
+    use crate::protocol::Agg;
+    use crate::store::Store;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    type Model = BTreeMap<String, BTreeMap<i64, f64>>;
+
+    /// The rows the contract promises, as the answer's bytes.
+    fn model_answer(model: &Model, key: Option<&str>, from: i64, to: i64, buckets: Option<(i64, Agg)>) -> Vec<u8> {
+        let mut out = b"ok\n".to_vec();
+        for (k, series) in model.iter().filter(|(k, _)| key.is_none_or(|key| key == k.as_str())) {
+            let points: Vec<(i64, f64)> = series.range(from..=to).map(|(&t, &v)| (t, v)).collect();
+            let Some((step, agg)) = buckets else {
+                for (t, v) in points {
+                    response::write_point(&mut out, k, v, t);
+                }
+                continue;
+            };
+            // Group by the mathematical bucket start, floor(t / step) * step.
+            let mut groups: BTreeMap<i128, Vec<f64>> = BTreeMap::new();
+            for (t, v) in points {
+                let start = (t as i128).div_euclid(step as i128) * step as i128;
+                groups.entry(start).or_default().push(v);
+            }
+            for (start, values) in groups {
+                let value = match agg {
+                    Agg::Avg => values.iter().sum::<f64>() / values.len() as f64,
+                    Agg::Sum => values[1..].iter().fold(values[0], |a, b| a + b),
+                    Agg::Min => values.iter().copied().fold(values[0], |a, b| if b < a { b } else { a }),
+                    Agg::Max => values.iter().copied().fold(values[0], |a, b| if b > a { b } else { a }),
+                    Agg::Count => values.len() as f64,
+                    Agg::Last => values[values.len() - 1],
+                };
+                let label = start.max(i64::MIN as i128) as i64;
+                response::write_point(&mut out, k, value, label);
+            }
+        }
+        out.push(b'\n');
+        out
+    }
+
+    fn timestamp() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            4 => -40i64..40,
+            1 => prop::sample::select(vec![i64::MIN, i64::MIN + 1, i64::MIN + 7, i64::MAX, i64::MAX - 1, -1, 0]),
+            1 => any::<i64>(),
+        ]
+    }
+
+    fn step() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            4 => 1i64..12,
+            1 => prop::sample::select(vec![60, 1 << 40, i64::MAX / 2, i64::MAX - 1, i64::MAX]),
+            1 => 1..=i64::MAX,
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = f64> {
+        // Sums of these stay finite; overflow is tested in `aggregate`.
+        prop::sample::select(vec![0.5, -0.0, 0.0, 1.0, -3.25, 1e300, -1e300, 1e-7, 4200000.0, 0.1])
+    }
+
+    const KEYS: [&str; 4] = ["a", "a.b", "b", "k\u{0436}"];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn range_answers_match_the_model_whole_and_sliced(
+            points in prop::collection::vec((prop::sample::select(&KEYS[..]), timestamp(), value()), 0..120),
+            key in prop::option::weighted(0.6, prop::sample::select(&KEYS[..])),
+            bounds in (timestamp(), timestamp()),
+            buckets in prop::option::of((step(), prop::sample::select(&Agg::ALL[..]))),
+            room in 1usize..200,
+        ) {
+            let mut store = Store::new();
+            let mut model = Model::new();
+            for &(k, t, v) in &points {
+                store.put(k, t, v);
+                model.entry(k.to_owned()).or_default().insert(t, v);
+            }
+            let mut engine = Engine::in_memory(store);
+            let (from, to) = (bounds.0.min(bounds.1), bounds.0.max(bounds.1));
+            let mut line = format!("range {} {from} {to}", key.unwrap_or("*"));
+            if let Some((step, agg)) = buckets {
+                line += &format!(" {step} {}", agg.name());
+            }
+            let want = model_answer(&model, key, from, to, buckets);
+
+            let mut whole = Vec::new();
+            let next = answer_line(line.as_bytes(), &mut engine, &mut whole, usize::MAX);
+            prop_assert_eq!(next, Ok(None));
+            prop_assert_eq!(String::from_utf8_lossy(&whole), String::from_utf8_lossy(&want), "{}", line);
+
+            let mut sliced = Vec::new();
+            let mut next = answer_line(line.as_bytes(), &mut engine, &mut sliced, room).unwrap();
+            let mut slices = 0;
+            while let Some(from) = next {
+                slices += 1;
+                prop_assert!(slices <= want.len(), "an answer that never ends");
+                let before = sliced.len();
+                next = resume(from, &engine, &mut sliced, room);
+                // A slice stops after the row that reaches its room.
+                prop_assert!(sliced.len() - before < room + 64);
+            }
+            prop_assert_eq!(String::from_utf8_lossy(&sliced), String::from_utf8_lossy(&want), "{} room {}", line, room);
+        }
+    }
+
+    #[test]
+    fn get_is_range_over_every_timestamp() {
+        let mut store = Store::new();
+        for t in [i64::MIN, -5, 0, 7, i64::MAX] {
+            store.put("k", t, t as f64);
+            store.put("j", t, 1.0);
+        }
+        let mut engine = Engine::in_memory(store);
+        for (get, range) in [("get k", "range k"), ("get *", "range *")] {
+            let answer = |engine: &mut Engine, line: &str| {
+                let mut out = Vec::new();
+                answer_line(line.as_bytes(), engine, &mut out, usize::MAX).unwrap();
+                out
+            };
+            let all = format!("{range} {} {}", i64::MIN, i64::MAX);
+            assert_eq!(answer(&mut engine, get), answer(&mut engine, &all));
+        }
+        let figures = engine.figures();
+        let count = |name: &str| figures.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        assert_eq!((count("requests.get"), count("requests.range")), (Some(2), Some(2)));
+    }
+
+    #[test]
+    fn buckets_start_on_multiples_of_the_step_even_before_the_window() {
+        let mut store = Store::new();
+        for t in 95..=130 {
+            store.put("k", t, 1.0);
+        }
+        let mut engine = Engine::in_memory(store);
+        let mut out = Vec::new();
+        answer_line(b"range k 98 125 10 count", &mut engine, &mut out, usize::MAX).unwrap();
+        // 98 and 99 are in the bucket of 90, which starts before the window.
+        assert_eq!(out, b"ok\nk 2.0 90\nk 10.0 100\nk 10.0 110\nk 6.0 120\n\n");
     }
 }
