@@ -5,9 +5,9 @@ mod cli;
 
 use cli::{duration, print_line, printed, size};
 use metricsd::config::{
-    Fsync, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_DATA_DIR, DEFAULT_FSYNC, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_SELF_METRICS_INTERVAL,
-    DEFAULT_SELF_METRICS_PREFIX,
+    Fsync, OnFull, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_DATA_DIR, DEFAULT_FSYNC, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_ON_MEMORY_FULL,
+    DEFAULT_SELF_METRICS_INTERVAL, DEFAULT_SELF_METRICS_PREFIX,
 };
 use metricsd::journal;
 use metricsd::protocol::is_valid_key;
@@ -55,6 +55,18 @@ storage:
   --compact-min-bytes SIZE   compact the log into a snapshot once it is this
                              large and larger than the last snapshot
                              [default: {DEFAULT_COMPACT_MIN_BYTES}]
+
+retention and memory:
+  --retention DURATION       forget points whose timestamp is older than now
+                             minus this (at least 1s; puts older are refused)
+                             [default: keep forever]
+  --max-memory SIZE          bytes the stored points, keys and indexes may
+                             take; puts beyond are refused [default: no limit]
+  --on-memory-full POLICY    at --max-memory:
+                               reject       refuse the put, keep all stored
+                               drop-oldest  drop the oldest chunks of points
+                                            (of all series) to make room
+                             [default: {DEFAULT_ON_MEMORY_FULL}]
 
 self-monitoring:
   --self-metrics-interval DURATION
@@ -136,6 +148,15 @@ fn parse_args() -> Result<Action, lexopt::Error> {
             Long("fsync") => storage.fsync = parser.value()?.parse::<Fsync>()?,
             Long("repair") => storage.repair = true,
             Long("compact-min-bytes") => storage.compact_min_bytes = size("--compact-min-bytes", &mut parser)?,
+            Long("retention") => {
+                let retention = duration("--retention", &mut parser)?;
+                if retention.as_secs() == 0 {
+                    return Err("--retention takes at least 1s: timestamps are whole seconds".into());
+                }
+                config.store.retention = Some(retention);
+            }
+            Long("max-memory") => config.store.max_bytes = Some(size("--max-memory", &mut parser)?),
+            Long("on-memory-full") => config.store.on_full = parser.value()?.parse::<OnFull>()?,
             Long("idle-timeout") => config.idle_timeout = Some(duration("--idle-timeout", &mut parser)?),
             Long("self-metrics-interval") => {
                 self_metrics_interval = Some(duration("--self-metrics-interval", &mut parser)?)
@@ -145,6 +166,9 @@ fn parse_args() -> Result<Action, lexopt::Error> {
             Short('V') | Long("version") => return Ok(Action::Version),
             _ => return Err(arg.unexpected()),
         }
+    }
+    if config.store.on_full != DEFAULT_ON_MEMORY_FULL && config.store.max_bytes.is_none() {
+        return Err("--on-memory-full needs --max-memory".into());
     }
     if in_memory && data_dir_given {
         return Err("--in-memory and --data-dir cannot go together".into());
@@ -238,6 +262,12 @@ fn main() -> ExitCode {
     match &config.storage {
         Some(storage) => log::info!("data in {} (fsync {})", storage.dir.display(), storage.fsync),
         None => log::info!("in memory only: nothing is kept across restarts"),
+    }
+    if let Some(retention) = config.store.retention {
+        log::info!("retention: points older than {} s are forgotten", retention.as_secs());
+    }
+    if let Some(max) = config.store.max_bytes {
+        log::info!("memory limit: {max} bytes, then {}", config.store.on_full);
     }
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,

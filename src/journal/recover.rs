@@ -31,8 +31,9 @@ pub struct Recovered {
     pub snapshot_bytes: u64,
 }
 
-/// Loads everything in `dir`.
-pub fn recover(dir: &DataDir, repair: bool) -> Result<Recovered, Error> {
+/// Loads everything in `dir` into `store` (empty, with the policy that
+/// decides what it keeps: expired points are not loaded).
+pub fn recover(dir: &DataDir, repair: bool, mut store: Store) -> Result<Recovered, Error> {
     let started = Instant::now();
     let listing = dir.list()?;
     for path in &listing.temporary {
@@ -40,7 +41,6 @@ pub fn recover(dir: &DataDir, repair: bool) -> Result<Recovered, Error> {
         std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
     }
     let base = listing.snapshots.last().copied();
-    let mut store = Store::new();
     let mut snapshot_bytes = 0;
     let mut snapshot_repaired = false;
     if let Some(generation) = base {
@@ -249,7 +249,7 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<Replayed, 
                     break damage;
                 }
                 let _ = format::decode_puts(body, |key, timestamp, value| {
-                    store.put(key, timestamp, value);
+                    store.load(key, timestamp, value);
                 });
                 records += 1;
             }
@@ -370,7 +370,7 @@ mod tests {
 
     fn recover_dir(dir: &TempDir, repair: bool) -> Result<Recovered, Error> {
         let locked = DataDir::lock(&dir.0)?;
-        recover(&locked, repair)
+        recover(&locked, repair, Store::new())
     }
 
     fn options(dir: &TempDir) -> Options {

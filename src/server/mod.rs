@@ -21,7 +21,7 @@ use crate::engine::{Engine, Event};
 use crate::journal;
 use crate::rate_limit::RateLimitedWarning;
 use crate::session::Protocol;
-use crate::store::Store;
+use crate::store::{Policy, Store};
 use connection::{Connection, Next};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -55,6 +55,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How often an idle loop looks whether a snapshot finished off the loop.
 const COMPACTION_POLL: Duration = Duration::from_millis(100);
+/// How often an expiry pass starts under `--retention`: timestamps are
+/// whole seconds, so the horizon moves once a second.
+const EXPIRE_INTERVAL: Duration = Duration::from_secs(1);
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -79,6 +82,8 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Store the server's own figures as series this often. None: never.
     pub self_metrics: Option<SelfMetrics>,
+    /// What the store keeps: retention and memory limit.
+    pub store: Policy,
 }
 
 /// `--self-metrics-interval` and `--self-metrics-prefix`.
@@ -103,6 +108,7 @@ impl Default for Config {
             storage: None,
             idle_timeout: crate::config::DEFAULT_IDLE_TIMEOUT,
             self_metrics: None,
+            store: Policy::default(),
         }
     }
 }
@@ -165,6 +171,10 @@ pub struct Server {
     next_idle_sweep: Option<Instant>,
     self_metrics: Option<SelfMetrics>,
     next_self_metrics: Option<Instant>,
+    /// When the next expiry pass starts (None without a retention).
+    next_expiry: Option<Instant>,
+    /// An expiry pass is under way: come back without waiting.
+    expiring: bool,
     limits: Limits,
     max_connections: usize,
     scratch: Box<[u8]>,
@@ -209,9 +219,10 @@ impl Server {
         if limits.max_line_bytes == 0 || limits.max_pending_output == 0 || config.max_connections == 0 {
             return Err(StartError::Invalid("limits must be at least 1"));
         }
+        let store = Store::with_policy(config.store, crate::clock::unix_now());
         let engine = match &config.storage {
-            None => Engine::in_memory(Store::new()),
-            Some(options) => Engine::open(options)?,
+            None => Engine::in_memory(store),
+            Some(options) => Engine::open_into(options, store)?,
         };
         let listen_error = |source| StartError::Listen {
             listen: config.listen.clone(),
@@ -242,6 +253,10 @@ impl Server {
             next_idle_sweep: config.idle_timeout.map(|t| Instant::now() + idle_sweep_interval(t)),
             next_self_metrics: config.self_metrics.as_ref().map(|m| Instant::now() + m.interval),
             self_metrics: config.self_metrics.clone(),
+            // The first pass at once: a restart may have loaded chunks that
+            // expired while the server was down.
+            next_expiry: config.store.retention.map(|_| Instant::now()),
+            expiring: false,
             limits: config.limits,
             max_connections: config.max_connections,
             scratch: vec![0; READ_SCRATCH_BYTES].into_boxed_slice(),
@@ -332,8 +347,14 @@ impl Server {
         }
     }
 
-    /// The idle sweep and the self-metrics, when they are due.
+    /// The idle sweep, the self-metrics and expiry, when they are due.
     fn run_timers(&mut self) {
+        if self.expiring || self.next_expiry.is_some_and(|at| self.now >= at) {
+            self.expiring = self.engine.expire_step(crate::clock::unix_now());
+            if !self.expiring {
+                self.next_expiry = Some(self.now + EXPIRE_INTERVAL);
+            }
+        }
         if self.next_idle_sweep.is_some_and(|at| self.now >= at) {
             if let Some(timeout) = self.idle_timeout {
                 self.close_idle(timeout);
@@ -379,7 +400,7 @@ impl Server {
         let accept = self.listener.as_ref().map(|l| l.accept);
         let accepting = accept == Some(Accept::Ready);
         let stopped = self.stopping.is_some() && self.connections.is_empty();
-        if !self.ready.is_empty() || accepting || self.compacting || stopped {
+        if !self.ready.is_empty() || accepting || self.compacting || self.expiring || stopped {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
@@ -393,6 +414,7 @@ impl Server {
             finishing.then_some(COMPACTION_POLL),
             self.next_idle_sweep.map(|at| at.saturating_duration_since(now)),
             self.next_self_metrics.map(|at| at.saturating_duration_since(now)),
+            self.next_expiry.map(|at| at.saturating_duration_since(now)),
         ]
         .into_iter()
         .flatten()
