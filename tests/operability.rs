@@ -76,6 +76,15 @@ fn stats_counts_requests_errors_connections_and_data() {
             "bytes.in",
             "bytes.out",
             "output.pending_bytes",
+            "store.bytes",
+            "store.chunk_bytes",
+            "store.bytes_per_point_milli",
+            "store.memory_limit_bytes",
+            "points.expired",
+            "refused.retention",
+            "refused.memory",
+            "chunks.dropped_for_memory",
+            "points.dropped_for_memory",
         ]
     );
     let mut other = server.connect();
