@@ -98,10 +98,14 @@ impl Block {
         }
     }
 
-    fn seal(&mut self) {
-        if let Block::Thawed(points) = self {
-            *self = Block::Sealed(encode(points));
-        }
+    /// Seals a thawed block; returns how much its allocation grew by.
+    fn seal(&mut self) -> isize {
+        let Block::Thawed(points) = self else {
+            return 0;
+        };
+        let before = points.capacity() * std::mem::size_of::<Point>();
+        *self = Block::Sealed(encode(points));
+        self.heap_bytes() as isize - before as isize
     }
 }
 
@@ -146,36 +150,57 @@ impl Series {
     /// Stores `value` at `timestamp`, replacing any value already there.
     /// Returns the value it replaced (None: the point is new).
     pub fn insert(&mut self, timestamp: i64, value: f64) -> Option<f64> {
+        self.insert_sized(timestamp, value).0
+    }
+
+    /// [`Series::insert`], and how much the series' allocation grew by
+    /// (negative: shrank), for the store's running total: the head's and
+    /// the block list's capacities, and the blocks the put changed, each
+    /// measured as it changes (no pass over the other blocks).
+    pub fn insert_sized(&mut self, timestamp: i64, value: f64) -> (Option<f64>, isize) {
+        let fixed = self.fixed_bytes() as isize;
+        let (replaced, blocks) = self.insert_into_blocks(timestamp, value);
+        (replaced, blocks + self.fixed_bytes() as isize - fixed)
+    }
+
+    /// The work of [`Series::insert_sized`]; the bytes are the blocks' own.
+    fn insert_into_blocks(&mut self, timestamp: i64, value: f64) -> (Option<f64>, isize) {
         if self.blocks.last().is_none_or(|b| b.max_ts() < timestamp) {
             // The common case for metrics: a point newer than all stored ones.
             if self.head.last().is_none_or(|&(t, _)| t < timestamp) {
                 self.head.push((timestamp, value));
             } else {
                 match self.head.binary_search_by_key(&timestamp, |&(t, _)| t) {
-                    Ok(i) => return Some(std::mem::replace(&mut self.head[i].1, value)),
+                    Ok(i) => return (Some(std::mem::replace(&mut self.head[i].1, value)), 0),
                     Err(i) => self.head.insert(i, (timestamp, value)),
                 }
             }
+            let mut grown = 0;
             if self.head.len() >= CHUNK_POINTS {
-                self.blocks.iter_mut().for_each(Block::seal);
-                self.blocks.push(Block::Sealed(encode(&self.head)));
+                grown += self.seal_thawed();
+                let chunk = Block::Sealed(encode(&self.head));
+                grown += chunk.heap_bytes() as isize;
+                self.blocks.push(chunk);
                 // The head keeps its capacity for the next chunk.
                 self.head.clear();
             }
-            return None;
+            return (None, grown);
         }
         let idx = self.covering_block(timestamp);
+        let mut grown = 0;
         if let Block::Sealed(chunk) = &self.blocks[idx] {
             // Rewriting a point with the same bits (a client's retry) leaves
             // the chunk sealed.
             let found = chunk.iter().find(|p| p.0 >= timestamp);
             if found.is_some_and(|p| p.0 == timestamp && p.1.to_bits() == value.to_bits()) {
-                return Some(value);
+                return (Some(value), 0);
             }
             // At most one block thawed: this one.
-            self.blocks.iter_mut().for_each(Block::seal);
+            grown += self.seal_thawed();
         }
-        let mut points = std::mem::replace(&mut self.blocks[idx], Block::Thawed(Vec::new())).into_points();
+        let block = std::mem::replace(&mut self.blocks[idx], Block::Thawed(Vec::new()));
+        grown -= block.heap_bytes() as isize;
+        let mut points = block.into_points();
         let replaced = match points.binary_search_by_key(&timestamp, |&(t, _)| t) {
             Ok(i) => Some(std::mem::replace(&mut points[i].1, value)),
             Err(i) => {
@@ -185,32 +210,22 @@ impl Series {
         };
         if points.len() > MAX_BLOCK_POINTS {
             let (low, high) = points.split_at(points.len() / 2);
-            self.blocks[idx] = Block::Sealed(encode(low));
-            self.blocks.insert(idx + 1, Block::Sealed(encode(high)));
+            let (low, high) = (Block::Sealed(encode(low)), Block::Sealed(encode(high)));
+            grown += (low.heap_bytes() + high.heap_bytes()) as isize;
+            self.blocks[idx] = low;
+            self.blocks.insert(idx + 1, high);
         } else {
-            self.blocks[idx] = Block::Thawed(points);
+            let thawed = Block::Thawed(points);
+            grown += thawed.heap_bytes() as isize;
+            self.blocks[idx] = thawed;
         }
-        replaced
+        (replaced, grown)
     }
 
-    /// [`Series::insert`], and how much the series' allocation grew by
-    /// (negative: shrank), for the store's running total. A point that goes
-    /// to the head without sealing it (all but one in [`CHUNK_POINTS`] of
-    /// in-order puts) changes only the head, so only the head is measured;
-    /// otherwise the whole series is, which costs what the sealing or the
-    /// late point already costs (a pass over the blocks).
-    pub fn insert_sized(&mut self, timestamp: i64, value: f64) -> (Option<f64>, isize) {
-        let head_only = self.blocks.last().is_none_or(|b| b.max_ts() < timestamp) && self.head.len() + 1 < CHUNK_POINTS;
-        let measure = |s: &Series| {
-            if head_only {
-                s.fixed_bytes()
-            } else {
-                s.allocated_bytes()
-            }
-        };
-        let before = measure(self);
-        let replaced = self.insert(timestamp, value);
-        (replaced, measure(self) as isize - before as isize)
+    /// Seals the thawed block if there is one; returns how much the
+    /// allocation grew by.
+    fn seal_thawed(&mut self) -> isize {
+        self.blocks.iter_mut().map(Block::seal).sum()
     }
 
     /// [`Series::remove`], and how much the allocation grew by.
@@ -1063,6 +1078,7 @@ mod tests {
             let mut rng = XorShift::seeded(seed);
             let mut s = Series::default();
             let mut model = BTreeMap::new();
+            let mut bytes = 0isize;
             let n = 1 + rng.below(6000) as i64;
             for i in 0..n {
                 let t = match seed % 8 {
@@ -1078,17 +1094,23 @@ mod tests {
                     _ if i % 2 == 0 => i,
                     _ => 100_000 - i,
                 };
-                assert_eq!(s.insert(t, i as f64), model.insert(t, i as f64));
+                let (replaced, grown) = s.insert_sized(t, i as f64);
+                assert_eq!(replaced, model.insert(t, i as f64));
+                bytes += grown;
                 // Now and then take a point back out (a failed commit's undo).
                 if rng.below(16) == 0 {
                     let gone = if rng.below(2) == 0 { t } else { rng.below(1000) as i64 };
-                    assert_eq!(s.remove(gone), model.remove(&gone).is_some());
+                    let (removed, grown) = s.remove_sized(gone);
+                    assert_eq!(removed, model.remove(&gone).is_some());
+                    bytes += grown;
                 }
                 if rng.below(2048) == 0 {
                     check_series(&s, &model, &mut rng);
+                    assert_eq!(bytes, s.allocated_bytes() as isize, "bytes kept as puts go");
                 }
             }
             check_series(&s, &model, &mut rng);
+            assert_eq!(bytes, s.allocated_bytes() as isize, "bytes kept as puts go");
         }
     }
 
