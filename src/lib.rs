@@ -31,6 +31,7 @@
 pub mod client;
 #[cfg(feature = "server")]
 mod db;
+pub mod graphite;
 #[cfg(feature = "server")]
 pub mod journal;
 pub mod protocol;
