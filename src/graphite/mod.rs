@@ -10,4 +10,5 @@
 //!
 //! [`PlaintextError`]: plaintext::PlaintextError
 
+pub mod path;
 pub mod plaintext;
