@@ -12,3 +12,4 @@
 
 pub mod path;
 pub mod plaintext;
+pub mod time;
