@@ -10,6 +10,7 @@
 //!
 //! [`PlaintextError`]: plaintext::PlaintextError
 
+pub mod expr;
 pub mod path;
 pub mod plaintext;
 pub mod time;
