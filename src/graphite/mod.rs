@@ -13,4 +13,7 @@
 pub mod expr;
 pub mod path;
 pub mod plaintext;
+pub mod pyfmt;
+pub mod resub;
+pub mod series;
 pub mod time;
