@@ -11,6 +11,7 @@
 //! [`PlaintextError`]: plaintext::PlaintextError
 
 pub mod expr;
+pub mod functions;
 pub mod path;
 pub mod plaintext;
 pub mod pyfmt;

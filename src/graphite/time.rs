@@ -165,7 +165,7 @@ fn parse_reference(reference: &str, now: i64) -> Result<i64, &'static str> {
 }
 
 /// An offset: a sign, then `<number><unit>` repeated.
-fn parse_offset(offset: &str) -> Result<i64, &'static str> {
+pub(crate) fn parse_offset(offset: &str) -> Result<i64, &'static str> {
     let Some(first) = offset.chars().next() else {
         return Ok(0);
     };
