@@ -200,6 +200,14 @@ const SERIES_LISTS: Param = Param {
     ..required("seriesLists", ParamType::SeriesList)
 };
 
+/// The parameters of the counter functions (`nonNegativeDerivative`,
+/// `perSecond`): a wrap value and a reset value.
+const COUNTER_PARAMS: &[Param] = &[
+    SERIES_LIST,
+    param("maxValue", ParamType::Float),
+    param("minValue", ParamType::Float),
+];
+
 type Run = fn(&mut Evaluator<'_, '_>, &Call, Bound) -> Result<Vec<Series>, EvalError>;
 
 /// A supported function.
@@ -343,8 +351,7 @@ pub static FUNCTIONS: &[FunctionDef] = &[
         params: &[SERIES_LIST],
         run: |_, _, mut b| {
             Ok(transform(b.series(0), |s| {
-                s.tags.set("absolute", TagValue::Int(1));
-                s.rename(format!("absolute({})", s.name));
+                mark(s, "absolute");
                 map_values(s, f64::abs);
             }))
         },
@@ -365,8 +372,7 @@ pub static FUNCTIONS: &[FunctionDef] = &[
                     };
                     previous = current;
                 }
-                s.tags.set("derivative", TagValue::Int(1));
-                s.rename(format!("derivative({})", s.name));
+                mark(s, "derivative");
             }))
         },
     },
@@ -374,20 +380,12 @@ pub static FUNCTIONS: &[FunctionDef] = &[
         name: "nonNegativeDerivative",
         group: "Transform",
         description: "The increase of a counter between points: a decrease is a wrap (with maxValue) or a reset.",
-        params: &[
-            SERIES_LIST,
-            param("maxValue", ParamType::Float),
-            param("minValue", ParamType::Float),
-        ],
+        params: COUNTER_PARAMS,
         run: |_, _, mut b| {
             let (max, min) = (b.optional_float(1)?, b.optional_float(2)?);
             Ok(transform(b.series(0), |s| {
-                let mut previous = None;
-                for value in &mut s.values {
-                    (*value, previous) = non_negative_delta(*value, previous, max, min);
-                }
-                s.tags.set("nonNegativeDerivative", TagValue::Int(1));
-                s.rename(format!("nonNegativeDerivative({})", s.name));
+                non_negative_deltas(&mut s.values, max, min);
+                mark(s, "nonNegativeDerivative");
             }))
         },
     },
@@ -395,23 +393,14 @@ pub static FUNCTIONS: &[FunctionDef] = &[
         name: "perSecond",
         group: "Transform",
         description: "The increase of a counter per second, as nonNegativeDerivative divided by the step.",
-        params: &[
-            SERIES_LIST,
-            param("maxValue", ParamType::Float),
-            param("minValue", ParamType::Float),
-        ],
+        params: COUNTER_PARAMS,
         run: |_, _, mut b| {
             let (max, min) = (b.optional_float(1)?, b.optional_float(2)?);
             Ok(transform(b.series(0), |s| {
+                non_negative_deltas(&mut s.values, max, min);
                 let step = s.step as f64;
-                let mut previous = None;
-                for value in &mut s.values {
-                    let delta;
-                    (delta, previous) = non_negative_delta(*value, previous, max, min);
-                    *value = delta.map(|d| round6(d / step));
-                }
-                s.tags.set("perSecond", TagValue::Int(1));
-                s.rename(format!("perSecond({})", s.name));
+                map_values(s, |delta| round6(delta / step));
+                mark(s, "perSecond");
             }))
         },
     },
@@ -763,6 +752,22 @@ fn python_slice_end(len: usize, n: i64) -> usize {
     match usize::try_from(n) {
         Ok(n) => n.min(len),
         Err(_) => len.saturating_sub(n.unsigned_abs().try_into().unwrap_or(usize::MAX)),
+    }
+}
+
+/// Tags a series `<func>: 1` and names it `<func>(<name>)`, as graphite's
+/// transforms without arguments do.
+fn mark(series: &mut Series, func: &str) {
+    series.tags.set(func, TagValue::Int(1));
+    series.rename(format!("{func}({})", series.name));
+}
+
+/// Every value replaced by its delta from the one before it by
+/// [`non_negative_delta`].
+fn non_negative_deltas(values: &mut [Option<f64>], max: Option<f64>, min: Option<f64>) {
+    let mut previous = None;
+    for value in values {
+        (*value, previous) = non_negative_delta(*value, previous, max, min);
     }
 }
 

@@ -391,21 +391,17 @@ mod tests {
         assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00");
     }
 
-    fn node(path: &str, leaf: bool, branch: bool) -> FoundNode {
-        FoundNode {
-            path: path.into(),
-            leaf,
-            branch,
-        }
+    /// The nodes `pattern` finds among `keys`.
+    fn found(pattern: &str, keys: &[&str]) -> Vec<FoundNode> {
+        crate::graphite::path::PathPattern::parse(pattern)
+            .unwrap()
+            .find(keys.iter().copied())
     }
 
     #[test]
     fn find_answers_branches_then_leaves() {
-        let nodes = [
-            node("a.z", true, false),
-            node("a.b", true, true),
-            node("a.c", false, true),
-        ];
+        // a.b is a leaf and a branch.
+        let nodes = found("a.*", &["a.z", "a.b", "a.b.x", "a.c.y"]);
         assert_eq!(
             find_json("a.*", &nodes, false, true),
             concat!(
@@ -415,7 +411,7 @@ mod tests {
             )
         );
         assert_eq!(find_json("*", &[], false, true), "[]");
-        let top = [node("x", true, false)];
+        let top = found("*", &["x"]);
         assert_eq!(
             find_json("*", &top, false, true),
             r#"[{"text": "x", "id": "x", "allowChildren": 0, "expandable": 0, "leaf": 1}]"#
@@ -424,7 +420,7 @@ mod tests {
 
     #[test]
     fn find_ids_keep_the_query_prefix_and_wildcards_add_a_star() {
-        let nodes = [node("s.web1.cpu", true, false), node("s.web2.cpu", true, false)];
+        let nodes = found("s.*.cpu", &["s.web1.cpu", "s.web2.cpu"]);
         let out = find_json("s.*.cpu", &nodes, true, true);
         assert_eq!(
             out,
@@ -437,7 +433,7 @@ mod tests {
 
     #[test]
     fn find_text_is_unquoted_and_escaped_on_request() {
-        let nodes = [node("a.x+y%41%zz%4", true, false), node("a.é", true, false)];
+        let nodes = found("a.*", &["a.x+y%41%zz%4", "a.é"]);
         assert_eq!(
             find_json("a.*", &nodes, false, true),
             concat!(
