@@ -595,4 +595,16 @@ mod tests {
         let text = r#"aliasSub(sumSeries(a.*,b),"x",n=1,m=-1.5,t=True,z=None)"#;
         assert_eq!(parse(text).unwrap().to_string(), text);
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text parses or gets a reason whose position is inside it.
+        #[test]
+        fn any_text_parses_or_has_a_reason(text in "[a-z(){},.'\"\\| =0-9*\\-é]{0,40}") {
+            if let Err(e) = parse(&text) {
+                prop_assert!(e.position <= text.chars().count());
+            }
+        }
+    }
 }

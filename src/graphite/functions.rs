@@ -92,6 +92,9 @@ impl Evaluator<'_, '_> {
         Ok(match expr {
             Expr::Path(path) => {
                 let mut series = (self.fetch)(path, self.from, self.until).map_err(EvalError::Fetch)?;
+                if series.iter().any(|s| s.step < 1) {
+                    return Err(EvalError::Fetch(format!("{path}: a series with a step below 1 s")));
+                }
                 series.sort_by(|a, b| a.name.cmp(&b.name));
                 Value::Series(series)
             }
@@ -282,29 +285,27 @@ pub static FUNCTIONS: &[FunctionDef] = &[
             Ok(series)
         },
     },
-    aggregate_def(
-        "sumSeries",
-        "Adds the series together point by point.",
-        |_, _, mut b| Ok(aggregate(b.series_lists(0), AggFunc::Sum, "sum")),
-    ),
-    aggregate_def("sum", "Short form of sumSeries.", |_, _, mut b| {
-        Ok(aggregate(b.series_lists(0), AggFunc::Sum, "sum"))
+    aggregate_def("sumSeries", "Adds the series together point by point.", |_, _, b| {
+        aggregate(b, AggFunc::Sum, "sum")
     }),
-    aggregate_def("averageSeries", "Averages the series point by point.", |_, _, mut b| {
-        Ok(aggregate(b.series_lists(0), AggFunc::Average, "average"))
+    aggregate_def("sum", "Short form of sumSeries.", |_, _, b| {
+        aggregate(b, AggFunc::Sum, "sum")
     }),
-    aggregate_def("avg", "Short form of averageSeries.", |_, _, mut b| {
-        Ok(aggregate(b.series_lists(0), AggFunc::Average, "average"))
+    aggregate_def("averageSeries", "Averages the series point by point.", |_, _, b| {
+        aggregate(b, AggFunc::Average, "average")
+    }),
+    aggregate_def("avg", "Short form of averageSeries.", |_, _, b| {
+        aggregate(b, AggFunc::Average, "average")
     }),
     aggregate_def(
         "minSeries",
         "The lowest value of the series at each point.",
-        |_, _, mut b| Ok(aggregate(b.series_lists(0), AggFunc::Min, "min")),
+        |_, _, b| aggregate(b, AggFunc::Min, "min"),
     ),
     aggregate_def(
         "maxSeries",
         "The highest value of the series at each point.",
-        |_, _, mut b| Ok(aggregate(b.series_lists(0), AggFunc::Max, "max")),
+        |_, _, b| aggregate(b, AggFunc::Max, "max"),
     ),
     FunctionDef {
         name: "group",
@@ -980,14 +981,17 @@ fn gcd(a: i64, b: i64) -> i64 {
 /// index (not by timestamp, as graphite does), a point missing where no
 /// series has one. Named `<func>Series(<path expressions>)`, tagged with
 /// the tags all series share and `aggregatedBy`.
-fn aggregate(mut series: Vec<Series>, func: AggFunc, func_name: &str) -> Vec<Series> {
+fn aggregate(mut b: Bound, func: AggFunc, func_name: &str) -> Result<Vec<Series>, EvalError> {
+    let mut series = b.series_lists(0);
     if series.is_empty() {
-        return series;
+        return Ok(series);
     }
-    let step = series
-        .iter()
-        .map(|s| s.step)
-        .fold(series[0].step, |a, b| a / gcd(a, b) * b);
+    let mut step = series[0].step;
+    for s in &series {
+        step = (step / gcd(step, s.step))
+            .checked_mul(s.step)
+            .ok_or_else(|| b.error("the series' steps have no common multiple in range"))?;
+    }
     for s in &mut series {
         s.consolidate((step / s.step) as usize);
     }
@@ -1018,7 +1022,7 @@ fn aggregate(mut series: Vec<Series>, func: AggFunc, func_name: &str) -> Vec<Ser
         tags.set("name", TagValue::Str(name.clone()));
     }
     tags.set("aggregatedBy", TagValue::Str(func_name.to_string()));
-    vec![Series {
+    Ok(vec![Series {
         path_expression: name.clone(),
         name,
         tags,
@@ -1026,7 +1030,7 @@ fn aggregate(mut series: Vec<Series>, func: AggFunc, func_name: &str) -> Vec<Ser
         end,
         step,
         values,
-    }]
+    }])
 }
 
 fn summarize(_: &mut Evaluator<'_, '_>, _: &Call, mut b: Bound) -> Result<Vec<Series>, EvalError> {
@@ -1045,10 +1049,13 @@ fn summarize(_: &mut Evaluator<'_, '_>, _: &Call, mut b: Bound) -> Result<Vec<Se
     for mut s in b.series(0) {
         let (new_start, new_end) = match align_to_from {
             true => (s.start, s.end),
-            false => (
-                s.start - s.start.rem_euclid(interval),
-                s.end - s.end.rem_euclid(interval) + interval,
-            ),
+            false => {
+                let end = (s.end - s.end.rem_euclid(interval)).checked_add(interval);
+                (
+                    s.start - s.start.rem_euclid(interval),
+                    end.ok_or_else(|| b.error("interval out of range"))?,
+                )
+            }
         };
         if (new_end - new_start) / interval > MAX_SUMMARIZE_POINTS {
             return Err(b.error(format!("more than {MAX_SUMMARIZE_POINTS} points")));
@@ -1083,7 +1090,7 @@ fn summarize_values(series: &Series, func: AggFunc, interval: i64, start: i64, e
     while bucket < end {
         let mut first = i;
         let mut present = 0;
-        while i < points && timestamp(i) < bucket + interval {
+        while i < points && timestamp(i) < bucket.saturating_add(interval) {
             if timestamp(i) <= bucket {
                 first = i;
             }
@@ -1109,12 +1116,16 @@ fn moving_average(evaluator: &mut Evaluator<'_, '_>, call: &Call, mut b: Bound) 
     if series.is_empty() {
         return Ok(series);
     }
+    let max_step = series.iter().map(|s| s.step).max().unwrap_or(1);
     let preview = match &window {
-        Value::Str(text) => parse_offset(text).map_err(|e| b.error(e))?.abs(),
-        Value::Int(n) => series.iter().map(|s| s.step).max().unwrap_or(1) * n,
-        Value::Float(x) => series.iter().map(|s| s.step).max().unwrap_or(1) * (*x as i64),
+        Value::Str(text) => Some(parse_offset(text).map_err(|e| b.error(e))?.abs()),
+        // graphite-web's int(): a float is truncated.
+        Value::Int(n) if *n >= 0 => max_step.checked_mul(*n),
+        Value::Float(x) if *x >= 0.0 => max_step.checked_mul(*x as i64),
+        Value::Int(_) | Value::Float(_) => return Err(b.error("windowSize must not be negative")),
         _ => return Err(b.error("windowSize must be a number or an interval")),
     };
+    let preview = preview.ok_or_else(|| b.error("windowSize too large"))?;
     // graphite-web evaluates the series again from `preview` earlier, so
     // that the first points have a full window.
     let source = call.args.first().ok_or_else(|| b.error("seriesList must come first"))?;
@@ -1733,5 +1744,107 @@ mod tests {
         let one = parse(function_json("alias").unwrap());
         assert_eq!(one["function"], "alias(seriesList, newName)");
         assert_eq!(function_json("nosuch"), None);
+    }
+
+    #[test]
+    fn hostile_numbers_are_refused_not_overflowed() {
+        let reason = |target: &str| eval(target).unwrap_err().to_string();
+        assert_eq!(
+            reason("movingAverage(a.b, -1)"),
+            "movingAverage: windowSize must not be negative"
+        );
+        assert_eq!(
+            reason("movingAverage(a.b, 9223372036854775807)"),
+            "movingAverage: windowSize too large"
+        );
+        assert_eq!(
+            reason("movingAverage(a.b, 1e300)"),
+            "movingAverage: windowSize too large"
+        );
+        assert_eq!(one("movingAverage(a.b, 0)").values, vec![None; 4]);
+        assert_eq!(
+            reason("summarize(a.b, '999999999999y')"),
+            "summarize: invalid interval value for parameter intervalString"
+        );
+        assert_eq!(one("summarize(a.b, '9223372036854775807s')").values, vec![Some(8.0)]);
+        let mut store = store();
+        // Two primes near 4e9: their product is beyond i64.
+        store.series = vec![
+            ("p", 0, 4_000_000_007, vec![Some(1.0)]),
+            ("q", 0, 4_000_000_009, vec![Some(1.0)]),
+        ];
+        assert_eq!(
+            store.eval("sumSeries(p, q)").unwrap_err().to_string(),
+            "sumSeries: the series' steps have no common multiple in range"
+        );
+        store.series = vec![("z", 0, 0, vec![Some(1.0)])];
+        assert_eq!(
+            store.eval("z").unwrap_err().to_string(),
+            "z: a series with a step below 1 s"
+        );
+    }
+
+    use proptest::prelude::*;
+
+    /// Targets built from the supported functions (and an unknown one) with
+    /// arguments of every kind, including extreme numbers and odd strings.
+    fn target() -> impl Strategy<Value = String> {
+        let path = prop_oneof![
+            Just("a.*".to_string()),
+            Just("a.b".to_string()),
+            Just("x.slow".to_string()),
+            Just("srv.*.cpu".to_string()),
+            Just("cpu;host=a;dc=x".to_string()),
+            Just("none.such".to_string()),
+        ];
+        let literal = prop_oneof![
+            any::<i64>().prop_map(|i| i.to_string()),
+            (-3i64..12).prop_map(|i| i.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |x| x.is_finite())
+                .prop_map(|x| format!("{x:?}")),
+            prop::sample::select(vec![
+                "'1min'",
+                "'2h'",
+                "'-1h'",
+                "'0s'",
+                "'1s'",
+                "'x'",
+                "'sum'",
+                "'max'",
+                "'(^.*$)'",
+                "'\\1 A'",
+                "'('",
+                "\"\\g<0>\"",
+                "true",
+                "false",
+                "none",
+                "inf",
+                "'5min'",
+                "'host'",
+            ])
+            .prop_map(str::to_string),
+        ];
+        let names: Vec<&'static str> = FUNCTIONS.iter().map(|f| f.name).chain(["nosuch"]).collect();
+        path.prop_recursive(3, 24, 4, move |inner| {
+            (
+                prop::sample::select(names.clone()),
+                prop::collection::vec(prop_oneof![inner, literal.clone()], 0..4),
+            )
+                .prop_map(|(name, args)| format!("{name}({})", args.join(", ")))
+        })
+    }
+
+    proptest! {
+        /// Whatever a target asks, evaluating it answers or refuses: no
+        /// panic, no overflow, and every series it answers is on a grid.
+        #[test]
+        fn any_target_evaluates_or_is_refused(target in target()) {
+            if let Ok(series) = eval(&target) {
+                for s in series {
+                    prop_assert!(s.step >= 1, "{target}: step {}", s.step);
+                }
+            }
+        }
     }
 }

@@ -506,4 +506,26 @@ mod tests {
         assert_eq!(node("a.d.e", true, false).name(), "e");
         assert_eq!(node("a", true, false).name(), "a");
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any pattern parses (or is refused) and matches without a panic;
+        /// a pattern without special characters matches exactly itself.
+        #[test]
+        fn any_pattern_matches_without_panic(pattern in "[ab.*?\\[\\]!{},\\\\-]{0,16}", key in "[ab.\\[]{0,8}") {
+            if let Ok(p) = PathPattern::parse(&pattern) {
+                p.matches(&key);
+                p.find([key.as_str()]);
+            }
+        }
+
+        #[test]
+        fn literal_patterns_match_themselves(key in "[a-z0-9_.-]{0,12}", other in "[a-z0-9_.-]{0,12}") {
+            let p = PathPattern::parse(&key).unwrap();
+            prop_assert!(p.matches(&key));
+            prop_assert_eq!(p.matches(&other), key == other);
+            prop_assert_eq!(p.exact_key(), Some(key));
+        }
+    }
 }

@@ -636,4 +636,21 @@ mod tests {
             }
         }
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any line is a point with a valid canonical key and a finite
+        /// value, a blank, or a cause: never a panic.
+        #[test]
+        fn any_line_is_a_point_or_a_cause(line in prop::collection::vec(prop::sample::select(
+            b" \t\r~;=!^*.ab1-+eE\x00\xff\xc3\xa9nfi".to_vec()), 0..40)) {
+            if let Ok(Some(metric)) = parse_line(&line) {
+                prop_assert!(is_valid_key(&metric.key) && metric.key != "*");
+                prop_assert!(metric.value.is_finite());
+                // The canonical form is a fixed point.
+                prop_assert_eq!(canonical_key(metric.key.as_bytes()), Ok(Cow::Borrowed(&*metric.key)));
+            }
+        }
+    }
 }

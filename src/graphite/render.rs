@@ -83,8 +83,11 @@ pub fn render_json(mut series: Vec<Series>, options: JsonOptions) -> String {
 /// nudged so that groups line up from one refresh to the next. graphite-web
 /// moves the start by the whole nudge but drops one value fewer than the
 /// nudge covers; that is kept, answers match graphite-web's.
+///
+/// A `max` of 0, which makes graphite-web fail (a division by zero), sets
+/// no limit here.
 pub fn consolidate_to_max_data_points(series: &mut [Series], max: usize) {
-    if series.iter().all(|s| s.values.is_empty()) {
+    if max == 0 || series.iter().all(|s| s.values.is_empty()) {
         return;
     }
     let start = series.iter().map(|s| s.start).min().unwrap_or(0);

@@ -382,4 +382,16 @@ mod tests {
         assert_eq!(t("sat"), Ok(MIDNIGHT - 6 * DAY));
         assert_eq!(t("noonmonday"), Ok(MIDNIGHT - 4 * DAY + 12 * HOUR));
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text is a time within Python's datetime range or an error.
+        #[test]
+        fn any_text_is_a_time_or_an_error(text in "[-+0-9a-z:/_ ]{0,24}", now in EARLIEST..=LATEST) {
+            if let Ok(t) = parse_time(&text, now) {
+                prop_assert!((EARLIEST..=LATEST).contains(&t));
+            }
+        }
+    }
 }
