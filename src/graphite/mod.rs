@@ -13,6 +13,7 @@
 //! | [`resub`] | Python's `re.sub`, for `aliasSub` |
 //! | [`pyfmt`] | numbers as Python writes them (`repr`, `%g`) |
 //! | [`render`] | `/render` JSON and CSV, `/metrics/find` and `/metrics/expand` answers |
+//! | [`svg`] | `/render?format=svg`: a line chart with axes, UTC time labels and a legend |
 //!
 //! A `/render` request flows: [`time::parse_time`] for `from`/`until` →
 //! [`expr::parse`] per `target` → [`functions::evaluate`] with a fetch that
@@ -26,4 +27,5 @@ pub mod pyfmt;
 pub mod render;
 pub mod resub;
 pub mod series;
+pub mod svg;
 pub mod time;
