@@ -11,7 +11,7 @@
 use super::path::FoundNode;
 use super::pyfmt;
 use super::series::{Series, TagValue};
-use super::time::civil_from_days;
+use super::time::format_time;
 
 /// The options of `/render` that shape its JSON answer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -153,7 +153,7 @@ pub fn render_csv(series: &[Series]) -> String {
         for (i, value) in s.values.iter().enumerate() {
             out.push_str(&name);
             out.push(',');
-            out.push_str(&format_utc(s.start + i as i64 * s.step));
+            out.push_str(&format_time(s.start + i as i64 * s.step, "%Y-%m-%d %H:%M:%S"));
             out.push(',');
             if let Some(v) = value {
                 out.push_str(&pyfmt::repr(*v));
@@ -169,18 +169,6 @@ fn csv_field(text: &str) -> String {
         true => format!("\"{}\"", text.replace('"', "\"\"")),
         false => text.to_string(),
     }
-}
-
-/// `YYYY-MM-DD HH:MM:SS` in UTC.
-pub fn format_utc(timestamp: i64) -> String {
-    let (days, seconds) = (timestamp.div_euclid(86400), timestamp.rem_euclid(86400));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    )
 }
 
 /// graphite-web's `/metrics/find` answer (`format=treejson`): branches,
@@ -384,14 +372,6 @@ mod tests {
             "a.b,1970-01-01 23:59:59,1.0\r\na.b,1970-01-02 00:00:00,\r\n\"sumSeries(a,b)\",1970-01-01 00:00:00,0.5\r\n\"say \"\"hi\"\"\",1970-01-01 00:00:00,-2.0\r\n"
         );
         assert_eq!(render_csv(&[]), "");
-    }
-
-    #[test]
-    fn utc_times() {
-        assert_eq!(format_utc(0), "1970-01-01 00:00:00");
-        assert_eq!(format_utc(1_710_513_441), "2024-03-15 14:37:21");
-        assert_eq!(format_utc(-1), "1969-12-31 23:59:59");
-        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00");
     }
 
     /// The nodes `pattern` finds among `keys`.

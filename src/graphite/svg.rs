@@ -7,7 +7,7 @@
 //! nothing to draw.
 
 use super::series::Series;
-use super::time::civil_from_days;
+use super::time::format_time;
 
 /// graphite-web's `linecolors` (blue, green, red, purple, brown, yellow,
 /// aqua, grey, magenta, pink, gold, rose) as its `colorAliases` define them.
@@ -237,34 +237,6 @@ fn x_axis(range: i64, pixels: f64) -> (i64, &'static str) {
             (days * day, X_AXIS[X_AXIS.len() - 1].2)
         }
     }
-}
-
-/// `strftime` for the formats of [`X_AXIS`], in UTC.
-fn format_time(timestamp: i64, format: &str) -> String {
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    let days = timestamp.div_euclid(86400);
-    let seconds = timestamp.rem_euclid(86400);
-    let (year, month, day) = civil_from_days(days);
-    let mut out = String::new();
-    let mut chars = format.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('H') => out.push_str(&format!("{:02}", seconds / 3600)),
-            Some('M') => out.push_str(&format!("{:02}", seconds / 60 % 60)),
-            Some('S') => out.push_str(&format!("{:02}", seconds % 60)),
-            Some('a') => out.push_str(WEEKDAYS[days.rem_euclid(7) as usize]),
-            Some('m') => out.push_str(&format!("{month:02}")),
-            Some('d') => out.push_str(&format!("{day:02}")),
-            Some('Y') => out.push_str(&format!("{year}")),
-            Some(other) => out.push(other),
-            None => {}
-        }
-    }
-    out
 }
 
 /// The plot area and its scales.
@@ -540,10 +512,6 @@ mod tests {
         let (step, format) = x_axis(i64::MAX, 300.0);
         assert_eq!(format, "%m/%d %Y");
         assert!(i64::MAX / step <= 5, "{step}");
-        assert_eq!(
-            format_time(1_710_513_441, "%a %m/%d %Y %H:%M:%S"),
-            "Fri 03/15 2024 14:37:21"
-        );
     }
 
     #[test]

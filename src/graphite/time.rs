@@ -250,6 +250,36 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
+/// `strftime` in UTC for the fields graphite's answers use: `%Y`, `%m`,
+/// `%d`, `%H`, `%M`, `%S` and `%a` (an English weekday); `%` before any
+/// other character writes that character.
+pub fn format_time(timestamp: i64, format: &str) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let days = timestamp.div_euclid(86400);
+    let seconds = timestamp.rem_euclid(86400);
+    let (year, month, day) = civil_from_days(days);
+    let mut out = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('H') => out.push_str(&format!("{:02}", seconds / 3600)),
+            Some('M') => out.push_str(&format!("{:02}", seconds / 60 % 60)),
+            Some('S') => out.push_str(&format!("{:02}", seconds % 60)),
+            Some('a') => out.push_str(WEEKDAYS[days.rem_euclid(7) as usize]),
+            Some('m') => out.push_str(&format!("{month:02}")),
+            Some('d') => out.push_str(&format!("{day:02}")),
+            Some('Y') => out.push_str(&format!("{year}")),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +291,19 @@ mod tests {
 
     fn t(text: &str) -> Result<i64, &'static str> {
         parse_time(text, NOW).map_err(|e| e.reason)
+    }
+
+    #[test]
+    fn utc_times() {
+        let utc = |t| format_time(t, "%Y-%m-%d %H:%M:%S");
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(1_710_513_441), "2024-03-15 14:37:21");
+        assert_eq!(utc(-1), "1969-12-31 23:59:59");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(
+            format_time(1_710_513_441, "%a %m/%d %Y %H:%M:%S%%%q"),
+            "Fri 03/15 2024 14:37:21%q"
+        );
     }
 
     #[test]
