@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | [`plaintext`] | one `<path> <value> [<timestamp>]` line to a point with a canonical key (tags sorted), or a precise cause; a decoder over the course protocol's bounded framer |
 //! | [`path`] | graphite-web's glob path expressions (`*`, `?`, `[a-z]`, `{a,b}` per node) and the nodes `/metrics/find` lists |
-//! | [`time`] | graphite-web's `from`/`until` times (`-1h`, `now`, `HH:MM_YYYYMMDD`…) |
+//! | [`time`] | graphite-web's `from`/`until` times (`-1h`, `now`, `HH:MM_YYYYMMDD`…); UTC dates and their formatting |
 //! | [`expr`] | render targets to an expression tree, with a reason and a position for malformed ones |
 //! | [`series`] | a series on its step grid, with its tags |
 //! | [`functions`] | evaluating targets over a fetch callback with graphite-web's functions; the `/functions` table |
