@@ -43,6 +43,7 @@
 //! | [`client`] | the blocking [`Client`] with typed [`ClientError`]s | blocking socket |
 //! | [`clock`] | the wall clock in whole Unix seconds, for client and server | clock |
 //! | [`config`] | every default setting with its reason; the reader of durations and sizes that flags take | none |
+//! | [`graphite`] | the Graphite world's formats, pure: plaintext lines, path globs, from/until times, render targets and their functions, JSON/CSV/SVG answers | none |
 //! | `aggregate` | buckets of time and their aggregates (`avg`, `min`, …), streamed from a window's points | none |
 //! | `store` | in-memory series: points sorted by timestamp, last write wins | none |
 //! | `engine` | the one owner of store, journal and counters, behind a few methods with typed errors; the `stats` figures | files, through the journal |
@@ -74,6 +75,8 @@ pub mod clock;
 pub mod config;
 #[cfg(feature = "server")]
 mod engine;
+#[cfg(feature = "server")]
+pub mod graphite;
 #[cfg(feature = "server")]
 pub mod journal;
 pub mod protocol;
