@@ -403,6 +403,40 @@ fn a_repaired_snapshot_is_replaced_at_once_and_the_compaction_floor_still_holds(
     assert_eq!(figure(&server, "log.compactions"), 1);
 }
 
+/// Deletes every point of `key`, in the server and in the model.
+fn delete(server: &TestServer, key: &str, model: &mut Model) {
+    client(server).delete(key).expect("delete");
+    model.retain(|(k, _), _| k != key);
+}
+
+#[test]
+fn deletes_survive_restarts_and_compaction_and_later_puts_store_afresh() {
+    let dir = TempDir::new("deletes");
+    let mut rng = XorShift::seeded(21);
+    let mut model = Model::new();
+    let server = durable(&dir, &["--fsync", "always"]);
+    put_all(&server, &random_puts(&mut rng, 3000), &mut model);
+    for k in 0..10 {
+        delete(&server, &format!("dur.k{k}"), &mut model);
+    }
+    put_all(&server, &[("dur.k0".to_owned(), 1.5, Some(7))], &mut model);
+    assert_same(&everything(&server), &model, "before the restart");
+    server.stop();
+
+    let server = durable(&dir, &[]);
+    assert_same(&everything(&server), &model, "after the restart");
+    delete(&server, "dur.k10", &mut model);
+    server.stop();
+    // A compaction writes what is left: the deleted keys are not in it.
+    let server = durable(&dir, &["--compact-min-bytes", "1"]);
+    wait_for_figure(&server, "log.compactions", 1);
+    assert_same(&everything(&server), &model, "after the compaction");
+    server.stop();
+    let server = durable(&dir, &[]);
+    assert_same(&everything(&server), &model, "after the compaction and a restart");
+    assert_eq!(figure(&server, "series"), 30);
+}
+
 #[test]
 fn a_second_server_on_the_same_directory_is_refused() {
     let dir = TempDir::new("lock");

@@ -39,8 +39,9 @@ fn stats_counts_requests_errors_connections_and_data() {
     let server = TestServer::start(&["--max-line-bytes", "64"]);
     let mut s = server.connect();
     let requests = b"put a 1 1\nput a 2 2\nput b 3 1\nget a\nget *\n\
-        bogus\nput a\nput a\x01 1 1\nput a 1 x\nput a x 1\nput * 1 1\nget \xff\n";
-    exchange(&mut s, requests, 12);
+        bogus\nput a\nput a\x01 1 1\nput a 1 x\nput a x 1\nput * 1 1\nget \xff\n\
+        put c 1 1\ndelete c\ndelete none\ndelete *\n";
+    exchange(&mut s, requests, 16);
     s.write_all(&[b'x'; 100]).unwrap();
     exchange(&mut s, b"\nput a\xc2\xa0 1 1\n", 2);
     let names: Vec<String> = stats(&mut s).into_iter().map(|(n, _)| n).collect();
@@ -55,6 +56,7 @@ fn stats_counts_requests_errors_connections_and_data() {
             "requests.put",
             "requests.get",
             "requests.stats",
+            "requests.delete",
             "errors.unknown_command",
             "errors.wrong_arity",
             "errors.control_byte",
@@ -64,6 +66,7 @@ fn stats_counts_requests_errors_connections_and_data() {
             "errors.invalid_value",
             "errors.invalid_timestamp",
             "errors.line_too_long",
+            "errors.wildcard_delete",
             "errors.not_stored",
             "points",
             "series",
@@ -78,9 +81,10 @@ fn stats_counts_requests_errors_connections_and_data() {
         ("connections.current", 2),
         ("connections.total", 2),
         ("connections.rejected", 0),
-        ("requests.put", 3),
+        ("requests.put", 4),
         ("requests.get", 2),
         ("requests.stats", 2),
+        ("requests.delete", 2),
         ("errors.unknown_command", 1),
         ("errors.wrong_arity", 1),
         ("errors.control_byte", 1),
@@ -90,8 +94,10 @@ fn stats_counts_requests_errors_connections_and_data() {
         ("errors.invalid_value", 1),
         ("errors.invalid_timestamp", 1),
         ("errors.line_too_long", 1),
+        ("errors.wildcard_delete", 1),
         ("errors.not_stored", 0),
         ("points", 3),
+        // A deleted key is not a series.
         ("series", 2),
         ("output.pending_bytes", 0),
     ];

@@ -18,6 +18,7 @@ pub struct Counters {
     pub puts: u64,
     pub gets: u64,
     pub stats: u64,
+    pub deletes: u64,
     /// Invalid requests, by cause (indexed by [`RequestError::index`]).
     pub errors: [u64; RequestError::ALL.len()],
     /// Valid puts answered with an error because the log could not take them.
@@ -61,6 +62,7 @@ pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(Stri
         ("requests.put".to_owned(), counters.puts),
         ("requests.get".to_owned(), counters.gets),
         ("requests.stats".to_owned(), counters.stats),
+        ("requests.delete".to_owned(), counters.deletes),
     ];
     for cause in RequestError::ALL {
         all.push((format!("errors.{}", cause.name()), counters.errors[cause.index()]));

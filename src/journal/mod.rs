@@ -24,7 +24,7 @@ pub mod format;
 mod recover;
 mod sync;
 
-pub use format::Batch;
+pub use format::{Batch, Undone};
 
 use crate::store::Store;
 use compact::Compaction;
@@ -372,6 +372,14 @@ impl Journal {
                 compaction.abandon();
             }
         }
+    }
+
+    /// Test hook: the log's handle is swapped for a read-only one, so the
+    /// next append fails as a full or failing disk would make it.
+    #[cfg(test)]
+    pub fn break_log_for_test(&mut self) {
+        let path = self.dir.log_path(self.generation);
+        self.log = File::open(&path).expect("reopen the log read-only");
     }
 
     pub fn status(&self) -> Status {

@@ -14,6 +14,8 @@ pub enum Request<'a> {
     /// `stats`: the server's figures (an extension; the course's clients
     /// never send it).
     Stats,
+    /// `delete <key>`: removes every point of one key (an extension).
+    Delete { key: &'a str },
 }
 
 /// What a `get` asks for.
@@ -29,11 +31,12 @@ pub enum Query<'a> {
 /// wire (`error\nwrong command\n\n`); the cause is for logs and counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum RequestError {
-    /// The first field is not `put`, `get` or `stats` (they are case-sensitive).
+    /// The first field is not `put`, `get`, `delete` or `stats` (they are
+    /// case-sensitive).
     #[error("unknown command")]
     UnknownCommand,
-    /// `put` without exactly three arguments, `get` without exactly one, or
-    /// `stats` with any.
+    /// `put` without exactly three arguments, `get` or `delete` without
+    /// exactly one, or `stats` with any.
     #[error("wrong number of arguments")]
     WrongArity,
     /// A control byte (other than a separating tab or the final `\r`) or DEL.
@@ -58,11 +61,14 @@ pub enum RequestError {
     /// The line is longer than the server's limit (reported by the framer).
     #[error("line too long")]
     LineTooLong,
+    /// `delete *`: deleting everything is not one request.
+    #[error("`*` is not a key for delete")]
+    WildcardDelete,
 }
 
 impl RequestError {
     /// Every cause, for per-cause counters.
-    pub const ALL: [RequestError; 9] = [
+    pub const ALL: [RequestError; 10] = [
         RequestError::UnknownCommand,
         RequestError::WrongArity,
         RequestError::ControlByte,
@@ -72,6 +78,7 @@ impl RequestError {
         RequestError::InvalidValue,
         RequestError::InvalidTimestamp,
         RequestError::LineTooLong,
+        RequestError::WildcardDelete,
     ];
 
     /// A name for counters and logs, `snake_case`.
@@ -86,6 +93,7 @@ impl RequestError {
             RequestError::InvalidValue => "invalid_value",
             RequestError::InvalidTimestamp => "invalid_timestamp",
             RequestError::LineTooLong => "line_too_long",
+            RequestError::WildcardDelete => "wildcard_delete",
         }
     }
 
@@ -119,7 +127,7 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Request<'_>>, RequestError> {
         let end = rest.iter().position(|&b| !is_field_byte(b)).unwrap_or(rest.len());
         if count == MAX_FIELDS {
             return Err(match fields[0] {
-                b"put" | b"get" | b"stats" => RequestError::WrongArity,
+                b"put" | b"get" | b"delete" | b"stats" => RequestError::WrongArity,
                 _ => RequestError::UnknownCommand,
             });
         }
@@ -152,7 +160,11 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Request<'_>>, RequestError> {
             field => Query::Key(key(field)?),
         }))),
         (b"stats", 1) => Ok(Some(Request::Stats)),
-        (b"put", _) | (b"get", _) | (b"stats", _) => Err(RequestError::WrongArity),
+        (b"delete", 2) => match fields[1] {
+            b"*" => Err(RequestError::WildcardDelete),
+            field => Ok(Some(Request::Delete { key: key(field)? })),
+        },
+        (b"put", _) | (b"get", _) | (b"delete", _) | (b"stats", _) => Err(RequestError::WrongArity),
         _ => Err(RequestError::UnknownCommand),
     }
 }
@@ -184,6 +196,13 @@ pub fn encode_stats(out: &mut Vec<u8>) {
     out.extend_from_slice(b"stats\n");
 }
 
+/// Appends `delete <key>\n`. The caller has checked the key.
+pub fn encode_delete(out: &mut Vec<u8>, key: &str) {
+    out.extend_from_slice(b"delete ");
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'\n');
+}
+
 /// Appends `get <key>\n` or `get *\n`. The caller has checked the key.
 pub fn encode_get(out: &mut Vec<u8>, query: Query<'_>) {
     let key = match query {
@@ -211,6 +230,30 @@ mod tests {
         }
         let names: std::collections::HashSet<_> = RequestError::ALL.iter().map(|c| c.name()).collect();
         assert_eq!(names.len(), RequestError::ALL.len());
+    }
+
+    #[test]
+    fn delete_takes_one_key_and_not_the_wildcard() {
+        assert_eq!(
+            parse_line(b"delete palm.cpu"),
+            Ok(Some(Request::Delete { key: "palm.cpu" }))
+        );
+        assert_eq!(parse_line(b" delete\tk \r"), Ok(Some(Request::Delete { key: "k" })));
+        assert_eq!(parse_line(b"delete a*"), Ok(Some(Request::Delete { key: "a*" })));
+        assert_eq!(parse_line(b"delete *"), Err(WildcardDelete));
+        assert_eq!(parse_line(b"delete"), Err(WrongArity));
+        assert_eq!(parse_line(b"delete a b"), Err(WrongArity));
+        assert_eq!(parse_line(b"delete a b c d e"), Err(WrongArity));
+        assert_eq!(parse_line(b"DELETE a"), Err(UnknownCommand));
+        assert_eq!(parse_line(b"delete a\xc2\xa0b"), Err(InvalidKey));
+        assert_eq!(parse_line(b"delete \xff"), Err(InvalidUtf8));
+        let mut out = Vec::new();
+        encode_delete(&mut out, "palm.cpu");
+        assert_eq!(out, b"delete palm.cpu\n");
+        assert_eq!(
+            parse_line(out.strip_suffix(b"\n").unwrap()),
+            Ok(Some(Request::Delete { key: "palm.cpu" }))
+        );
     }
 
     #[test]
@@ -343,6 +386,7 @@ mod tests {
         /// `None` is `get *`.
         Get(Option<String>),
         Stats,
+        Delete(String),
     }
 
     impl From<Request<'_>> for Exact {
@@ -352,6 +396,7 @@ mod tests {
                 Request::Get(Query::All) => Exact::Get(None),
                 Request::Get(Query::Key(key)) => Exact::Get(Some(key.to_owned())),
                 Request::Stats => Exact::Stats,
+                Request::Delete { key } => Exact::Delete(key.to_owned()),
             }
         }
     }
@@ -362,6 +407,7 @@ mod tests {
             3 => put.prop_map(|(k, v, t)| Exact::Put(k, v, t)),
             1 => prop::option::weighted(0.9, key()).prop_map(Exact::Get),
             1 => Just(Exact::Stats),
+            1 => key().prop_map(Exact::Delete),
         ]
     }
 
@@ -378,6 +424,7 @@ mod tests {
                     Exact::Put(key, bits, timestamp) => encode_put(&mut wire, key, f64::from_bits(*bits), *timestamp),
                     Exact::Get(key) => encode_get(&mut wire, key.as_deref().map_or(Query::All, Query::Key)),
                     Exact::Stats => encode_stats(&mut wire),
+                    Exact::Delete(key) => encode_delete(&mut wire, key),
                 }
             }
             let mut parsed = Vec::new();

@@ -235,14 +235,15 @@ fn the_peers_end_of_stream_drains_then_closes() {
     assert_eq!(peer.received(), "ok\n\n");
 }
 
-/// Sends the requests to a durable session and settles its held output
-/// with `commit`; returns what was sent before, and after.
-fn held(commit: Result<(), &EngineError>) -> (String, String) {
+/// Sends `requests`, `logged` of them puts or deletes, to a durable session
+/// and settles its held output with `commit`; returns what was sent
+/// before, and after.
+fn held(requests: &[u8], logged: usize, commit: Result<(), &EngineError>) -> (String, String) {
     let dir = TempDir::new("session-held");
     let mut peer = Peer::with_engine(roomy(), Engine::durable_in(&dir.0));
-    peer.send(b"get a\nput a 1 1\nbad\nget a\nput b 2 2\n");
+    peer.send(requests);
     assert!(peer.session.output().is_holding());
-    assert_eq!(peer.engine.unlogged(), 2);
+    assert_eq!(peer.engine.unlogged(), logged);
     peer.read_all();
     let before = peer.received().to_owned();
     peer.received.clear();
@@ -256,12 +257,13 @@ fn held(commit: Result<(), &EngineError>) -> (String, String) {
 #[test]
 fn put_answers_wait_for_the_commit_and_turn_into_errors_if_it_fails() {
     // Only what precedes the first logged put is sent before the commit.
-    let (before, after) = held(Ok(()));
+    const PUTS: &[u8] = b"get a\nput a 1 1\nbad\nget a\nput b 2 2\n";
+    let (before, after) = held(PUTS, 2, Ok(()));
     assert_eq!(before, "ok\n\n");
     assert_eq!(after, "ok\n\nerror\nwrong command\n\nok\na 1.0 1\n\nok\n\n");
 
     let full = EngineError::NotStored(AppendError::Write(Arc::new(std::io::Error::other("disk full"))));
-    let (before, after) = held(Err(&full));
+    let (before, after) = held(PUTS, 2, Err(&full));
     assert_eq!(before, "ok\n\n");
     let refused = "error\nnot stored: cannot write the log: disk full\n\n";
     assert_eq!(
@@ -271,4 +273,57 @@ fn put_answers_wait_for_the_commit_and_turn_into_errors_if_it_fails() {
             std::str::from_utf8(WRONG_COMMAND).unwrap()
         )
     );
+}
+
+/// Deletes among puts and gets, valid and not.
+const DELETES: &[u8] = b"put a 1 1\nput a 2 2\nput b 3 3\ndelete a\nget a\nget *\ndelete a\ndelete none\n\
+    delete *\ndelete\ndelete a b\nDELETE b\nput a 4 4\nget a\ndelete\tb\r\nget *\n";
+
+#[test]
+fn delete_answers_ok_whether_or_not_the_key_existed_and_takes_every_point() {
+    let want = [
+        "ok\n\n",
+        "ok\n\n",
+        "ok\n\n",
+        // delete a, then a has nothing and `get *` only has b.
+        "ok\n\n",
+        "ok\n\n",
+        "ok\nb 3.0 3\n\n",
+        // Again, and a key that never existed: the same answer.
+        "ok\n\n",
+        "ok\n\n",
+        // `delete *`, no key, two keys, upper case.
+        "error\nwrong command\n\n",
+        "error\nwrong command\n\n",
+        "error\nwrong command\n\n",
+        "error\nwrong command\n\n",
+        // A put after a delete stores afresh.
+        "ok\n\n",
+        "ok\na 4.0 4\n\n",
+        "ok\n\n",
+        "ok\na 4.0 4\n\n",
+    ]
+    .concat();
+    let whole = answers(&[DELETES]);
+    assert_eq!(whole, want);
+    for at in 0..=DELETES.len() {
+        let (a, b) = DELETES.split_at(at);
+        assert_eq!(answers(&[a, b]), whole, "split at byte {at}");
+    }
+    let mut peer = Peer::new(roomy());
+    peer.send(DELETES);
+    let figures = peer.engine.figures();
+    let figure = |name: &str| figures.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+    assert_eq!(figure("requests.delete"), Some(4));
+    assert_eq!(figure("errors.wildcard_delete"), Some(1));
+    assert_eq!(figure("errors.wrong_arity"), Some(2));
+    assert_eq!(figure("points"), Some(1));
+}
+
+#[test]
+fn delete_answers_wait_for_the_commit_like_puts() {
+    let full = EngineError::NotStored(AppendError::Write(Arc::new(std::io::Error::other("disk full"))));
+    let (before, after) = held(b"get a\ndelete a\nget a\n", 1, Err(&full));
+    assert_eq!(before, "ok\n\n");
+    assert_eq!(after, "error\nnot stored: cannot write the log: disk full\n\nok\n\n");
 }

@@ -22,6 +22,9 @@ commands:
   get KEY               a series (or all of them, for '*'): a line of
                         figures and a sparkline, then every point with its
                         UTC time
+  delete KEY...         remove every point of each KEY ('*' is not a key
+                        here). Prints nothing; a key without points is no
+                        error
   stats                 the server's figures, with units made readable
   import                store 'KEY VALUE TS' lines from stdin ('put KEY
                         VALUE TS' too; blank lines and # comments are
@@ -79,6 +82,10 @@ pub enum Command {
     },
     Stats {
         format: Format,
+    },
+    /// One or more keys, none of them `*`.
+    Delete {
+        keys: Vec<String>,
     },
     Import,
 }
@@ -174,7 +181,7 @@ fn one_format(given: Option<Format>, new: Format) -> Result<Format, lexopt::Erro
 /// The command from the words that are not options.
 fn command(words: &[String], format: Option<Format>) -> Result<Command, lexopt::Error> {
     let Some((name, args)) = words.split_first() else {
-        return Err("no command given: put, get, stats or import".into());
+        return Err("no command given: put, get, delete, stats or import".into());
     };
     let command = match (name.as_str(), args) {
         ("put", [key, value, rest @ ..]) if rest.len() <= 1 => Command::Put {
@@ -188,14 +195,21 @@ fn command(words: &[String], format: Option<Format>) -> Result<Command, lexopt::
             format: format.unwrap_or(Format::Human),
         },
         ("get", _) => return Err("usage: get KEY (or get '*' for every series)".into()),
+        ("delete", [_, ..]) => Command::Delete {
+            keys: args
+                .iter()
+                .map(|key| fields::delete_key(key).map(str::to_owned))
+                .collect::<Result<_, _>>()?,
+        },
+        ("delete", []) => return Err("usage: delete KEY...".into()),
         ("stats", []) => Command::Stats {
             format: format.unwrap_or(Format::Human),
         },
         ("import", []) => Command::Import,
         ("stats" | "import", [extra, ..]) => return Err(format!("{name} takes no arguments, not {extra:?}").into()),
-        _ => return Err(format!("unknown command {name:?}: put, get, stats or import").into()),
+        _ => return Err(format!("unknown command {name:?}: put, get, delete, stats or import").into()),
     };
-    if format.is_some() && matches!(command, Command::Put { .. } | Command::Import) {
+    if format.is_some() && matches!(command, Command::Put { .. } | Command::Delete { .. } | Command::Import) {
         return Err(format!("--raw and --json are for get and stats, not {name}").into());
     }
     Ok(command)
@@ -285,6 +299,12 @@ mod tests {
             Command::Stats { format: Format::Json }
         );
         assert_eq!(run(&["import"]).command, Command::Import);
+        assert_eq!(
+            run(&["delete", "a", "b.c"]).command,
+            Command::Delete {
+                keys: vec!["a".to_owned(), "b.c".to_owned()]
+            }
+        );
     }
 
     #[test]
@@ -319,8 +339,24 @@ mod tests {
     #[test]
     fn bad_command_lines_say_what_is_wrong() {
         let cases: &[(&[&str], &str)] = &[
-            (&[], "no command given: put, get, stats or import"),
-            (&["list"], r#"unknown command "list": put, get, stats or import"#),
+            (&[], "no command given: put, get, delete, stats or import"),
+            (
+                &["list"],
+                r#"unknown command "list": put, get, delete, stats or import"#,
+            ),
+            (&["delete"], "usage: delete KEY..."),
+            (
+                &["delete", "a", "*"],
+                "'*' is not a key to delete: delete names each key",
+            ),
+            (
+                &["delete", "a b"],
+                r#"invalid key "a b": a key is one or more characters, none of them whitespace or control"#,
+            ),
+            (
+                &["delete", "a", "--json"],
+                "--raw and --json are for get and stats, not delete",
+            ),
             (&["put", "k"], "usage: put KEY VALUE [TS]"),
             (&["put", "k", "1", "2", "3"], "usage: put KEY VALUE [TS]"),
             (
