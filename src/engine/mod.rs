@@ -289,6 +289,22 @@ impl Engine {
         outcome.map_err(EngineError::NotStored)
     }
 
+    /// Whether the engine has chores for the loop to call [`Engine::chores`]
+    /// for, about once a second.
+    pub fn has_chores(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// About once a second, between turns: a durable engine looks whether
+    /// its data directory is still there (if not, puts are refused from now
+    /// on).
+    pub fn chores(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.journal.check_dir();
+            log.refusal = log.journal.refusal();
+        }
+    }
+
     /// Work between turns: moves a compaction a slice further (starting one
     /// when the log has grown). Returns whether it wants the loop back at
     /// once.
@@ -444,6 +460,28 @@ mod tests {
             [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]
         );
         assert_eq!(figure(&engine, "points"), 5);
+    }
+
+    #[test]
+    fn a_removed_data_directory_is_noticed_by_the_chores_and_puts_are_refused() {
+        let dir = TempDir::new("engine-dir-gone");
+        let mut engine = Engine::durable_in(&dir.0);
+        assert!(engine.has_chores());
+        engine.chores();
+        engine.begin_turn();
+        engine.put("a", 1, 1.0).unwrap();
+        engine.commit().unwrap();
+        std::fs::remove_dir_all(&dir.0).unwrap();
+        engine.chores();
+        engine.begin_turn();
+        let refused = engine.put("a", 2, 2.0).map_err(|e| e.to_string());
+        let path = std::path::absolute(&dir.0).unwrap();
+        let want = format!("not stored: data directory {} was removed or replaced", path.display());
+        assert_eq!(refused, Err(want.clone()));
+        assert_eq!(engine.delete("a").map_err(|e| e.to_string()), Err(want));
+        assert_eq!(points_of(&engine, "a"), [(1, 1.0)]);
+        assert_eq!(figure(&engine, "errors.not_stored"), 2);
+        assert!(!Engine::in_memory(Store::new()).has_chores());
     }
 
     #[test]

@@ -55,6 +55,11 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How often an idle loop looks whether a snapshot finished off the loop.
 const COMPACTION_POLL: Duration = Duration::from_millis(100);
+/// How often the loop does its chores (the engine's: is the data directory
+/// still there). Once a second is what the contract promises for noticing a
+/// removed data directory (`--fsync always` also looks before each write),
+/// and costs an idle server one wakeup and two `stat`s a second.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -165,6 +170,8 @@ pub struct Server {
     next_idle_sweep: Option<Instant>,
     self_metrics: Option<SelfMetrics>,
     next_self_metrics: Option<Instant>,
+    /// When the engine's chores are next due (None: it has none).
+    next_housekeeping: Option<Instant>,
     limits: Limits,
     max_connections: usize,
     scratch: Box<[u8]>,
@@ -213,6 +220,7 @@ impl Server {
             None => Engine::in_memory(Store::new()),
             Some(options) => Engine::open(options)?,
         };
+        let engine_has_chores = engine.has_chores();
         let listen_error = |source| StartError::Listen {
             listen: config.listen.clone(),
             source,
@@ -242,6 +250,7 @@ impl Server {
             next_idle_sweep: config.idle_timeout.map(|t| Instant::now() + idle_sweep_interval(t)),
             next_self_metrics: config.self_metrics.as_ref().map(|m| Instant::now() + m.interval),
             self_metrics: config.self_metrics.clone(),
+            next_housekeeping: engine_has_chores.then(|| Instant::now() + HOUSEKEEPING_INTERVAL),
             limits: config.limits,
             max_connections: config.max_connections,
             scratch: vec![0; READ_SCRATCH_BYTES].into_boxed_slice(),
@@ -332,8 +341,13 @@ impl Server {
         }
     }
 
-    /// The idle sweep and the self-metrics, when they are due.
+    /// The idle sweep, the self-metrics and the engine's chores, when they
+    /// are due.
     fn run_timers(&mut self) {
+        if self.next_housekeeping.is_some_and(|at| self.now >= at) {
+            self.engine.chores();
+            self.next_housekeeping = self.engine.has_chores().then(|| self.now + HOUSEKEEPING_INTERVAL);
+        }
         if self.next_idle_sweep.is_some_and(|at| self.now >= at) {
             if let Some(timeout) = self.idle_timeout {
                 self.close_idle(timeout);
@@ -393,6 +407,7 @@ impl Server {
             finishing.then_some(COMPACTION_POLL),
             self.next_idle_sweep.map(|at| at.saturating_duration_since(now)),
             self.next_self_metrics.map(|at| at.saturating_duration_since(now)),
+            self.next_housekeeping.map(|at| at.saturating_duration_since(now)),
         ]
         .into_iter()
         .flatten()
