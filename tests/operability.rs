@@ -73,6 +73,8 @@ fn stats_counts_requests_errors_connections_and_data() {
             "bytes.in",
             "bytes.out",
             "output.pending_bytes",
+            "output.memory_limit_bytes",
+            "output.memory_waits",
         ]
     );
     let mut other = server.connect();
@@ -100,6 +102,8 @@ fn stats_counts_requests_errors_connections_and_data() {
         // A deleted key is not a series.
         ("series", 2),
         ("output.pending_bytes", 0),
+        ("output.memory_limit_bytes", 256 << 20),
+        ("output.memory_waits", 0),
     ];
     for (name, value) in expect {
         assert_eq!(figures[name], value, "{name}");

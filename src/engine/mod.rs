@@ -46,6 +46,9 @@ pub enum Event {
     BytesOut(usize),
     /// An invalid request (logged, at most once a second).
     BadRequest { cause: RequestError, peer: SocketAddr },
+    /// A connection began to wait for room in the memory all connections'
+    /// answers share.
+    OutputWait,
 }
 
 /// The store, its journal when durable, and what the server counts.
@@ -207,6 +210,7 @@ impl Engine {
             Event::IdleClosed(n) => counters.connections_idle_closed += n as u64,
             Event::BytesIn(n) => counters.bytes_in += n as u64,
             Event::BytesOut(n) => counters.bytes_out += n as u64,
+            Event::OutputWait => counters.output_waits += 1,
             Event::BadRequest { cause, peer } => {
                 counters.errors[cause.index()] += 1;
                 self.warn_bad_request
@@ -227,6 +231,20 @@ impl Engine {
     pub fn output_changed(&mut self, before: usize, after: usize) {
         let gauge = &mut self.gauges.pending_output;
         *gauge = *gauge + after - before;
+    }
+
+    /// Sets `--max-output-memory`: how many unsent answer bytes all
+    /// connections together may have (apart from the small output each may
+    /// always have; see `session`).
+    pub fn limit_output(&mut self, bytes: usize) {
+        self.gauges.max_output_memory = bytes;
+    }
+
+    /// Answer bytes the connections together may still produce under
+    /// `--max-output-memory`.
+    #[inline]
+    pub fn output_room(&self) -> usize {
+        self.gauges.max_output_memory.saturating_sub(self.gauges.pending_output)
     }
 
     /// Puts and deletes waiting for the turn's commit: grows by one with

@@ -25,6 +25,9 @@ pub struct Counters {
     pub not_stored: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Times a connection had to wait for the memory shared by all
+    /// connections' answers (`--max-output-memory`).
+    pub output_waits: u64,
 }
 
 /// Figures of the moment, kept up to date by the event loop.
@@ -35,6 +38,9 @@ pub struct Gauges {
     /// Answer bytes accepted but not yet taken by the sockets, all
     /// connections together.
     pub pending_output: usize,
+    /// `--max-output-memory`: the bound on `pending_output`, apart from the
+    /// small output every connection may always have.
+    pub max_output_memory: usize,
     /// None when the server keeps nothing on disk.
     pub journal: Option<journal::Status>,
 }
@@ -45,6 +51,7 @@ impl Default for Gauges {
             started: Instant::now(),
             connections: 0,
             pending_output: 0,
+            max_output_memory: crate::config::DEFAULT_MAX_OUTPUT_MEMORY,
             journal: None,
         }
     }
@@ -74,6 +81,8 @@ pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(Stri
         ("bytes.in".to_owned(), counters.bytes_in),
         ("bytes.out".to_owned(), counters.bytes_out),
         ("output.pending_bytes".to_owned(), gauges.pending_output as u64),
+        ("output.memory_limit_bytes".to_owned(), gauges.max_output_memory as u64),
+        ("output.memory_waits".to_owned(), counters.output_waits),
     ]);
     if let Some(status) = &gauges.journal {
         let unix = |t: Option<SystemTime>| {

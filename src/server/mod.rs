@@ -26,6 +26,7 @@ use connection::{Connection, Next};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -67,6 +68,7 @@ const WAKER: Token = Token(1);
 const FIRST_CONNECTION: usize = 2;
 
 pub use crate::session::Limits;
+use crate::session::ANSWER_SLICE_BYTES;
 
 /// Everything the server is started with.
 #[derive(Debug, Clone)]
@@ -76,6 +78,9 @@ pub struct Config {
     pub limits: Limits,
     /// Connections above this are accepted and closed at once.
     pub max_connections: usize,
+    /// All connections' unsent answer bytes together: past it, long answers
+    /// wait (see `session`).
+    pub max_output_memory: usize,
     /// Where puts are made durable; None keeps everything in memory only.
     pub storage: Option<journal::Options>,
     /// Connections that neither send a whole request nor take answer bytes
@@ -105,6 +110,7 @@ impl Default for Config {
                 max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
             },
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_output_memory: crate::config::DEFAULT_MAX_OUTPUT_MEMORY,
             storage: None,
             idle_timeout: crate::config::DEFAULT_IDLE_TIMEOUT,
             self_metrics: None,
@@ -177,6 +183,10 @@ pub struct Server {
     scratch: Box<[u8]>,
     /// Connections with work for the next turn (slab keys).
     ready: Vec<usize>,
+    /// Connections with work waiting for room under `--max-output-memory`,
+    /// oldest first: each turn that ends with room, the first ones are
+    /// served again, and those still without room join the back.
+    waiting: VecDeque<usize>,
     /// A descriptor held in reserve: when `accept` fails for lack of
     /// descriptors, closing it lets one waiting connection be accepted and
     /// closed at once, so the peer is told instead of left hanging and the
@@ -216,10 +226,11 @@ impl Server {
         if limits.max_line_bytes == 0 || limits.max_pending_output == 0 || config.max_connections == 0 {
             return Err(StartError::Invalid("limits must be at least 1"));
         }
-        let engine = match &config.storage {
+        let mut engine = match &config.storage {
             None => Engine::in_memory(Store::new()),
             Some(options) => Engine::open(options)?,
         };
+        engine.limit_output(config.max_output_memory);
         let engine_has_chores = engine.has_chores();
         let listen_error = |source| StartError::Listen {
             listen: config.listen.clone(),
@@ -255,6 +266,7 @@ impl Server {
             max_connections: config.max_connections,
             scratch: vec![0; READ_SCRATCH_BYTES].into_boxed_slice(),
             ready: Vec::new(),
+            waiting: VecDeque::new(),
             spare_fd: File::open("/dev/null").ok(),
             stop: Arc::new(AtomicBool::new(false)),
             waker,
@@ -337,7 +349,27 @@ impl Server {
             }
             self.run_timers();
             self.commit_turn();
+            self.wake_waiting();
             self.compacting = self.engine.compaction_step();
+        }
+    }
+
+    /// Queues connections waiting for output memory, oldest first, about
+    /// as many as the room left can take a slice each: room is handed out
+    /// in turn, so no waiting connection is passed over for long.
+    fn wake_waiting(&mut self) {
+        let mut room = self.engine.output_room();
+        while room > 0 {
+            let Some(key) = self.waiting.pop_front() else {
+                return;
+            };
+            // A key closed while it waited (perhaps reused since) is skipped.
+            let Some(conn) = self.connections.get_mut(key).filter(|conn| conn.waiting) else {
+                continue;
+            };
+            conn.waiting = false;
+            enqueue(&mut self.ready, key, conn);
+            room = room.saturating_sub(ANSWER_SLICE_BYTES);
         }
     }
 
@@ -517,8 +549,14 @@ impl Server {
                 return;
             }
         }
-        if next == Next::Again {
-            enqueue(&mut self.ready, key, conn);
+        match next {
+            Next::Again => enqueue(&mut self.ready, key, conn),
+            Next::WaitForRoom if !conn.waiting => {
+                conn.waiting = true;
+                self.waiting.push_back(key);
+                self.engine.count(Event::OutputWait);
+            }
+            _ => {}
         }
     }
 

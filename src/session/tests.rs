@@ -327,3 +327,53 @@ fn delete_answers_wait_for_the_commit_like_puts() {
     assert_eq!(before, "ok\n\n");
     assert_eq!(after, "error\nnot stored: cannot write the log: disk full\n\nok\n\n");
 }
+
+/// An engine holding `keys` one-point series whose `get *` answer is many
+/// times [`ALWAYS_ALLOWED_OUTPUT_BYTES`]; and that answer.
+fn big_store(keys: usize) -> (Engine, String) {
+    let mut engine = Engine::in_memory(Store::new());
+    let mut answer = String::from("ok\n");
+    for i in 0..keys {
+        let key = format!("series.{i:06}");
+        engine.store_mut().put(&key, i as i64, 1.5);
+        answer.push_str(&format!("{key} 1.5 {i}\n"));
+    }
+    answer.push('\n');
+    (engine, answer)
+}
+
+#[test]
+fn past_the_shared_output_memory_a_session_stops_at_its_always_allowed_output() {
+    use super::bounds::ALWAYS_ALLOWED_OUTPUT_BYTES as ALWAYS;
+    let limits = Limits {
+        max_line_bytes: 1024,
+        max_pending_output: 1 << 30,
+    };
+    let (mut engine, whole) = big_store(40_000);
+    assert!(whole.len() > 10 * ALWAYS);
+    // Other connections hold all the memory answers may take.
+    engine.limit_output(1 << 20);
+    engine.output_changed(0, 1 << 20);
+    let mut peer = Peer::with_engine(limits.clone(), engine);
+    peer.send(b"get *\nput x 1 1\n");
+    let pending = peer.session.output().pending();
+    assert!((ALWAYS..ALWAYS + 64).contains(&pending), "{pending} bytes");
+    assert!(peer.session.waits_for_shared_room(&limits));
+    assert_eq!(peer.session.phase(), Phase::Throttled);
+    // A peer that does not read gets nothing more.
+    peer.session.begin(&mut peer.engine, &limits);
+    assert_eq!(peer.session.output().pending(), pending);
+    // One that reads gets all of it, that much at a time, and the put after.
+    peer.settle_down();
+    assert_eq!(peer.received(), format!("{whole}ok\n\n"));
+    assert!(!peer.session.waits_for_shared_room(&limits));
+
+    // Room under the limit is used up to the slice of one call.
+    let (mut engine, _) = big_store(40_000);
+    engine.limit_output(3 * ALWAYS);
+    let mut peer = Peer::with_engine(limits.clone(), engine);
+    peer.send(b"get *\n");
+    let pending = peer.session.output().pending();
+    assert!((3 * ALWAYS..3 * ALWAYS + 64).contains(&pending), "{pending} bytes");
+    assert!(peer.session.waits_for_shared_room(&limits));
+}
