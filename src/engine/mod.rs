@@ -307,20 +307,16 @@ impl Engine {
         outcome.map_err(EngineError::NotStored)
     }
 
-    /// Whether the engine has chores for the loop to call [`Engine::chores`]
-    /// for, about once a second.
-    pub fn has_chores(&self) -> bool {
-        self.log.is_some()
-    }
-
     /// About once a second, between turns: a durable engine looks whether
     /// its data directory is still there (if not, puts are refused from now
-    /// on).
+    /// on), and the counts of warnings held back are logged.
     pub fn chores(&mut self) {
         if let Some(log) = &mut self.log {
             log.journal.check_dir();
             log.refusal = log.journal.refusal();
         }
+        self.warn_bad_request.flush();
+        self.warn_commit.flush();
     }
 
     /// Work between turns: moves a compaction a slice further (starting one
@@ -484,7 +480,6 @@ mod tests {
     fn a_removed_data_directory_is_noticed_by_the_chores_and_puts_are_refused() {
         let dir = TempDir::new("engine-dir-gone");
         let mut engine = Engine::durable_in(&dir.0);
-        assert!(engine.has_chores());
         engine.chores();
         engine.begin_turn();
         engine.put("a", 1, 1.0).unwrap();
@@ -499,7 +494,6 @@ mod tests {
         assert_eq!(engine.delete("a").map_err(|e| e.to_string()), Err(want));
         assert_eq!(points_of(&engine, "a"), [(1, 1.0)]);
         assert_eq!(figure(&engine, "errors.not_stored"), 2);
-        assert!(!Engine::in_memory(Store::new()).has_chores());
     }
 
     #[test]

@@ -56,9 +56,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How often an idle loop looks whether a snapshot finished off the loop.
 const COMPACTION_POLL: Duration = Duration::from_millis(100);
-/// How often the loop does its chores (the engine's: is the data directory
-/// still there). Once a second is what the contract promises for noticing a
-/// removed data directory (`--fsync always` also looks before each write),
+/// How often the loop does its chores: is the data directory still there,
+/// and the counts of warnings held back. Once a second is what the contract
+/// promises for noticing a removed data directory (`--fsync always` also
+/// looks before each write) and the interval of the rate-limited warnings,
 /// and costs an idle server one wakeup and two `stat`s a second.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -176,8 +177,8 @@ pub struct Server {
     next_idle_sweep: Option<Instant>,
     self_metrics: Option<SelfMetrics>,
     next_self_metrics: Option<Instant>,
-    /// When the engine's chores are next due (None: it has none).
-    next_housekeeping: Option<Instant>,
+    /// When the chores are next due.
+    next_housekeeping: Instant,
     limits: Limits,
     max_connections: usize,
     scratch: Box<[u8]>,
@@ -231,7 +232,6 @@ impl Server {
             Some(options) => Engine::open(options)?,
         };
         engine.limit_output(config.max_output_memory);
-        let engine_has_chores = engine.has_chores();
         let listen_error = |source| StartError::Listen {
             listen: config.listen.clone(),
             source,
@@ -261,7 +261,7 @@ impl Server {
             next_idle_sweep: config.idle_timeout.map(|t| Instant::now() + idle_sweep_interval(t)),
             next_self_metrics: config.self_metrics.as_ref().map(|m| Instant::now() + m.interval),
             self_metrics: config.self_metrics.clone(),
-            next_housekeeping: engine_has_chores.then(|| Instant::now() + HOUSEKEEPING_INTERVAL),
+            next_housekeeping: Instant::now() + HOUSEKEEPING_INTERVAL,
             limits: config.limits,
             max_connections: config.max_connections,
             scratch: vec![0; READ_SCRATCH_BYTES].into_boxed_slice(),
@@ -376,9 +376,11 @@ impl Server {
     /// The idle sweep, the self-metrics and the engine's chores, when they
     /// are due.
     fn run_timers(&mut self) {
-        if self.next_housekeeping.is_some_and(|at| self.now >= at) {
+        if self.now >= self.next_housekeeping {
             self.engine.chores();
-            self.next_housekeeping = self.engine.has_chores().then(|| self.now + HOUSEKEEPING_INTERVAL);
+            self.warn_full.flush();
+            self.warn_accept.flush();
+            self.next_housekeeping = self.now + HOUSEKEEPING_INTERVAL;
         }
         if self.next_idle_sweep.is_some_and(|at| self.now >= at) {
             if let Some(timeout) = self.idle_timeout {
@@ -439,7 +441,7 @@ impl Server {
             finishing.then_some(COMPACTION_POLL),
             self.next_idle_sweep.map(|at| at.saturating_duration_since(now)),
             self.next_self_metrics.map(|at| at.saturating_duration_since(now)),
-            self.next_housekeeping.map(|at| at.saturating_duration_since(now)),
+            Some(self.next_housekeeping.saturating_duration_since(now)),
         ]
         .into_iter()
         .flatten()
