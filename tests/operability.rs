@@ -70,6 +70,7 @@ fn stats_counts_requests_errors_connections_and_data() {
             "errors.not_stored",
             "points",
             "series",
+            "store.durable",
             "bytes.in",
             "bytes.out",
             "output.pending_bytes",
@@ -101,6 +102,7 @@ fn stats_counts_requests_errors_connections_and_data() {
         ("points", 3),
         // A deleted key is not a series.
         ("series", 2),
+        ("store.durable", 0),
         ("output.pending_bytes", 0),
         ("output.memory_limit_bytes", 256 << 20),
         ("output.memory_waits", 0),
@@ -125,6 +127,7 @@ fn a_durable_server_reports_its_log() {
     assert_eq!(figures["log.bytes"], log_len);
     assert!(figures["log.last_fsync_unix"] > 1_700_000_000, "{figures:?}");
     assert_eq!(figures["log.compactions"], 0);
+    assert_eq!(figures["store.durable"], 1);
 }
 
 /// Whether the server closed the connection (end of stream or reset)

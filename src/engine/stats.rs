@@ -78,6 +78,7 @@ pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(Stri
         ("errors.not_stored".to_owned(), counters.not_stored),
         ("points".to_owned(), store.point_count() as u64),
         ("series".to_owned(), store.series_count() as u64),
+        ("store.durable".to_owned(), u64::from(gauges.journal.is_some())),
         ("bytes.in".to_owned(), counters.bytes_in),
         ("bytes.out".to_owned(), counters.bytes_out),
         ("output.pending_bytes".to_owned(), gauges.pending_output as u64),
