@@ -64,7 +64,8 @@
 //! (`session::course`: `protocol::LineFramer` for bounded lines,
 //! `protocol::parse_line` for a `Request` borrowing its key, then the
 //! `engine` and the answer bytes; a long `get` answer in slices bounded by
-//! the output limit) → the session's output → socket. A durable server
+//! the connection's output limit and by the output memory all connections
+//! share) → the session's output → socket. A durable server
 //! holds the answers to a turn's puts until `engine::Engine::commit` has
 //! written the turn's batch to the log; if it fails they become errors.
 

@@ -300,6 +300,9 @@ pub struct Store {
     /// hashing its key (which was most of a walk over a million series).
     order: BTreeMap<Arc<str>, usize>,
     points: usize,
+    /// Series with at least one point: a deleted key stays in the maps
+    /// but is not counted.
+    live: usize,
 }
 
 impl Store {
@@ -310,27 +313,58 @@ impl Store {
     /// Stores one point (last write wins); returns the value it replaced.
     /// Allocates only for a new key.
     pub fn put(&mut self, key: &str, timestamp: i64, value: f64) -> Option<f64> {
-        let replaced = self.series_mut(key).insert(timestamp, value);
+        let series = self.series_mut(key);
+        let was_empty = series.is_empty();
+        let replaced = series.insert(timestamp, value);
         self.points += usize::from(replaced.is_none());
+        self.live += usize::from(was_empty);
         replaced
     }
 
     /// Stores points of one key, looking the key up once (loading a snapshot).
     pub fn put_points(&mut self, key: &str, points: impl IntoIterator<Item = Point>) {
         let series = self.series_mut(key);
+        let was_empty = series.is_empty();
         let added = points
             .into_iter()
             .filter(|&(timestamp, value)| series.insert(timestamp, value).is_none())
             .count();
         self.points += added;
+        self.live += usize::from(was_empty && added > 0);
     }
 
     /// Removes one point, if stored. The key stays (keys are never removed,
     /// which a paused [`Store::walk`] relies on), possibly with no points.
     pub fn remove(&mut self, key: &str, timestamp: i64) {
         if let Some(&id) = self.ids.get(key) {
-            self.points -= usize::from(self.series[id].remove(timestamp));
+            let series = &mut self.series[id];
+            let removed = series.remove(timestamp);
+            self.points -= usize::from(removed);
+            self.live -= usize::from(removed && series.is_empty());
         }
+    }
+
+    /// Takes every point of `key` out (a `delete`), returning them. The key
+    /// stays in the maps, with no points, like a key whose only put was
+    /// taken back: a paused [`Store::walk`] relies on keys staying, and an
+    /// empty series is answered and snapshotted like a missing one (its few
+    /// bytes are freed at the next restart).
+    pub fn take_series(&mut self, key: &str) -> Option<Series> {
+        let &id = self.ids.get(key)?;
+        let series = std::mem::take(&mut self.series[id]);
+        self.points -= series.len();
+        self.live -= usize::from(!series.is_empty());
+        Some(series)
+    }
+
+    /// Puts back the points [`Store::take_series`] took, replacing whatever
+    /// `key` holds now (undoing a delete, after the puts that followed it
+    /// were undone).
+    pub fn restore_series(&mut self, key: &str, series: Series) {
+        let (points, live) = (series.len(), usize::from(!series.is_empty()));
+        let dropped = std::mem::replace(self.series_mut(key), series);
+        self.points = self.points + points - dropped.len();
+        self.live = self.live + live - usize::from(!dropped.is_empty());
     }
 
     /// The series of `key`, created if missing, with one hash lookup for a
@@ -392,9 +426,9 @@ impl Store {
             .map(|(key, &id)| (key, &self.series[id]))
     }
 
-    /// Number of series.
+    /// Number of series with points (a deleted key is not one).
     pub fn series_count(&self) -> usize {
-        self.series.len()
+        self.live
     }
 
     /// Number of points in all series.
@@ -499,6 +533,39 @@ mod tests {
             model.insert(t, t as f64 / 2.0);
         }
         check_series(&s, &model, &mut XorShift::seeded(1));
+    }
+
+    #[test]
+    fn a_deleted_key_has_no_points_until_put_again_and_a_restore_undoes_it() {
+        let mut st = Store::new();
+        for t in 0..600 {
+            st.put("a", t, 1.0);
+        }
+        st.put("b", 1, 2.0);
+        assert_eq!(st.take_series("none").map(|s| s.len()), None);
+        let taken = st.take_series("a").expect("a is stored");
+        assert_eq!(taken.len(), 600);
+        assert_eq!((st.series_count(), st.point_count()), (1, 1));
+        assert!(st.get("a").is_none_or(Series::is_empty));
+        // A walk over a deleted key, even resumed inside it, skips it.
+        let mut seen = Vec::new();
+        let cursor = Some(Cursor {
+            key: Arc::from("a"),
+            after: 5,
+        });
+        st.walk(cursor, |key, point| {
+            seen.push((key.to_string(), point));
+            true
+        });
+        assert_eq!(seen, [("b".to_owned(), (1, 2.0))]);
+        st.put("a", 7, 3.0);
+        assert_eq!((st.series_count(), st.point_count()), (2, 2));
+        // Undone in reverse: the later put, then the delete.
+        st.remove("a", 7);
+        assert_eq!((st.series_count(), st.point_count()), (1, 1));
+        st.restore_series("a", taken);
+        assert_eq!((st.series_count(), st.point_count()), (2, 601));
+        assert_eq!(st.get("a").map(Series::len), Some(600));
     }
 
     #[test]

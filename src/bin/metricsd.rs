@@ -6,8 +6,8 @@ mod cli;
 use cli::{duration, print_line, printed, size};
 use metricsd::config::{
     Fsync, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_DATA_DIR, DEFAULT_FSYNC, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_PENDING_OUTPUT, DEFAULT_SELF_METRICS_INTERVAL,
-    DEFAULT_SELF_METRICS_PREFIX,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_OUTPUT_MEMORY, DEFAULT_MAX_PENDING_OUTPUT,
+    DEFAULT_SELF_METRICS_INTERVAL, DEFAULT_SELF_METRICS_PREFIX,
 };
 use metricsd::journal;
 use metricsd::protocol::is_valid_key;
@@ -33,6 +33,9 @@ options:
                              with an error and skipped [default: {DEFAULT_MAX_LINE_BYTES}]
   --max-pending-output SIZE  unsent answer bytes above which a connection's
                              requests are no longer read [default: {DEFAULT_MAX_PENDING_OUTPUT}]
+  --max-output-memory SIZE   unsent answer bytes of all connections together
+                             above which long answers wait (64 KiB per
+                             connection always pass) [default: {DEFAULT_MAX_OUTPUT_MEMORY}]
   --max-connections N        connections above this are closed at once
                              [default: {DEFAULT_MAX_CONNECTIONS}]
   --idle-timeout DURATION    close connections that send no whole request
@@ -122,6 +125,14 @@ fn parse_args() -> Result<Action, lexopt::Error> {
                     "--max-pending-output",
                     size("--max-pending-output", &mut parser)?,
                     1,
+                    usize::MAX,
+                )?
+            }
+            Long("max-output-memory") => {
+                config.max_output_memory = in_range(
+                    "--max-output-memory",
+                    size("--max-output-memory", &mut parser)?,
+                    0,
                     usize::MAX,
                 )?
             }
@@ -230,9 +241,10 @@ fn main() -> ExitCode {
     // Printed whatever RUST_LOG says: scripts and tests read the real port here.
     eprintln!("listening on {}", server.local_addr());
     log::info!(
-        "limits: max line {} bytes, max pending output {} bytes, max connections {}",
+        "limits: max line {} bytes, max pending output {} bytes, max output memory {} bytes, max connections {}",
         config.limits.max_line_bytes,
         config.limits.max_pending_output,
+        config.max_output_memory,
         config.max_connections
     );
     match &config.storage {

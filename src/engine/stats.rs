@@ -19,12 +19,16 @@ pub struct Counters {
     pub gets: u64,
     pub stats: u64,
     pub ranges: u64,
+    pub deletes: u64,
     /// Invalid requests, by cause (indexed by [`RequestError::index`]).
     pub errors: [u64; RequestError::ALL.len()],
     /// Valid puts answered with an error because the log could not take them.
     pub not_stored: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Times a connection had to wait for the memory shared by all
+    /// connections' answers (`--max-output-memory`).
+    pub output_waits: u64,
 }
 
 /// Figures of the moment, kept up to date by the event loop.
@@ -35,6 +39,9 @@ pub struct Gauges {
     /// Answer bytes accepted but not yet taken by the sockets, all
     /// connections together.
     pub pending_output: usize,
+    /// `--max-output-memory`: the bound on `pending_output`, apart from the
+    /// small output every connection may always have.
+    pub max_output_memory: usize,
     /// None when the server keeps nothing on disk.
     pub journal: Option<journal::Status>,
 }
@@ -45,6 +52,7 @@ impl Default for Gauges {
             started: Instant::now(),
             connections: 0,
             pending_output: 0,
+            max_output_memory: crate::config::DEFAULT_MAX_OUTPUT_MEMORY,
             journal: None,
         }
     }
@@ -63,6 +71,7 @@ pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(Stri
         ("requests.get".to_owned(), counters.gets),
         ("requests.stats".to_owned(), counters.stats),
         ("requests.range".to_owned(), counters.ranges),
+        ("requests.delete".to_owned(), counters.deletes),
     ];
     for cause in RequestError::ALL {
         all.push((format!("errors.{}", cause.name()), counters.errors[cause.index()]));
@@ -71,9 +80,12 @@ pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(Stri
         ("errors.not_stored".to_owned(), counters.not_stored),
         ("points".to_owned(), store.point_count() as u64),
         ("series".to_owned(), store.series_count() as u64),
+        ("store.durable".to_owned(), u64::from(gauges.journal.is_some())),
         ("bytes.in".to_owned(), counters.bytes_in),
         ("bytes.out".to_owned(), counters.bytes_out),
         ("output.pending_bytes".to_owned(), gauges.pending_output as u64),
+        ("output.memory_limit_bytes".to_owned(), gauges.max_output_memory as u64),
+        ("output.memory_waits".to_owned(), counters.output_waits),
     ]);
     if let Some(status) = &gauges.journal {
         let unix = |t: Option<SystemTime>| {

@@ -9,6 +9,7 @@
 //! crc    = CRC-32 (IEEE) seeded with the salt, of the 4 length bytes and the body
 //! body   = kind:u8 ...
 //!   PUTS   (log)       { key_len:varint key:utf8 timestamp:i64le value:f64le }+
+//!   DELETE (log)       { key_len:varint key:utf8 }+
 //!   SERIES (snapshot)  key_len:varint key:utf8 { timestamp:i64le value:f64le }+
 //!   END    (snapshot)  series:varint points:varint
 //! ```
@@ -20,7 +21,9 @@
 //! take for a good record after a torn tail and refuse to start. Without
 //! the salt, nobody outside the server can compute a valid checksum.
 //!
-//! A log is a series of PUTS records, one or more per loop turn; a
+//! A log is a series of PUTS and DELETE records, one or more per loop
+//! turn, replayed in order (a DELETE removes every point of its keys put
+//! before it; a put after it stores afresh); a
 //! snapshot is SERIES records in key order (a long series spans several)
 //! and one END record whose counts prove it complete.
 //! Integers are little-endian; varints are unsigned LEB128.
@@ -68,6 +71,7 @@ pub const MAX_BODY_BYTES: usize = TARGET_BODY_BYTES + (64 << 20) + 32;
 const KIND_PUTS: u8 = 1;
 const KIND_SERIES: u8 = 2;
 const KIND_END: u8 = 3;
+const KIND_DELETE: u8 = 4;
 /// One point: timestamp and value.
 const POINT_BYTES: usize = 16;
 
@@ -114,7 +118,7 @@ pub enum Damage {
 
 /// Whether `kind` is the first byte of a body this format writes.
 pub fn is_known_kind(kind: u8) -> bool {
-    matches!(kind, KIND_PUTS | KIND_SERIES | KIND_END)
+    matches!(kind, KIND_PUTS | KIND_SERIES | KIND_END | KIND_DELETE)
 }
 
 /// Looks at the record at the front of `buf`, in a file of `salt`.
@@ -163,9 +167,9 @@ fn seal_record(buf: &mut [u8], at: usize, end: usize, salt: u32) {
     buf[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// The puts of one loop turn, encoded as log records, waiting to be
-/// written, and what each put replaced in the store, to undo them if the
-/// write fails.
+/// The puts and deletes of one loop turn, encoded as log records, waiting
+/// to be written, and what each put replaced in the store, to undo them if
+/// the write fails.
 #[derive(Debug, Default)]
 pub struct Batch {
     buf: Vec<u8>,
@@ -175,37 +179,86 @@ pub struct Batch {
     undo: Vec<Undo>,
 }
 
-/// How to take one put back: its key (in the batch's buffer), its
-/// timestamp, and the value it replaced (None: the point was new).
+/// How to take one change back: its key (in the batch's buffer) and what
+/// it was.
 #[derive(Debug, Clone, Copy)]
 struct Undo {
     key_at: usize,
     key_len: usize,
-    timestamp: i64,
-    replaced: Option<f64>,
+    change: Change,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Change {
+    /// A put at `timestamp` that replaced `replaced` (None: the point was new).
+    Put { timestamp: i64, replaced: Option<f64> },
+    /// A delete: what it removed is kept by the caller, who took it.
+    Delete,
+}
+
+/// One change of a batch to take back, last first (see [`Batch::undo`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Undone<'a> {
+    /// Put `replaced` back at `timestamp` of `key`, or remove the point if None.
+    Put {
+        key: &'a str,
+        timestamp: i64,
+        replaced: Option<f64>,
+    },
+    /// Give `key` back the points its delete took.
+    Delete { key: &'a str },
+}
+
+/// One entry of a log record, in the order it was appended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LogEntry<'a> {
+    Put { key: &'a str, timestamp: i64, value: f64 },
+    Delete { key: &'a str },
 }
 
 impl Batch {
     /// Adds one put, already applied to the store, where it replaced
     /// `replaced`.
     pub fn push(&mut self, key: &str, timestamp: i64, value: f64, replaced: Option<f64>) {
-        let open = self.records.last().map(|&at| self.buf.len() - at - HEADER_BYTES);
-        if open.is_none_or(|body| body >= TARGET_BODY_BYTES) {
-            self.records.push(open_record(&mut self.buf, KIND_PUTS));
-        }
-        put_varint(&mut self.buf, key.len() as u64);
-        let key_at = self.buf.len();
-        self.buf.extend_from_slice(key.as_bytes());
+        let key_at = self.push_key(KIND_PUTS, key);
         put_point(&mut self.buf, (timestamp, value));
         self.undo.push(Undo {
             key_at,
             key_len: key.len(),
-            timestamp,
-            replaced,
+            change: Change::Put { timestamp, replaced },
         });
     }
 
-    /// Puts added since the last [`Batch::clear`].
+    /// Adds one delete of `key`, already applied to the store; the caller
+    /// keeps what it removed, for [`Undone::Delete`].
+    pub fn push_delete(&mut self, key: &str) {
+        let key_at = self.push_key(KIND_DELETE, key);
+        self.undo.push(Undo {
+            key_at,
+            key_len: key.len(),
+            change: Change::Delete,
+        });
+    }
+
+    /// Appends an entry's key to an open record of `kind`, opening one if
+    /// the last is of another kind or full (so entries stay in order
+    /// across records); returns where the key's bytes are.
+    fn push_key(&mut self, kind: u8, key: &str) -> usize {
+        let open = self
+            .records
+            .last()
+            .filter(|&&at| self.buf[at + HEADER_BYTES] == kind)
+            .map(|&at| self.buf.len() - at - HEADER_BYTES);
+        if open.is_none_or(|body| body >= TARGET_BODY_BYTES) {
+            self.records.push(open_record(&mut self.buf, kind));
+        }
+        put_varint(&mut self.buf, key.len() as u64);
+        let key_at = self.buf.len();
+        self.buf.extend_from_slice(key.as_bytes());
+        key_at
+    }
+
+    /// Puts and deletes added since the last [`Batch::clear`].
     pub fn len(&self) -> usize {
         self.undo.len()
     }
@@ -224,13 +277,20 @@ impl Batch {
         &self.buf
     }
 
-    /// The puts from last to first: (key, timestamp, the value it replaced).
-    pub fn undo(&self) -> impl Iterator<Item = (&str, i64, Option<f64>)> + '_ {
+    /// The changes from last to first, to take them back in that order.
+    pub fn undo(&self) -> impl Iterator<Item = Undone<'_>> + '_ {
         self.undo.iter().rev().map(|u| {
             let key = &self.buf[u.key_at..u.key_at + u.key_len];
-            // Copied from a &str by `push`.
+            // Copied from a &str by `push_key`.
             let key = std::str::from_utf8(key).unwrap_or_default();
-            (key, u.timestamp, u.replaced)
+            match u.change {
+                Change::Put { timestamp, replaced } => Undone::Put {
+                    key,
+                    timestamp,
+                    replaced,
+                },
+                Change::Delete => Undone::Delete { key },
+            }
         })
     }
 
@@ -249,17 +309,25 @@ impl Batch {
     }
 }
 
-/// Decodes the body of a PUTS record, calling `put` for each entry in order.
-pub fn decode_puts(body: &[u8], mut put: impl FnMut(&str, i64, f64)) -> Result<usize, Damage> {
-    let mut rest = expect_kind(body, KIND_PUTS)?;
+/// Decodes the body of a log record (PUTS or DELETE), calling `apply` for
+/// each entry in order; returns how many there were.
+pub fn decode_log(body: &[u8], mut apply: impl FnMut(LogEntry<'_>)) -> Result<usize, Damage> {
+    let (&kind, mut rest) = body.split_first().ok_or(Damage::BadBody)?;
+    if kind != KIND_PUTS && kind != KIND_DELETE {
+        return Err(Damage::BadBody);
+    }
     let mut count = 0;
     while !rest.is_empty() {
         let key;
         (key, rest) = take_key(rest)?;
-        let point = rest.get(..POINT_BYTES).ok_or(Damage::BadBody)?;
-        let (timestamp, value) = get_point(point);
-        put(key, timestamp, value);
-        rest = &rest[POINT_BYTES..];
+        if kind == KIND_DELETE {
+            apply(LogEntry::Delete { key });
+        } else {
+            let point = rest.get(..POINT_BYTES).ok_or(Damage::BadBody)?;
+            let (timestamp, value) = get_point(point);
+            apply(LogEntry::Put { key, timestamp, value });
+            rest = &rest[POINT_BYTES..];
+        }
         count += 1;
     }
     Ok(count)
@@ -371,13 +439,6 @@ pub fn points(bytes: &[u8]) -> impl Iterator<Item = (i64, f64)> + '_ {
     bytes.chunks_exact(POINT_BYTES).map(get_point)
 }
 
-fn expect_kind(body: &[u8], kind: u8) -> Result<&[u8], Damage> {
-    match body.split_first() {
-        Some((&k, rest)) if k == kind => Ok(rest),
-        _ => Err(Damage::BadBody),
-    }
-}
-
 fn take_key(buf: &[u8]) -> Result<(&str, &[u8]), Damage> {
     let (len, rest) = take_varint(buf)?;
     let len = usize::try_from(len).map_err(|_| Damage::BadBody)?;
@@ -450,8 +511,21 @@ mod tests {
         let mut batch = Batch::default();
         batch.push("a", 1, 1.0, None);
         batch.push("ключ", 2, 2.0, Some(0.5));
+        batch.push_delete("a");
         let undo: Vec<_> = batch.undo().collect();
-        assert_eq!(undo, [("ключ", 2, Some(0.5)), ("a", 1, None)]);
+        let put = |key, timestamp, replaced| Undone::Put {
+            key,
+            timestamp,
+            replaced,
+        };
+        assert_eq!(
+            undo,
+            [
+                Undone::Delete { key: "a" },
+                put("ключ", 2, Some(0.5)),
+                put("a", 1, None)
+            ]
+        );
         batch.clear();
         assert_eq!(batch.undo().count(), 0);
     }
@@ -486,13 +560,46 @@ mod tests {
         let bytes = batch.sealed(SALT).to_vec();
         let mut seen = Vec::new();
         for body in records(&bytes) {
-            decode_puts(body, |k, t, v| seen.push((k.to_owned(), t, v.to_bits()))).unwrap();
+            decode_log(body, |entry| match entry {
+                LogEntry::Put { key, timestamp, value } => seen.push((key.to_owned(), timestamp, value.to_bits())),
+                LogEntry::Delete { .. } => panic!("no delete was pushed"),
+            })
+            .unwrap();
         }
         let want: Vec<_> = puts.iter().map(|&(k, t, v)| (k.to_owned(), t, v.to_bits())).collect();
         assert_eq!(seen, want);
         batch.clear();
         assert!(batch.is_empty());
         assert!(batch.sealed(SALT).is_empty());
+    }
+
+    #[test]
+    fn puts_and_deletes_round_trip_in_their_order() {
+        let mut batch = Batch::default();
+        batch.push("a", 1, 1.0, None);
+        batch.push("b", 1, 2.0, None);
+        batch.push_delete("a");
+        batch.push_delete("ключ");
+        batch.push("a", 2, 3.0, None);
+        assert_eq!(batch.len(), 5);
+        let bytes = batch.sealed(SALT).to_vec();
+        let bodies = records(&bytes);
+        // A record holds one kind: puts, deletes, puts.
+        assert_eq!(bodies.len(), 3);
+        let mut seen = Vec::new();
+        for body in bodies {
+            decode_log(body, |entry| seen.push(format!("{entry:?}"))).unwrap();
+        }
+        assert_eq!(
+            seen,
+            [
+                r#"Put { key: "a", timestamp: 1, value: 1.0 }"#,
+                r#"Put { key: "b", timestamp: 1, value: 2.0 }"#,
+                r#"Delete { key: "a" }"#,
+                r#"Delete { key: "ключ" }"#,
+                r#"Put { key: "a", timestamp: 2, value: 3.0 }"#,
+            ]
+        );
     }
 
     #[test]
@@ -507,7 +614,7 @@ mod tests {
         let bodies = records(&bytes);
         assert!(bodies.len() >= 3, "{} records", bodies.len());
         assert!(bodies.iter().all(|b| b.len() < TARGET_BODY_BYTES + 200));
-        let total: usize = bodies.iter().map(|b| decode_puts(b, |_, _, _| {}).unwrap()).sum();
+        let total: usize = bodies.iter().map(|b| decode_log(b, |_| {}).unwrap()).sum();
         assert_eq!(total, n);
     }
 
@@ -572,17 +679,14 @@ mod tests {
 
     #[test]
     fn bodies_that_do_not_decode_are_bad() {
-        assert_eq!(decode_puts(&[KIND_SERIES], |_, _, _| {}), Err(Damage::BadBody));
+        assert_eq!(decode_log(&[KIND_SERIES], |_| {}), Err(Damage::BadBody));
+        assert_eq!(decode_log(&[], |_| {}), Err(Damage::BadBody));
         // A key length past the end, a key that is not UTF-8, a short point.
-        assert_eq!(decode_puts(&[KIND_PUTS, 9, b'a'], |_, _, _| {}), Err(Damage::BadBody));
-        assert_eq!(
-            decode_puts(&[KIND_PUTS, 1, 0xff, 0, 0], |_, _, _| {}),
-            Err(Damage::BadBody)
-        );
-        assert_eq!(
-            decode_puts(&[KIND_PUTS, 1, b'a', 0, 0], |_, _, _| {}),
-            Err(Damage::BadBody)
-        );
+        assert_eq!(decode_log(&[KIND_PUTS, 9, b'a'], |_| {}), Err(Damage::BadBody));
+        assert_eq!(decode_log(&[KIND_DELETE, 9, b'a'], |_| {}), Err(Damage::BadBody));
+        assert_eq!(decode_log(&[KIND_PUTS, 1, 0xff, 0, 0], |_| {}), Err(Damage::BadBody));
+        assert_eq!(decode_log(&[KIND_DELETE, 1, 0xff], |_| {}), Err(Damage::BadBody));
+        assert_eq!(decode_log(&[KIND_PUTS, 1, b'a', 0, 0], |_| {}), Err(Damage::BadBody));
         assert_eq!(decode_snapshot(&[KIND_SERIES, 1, b'a', 1]), Err(Damage::BadBody));
         assert_eq!(decode_snapshot(&[KIND_END, 1, 1, 0]), Err(Damage::BadBody));
         assert_eq!(decode_snapshot(&[]), Err(Damage::BadBody));

@@ -10,7 +10,7 @@
 //! operator's `--repair`.
 
 use super::files::{self, DataDir, RecordReader, Step};
-use super::format::{self, Damage, SnapshotRecord, FILE_HEADER_BYTES, LOG_MAGIC, SNAPSHOT_MAGIC};
+use super::format::{self, Damage, LogEntry, SnapshotRecord, FILE_HEADER_BYTES, LOG_MAGIC, SNAPSHOT_MAGIC};
 use super::Error;
 use crate::store::Store;
 use std::path::Path;
@@ -243,13 +243,18 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<Replayed, 
             Step::Record(body) => {
                 // Checked whole before any of it is applied, so a record is
                 // replayed entirely or not at all.
-                if let Err(damage) = format::decode_puts(body, |_, _, _| {}) {
+                if let Err(damage) = format::decode_log(body, |_| {}) {
                     let len = body.len();
                     reader.unread(len);
                     break damage;
                 }
-                let _ = format::decode_puts(body, |key, timestamp, value| {
-                    store.put(key, timestamp, value);
+                let _ = format::decode_log(body, |entry| match entry {
+                    LogEntry::Put { key, timestamp, value } => {
+                        store.put(key, timestamp, value);
+                    }
+                    LogEntry::Delete { key } => {
+                        store.take_series(key);
+                    }
                 });
                 records += 1;
             }
@@ -678,12 +683,17 @@ mod tests {
     const KEYS: u64 = 400;
     const TIMESTAMPS: u64 = 200;
 
-    /// Random puts over a few hundred keys, applied to `store` and appended
-    /// by `journal`, as a loop turn does.
+    /// Random puts over a few hundred keys, and a delete now and then,
+    /// applied to `store` and appended by `journal`, as a loop turn does.
     fn put_turn(journal: &mut Journal, store: &mut Store, rng: &mut XorShift, puts: usize) {
         let mut batch = Batch::default();
         for _ in 0..puts {
             let key = format!("k{:03}", rng.below(KEYS));
+            if rng.below(40) == 0 {
+                store.take_series(&key);
+                batch.push_delete(&key);
+                continue;
+            }
             let (timestamp, value) = (rng.below(TIMESTAMPS) as i64, rng.below(1000) as f64);
             let replaced = store.put(&key, timestamp, value);
             batch.push(&key, timestamp, value, replaced);
@@ -711,6 +721,14 @@ mod tests {
                 batch.push(&key, timestamp, -1.0, None);
             }
         }
+        // A key deleted before the compaction begins: its delete is in the
+        // log the snapshot replaces, so the snapshot must not hold it.
+        for timestamp in 0..10 {
+            store.put("gone", timestamp, 1.0);
+            batch.push("gone", timestamp, 1.0, None);
+        }
+        store.take_series("gone");
+        batch.push_delete("gone");
         journal.commit(&mut batch).unwrap();
         let mut slices = 0;
         while journal.tick(&store) {
@@ -731,6 +749,7 @@ mod tests {
 
         let (journal, recovered) = Journal::open(&options).unwrap();
         assert_eq!(dump(&recovered), dump(&store));
+        assert!(recovered.get("gone").is_none_or(|s| s.is_empty()));
         journal.close().unwrap();
     }
 }

@@ -26,6 +26,7 @@ use connection::{Connection, Next};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -55,6 +56,12 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How often an idle loop looks whether a snapshot finished off the loop.
 const COMPACTION_POLL: Duration = Duration::from_millis(100);
+/// How often the loop does its chores: is the data directory still there,
+/// and the counts of warnings held back. Once a second is what the contract
+/// promises for noticing a removed data directory (`--fsync always` also
+/// looks before each write) and the interval of the rate-limited warnings,
+/// and costs an idle server one wakeup and two `stat`s a second.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -62,6 +69,7 @@ const WAKER: Token = Token(1);
 const FIRST_CONNECTION: usize = 2;
 
 pub use crate::session::Limits;
+use crate::session::ANSWER_SLICE_BYTES;
 
 /// Everything the server is started with.
 #[derive(Debug, Clone)]
@@ -71,6 +79,9 @@ pub struct Config {
     pub limits: Limits,
     /// Connections above this are accepted and closed at once.
     pub max_connections: usize,
+    /// All connections' unsent answer bytes together: past it, long answers
+    /// wait (see `session`).
+    pub max_output_memory: usize,
     /// Where puts are made durable; None keeps everything in memory only.
     pub storage: Option<journal::Options>,
     /// Connections that neither send a whole request nor take answer bytes
@@ -100,6 +111,7 @@ impl Default for Config {
                 max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
             },
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_output_memory: crate::config::DEFAULT_MAX_OUTPUT_MEMORY,
             storage: None,
             idle_timeout: crate::config::DEFAULT_IDLE_TIMEOUT,
             self_metrics: None,
@@ -165,11 +177,17 @@ pub struct Server {
     next_idle_sweep: Option<Instant>,
     self_metrics: Option<SelfMetrics>,
     next_self_metrics: Option<Instant>,
+    /// When the chores are next due.
+    next_housekeeping: Instant,
     limits: Limits,
     max_connections: usize,
     scratch: Box<[u8]>,
     /// Connections with work for the next turn (slab keys).
     ready: Vec<usize>,
+    /// Connections with work waiting for room under `--max-output-memory`,
+    /// oldest first: each turn that ends with room, the first ones are
+    /// served again, and those still without room join the back.
+    waiting: VecDeque<usize>,
     /// A descriptor held in reserve: when `accept` fails for lack of
     /// descriptors, closing it lets one waiting connection be accepted and
     /// closed at once, so the peer is told instead of left hanging and the
@@ -209,10 +227,11 @@ impl Server {
         if limits.max_line_bytes == 0 || limits.max_pending_output == 0 || config.max_connections == 0 {
             return Err(StartError::Invalid("limits must be at least 1"));
         }
-        let engine = match &config.storage {
+        let mut engine = match &config.storage {
             None => Engine::in_memory(Store::new()),
             Some(options) => Engine::open(options)?,
         };
+        engine.limit_output(config.max_output_memory);
         let listen_error = |source| StartError::Listen {
             listen: config.listen.clone(),
             source,
@@ -242,10 +261,12 @@ impl Server {
             next_idle_sweep: config.idle_timeout.map(|t| Instant::now() + idle_sweep_interval(t)),
             next_self_metrics: config.self_metrics.as_ref().map(|m| Instant::now() + m.interval),
             self_metrics: config.self_metrics.clone(),
+            next_housekeeping: Instant::now() + HOUSEKEEPING_INTERVAL,
             limits: config.limits,
             max_connections: config.max_connections,
             scratch: vec![0; READ_SCRATCH_BYTES].into_boxed_slice(),
             ready: Vec::new(),
+            waiting: VecDeque::new(),
             spare_fd: File::open("/dev/null").ok(),
             stop: Arc::new(AtomicBool::new(false)),
             waker,
@@ -328,12 +349,39 @@ impl Server {
             }
             self.run_timers();
             self.commit_turn();
+            self.wake_waiting();
             self.compacting = self.engine.compaction_step();
         }
     }
 
-    /// The idle sweep and the self-metrics, when they are due.
+    /// Queues connections waiting for output memory, oldest first, about
+    /// as many as the room left can take a slice each: room is handed out
+    /// in turn, so no waiting connection is passed over for long.
+    fn wake_waiting(&mut self) {
+        let mut room = self.engine.output_room();
+        while room > 0 {
+            let Some(key) = self.waiting.pop_front() else {
+                return;
+            };
+            // A key closed while it waited (perhaps reused since) is skipped.
+            let Some(conn) = self.connections.get_mut(key).filter(|conn| conn.waiting) else {
+                continue;
+            };
+            conn.waiting = false;
+            enqueue(&mut self.ready, key, conn);
+            room = room.saturating_sub(ANSWER_SLICE_BYTES);
+        }
+    }
+
+    /// The idle sweep, the self-metrics and the engine's chores, when they
+    /// are due.
     fn run_timers(&mut self) {
+        if self.now >= self.next_housekeeping {
+            self.engine.chores();
+            self.warn_full.flush();
+            self.warn_accept.flush();
+            self.next_housekeeping = self.now + HOUSEKEEPING_INTERVAL;
+        }
         if self.next_idle_sweep.is_some_and(|at| self.now >= at) {
             if let Some(timeout) = self.idle_timeout {
                 self.close_idle(timeout);
@@ -393,6 +441,7 @@ impl Server {
             finishing.then_some(COMPACTION_POLL),
             self.next_idle_sweep.map(|at| at.saturating_duration_since(now)),
             self.next_self_metrics.map(|at| at.saturating_duration_since(now)),
+            Some(self.next_housekeeping.saturating_duration_since(now)),
         ]
         .into_iter()
         .flatten()
@@ -502,8 +551,14 @@ impl Server {
                 return;
             }
         }
-        if next == Next::Again {
-            enqueue(&mut self.ready, key, conn);
+        match next {
+            Next::Again => enqueue(&mut self.ready, key, conn),
+            Next::WaitForRoom if !conn.waiting => {
+                conn.waiting = true;
+                self.waiting.push_back(key);
+                self.engine.count(Event::OutputWait);
+            }
+            _ => {}
         }
     }
 

@@ -25,7 +25,7 @@ use crate::engine::{Engine, EngineError};
 use course::CourseSession;
 use std::net::SocketAddr;
 
-pub use bounds::Limits;
+pub use bounds::{Limits, ANSWER_SLICE_BYTES};
 pub use output::Output;
 pub use phase::Phase;
 
@@ -99,6 +99,12 @@ impl Session {
     /// Lingering: the peer sent more, which was dropped.
     pub fn dropped_input(&mut self) {
         dispatch!(self, s => s.dropped_input())
+    }
+
+    /// Whether the session has no room for answers only because all
+    /// connections' output together has reached `--max-output-memory`.
+    pub fn waits_for_shared_room(&self, limits: &Limits) -> bool {
+        dispatch!(self, s => s.waits_for_shared_room(limits))
     }
 
     /// Whether requests or the rest of an answer wait to be answered.

@@ -53,6 +53,13 @@ options:
   --threads N           event-loop threads sharing the connections [default: 1]
   --timeout DURATION    fail when requests wait and nothing moves this long
                         [default: {timeout}]
+  --allow-durable       run against a metricsd that keeps its data on disk
+                        (its stats say store.durable 1): without it the
+                        tool asks first and refuses, since the points it
+                        writes would stay in that store
+  --cleanup             at the end, delete every key the run wrote (puts
+                        and preloaded points), whether or not the run
+                        succeeded (metricsd only)
   --json                print one JSON object on stdout instead of the table
   -h, --help            print this help
   -V, --version         print the version
@@ -96,6 +103,8 @@ pub struct Options {
     pub json: bool,
     pub threads: usize,
     pub timeout: Duration,
+    pub allow_durable: bool,
+    pub cleanup: bool,
 }
 
 impl Default for Options {
@@ -117,6 +126,8 @@ impl Default for Options {
             json: false,
             threads: 1,
             timeout: DEFAULT_CLIENT_TIMEOUT,
+            allow_durable: false,
+            cleanup: false,
         }
     }
 }
@@ -150,6 +161,8 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Action, lexopt::Error> {
             Long("timestamp-base") => o.timestamp_base = parser.value()?.parse()?,
             Long("rate") => o.rate = Some(positive("--rate", parser.value()?.parse()?)?),
             Long("json") => o.json = true,
+            Long("allow-durable") => o.allow_durable = true,
+            Long("cleanup") => o.cleanup = true,
             Long("threads") => o.threads = at_least_one("--threads", parser.value()?.parse()?)?,
             Long("timeout") => o.timeout = duration("--timeout", &mut parser)?,
             Short('h') | Long("help") => return Ok(Action::Help),
@@ -168,6 +181,9 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Action, lexopt::Error> {
         (None, Some(d)) => Limit::Duration(d),
         (None, None) => Limit::Requests(DEFAULT_REQUESTS),
     };
+    if o.server == Server::Redis && (o.allow_durable || o.cleanup) {
+        return Err("--allow-durable and --cleanup are for --server metricsd".into());
+    }
     if o.threads > o.connections {
         return Err(format!(
             "--threads ({}) must not exceed --connections ({})",
@@ -270,6 +286,8 @@ mod tests {
             json: true,
             threads: 2,
             timeout: Duration::from_secs(3),
+            allow_durable: false,
+            cleanup: false,
         };
         assert_eq!(got, Ok(Action::Run(expected)));
         assert_eq!(parse_args(&["-V"]), Ok(Action::Version));
@@ -283,6 +301,10 @@ mod tests {
         };
         assert_eq!(redis.addr, "127.0.0.1:9");
         assert_eq!(parse_args(&["--help"]), Ok(Action::Help));
+        let Ok(Action::Run(careful)) = parse_args(&["--allow-durable", "--cleanup"]) else {
+            panic!("a run")
+        };
+        assert!(careful.allow_durable && careful.cleanup);
     }
 
     #[test]
@@ -302,6 +324,8 @@ mod tests {
             (&["--key-prefix", "a b"], "--key-prefix"),
             (&["--timestamp-base", "1.5"], "invalid digit"),
             (&["--threads", "3", "--connections", "2"], "must not exceed"),
+            (&["--server", "redis", "--cleanup"], "for --server metricsd"),
+            (&["--allow-durable", "--server", "redis"], "for --server metricsd"),
             (&["--bogus"], "--bogus"),
         ] {
             let err = parse_args(args).unwrap_err();

@@ -85,6 +85,11 @@ impl Mix {
         }
     }
 
+    /// Whether the run writes.
+    pub fn has_puts(self) -> bool {
+        !matches!(self, Mix::Get | Mix::Mixed { put_percent: 0 })
+    }
+
     /// Whether the run reads, so that points must be stored before it.
     pub fn has_gets(self) -> bool {
         !matches!(self, Mix::Put | Mix::Mixed { put_percent: 100 })
@@ -231,6 +236,13 @@ impl Workload {
     /// Points stored under each key before the run.
     pub fn preloaded(&self) -> usize {
         self.preloaded
+    }
+
+    /// The keys the run writes (its puts, or the points stored before
+    /// it), for `--cleanup`; none when it only reads.
+    pub fn written_keys(&self) -> impl Iterator<Item = &str> + '_ {
+        let writes = self.mix.has_puts() || self.preloaded > 0;
+        self.keys.iter().filter(move |_| writes).map(String::as_str)
     }
 
     /// Every point to store before the run: (key, value, timestamp).

@@ -9,7 +9,10 @@
 //! written only while the unsent output is under `max_pending_output`, and
 //! stops after a whole line to go on later (see [`answer::Resume`]), so a
 //! peer that never reads costs the server at most that much, whatever it
-//! asks for.
+//! asks for. All sessions' output together is bounded too: past
+//! `ALWAYS_ALLOWED_OUTPUT_BYTES` of its own, a session adds output only
+//! while the engine's `--max-output-memory` has room, and otherwise waits
+//! for it ([`CourseSession::waits_for_shared_room`]).
 //!
 //! A durable engine logs the turn's puts at the end of the turn: their
 //! `ok`s, and everything after them, are held until then (see
@@ -17,7 +20,7 @@
 
 mod answer;
 
-use super::bounds::{Limits, ANSWER_SLICE_BYTES, RETAIN_BUFFER_BYTES};
+use super::bounds::{Limits, ALWAYS_ALLOWED_OUTPUT_BYTES, ANSWER_SLICE_BYTES, RETAIN_BUFFER_BYTES};
 use super::output::Output;
 use super::phase::Phase;
 use crate::engine::{Engine, EngineError, Event};
@@ -44,6 +47,9 @@ pub struct CourseSession {
     held_acks: Vec<usize>,
     /// Answer bytes this service call may still produce.
     slice_left: usize,
+    /// Of the room left under `--max-output-memory` when this service call
+    /// began, what this session has not used.
+    shared_left: usize,
     /// A whole request arrived since the loop last looked.
     active: bool,
 }
@@ -59,6 +65,7 @@ impl CourseSession {
             output: Output::default(),
             held_acks: Vec::new(),
             slice_left: 0,
+            shared_left: 0,
             active: false,
         }
     }
@@ -75,18 +82,39 @@ impl CourseSession {
         &mut self.output
     }
 
-    /// How many answer bytes may be added now: under the output limit and
-    /// within this call's slice.
+    /// How many answer bytes may be added now: under the connection's
+    /// output limit, within this call's slice, and within the room all
+    /// connections share, unless the output is short.
     fn room(&self, limits: &Limits) -> usize {
+        let always = ALWAYS_ALLOWED_OUTPUT_BYTES.saturating_sub(self.output.pending());
+        self.own_room(limits).min(self.shared_left.max(always))
+    }
+
+    /// The room under the connection's own limits alone.
+    fn own_room(&self, limits: &Limits) -> usize {
         limits
             .max_pending_output
             .saturating_sub(self.output.pending())
             .min(self.slice_left)
     }
 
+    /// Whether the session has no room only because all connections'
+    /// output has reached `--max-output-memory`: it has answers to go on
+    /// with, or may read more, once some of that is sent.
+    pub fn waits_for_shared_room(&self, limits: &Limits) -> bool {
+        self.room(limits) == 0 && self.own_room(limits) > 0
+    }
+
+    /// Records `n` answer bytes produced in this call.
+    fn produced(&mut self, n: usize) {
+        self.slice_left = self.slice_left.saturating_sub(n);
+        self.shared_left = self.shared_left.saturating_sub(n);
+    }
+
     pub fn begin(&mut self, engine: &mut Engine, limits: &Limits) {
         debug_assert!(!self.output.is_holding(), "held output outlived its turn");
         self.slice_left = ANSWER_SLICE_BYTES;
+        self.shared_left = engine.output_room();
         if self.answering.is_some() && self.room(limits) > 0 {
             self.go_on_answering(engine, limits);
         }
@@ -266,7 +294,7 @@ impl CourseSession {
                 }
                 Framed::Incomplete => return (pos, false),
             }
-            self.slice_left = self.slice_left.saturating_sub(self.output.len() - before);
+            self.produced(self.output.len() - before);
         }
     }
 
@@ -278,7 +306,8 @@ impl CourseSession {
             let out = self.output.buf_mut();
             let before = out.len();
             self.answering = answer::resume(from, engine, out, room);
-            self.slice_left = self.slice_left.saturating_sub(out.len() - before);
+            let produced = out.len() - before;
+            self.produced(produced);
         }
         let held = !self.input.is_empty();
         self.after_answering(held);
