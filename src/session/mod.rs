@@ -11,12 +11,14 @@
 //! | module | job |
 //! | --- | --- |
 //! | `bounds` | the limits on one session's memory and work |
+//! | `budget` | the answer bytes a session may add now, under its own and the shared output bounds |
 //! | `output` | a session's answer bytes: what the socket took, what waits for the commit |
 //! | `phase` | where a session is in its life |
 //! | `course` | the course protocol: request lines in, answers out, `put` answers held for the turn's commit |
 //! | `course::answer` | one request line → engine effect + answer bytes; long `get` answers in slices |
 
 mod bounds;
+mod budget;
 mod course;
 mod output;
 mod phase;
