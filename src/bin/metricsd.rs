@@ -29,6 +29,9 @@ A metrics server speaking the plain-text put/get protocol over TCP.
 options:
   --listen HOST:PORT         address to listen on [default: {DEFAULT_LISTEN}]
                              (port 0 picks a free port)
+  --http-listen HOST:PORT    also serve the Graphite-compatible HTTP API
+                             (for Grafana) and a page of charts there
+                             [default: off; e.g. 127.0.0.1:8080]
   --max-line-bytes SIZE      longest request line; longer ones are answered
                              with an error and skipped [default: {DEFAULT_MAX_LINE_BYTES}]
   --max-pending-output SIZE  unsent answer bytes above which a connection's
@@ -112,6 +115,7 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     while let Some(arg) = parser.next()? {
         match arg {
             Long("listen") => config.listen = parser.value()?.string()?,
+            Long("http-listen") => config.http_listen = Some(parser.value()?.string()?),
             Long("max-line-bytes") => {
                 config.limits.max_line_bytes = in_range(
                     "--max-line-bytes",
@@ -162,7 +166,10 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     }
     // Before anything touches the data directory: a typo in --listen must
     // not leave a directory behind.
-    check_listen(&config.listen)?;
+    check_listen("--listen", &config.listen)?;
+    if let Some(http) = &config.http_listen {
+        check_listen("--http-listen", http)?;
+    }
     if !in_memory {
         // Absolute from here on, so that every message and the start-up
         // log say where the data is whatever the working directory was.
@@ -187,19 +194,19 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     Ok(Action::Run(config))
 }
 
-/// `--listen` as HOST:PORT with a host that resolves, or why not.
-fn check_listen(listen: &str) -> Result<(), String> {
-    let hint = || format!("--listen takes HOST:PORT such as {DEFAULT_LISTEN}, not {listen:?}");
+/// `--listen` (or `flag`) as HOST:PORT with a host that resolves, or why not.
+fn check_listen(flag: &str, listen: &str) -> Result<(), String> {
+    let hint = || format!("{flag} takes HOST:PORT such as {DEFAULT_LISTEN}, not {listen:?}");
     let (host, port) = listen.rsplit_once(':').ok_or_else(hint)?;
     if host.is_empty() || port.parse::<u16>().is_err() {
         return Err(hint());
     }
     let mut addresses = listen
         .to_socket_addrs()
-        .map_err(|e| format!("--listen {listen}: cannot resolve {host}: {e}"))?;
+        .map_err(|e| format!("{flag} {listen}: cannot resolve {host}: {e}"))?;
     match addresses.next() {
         Some(_) => Ok(()),
-        None => Err(format!("--listen {listen}: {host} resolves to no address")),
+        None => Err(format!("{flag} {listen}: {host} resolves to no address")),
     }
 }
 
@@ -240,6 +247,9 @@ fn main() -> ExitCode {
     }
     // Printed whatever RUST_LOG says: scripts and tests read the real port here.
     eprintln!("listening on {}", server.local_addr());
+    if let Some(http) = server.http_addr() {
+        eprintln!("HTTP API and page on http://{http}/");
+    }
     log::info!(
         "limits: max line {} bytes, max pending output {} bytes, max output memory {} bytes, max connections {}",
         config.limits.max_line_bytes,

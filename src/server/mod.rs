@@ -63,10 +63,13 @@ const COMPACTION_POLL: Duration = Duration::from_millis(100);
 /// and costs an idle server one wakeup and two `stat`s a second.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
-const LISTENER: Token = Token(0);
-const WAKER: Token = Token(1);
-/// Connection tokens are slab keys offset past the two fixed tokens.
-const FIRST_CONNECTION: usize = 2;
+const WAKER: Token = Token(0);
+/// Listener tokens are their index in `Server::listeners` offset by this.
+const FIRST_LISTENER: usize = 1;
+/// Room for a listener per protocol and transport, with some to spare.
+const MAX_LISTENERS: usize = 8;
+/// Connection tokens are slab keys offset past the fixed tokens.
+const FIRST_CONNECTION: usize = FIRST_LISTENER + MAX_LISTENERS;
 
 pub use crate::session::Limits;
 use crate::session::ANSWER_SLICE_BYTES;
@@ -76,6 +79,8 @@ use crate::session::ANSWER_SLICE_BYTES;
 pub struct Config {
     /// Address to listen on (`host:port`; port 0 picks a free one).
     pub listen: String,
+    /// Where to serve the HTTP API and the page (`--http-listen`); None: nowhere.
+    pub http_listen: Option<String>,
     pub limits: Limits,
     /// Connections above this are accepted and closed at once.
     pub max_connections: usize,
@@ -106,6 +111,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: DEFAULT_LISTEN.to_owned(),
+            http_listen: None,
             limits: Limits {
                 max_line_bytes: DEFAULT_MAX_LINE_BYTES,
                 max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
@@ -160,9 +166,11 @@ impl Handle {
 /// ```
 pub struct Server {
     poll: Poll,
-    /// None once stopping began.
-    listener: Option<Listener>,
+    /// The listening sockets, the course protocol's first; empty once
+    /// stopping began.
+    listeners: Vec<Listener>,
     local_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     connections: Slab<Connection>,
     engine: Engine,
     /// Connections whose answers wait for this turn's commit.
@@ -199,8 +207,7 @@ pub struct Server {
     warn_accept: RateLimitedWarning,
 }
 
-/// A listening socket and the protocol its connections speak. (One today;
-/// a new protocol adds a listener of its kind, with a token of its own.)
+/// A listening socket and the protocol its connections speak.
 struct Listener {
     socket: TcpListener,
     protocol: Protocol,
@@ -232,25 +239,37 @@ impl Server {
             Some(options) => Engine::open(options)?,
         };
         engine.limit_output(config.max_output_memory);
-        let listen_error = |source| StartError::Listen {
-            listen: config.listen.clone(),
-            source,
-        };
-        let mut listener = bind_first(&config.listen).map_err(listen_error)?;
-        let local_addr = listener.local_addr().map_err(listen_error)?;
         let poll = Poll::new().map_err(StartError::Poll)?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .map_err(StartError::Poll)?;
+        let mut listeners = Vec::new();
+        let mut listen = |address: &str, protocol| -> Result<SocketAddr, StartError> {
+            let listen_error = |source| StartError::Listen {
+                listen: address.to_owned(),
+                source,
+            };
+            let mut socket = bind_first(address).map_err(listen_error)?;
+            let local_addr = socket.local_addr().map_err(listen_error)?;
+            let token = Token(FIRST_LISTENER + listeners.len());
+            poll.registry()
+                .register(&mut socket, token, Interest::READABLE)
+                .map_err(StartError::Poll)?;
+            listeners.push(Listener {
+                socket,
+                protocol,
+                accept: Accept::Ready,
+            });
+            Ok(local_addr)
+        };
+        let local_addr = listen(&config.listen, Protocol::Course)?;
+        let http_addr = match &config.http_listen {
+            Some(address) => Some(listen(address, Protocol::Http)?),
+            None => None,
+        };
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
         Ok(Server {
             poll,
-            listener: Some(Listener {
-                socket: listener,
-                protocol: Protocol::Course,
-                accept: Accept::Ready,
-            }),
+            listeners,
             local_addr,
+            http_addr,
             connections: Slab::new(),
             engine,
             held: Vec::new(),
@@ -280,6 +299,11 @@ impl Server {
         self.local_addr
     }
 
+    /// The HTTP API's address actually bound, if it has one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
     /// A handle that stops [`Server::run`] from another thread.
     pub fn handle(&self) -> Handle {
         Handle {
@@ -302,12 +326,13 @@ impl Server {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => {
-                        if let Some(listener) = self.listener.as_mut().filter(|l| l.accept == Accept::Waiting) {
+                    WAKER => {}
+                    Token(t) if t < FIRST_CONNECTION => {
+                        let listener = self.listeners.get_mut(t - FIRST_LISTENER);
+                        if let Some(listener) = listener.filter(|l| l.accept == Accept::Waiting) {
                             listener.accept = Accept::Ready;
                         }
                     }
-                    WAKER => {}
                     Token(t) => {
                         let key = t - FIRST_CONNECTION;
                         if let Some(conn) = self.connections.get_mut(key) {
@@ -332,14 +357,15 @@ impl Server {
                     return self.finish();
                 }
             }
-            if let Some(listener) = &mut self.listener {
+            for index in 0..self.listeners.len() {
+                let listener = &mut self.listeners[index];
                 if let Accept::PausedUntil(until) = listener.accept {
                     if Instant::now() >= until {
                         listener.accept = Accept::Ready;
                     }
                 }
                 if listener.accept == Accept::Ready {
-                    self.accept();
+                    self.accept(index);
                 }
             }
             self.engine.begin_turn();
@@ -424,8 +450,7 @@ impl Server {
 
     /// Block until an event, unless work is already waiting.
     fn poll_timeout(&self) -> Option<Duration> {
-        let accept = self.listener.as_ref().map(|l| l.accept);
-        let accepting = accept == Some(Accept::Ready);
+        let accepting = self.listeners.iter().any(|l| l.accept == Accept::Ready);
         let stopped = self.stopping.is_some() && self.connections.is_empty();
         if !self.ready.is_empty() || accepting || self.compacting || stopped {
             return Some(Duration::ZERO);
@@ -433,10 +458,12 @@ impl Server {
         let now = Instant::now();
         let finishing = self.engine.compaction_finishing();
         [
-            match accept {
-                Some(Accept::PausedUntil(until)) => Some(until.saturating_duration_since(now)),
-                _ => None,
-            },
+            (self.listeners.iter())
+                .filter_map(|l| match l.accept {
+                    Accept::PausedUntil(until) => Some(until.saturating_duration_since(now)),
+                    _ => None,
+                })
+                .min(),
             self.stopping.map(|deadline| deadline.saturating_duration_since(now)),
             finishing.then_some(COMPACTION_POLL),
             self.next_idle_sweep.map(|at| at.saturating_duration_since(now)),
@@ -459,7 +486,7 @@ impl Server {
         self.engine.stop_compacting();
         // Closing the listener makes new connections fail at once instead of
         // waiting in a backlog nobody will accept from.
-        if let Some(mut listener) = self.listener.take() {
+        for mut listener in std::mem::take(&mut self.listeners) {
             if let Err(e) = self.poll.registry().deregister(&mut listener.socket) {
                 log::debug!("deregister listener: {e}");
             }
@@ -571,9 +598,10 @@ impl Server {
         }
     }
 
-    fn accept(&mut self) {
+    /// Accepts the connections waiting at listener `index`.
+    fn accept(&mut self, index: usize) {
         for _ in 0..MAX_ACCEPTS_PER_TURN {
-            let Some(listener) = &self.listener else {
+            let Some(listener) = self.listeners.get(index) else {
                 return;
             };
             match listener.socket.accept() {
@@ -582,25 +610,25 @@ impl Server {
                     self.admit(stream, peer, protocol);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.set_accept(Accept::Waiting);
+                    self.set_accept(index, Accept::Waiting);
                     return;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 // The peer gave up while waiting in the backlog: nothing to do.
                 Err(e) if e.kind() == ErrorKind::ConnectionAborted => {}
-                Err(e) if is_out_of_descriptors(&e) => match self.shed_one_connection() {
+                Err(e) if is_out_of_descriptors(&e) => match self.shed_one_connection(index) {
                     Shed::One => {}
                     Shed::BacklogEmpty => {
-                        self.set_accept(Accept::Waiting);
+                        self.set_accept(index, Accept::Waiting);
                         return;
                     }
                     Shed::Failed => {
-                        self.pause_accepting(&e);
+                        self.pause_accepting(index, &e);
                         return;
                     }
                 },
                 Err(e) => {
-                    self.pause_accepting(&e);
+                    self.pause_accepting(index, &e);
                     return;
                 }
             }
@@ -608,22 +636,22 @@ impl Server {
         // Still more waiting: the listener stays Ready, the next turn goes on.
     }
 
-    fn set_accept(&mut self, accept: Accept) {
-        if let Some(listener) = &mut self.listener {
+    fn set_accept(&mut self, index: usize, accept: Accept) {
+        if let Some(listener) = self.listeners.get_mut(index) {
             listener.accept = accept;
         }
     }
 
     /// Accepts one waiting connection and closes it at once, using the spare
     /// descriptor.
-    fn shed_one_connection(&mut self) -> Shed {
+    fn shed_one_connection(&mut self, index: usize) -> Shed {
         let Some(spare) = self.spare_fd.take() else {
             return Shed::Failed;
         };
         drop(spare);
         // Close the shed connection before taking the spare back: its
         // descriptor is the one the spare needs.
-        let Some(listener) = &self.listener else {
+        let Some(listener) = self.listeners.get(index) else {
             return Shed::Failed;
         };
         let accepted = listener.socket.accept().map(drop);
@@ -646,12 +674,12 @@ impl Server {
         }
     }
 
-    fn pause_accepting(&mut self, e: &io::Error) {
+    fn pause_accepting(&mut self, index: usize, e: &io::Error) {
         self.warn_accept.warn(format_args!(
             "accept failed: {e}; pausing accepts for {} ms",
             ACCEPT_BACKOFF.as_millis()
         ));
-        self.set_accept(Accept::PausedUntil(Instant::now() + ACCEPT_BACKOFF));
+        self.set_accept(index, Accept::PausedUntil(Instant::now() + ACCEPT_BACKOFF));
         if self.spare_fd.is_none() {
             self.spare_fd = File::open("/dev/null").ok();
         }

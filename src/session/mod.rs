@@ -16,15 +16,18 @@
 //! | `phase` | where a session is in its life |
 //! | `course` | the course protocol: request lines in, answers out, `put` answers held for the turn's commit |
 //! | `course::answer` | one request line → engine effect + answer bytes; long `get` answers in slices |
+//! | `http` | the Graphite-compatible HTTP API and the page: HTTP/1.1 requests in, whole answers out, in order |
 
 mod bounds;
 mod budget;
 mod course;
+mod http;
 mod output;
 mod phase;
 
 use crate::engine::{Engine, EngineError};
 use course::CourseSession;
+use http::HttpSession;
 use std::net::SocketAddr;
 
 pub use bounds::{Limits, ANSWER_SLICE_BYTES};
@@ -36,11 +39,14 @@ pub use phase::Phase;
 pub enum Protocol {
     /// The course's line protocol: `put`, `get`, `stats`.
     Course,
+    /// HTTP/1.1: the Graphite-compatible API and the page (`--http-listen`).
+    Http,
 }
 
 /// A session of any protocol: static dispatch, no allocation per call.
 pub enum Session {
     Course(CourseSession),
+    Http(HttpSession),
 }
 
 /// Calls the same method on whichever session this is.
@@ -48,6 +54,7 @@ macro_rules! dispatch {
     ($self:expr, $s:ident => $call:expr) => {
         match $self {
             Session::Course($s) => $call,
+            Session::Http($s) => $call,
         }
     };
 }
@@ -57,6 +64,7 @@ impl Session {
     pub fn new(protocol: Protocol, peer: SocketAddr, limits: &Limits) -> Session {
         match protocol {
             Protocol::Course => Session::Course(CourseSession::new(peer, limits.max_line_bytes)),
+            Protocol::Http => Session::Http(HttpSession::new(peer)),
         }
     }
 
@@ -148,4 +156,4 @@ impl Session {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
