@@ -38,3 +38,40 @@ pub enum Phase {
     /// Nothing left to do: the connection is dropped.
     Closing,
 }
+
+impl Phase {
+    /// After the peer's end of stream. (A Reading session's incomplete
+    /// request is dropped with it.)
+    pub fn at_end_of_input(self) -> Phase {
+        match self {
+            Phase::Reading => Phase::Draining,
+            Phase::Lingering { .. } => Phase::Closing,
+            other => other,
+        }
+    }
+
+    /// After the server began to stop. (A Reading session's incomplete
+    /// request is dropped; a Throttled one's whole requests are answered.)
+    pub fn at_stop(self) -> Phase {
+        match self {
+            Phase::Reading | Phase::Throttled => Phase::Stopping,
+            other => other,
+        }
+    }
+
+    /// Stopping and everything sent: lingering.
+    pub fn at_linger(self) -> Phase {
+        match self {
+            Phase::Stopping => Phase::Lingering { dropped: false },
+            other => other,
+        }
+    }
+
+    /// Lingering: the peer sent more, which was dropped.
+    pub fn at_dropped_input(self) -> Phase {
+        match self {
+            Phase::Lingering { .. } => Phase::Lingering { dropped: true },
+            other => other,
+        }
+    }
+}

@@ -2,6 +2,9 @@
 //! separated `name=value` pairs, `+` a space and `%XX` a byte, as browsers
 //! and Grafana encode them (and as graphite-web's Django decodes them).
 
+/// Percent-decoding with `+` as a space: graphite-web's own.
+use crate::graphite::render::unquote_plus as decode;
+
 /// The fields of a request: the query string's, then the form body's, in
 /// order. As in graphite-web (Django's `QueryDict`), a single-valued field
 /// is its last value and `target` takes every value.
@@ -32,31 +35,6 @@ impl Fields {
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
     }
-}
-
-/// Percent-decoding with `+` as a space.
-pub fn decode(text: &[u8]) -> String {
-    let hex = |b: u8| (b as char).to_digit(16);
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while i < text.len() {
-        match text[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (
-                text.get(i + 1).copied().and_then(hex),
-                text.get(i + 2).copied().and_then(hex),
-            ) {
-                (Some(high), Some(low)) => {
-                    out.push((high * 16 + low) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]

@@ -98,38 +98,25 @@ impl HttpSession {
     }
 
     pub fn end_of_input(&mut self) {
-        self.phase = match self.phase {
-            // An incomplete request at end of stream is dropped.
-            Phase::Reading => {
-                self.input = Vec::new();
-                Phase::Draining
-            }
-            Phase::Lingering { .. } => Phase::Closing,
-            other => other,
-        };
+        if self.phase == Phase::Reading {
+            self.input = Vec::new();
+        }
+        self.phase = self.phase.at_end_of_input();
     }
 
     pub fn stop(&mut self) {
-        self.phase = match self.phase {
-            Phase::Reading => {
-                self.input = Vec::new();
-                Phase::Stopping
-            }
-            Phase::Throttled => Phase::Stopping,
-            other => other,
-        };
+        if self.phase == Phase::Reading {
+            self.input = Vec::new();
+        }
+        self.phase = self.phase.at_stop();
     }
 
     pub fn linger(&mut self) {
-        if self.phase == Phase::Stopping {
-            self.phase = Phase::Lingering { dropped: false };
-        }
+        self.phase = self.phase.at_linger();
     }
 
     pub fn dropped_input(&mut self) {
-        if let Phase::Lingering { .. } = self.phase {
-            self.phase = Phase::Lingering { dropped: true };
-        }
+        self.phase = self.phase.at_dropped_input();
     }
 
     pub fn has_backlog(&self) -> bool {
