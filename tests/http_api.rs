@@ -327,3 +327,36 @@ fn a_large_render_is_bounded_and_arrives_whole() {
     assert_eq!(r.status, 400);
     assert!(r.body.contains("shorter range"), "{}", r.body);
 }
+
+#[test]
+fn a_refused_body_is_answered_and_the_connection_closes_while_the_client_still_sends() {
+    let (_server, http) = server();
+    let mut stream = connect(http);
+    // 2 MiB declared: refused with 413 as soon as the head is read; the
+    // body the client goes on sending is read and dropped until it stops,
+    // so the answer is not lost to a reset.
+    let body_len = 2 * 1024 * 1024;
+    let head = format!("POST /render HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {body_len}\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let writer = {
+        let mut stream = stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let chunk = vec![b'a'; 64 * 1024];
+            for _ in 0..body_len / chunk.len() {
+                if stream.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+        })
+    };
+    let mut pending = Vec::new();
+    let r = read_response(&mut stream, &mut pending);
+    assert_eq!(r.status, 413);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert_eq!(r.body, "request body of 2097152 bytes is over 1048576\n");
+    writer.join().unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    assert_eq!((pending.len(), rest.len()), (0, 0), "nothing after the refusal");
+}
