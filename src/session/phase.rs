@@ -28,8 +28,9 @@ pub enum Phase {
     /// The peer shut down its sending side: what was read is answered and
     /// sent, then the connection closes.
     Draining,
-    /// The server is stopping: nothing more is read, what was read is
-    /// answered and sent, then the session lingers.
+    /// The server is stopping, or an HTTP session answered a request
+    /// after which its connection closes: nothing more is read, what was
+    /// read is answered and sent, then the session lingers.
     Stopping,
     /// Stopping, all sent and our side shut down for writing: what the peer
     /// still sends is dropped until it closes. `dropped`: some was, so the
