@@ -19,6 +19,7 @@
 #   (or METRICSD_OLD=path scripts/storage-figures.sh)
 # SCALE=N divides every point and request count by N (a quick check that
 # the script runs; BENCHMARKS.md says which SCALE its figures used).
+# ONLY="2 5" runs those sections alone.
 NEEDS=bc
 source "$(dirname "$0")/common.sh"
 OLD=${1:-${METRICSD_OLD:-}}
@@ -56,9 +57,12 @@ for line in data.decode().splitlines():
         print(line.split()[1])
 EOF
 }
+# section N: whether section N runs.
+section() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 per_point() { echo "scale=2; $1 / $2" | bc; }
 
+section 1 && {
 echo "== 1. memory: bytes per point, $SERIES series x $POINTS points (RSS grown by the ingest / points)"
 memory_run() { # $1 = label, $2 = workload; prints one line for the build start_metricsd starts
   start_metricsd "$WORK/mem.log" --in-memory
@@ -79,10 +83,13 @@ for workload in mix:counter mix:int_gauge mix:decimal_gauge mix:flag mix:float m
   with "$NEW" memory_run new "$workload"
 done
 
+}
+section 2 && {
 echo "== 2. disk: bytes per point of the data directory after a compaction ($SERIES series x $POINTS points of the mix)"
 disk_run() { # $1 = label
   local dir=$WORK/disk-$1
-  start_metricsd "$WORK/disk.log" --data-dir "$dir" --fsync never
+  # No compaction while ingesting: the log alone, then one compaction.
+  start_metricsd "$WORK/disk.log" --data-dir "$dir" --fsync never --compact-min-bytes 1TiB
   bench --addr "$MADDR" --workload mix --key-prefix mix. --keys $SERIES --connections 4 --pipeline 16 \
     --requests $((SERIES * POINTS)) >/dev/null
   local points
@@ -93,15 +100,20 @@ disk_run() { # $1 = label
   # Any log is over this floor: a compaction begins at start.
   start_metricsd "$WORK/disk.log" --data-dir "$dir" --fsync never --compact-min-bytes 1
   for _ in $(seq 600); do [ "$(stat_figure log.compactions)" -ge 1 ] && break; sleep 0.1; done
+  [ "$(stat_figure log.compactions)" -ge 1 ] || { echo "$1: no compaction within 60 s" >&2; exit 1; }
   stop_metricsd
-  local size
+  local size snapshot
   size=$(du -sb "$dir" | cut -f1)
-  echo "$1: $points points; log before compaction $(per_point "$logged" "$points") B/point;" \
-    "after: $(per_point "$size" "$points") B/point ($(ls "$dir" | grep -v LOCK | tr '\n' ' '))"
+  snapshot=$(cat "$dir"/snapshot-* | wc -c)
+  echo "$1: $points points; the log alone $(per_point "$logged" "$points") B/point;" \
+    "after: $(per_point "$size" "$points") B/point, the snapshot alone $(per_point "$snapshot" "$points")" \
+    "($(ls "$dir" | grep -v LOCK | tr '\n' ' '))"
 }
 with "$OLD" disk_run old
 with "$NEW" disk_run new
 
+}
+section 3 && {
 echo "== 3. ingest, 50 connections, pipeline 16, in memory (rounds alternating; medians)"
 ingest_rps() { # $1 = workload; requests/s of one run on a fresh server
   start_metricsd "$WORK/ingest.log" --in-memory
@@ -121,6 +133,8 @@ for workload in put mix; do
   echo "$workload: old $o/s [$(tr '\n' ' ' <"$WORK/old.rps")], new $w/s [$(tr '\n' ' ' <"$WORK/new.rps")], new/old $(ratio "$w" "$o")"
 done
 
+}
+section 4 && {
 echo "== 4. server CPU per get of a 100-point series (1000 keys, 50 connections, pipeline 16; rounds alternating; medians)"
 # utime and stime of a process, in clock ticks.
 user_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12}'; }
@@ -144,7 +158,27 @@ done
 ou=$(cut -d' ' -f1 "$WORK/old.cpu" | median); os=$(cut -d' ' -f2 "$WORK/old.cpu" | median)
 nu=$(cut -d' ' -f1 "$WORK/new.cpu" | median); ns=$(cut -d' ' -f2 "$WORK/new.cpu" | median)
 echo "old: $ou us user + $os us system per get; new: $nu us user + $ns us system; user new/old $(ratio "$nu" "$ou")"
+# A 100-point series is all head (plain points, under a chunk's 240): the
+# same 100 points read out of sealed chunks, as a range of longer series.
+range_cpu() {
+  start_metricsd "$WORK/get.log" --in-memory
+  "$BENCH" --addr "$MADDR" --workload get --keys 100 --points 2400 --requests 100 >/dev/null # preload
+  local ranges u0 t0 u1 t1
+  ranges=$(n 200000)
+  u0=$(user_ticks "$MPID"); t0=$(cpu_ticks "$MPID")
+  bench --addr "$MADDR" --workload range:100 --keys 100 --points 2400 --no-preload --connections 50 --pipeline 16 \
+    --requests "$ranges" >/dev/null
+  u1=$(user_ticks "$MPID"); t1=$(cpu_ticks "$MPID")
+  stop_metricsd
+  echo "$(echo "scale=2; ($u1 - $u0) * $TICK_US / $ranges" | bc) $(echo "scale=2; (($t1 - $t0) - ($u1 - $u0)) * $TICK_US / $ranges" | bc)"
+}
+: >"$WORK/range.cpu"
+for round in 1 2 3; do with "$NEW" range_cpu >>"$WORK/range.cpu"; done
+echo "new, range of 100 points out of sealed chunks (100 keys of 2,400 points): $(cut -d' ' -f1 "$WORK/range.cpu" | median) us user" \
+  "+ $(cut -d' ' -f2 "$WORK/range.cpu" | median) us system per range"
 
+}
+section 5 && {
 echo "== 5. range of 1 h over a 30-day series (259,200 points, one key, one connection)"
 lat() { jfield "$1" | cut -d. -f1; } # a latency field, whole microseconds
 range_run() { # $1 = label; $2 = 1 for the range too
@@ -161,3 +195,4 @@ range_run() { # $1 = label; $2 = 1 for the range too
 }
 with "$OLD" range_run old 0
 with "$NEW" range_run new 1
+}
