@@ -138,18 +138,22 @@ section 4 && {
 echo "== 4. server CPU per get of a 100-point series (1000 keys, 50 connections, pipeline 16; rounds alternating; medians)"
 # utime and stime of a process, in clock ticks.
 user_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12}'; }
-get_cpu() { # prints "user_us system_us" per get on a fresh server
-  start_metricsd "$WORK/get.log" --in-memory
-  "$BENCH" --addr "$MADDR" --workload get --keys 1000 --points 100 --requests 1000 >/dev/null # preload
-  local gets u0 t0 u1 t1
-  gets=$(n 200000)
+# cpu_per KEYS POINTS WORKLOAD: prints "user_us system_us" of the server
+# per request of WORKLOAD over KEYS keys of POINTS points, on a fresh server.
+cpu_per() {
+  start_metricsd "$WORK/cpu.log" --in-memory
+  "$BENCH" --addr "$MADDR" --workload get --keys "$1" --points "$2" --requests 100 >/dev/null # preload
+  local requests u0 t0 u1 t1
+  requests=$(n 200000)
   u0=$(user_ticks "$MPID"); t0=$(cpu_ticks "$MPID")
-  bench --addr "$MADDR" --workload get --keys 1000 --points 100 --no-preload --connections 50 --pipeline 16 \
-    --requests "$gets" >/dev/null
+  bench --addr "$MADDR" --workload "$3" --keys "$1" --points "$2" --no-preload --connections 50 --pipeline 16 \
+    --requests "$requests" >/dev/null
   u1=$(user_ticks "$MPID"); t1=$(cpu_ticks "$MPID")
   stop_metricsd
-  echo "$(echo "scale=2; ($u1 - $u0) * $TICK_US / $gets" | bc) $(echo "scale=2; (($t1 - $t0) - ($u1 - $u0)) * $TICK_US / $gets" | bc)"
+  echo "$(echo "scale=2; ($u1 - $u0) * $TICK_US / $requests" | bc)" \
+    "$(echo "scale=2; (($t1 - $t0) - ($u1 - $u0)) * $TICK_US / $requests" | bc)"
 }
+get_cpu() { cpu_per 1000 100 get; }
 : >"$WORK/old.cpu"; : >"$WORK/new.cpu"
 for round in 1 2 3; do
   with "$OLD" get_cpu >>"$WORK/old.cpu"
@@ -160,18 +164,7 @@ nu=$(cut -d' ' -f1 "$WORK/new.cpu" | median); ns=$(cut -d' ' -f2 "$WORK/new.cpu"
 echo "old: $ou us user + $os us system per get; new: $nu us user + $ns us system; user new/old $(ratio "$nu" "$ou")"
 # A 100-point series is all head (plain points, under a chunk's 240): the
 # same 100 points read out of sealed chunks, as a range of longer series.
-range_cpu() {
-  start_metricsd "$WORK/get.log" --in-memory
-  "$BENCH" --addr "$MADDR" --workload get --keys 100 --points 2400 --requests 100 >/dev/null # preload
-  local ranges u0 t0 u1 t1
-  ranges=$(n 200000)
-  u0=$(user_ticks "$MPID"); t0=$(cpu_ticks "$MPID")
-  bench --addr "$MADDR" --workload range:100 --keys 100 --points 2400 --no-preload --connections 50 --pipeline 16 \
-    --requests "$ranges" >/dev/null
-  u1=$(user_ticks "$MPID"); t1=$(cpu_ticks "$MPID")
-  stop_metricsd
-  echo "$(echo "scale=2; ($u1 - $u0) * $TICK_US / $ranges" | bc) $(echo "scale=2; (($t1 - $t0) - ($u1 - $u0)) * $TICK_US / $ranges" | bc)"
-}
+range_cpu() { cpu_per 100 2400 range:100; }
 : >"$WORK/range.cpu"
 for round in 1 2 3; do with "$NEW" range_cpu >>"$WORK/range.cpu"; done
 echo "new, range of 100 points out of sealed chunks (100 keys of 2,400 points): $(cut -d' ' -f1 "$WORK/range.cpu" | median) us user" \
