@@ -442,6 +442,13 @@ impl Engine {
     pub fn store_mut(&mut self) -> &mut Store {
         &mut self.store
     }
+
+    /// Makes the next commit fail as a full disk would (see
+    /// `Journal::break_log_for_test`).
+    pub fn break_log_for_test(&mut self) {
+        let log = self.log.as_mut().expect("a durable engine");
+        log.journal.break_log_for_test();
+    }
 }
 
 #[cfg(test)]
@@ -538,8 +545,7 @@ mod tests {
         engine.delete("a").unwrap();
         engine.put("a", 8, 8.0).unwrap();
         // The log's file goes read-only under it: the commit fails.
-        let log = engine.log.as_mut().unwrap();
-        log.journal.break_log_for_test();
+        engine.break_log_for_test();
         assert!(engine.commit().is_err());
         assert_eq!(
             points_of(&engine, "a"),
