@@ -273,3 +273,68 @@ fn a_graceful_stop_keeps_what_was_read() {
     let restarted = TestServer::start(&args[..2]);
     assert_eq!(get(&restarted, "stop.a"), "ok\nstop.a 1.0 1\nstop.a 2.0 2\n\n");
 }
+
+#[test]
+fn the_worked_session_of_the_contract() {
+    let (server, addr) = start(&[]);
+    let mut s = graphite_tcp(addr);
+    s.write_all(
+        b"palm.cpu 23.7 1150864247\r\ncpu;host=a;dc=x\t1e3 1150864250.9\nbad line with four\npalm.cpu nan 1150864248\n",
+    )
+    .unwrap();
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    udp.send_to(b"palm.cpu 0.5 1150864248", addr).expect("send");
+    let mut client = client(&server);
+    wait_for_figure(&mut client, "graphite.points", 3);
+    assert_eq!(
+        get(&server, "palm.cpu"),
+        "ok\npalm.cpu 23.7 1150864247\npalm.cpu 0.5 1150864248\n\n"
+    );
+    assert_eq!(
+        get(&server, "cpu;dc=x;host=a"),
+        "ok\ncpu;dc=x;host=a 1000.0 1150864250\n\n"
+    );
+    for (name, want) in [
+        ("graphite.datagrams", 1),
+        ("graphite.errors.wrong_field_count", 1),
+        ("graphite.errors.non_finite_value", 1),
+        ("requests.put", 0),
+    ] {
+        assert_eq!(figure(&mut client, name), want, "{name}");
+    }
+}
+
+/// Runs metricsd with `args` until it exits; its exit code and stderr.
+fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_metricsd"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn metricsd");
+    common::exit_and_stderr(child)
+}
+
+#[test]
+fn a_bad_graphite_address_or_a_port_taken_for_udp_is_refused() {
+    for listen in ["2003", "127.0.0.1", ":2003", "127.0.0.1:99999"] {
+        let (code, stderr) = run_to_exit(&["--in-memory", "--graphite-listen", listen]);
+        assert_eq!(code, Some(2), "{listen}: {stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "metricsd: --graphite-listen takes HOST:PORT such as 127.0.0.1:2003, not {listen:?} (see 'metricsd --help')\n"
+            )
+        );
+    }
+    // Another program holds the port for UDP: TCP alone is not enough.
+    let taken = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let listen = taken.local_addr().expect("address").to_string();
+    let (code, stderr) = run_to_exit(&["--in-memory", "--listen", "127.0.0.1:0", "--graphite-listen", &listen]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!("metricsd: cannot listen for graphite on {listen}: Address already in use (os error 98)\n")
+    );
+}
