@@ -266,14 +266,6 @@ impl Engine {
         }
     }
 
-    #[cold]
-    #[inline(never)]
-    fn bad_graphite_line(&mut self, cause: PlaintextError, peer: SocketAddr) {
-        self.counters.graphite_errors[cause.index()] += 1;
-        self.warn_bad_graphite_line
-            .warn(format_args!("bad graphite line from {peer}: {cause}"));
-    }
-
     /// Kept out of [`Engine::count`], so that the counting of traffic on
     /// every read and write inlines to one addition.
     #[cold]
@@ -282,6 +274,15 @@ impl Engine {
         self.counters.errors[cause.index()] += 1;
         self.warn_bad_request
             .warn(format_args!("bad request from {peer}: {cause}"));
+    }
+
+    /// Out of [`Engine::count`] for the same reason as `bad_request`.
+    #[cold]
+    #[inline(never)]
+    fn bad_graphite_line(&mut self, cause: PlaintextError, peer: SocketAddr) {
+        self.counters.graphite_errors[cause.index()] += 1;
+        self.warn_bad_graphite_line
+            .warn(format_args!("bad graphite line from {peer}: {cause}"));
     }
 
     /// The event loop's gauge of open connections.
