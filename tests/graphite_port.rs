@@ -188,6 +188,40 @@ fn a_client_sending_garbage_forever_does_not_stall_a_course_client() {
 }
 
 #[test]
+fn a_flood_of_datagrams_does_not_stall_a_course_client() {
+    let (server, addr) = start(&[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooder = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            let datagram: String = (0..50).map(|i| format!("flood.k{i} {i} 1\n")).collect();
+            // Bounded in count as well, should the client never finish.
+            for sent in 0..2_000_000u64 {
+                if stop.load(Ordering::Relaxed) {
+                    return sent;
+                }
+                // A full receive buffer makes the kernel drop datagrams, not
+                // fail the send; any other failure ends the flood.
+                if socket.send_to(datagram.as_bytes(), addr).is_err() {
+                    return sent;
+                }
+            }
+            2_000_000
+        })
+    };
+    let mut client = client(&server);
+    wait_until("datagrams to arrive", || figure(&mut client, "graphite.datagrams") > 0);
+    for i in 0..100 {
+        client.put("course.k", i as f64, Some(i)).expect("put");
+        assert_eq!(client.get("course.k").expect("get")["course.k"].len(), i as usize + 1);
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(flooder.join().expect("flooder") > 0);
+    assert_eq!(get(&server, "flood.k7"), "ok\nflood.k7 7.0 1\n\n");
+}
+
+#[test]
 fn the_connection_cap_counts_graphite_connections() {
     let (server, addr) = start(&["--max-connections", "3"]);
     let mut client = client(&server);
