@@ -7,7 +7,7 @@ use cli::{duration, print_line, printed, size};
 use metricsd::config::{
     Fsync, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_DATA_DIR, DEFAULT_FSYNC, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_OUTPUT_MEMORY, DEFAULT_MAX_PENDING_OUTPUT,
-    DEFAULT_SELF_METRICS_INTERVAL, DEFAULT_SELF_METRICS_PREFIX,
+    DEFAULT_SELF_METRICS_INTERVAL, DEFAULT_SELF_METRICS_PREFIX, GRAPHITE_CUSTOMARY_PORT,
 };
 use metricsd::journal;
 use metricsd::protocol::is_valid_key;
@@ -24,14 +24,12 @@ fn usage() -> String {
         "\
 usage: metricsd [OPTIONS]
 
-A metrics server speaking the plain-text put/get protocol over TCP.
+A metrics server speaking the plain-text put/get protocol over TCP, and
+Graphite's plaintext protocol when asked.
 
 options:
   --listen HOST:PORT         address to listen on [default: {DEFAULT_LISTEN}]
                              (port 0 picks a free port)
-  --http-listen HOST:PORT    also serve the Graphite-compatible HTTP API
-                             (for Grafana) and a page of charts there
-                             [default: off; e.g. 127.0.0.1:8080]
   --max-line-bytes SIZE      longest request line; longer ones are answered
                              with an error and skipped [default: {DEFAULT_MAX_LINE_BYTES}]
   --max-pending-output SIZE  unsent answer bytes above which a connection's
@@ -43,6 +41,18 @@ options:
                              [default: {DEFAULT_MAX_CONNECTIONS}]
   --idle-timeout DURATION    close connections that send no whole request
                              and take no answer for this long [default: {idle}]
+
+graphite:
+  --graphite-listen HOST:PORT
+                             also take Graphite plaintext lines ('<path>
+                             <value> [<timestamp>]') over TCP and UDP on this
+                             address; agents send to port {GRAPHITE_CUSTOMARY_PORT} by default
+                             [default: off]. Nothing is ever answered; bad
+                             lines are skipped and counted in 'stats'. The
+                             limits above apply to its connections too.
+  --http-listen HOST:PORT    also serve the Graphite-compatible HTTP API
+                             (for Grafana) and a page of charts on this
+                             address [default: off; e.g. 127.0.0.1:8080]
 
 storage:
   --data-dir DIR             where the log and snapshots live (created if
@@ -115,6 +125,7 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     while let Some(arg) = parser.next()? {
         match arg {
             Long("listen") => config.listen = parser.value()?.string()?,
+            Long("graphite-listen") => config.graphite_listen = Some(parser.value()?.string()?),
             Long("http-listen") => config.http_listen = Some(parser.value()?.string()?),
             Long("max-line-bytes") => {
                 config.limits.max_line_bytes = in_range(
@@ -166,9 +177,16 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     }
     // Before anything touches the data directory: a typo in --listen must
     // not leave a directory behind.
-    check_listen("--listen", &config.listen)?;
-    if let Some(http) = &config.http_listen {
-        check_listen("--http-listen", http)?;
+    check_listen("--listen", &config.listen, DEFAULT_LISTEN)?;
+    if let Some(listen) = &config.graphite_listen {
+        check_listen(
+            "--graphite-listen",
+            listen,
+            &format!("127.0.0.1:{GRAPHITE_CUSTOMARY_PORT}"),
+        )?;
+    }
+    if let Some(listen) = &config.http_listen {
+        check_listen("--http-listen", listen, "127.0.0.1:8080")?;
     }
     if !in_memory {
         // Absolute from here on, so that every message and the start-up
@@ -194,9 +212,10 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     Ok(Action::Run(config))
 }
 
-/// `--listen` (or `flag`) as HOST:PORT with a host that resolves, or why not.
-fn check_listen(flag: &str, listen: &str) -> Result<(), String> {
-    let hint = || format!("{flag} takes HOST:PORT such as {DEFAULT_LISTEN}, not {listen:?}");
+/// A `flag` (`--listen`) as HOST:PORT with a host that resolves, or why
+/// not, with an `example` of the form.
+fn check_listen(flag: &str, listen: &str, example: &str) -> Result<(), String> {
+    let hint = || format!("{flag} takes HOST:PORT such as {example}, not {listen:?}");
     let (host, port) = listen.rsplit_once(':').ok_or_else(hint)?;
     if host.is_empty() || port.parse::<u16>().is_err() {
         return Err(hint());
@@ -245,11 +264,16 @@ fn main() -> ExitCode {
         eprintln!("metricsd: cannot handle signals: {e}");
         return ExitCode::FAILURE;
     }
-    // Printed whatever RUST_LOG says: scripts and tests read the real port here.
-    eprintln!("listening on {}", server.local_addr());
+    // Printed whatever RUST_LOG says: scripts and tests read the real ports
+    // here, the Graphite port first so that it is known once the line
+    // protocol's is.
+    if let Some(addr) = server.graphite_addr() {
+        eprintln!("graphite listening on {addr} (tcp and udp)");
+    }
     if let Some(http) = server.http_addr() {
         eprintln!("HTTP API and page on http://{http}/");
     }
+    eprintln!("listening on {}", server.local_addr());
     log::info!(
         "limits: max line {} bytes, max pending output {} bytes, max output memory {} bytes, max connections {}",
         config.limits.max_line_bytes,

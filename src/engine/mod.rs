@@ -11,6 +11,7 @@
 
 mod stats;
 
+use crate::graphite::plaintext::PlaintextError;
 use crate::journal::{self, AppendError, Batch, Journal, Undone};
 use crate::protocol::RequestError;
 use crate::rate_limit::RateLimitedWarning;
@@ -49,6 +50,10 @@ pub enum Event {
     /// A connection began to wait for room in the memory all connections'
     /// answers share.
     OutputWait,
+    /// A Graphite plaintext line skipped (logged, at most once a second).
+    BadGraphiteLine { cause: PlaintextError, peer: SocketAddr },
+    /// A UDP datagram of this many bytes came to the Graphite port.
+    GraphiteDatagram(usize),
 }
 
 /// The store, its journal when durable, and what the server counts.
@@ -59,6 +64,7 @@ pub struct Engine {
     counters: Counters,
     gauges: Gauges,
     warn_bad_request: RateLimitedWarning,
+    warn_bad_graphite_line: RateLimitedWarning,
     warn_commit: RateLimitedWarning,
 }
 
@@ -72,6 +78,9 @@ struct Log {
     /// Set between turns when puts cannot be made durable: they are refused
     /// with this cause instead of being applied.
     refusal: Option<AppendError>,
+    /// Of the batch's puts, those that came over the Graphite port: counted
+    /// in `graphite.not_stored` too if the commit fails.
+    graphite_points: u64,
 }
 
 impl Engine {
@@ -83,6 +92,7 @@ impl Engine {
             counters: Counters::default(),
             gauges: Gauges::default(),
             warn_bad_request: RateLimitedWarning::default(),
+            warn_bad_graphite_line: RateLimitedWarning::default(),
             warn_commit: RateLimitedWarning::default(),
         }
     }
@@ -97,6 +107,7 @@ impl Engine {
             batch: Batch::default(),
             deleted: Vec::new(),
             refusal: None,
+            graphite_points: 0,
         });
         Ok(engine)
     }
@@ -109,6 +120,24 @@ impl Engine {
         let stored = self.store_point(key, timestamp, value);
         if stored.is_err() {
             self.counters.not_stored += 1;
+        }
+        stored
+    }
+
+    /// Stores one point that came over the Graphite port (counted in
+    /// `graphite.points`, not as a put request), or says why it cannot be
+    /// kept. Logged and taken back exactly like a put.
+    #[inline]
+    pub fn put_graphite(&mut self, key: &str, timestamp: i64, value: f64) -> Result<(), EngineError> {
+        self.counters.graphite_points += 1;
+        let stored = self.store_point(key, timestamp, value);
+        match (&stored, &mut self.log) {
+            (Err(_), _) => {
+                self.counters.not_stored += 1;
+                self.counters.graphite_not_stored += 1;
+            }
+            (Ok(()), Some(log)) => log.graphite_points += 1,
+            (Ok(()), None) => {}
         }
         stored
     }
@@ -229,6 +258,11 @@ impl Engine {
             Event::BytesOut(n) => counters.bytes_out += n as u64,
             Event::OutputWait => counters.output_waits += 1,
             Event::BadRequest { cause, peer } => self.bad_request(cause, peer),
+            Event::BadGraphiteLine { cause, peer } => self.bad_graphite_line(cause, peer),
+            Event::GraphiteDatagram(n) => {
+                counters.graphite_datagrams += 1;
+                counters.bytes_in += n as u64;
+            }
         }
     }
 
@@ -240,6 +274,15 @@ impl Engine {
         self.counters.errors[cause.index()] += 1;
         self.warn_bad_request
             .warn(format_args!("bad request from {peer}: {cause}"));
+    }
+
+    /// Out of [`Engine::count`] for the same reason as `bad_request`.
+    #[cold]
+    #[inline(never)]
+    fn bad_graphite_line(&mut self, cause: PlaintextError, peer: SocketAddr) {
+        self.counters.graphite_errors[cause.index()] += 1;
+        self.warn_bad_graphite_line
+            .warn(format_args!("bad graphite line from {peer}: {cause}"));
     }
 
     /// The event loop's gauge of open connections.
@@ -300,6 +343,7 @@ impl Engine {
                 "{puts} puts and deletes answered with an error: not stored: {cause}"
             ));
             self.counters.not_stored += puts as u64;
+            self.counters.graphite_not_stored += log.graphite_points;
             for undone in log.batch.undo() {
                 match undone {
                     Undone::Put {
@@ -325,6 +369,7 @@ impl Engine {
         }
         log.batch.clear();
         log.deleted.clear();
+        log.graphite_points = 0;
         log.refusal = log.journal.refusal();
         self.gauges.journal = Some(log.journal.status());
         outcome.map_err(EngineError::NotStored)
@@ -339,6 +384,7 @@ impl Engine {
             log.refusal = log.journal.refusal();
         }
         self.warn_bad_request.flush();
+        self.warn_bad_graphite_line.flush();
         self.warn_commit.flush();
     }
 
@@ -396,6 +442,13 @@ impl Engine {
     /// The store itself, for unit tests that fill or inspect it directly.
     pub fn store_mut(&mut self) -> &mut Store {
         &mut self.store
+    }
+
+    /// Makes the next commit fail as a full disk would (see
+    /// `Journal::break_log_for_test`).
+    pub fn break_log_for_test(&mut self) {
+        let log = self.log.as_mut().expect("a durable engine");
+        log.journal.break_log_for_test();
     }
 }
 
@@ -493,8 +546,7 @@ mod tests {
         engine.delete("a").unwrap();
         engine.put("a", 8, 8.0).unwrap();
         // The log's file goes read-only under it: the commit fails.
-        let log = engine.log.as_mut().unwrap();
-        log.journal.break_log_for_test();
+        engine.break_log_for_test();
         assert!(engine.commit().is_err());
         assert_eq!(
             points_of(&engine, "a"),

@@ -1,5 +1,6 @@
-//! The server: one thread, one `mio::Poll`, a listener and a slab of
-//! connections keyed by their poll token.
+//! The server: one thread, one `mio::Poll`, typed listeners (the course
+//! protocol's, and Graphite's TCP listener and UDP socket when asked for)
+//! and a slab of connections keyed by their poll token.
 //!
 //! Each loop turn polls, records readiness on the connections it names, and
 //! then services every connection that has work, each for one bounded slice
@@ -16,6 +17,7 @@
 //! answered and sent for up to [`SHUTDOWN_GRACE`], and the log is synced.
 
 mod connection;
+mod udp;
 
 use crate::engine::{Engine, Event};
 use crate::journal;
@@ -33,6 +35,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use udp::GraphiteUdp;
 
 pub use crate::config::{DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_PENDING_OUTPUT};
 
@@ -63,13 +66,15 @@ const COMPACTION_POLL: Duration = Duration::from_millis(100);
 /// and costs an idle server one wakeup and two `stat`s a second.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
-const WAKER: Token = Token(0);
-/// Listener tokens are their index in `Server::listeners` offset by this.
-const FIRST_LISTENER: usize = 1;
-/// Room for a listener per protocol and transport, with some to spare.
-const MAX_LISTENERS: usize = 8;
-/// Connection tokens are slab keys offset past the fixed tokens.
-const FIRST_CONNECTION: usize = FIRST_LISTENER + MAX_LISTENERS;
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const GRAPHITE_LISTENER: Token = Token(2);
+const GRAPHITE_UDP: Token = Token(3);
+const HTTP_LISTENER: Token = Token(4);
+/// Connection tokens are slab keys offset past the fixed tokens: the waker,
+/// each protocol's listener and the datagram sockets. 16 leaves room for
+/// the protocols to come without moving the connections' tokens again.
+const FIRST_CONNECTION: usize = 16;
 
 pub use crate::session::Limits;
 use crate::session::ANSWER_SLICE_BYTES;
@@ -79,8 +84,6 @@ use crate::session::ANSWER_SLICE_BYTES;
 pub struct Config {
     /// Address to listen on (`host:port`; port 0 picks a free one).
     pub listen: String,
-    /// Where to serve the HTTP API and the page (`--http-listen`); None: nowhere.
-    pub http_listen: Option<String>,
     pub limits: Limits,
     /// Connections above this are accepted and closed at once.
     pub max_connections: usize,
@@ -95,6 +98,11 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Store the server's own figures as series this often. None: never.
     pub self_metrics: Option<SelfMetrics>,
+    /// Where to take Graphite plaintext lines, over TCP and UDP on the same
+    /// port (`host:port`; port 0 picks a port free for both). None: nowhere.
+    pub graphite_listen: Option<String>,
+    /// Where to serve the HTTP API and the page (`--http-listen`); None: nowhere.
+    pub http_listen: Option<String>,
 }
 
 /// `--self-metrics-interval` and `--self-metrics-prefix`.
@@ -111,7 +119,6 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: DEFAULT_LISTEN.to_owned(),
-            http_listen: None,
             limits: Limits {
                 max_line_bytes: DEFAULT_MAX_LINE_BYTES,
                 max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
@@ -121,6 +128,8 @@ impl Default for Config {
             storage: None,
             idle_timeout: crate::config::DEFAULT_IDLE_TIMEOUT,
             self_metrics: None,
+            graphite_listen: crate::config::DEFAULT_GRAPHITE_LISTEN.map(str::to_owned),
+            http_listen: None,
         }
     }
 }
@@ -134,6 +143,8 @@ pub enum StartError {
     Data(#[from] journal::Error),
     #[error("cannot listen on {listen}: {source}")]
     Listen { listen: String, source: io::Error },
+    #[error("cannot listen for graphite on {listen}: {source}")]
+    GraphiteListen { listen: String, source: io::Error },
     #[error("cannot set up the event loop: {0}")]
     Poll(io::Error),
 }
@@ -166,10 +177,14 @@ impl Handle {
 /// ```
 pub struct Server {
     poll: Poll,
-    /// The listening sockets, the course protocol's first; empty once
-    /// stopping began.
+    /// Emptied once stopping began.
     listeners: Vec<Listener>,
     local_addr: SocketAddr,
+    /// Graphite's UDP socket; None without `graphite_listen` or once
+    /// stopping began.
+    graphite_udp: Option<GraphiteUdp>,
+    graphite_addr: Option<SocketAddr>,
+    /// The HTTP API's address; None without `http_listen`.
     http_addr: Option<SocketAddr>,
     connections: Slab<Connection>,
     engine: Engine,
@@ -207,9 +222,11 @@ pub struct Server {
     warn_accept: RateLimitedWarning,
 }
 
-/// A listening socket and the protocol its connections speak.
+/// A listening socket and the protocol its connections speak; each
+/// protocol's listener has a token of its own.
 struct Listener {
     socket: TcpListener,
+    token: Token,
     protocol: Protocol,
     accept: Accept,
 }
@@ -239,36 +256,68 @@ impl Server {
             Some(options) => Engine::open(options)?,
         };
         engine.limit_output(config.max_output_memory);
+        let listen_error = |source| StartError::Listen {
+            listen: config.listen.clone(),
+            source,
+        };
+        let mut listener = bind_first(&config.listen).map_err(listen_error)?;
+        let local_addr = listener.local_addr().map_err(listen_error)?;
         let poll = Poll::new().map_err(StartError::Poll)?;
-        let mut listeners = Vec::new();
-        let mut listen = |address: &str, protocol| -> Result<SocketAddr, StartError> {
-            let listen_error = |source| StartError::Listen {
-                listen: address.to_owned(),
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(StartError::Poll)?;
+        let mut listeners = vec![Listener {
+            socket: listener,
+            token: LISTENER,
+            protocol: Protocol::Course,
+            accept: Accept::Ready,
+        }];
+        let mut graphite_udp = None;
+        if let Some(listen) = &config.graphite_listen {
+            let graphite_error = |source| StartError::GraphiteListen {
+                listen: listen.clone(),
                 source,
             };
-            let mut socket = bind_first(address).map_err(listen_error)?;
-            let local_addr = socket.local_addr().map_err(listen_error)?;
-            let token = Token(FIRST_LISTENER + listeners.len());
+            let (mut tcp, mut udp) = bind_tcp_and_udp(listen).map_err(graphite_error)?;
+            let registry = poll.registry();
+            registry
+                .register(&mut tcp, GRAPHITE_LISTENER, Interest::READABLE)
+                .map_err(StartError::Poll)?;
+            udp.register(registry, GRAPHITE_UDP).map_err(StartError::Poll)?;
+            listeners.push(Listener {
+                socket: tcp,
+                token: GRAPHITE_LISTENER,
+                protocol: Protocol::Graphite,
+                accept: Accept::Ready,
+            });
+            graphite_udp = Some(udp);
+        }
+        let graphite_addr = graphite_udp.as_ref().map(GraphiteUdp::local_addr);
+        let mut http_addr = None;
+        if let Some(listen) = &config.http_listen {
+            let http_error = |source| StartError::Listen {
+                listen: listen.clone(),
+                source,
+            };
+            let mut socket = bind_first(listen).map_err(http_error)?;
+            http_addr = Some(socket.local_addr().map_err(http_error)?);
             poll.registry()
-                .register(&mut socket, token, Interest::READABLE)
+                .register(&mut socket, HTTP_LISTENER, Interest::READABLE)
                 .map_err(StartError::Poll)?;
             listeners.push(Listener {
                 socket,
-                protocol,
+                token: HTTP_LISTENER,
+                protocol: Protocol::Http,
                 accept: Accept::Ready,
             });
-            Ok(local_addr)
-        };
-        let local_addr = listen(&config.listen, Protocol::Course)?;
-        let http_addr = match &config.http_listen {
-            Some(address) => Some(listen(address, Protocol::Http)?),
-            None => None,
-        };
+        }
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
         Ok(Server {
             poll,
             listeners,
             local_addr,
+            graphite_udp,
+            graphite_addr,
             http_addr,
             connections: Slab::new(),
             engine,
@@ -299,7 +348,12 @@ impl Server {
         self.local_addr
     }
 
-    /// The HTTP API's address actually bound, if it has one.
+    /// The Graphite port (TCP and UDP), when one was asked for.
+    pub fn graphite_addr(&self) -> Option<SocketAddr> {
+        self.graphite_addr
+    }
+
+    /// The HTTP API's address actually bound, when one was asked for.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
     }
@@ -327,8 +381,13 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     WAKER => {}
-                    Token(t) if t < FIRST_CONNECTION => {
-                        let listener = self.listeners.get_mut(t - FIRST_LISTENER);
+                    GRAPHITE_UDP => {
+                        if let Some(udp) = &mut self.graphite_udp {
+                            udp.mark_ready();
+                        }
+                    }
+                    token if token.0 < FIRST_CONNECTION => {
+                        let listener = self.listeners.iter_mut().find(|l| l.token == token);
                         if let Some(listener) = listener.filter(|l| l.accept == Accept::Waiting) {
                             listener.accept = Accept::Ready;
                         }
@@ -372,6 +431,9 @@ impl Server {
             std::mem::swap(&mut turn, &mut self.ready);
             for key in turn.drain(..) {
                 self.service(key);
+            }
+            if let Some(udp) = &mut self.graphite_udp {
+                udp.serve(&mut self.scratch, &mut self.engine, &self.limits);
             }
             self.run_timers();
             self.commit_turn();
@@ -451,19 +513,19 @@ impl Server {
     /// Block until an event, unless work is already waiting.
     fn poll_timeout(&self) -> Option<Duration> {
         let accepting = self.listeners.iter().any(|l| l.accept == Accept::Ready);
+        let datagrams = self.graphite_udp.as_ref().is_some_and(GraphiteUdp::is_ready);
         let stopped = self.stopping.is_some() && self.connections.is_empty();
-        if !self.ready.is_empty() || accepting || self.compacting || stopped {
+        if !self.ready.is_empty() || accepting || datagrams || self.compacting || stopped {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
         let finishing = self.engine.compaction_finishing();
+        let paused = (self.listeners.iter()).filter_map(|l| match l.accept {
+            Accept::PausedUntil(until) => Some(until),
+            _ => None,
+        });
         [
-            (self.listeners.iter())
-                .filter_map(|l| match l.accept {
-                    Accept::PausedUntil(until) => Some(until.saturating_duration_since(now)),
-                    _ => None,
-                })
-                .min(),
+            paused.min().map(|until| until.saturating_duration_since(now)),
             self.stopping.map(|deadline| deadline.saturating_duration_since(now)),
             finishing.then_some(COMPACTION_POLL),
             self.next_idle_sweep.map(|at| at.saturating_duration_since(now)),
@@ -486,10 +548,14 @@ impl Server {
         self.engine.stop_compacting();
         // Closing the listener makes new connections fail at once instead of
         // waiting in a backlog nobody will accept from.
-        for mut listener in std::mem::take(&mut self.listeners) {
+        for mut listener in self.listeners.drain(..) {
             if let Err(e) = self.poll.registry().deregister(&mut listener.socket) {
                 log::debug!("deregister listener: {e}");
             }
+        }
+        // Datagrams are read no more, like requests; what was read is stored.
+        if let Some(mut udp) = self.graphite_udp.take() {
+            udp.deregister(self.poll.registry());
         }
         for (key, conn) in self.connections.iter_mut() {
             conn.stop();
@@ -598,7 +664,7 @@ impl Server {
         }
     }
 
-    /// Accepts the connections waiting at listener `index`.
+    /// Accepts from the listener `index` of `listeners`.
     fn accept(&mut self, index: usize) {
         for _ in 0..MAX_ACCEPTS_PER_TURN {
             let Some(listener) = self.listeners.get(index) else {
@@ -772,6 +838,33 @@ fn bind_first(listen: &str) -> io::Result<TcpListener> {
     }
     Err(last_error
         .unwrap_or_else(|| io::Error::new(ErrorKind::InvalidInput, format!("{listen} resolves to no address"))))
+}
+
+/// Times a port that is free for TCP is tried for UDP too, when the port
+/// is left to the system (port 0): another program can hold the same number
+/// for UDP, rarely twice in a row.
+const SAME_PORT_TRIES: usize = 32;
+
+/// A TCP listener and a UDP socket on the same address and port (Graphite's
+/// plaintext is spoken over both).
+fn bind_tcp_and_udp(listen: &str) -> io::Result<(TcpListener, GraphiteUdp)> {
+    let mut tries = 0;
+    loop {
+        let tcp = bind_first(listen)?;
+        let addr = tcp.local_addr()?;
+        match GraphiteUdp::bind(addr) {
+            Ok(udp) => return Ok((tcp, udp)),
+            Err(e) if e.kind() == ErrorKind::AddrInUse && tries + 1 < SAME_PORT_TRIES && asks_any_port(listen) => {
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether `listen` leaves the port to the system.
+fn asks_any_port(listen: &str) -> bool {
+    listen.rsplit_once(':').is_some_and(|(_, port)| port == "0")
 }
 
 /// Connections the kernel may queue for `accept` (the kernel caps it at

@@ -16,21 +16,25 @@
 //! | `phase` | where a session is in its life |
 //! | `course` | the course protocol: request lines in, answers out, `put` answers held for the turn's commit |
 //! | `course::answer` | one request line → engine effect + answer bytes; long `get` answers in slices |
+//! | `graphite` | Graphite plaintext: lines in, points to the engine, no answers; UDP datagrams too |
 //! | `http` | the Graphite-compatible HTTP API and the page: HTTP/1.1 requests in, whole answers out, in order |
 
 mod bounds;
 mod budget;
 mod course;
+mod graphite;
 mod http;
 mod output;
 mod phase;
 
 use crate::engine::{Engine, EngineError};
 use course::CourseSession;
+use graphite::GraphiteSession;
 use http::HttpSession;
 use std::net::SocketAddr;
 
 pub use bounds::{Limits, ANSWER_SLICE_BYTES};
+pub use graphite::receive_datagram as receive_graphite_datagram;
 pub use output::Output;
 pub use phase::Phase;
 
@@ -39,6 +43,8 @@ pub use phase::Phase;
 pub enum Protocol {
     /// The course's line protocol: `put`, `get`, `stats`.
     Course,
+    /// Graphite's plaintext lines, `<path> <value> [<timestamp>]`: no answers.
+    Graphite,
     /// HTTP/1.1: the Graphite-compatible API and the page (`--http-listen`).
     Http,
 }
@@ -46,6 +52,7 @@ pub enum Protocol {
 /// A session of any protocol: static dispatch, no allocation per call.
 pub enum Session {
     Course(CourseSession),
+    Graphite(GraphiteSession),
     Http(HttpSession),
 }
 
@@ -54,6 +61,7 @@ macro_rules! dispatch {
     ($self:expr, $s:ident => $call:expr) => {
         match $self {
             Session::Course($s) => $call,
+            Session::Graphite($s) => $call,
             Session::Http($s) => $call,
         }
     };
@@ -64,6 +72,7 @@ impl Session {
     pub fn new(protocol: Protocol, peer: SocketAddr, limits: &Limits) -> Session {
         match protocol {
             Protocol::Course => Session::Course(CourseSession::new(peer, limits.max_line_bytes)),
+            Protocol::Graphite => Session::Graphite(GraphiteSession::new(peer, limits.max_line_bytes)),
             Protocol::Http => Session::Http(HttpSession::new(peer)),
         }
     }

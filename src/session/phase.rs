@@ -41,8 +41,8 @@ pub enum Phase {
 }
 
 impl Phase {
-    /// After the peer's end of stream. (A Reading session's incomplete
-    /// request is dropped with it.)
+    /// After the peer's end of stream: a reading session drains what it
+    /// has, a lingering one is done.
     pub fn at_end_of_input(self) -> Phase {
         match self {
             Phase::Reading => Phase::Draining,
@@ -51,8 +51,9 @@ impl Phase {
         }
     }
 
-    /// After the server began to stop. (A Reading session's incomplete
-    /// request is dropped; a Throttled one's whole requests are answered.)
+    /// After the server began to stop, or an HTTP session's closing
+    /// answer: a reading session answers no more (its incomplete request
+    /// is dropped), a throttled one still answers the whole requests it has.
     pub fn at_stop(self) -> Phase {
         match self {
             Phase::Reading | Phase::Throttled => Phase::Stopping,
@@ -60,16 +61,16 @@ impl Phase {
         }
     }
 
-    /// Stopping and everything sent: lingering.
-    pub fn at_linger(self) -> Phase {
+    /// Stopping and everything sent: the session lingers.
+    pub fn lingering(self) -> Phase {
         match self {
             Phase::Stopping => Phase::Lingering { dropped: false },
             other => other,
         }
     }
 
-    /// Lingering: the peer sent more, which was dropped.
-    pub fn at_dropped_input(self) -> Phase {
+    /// Lingering, the peer sent more, which was dropped.
+    pub fn dropped_input(self) -> Phase {
         match self {
             Phase::Lingering { .. } => Phase::Lingering { dropped: true },
             other => other,

@@ -131,6 +131,8 @@ impl CourseSession {
     }
 
     pub fn end_of_input(&mut self) {
+        // A line without its `\n` at end of stream is not a request; it is
+        // dropped with the connection.
         if self.phase == Phase::Reading {
             self.input = Vec::new();
         }
@@ -138,6 +140,7 @@ impl CourseSession {
     }
 
     pub fn stop(&mut self) {
+        // Only an incomplete line is waiting: it is never answered.
         if self.phase == Phase::Reading {
             self.input = Vec::new();
         }
@@ -145,11 +148,11 @@ impl CourseSession {
     }
 
     pub fn linger(&mut self) {
-        self.phase = self.phase.at_linger();
+        self.phase = self.phase.lingering();
     }
 
     pub fn dropped_input(&mut self) {
-        self.phase = self.phase.at_dropped_input();
+        self.phase = self.phase.dropped_input();
     }
 
     pub fn has_backlog(&self) -> bool {

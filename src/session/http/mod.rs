@@ -112,11 +112,11 @@ impl HttpSession {
     }
 
     pub fn linger(&mut self) {
-        self.phase = self.phase.at_linger();
+        self.phase = self.phase.lingering();
     }
 
     pub fn dropped_input(&mut self) {
-        self.phase = self.phase.at_dropped_input();
+        self.phase = self.phase.dropped_input();
     }
 
     pub fn has_backlog(&self) -> bool {
