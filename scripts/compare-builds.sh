@@ -49,10 +49,10 @@ run_case() {
   [[ " $SERVER_ARGS " == *" --in-memory "* ]] || args+=(--data-dir "$WORK/data-$case-$round-$build")
   METRICSD=$binary start_metricsd "$WORK/$build.log" "${args[@]}"
   if [[ " $* " == *" --workload get "* ]]; then
-    bench --addr "$MADDR" "$@" --requests 1 >/dev/null # stores the points
+    bench --allow-durable --addr "$MADDR" "$@" --requests 1 >/dev/null # stores the points
   fi
   before=$(cpu_ticks "$MPID")
-  bench --addr "$MADDR" --no-preload "$@" >"$WORK/bench.out"
+  bench --allow-durable --addr "$MADDR" --no-preload "$@" >"$WORK/bench.out"
   after=$(cpu_ticks "$MPID")
   stop_metricsd
   requests=$(jfield requests <"$WORK/bench.out")

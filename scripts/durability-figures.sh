@@ -33,7 +33,7 @@ for mode in always everysec; do
   for round in 1 2 3; do
     # Timestamps above the last round's: every put a new point.
     ts=$((1600000000 + round * 10000000))
-    m=$(rps --addr "$MADDR" --connections 50 --pipeline 16 --requests $N --timestamp-base $ts)
+    m=$(rps --allow-durable --addr "$MADDR" --connections 50 --pipeline 16 --requests $N --timestamp-base $ts)
     r=$(rps --server redis --addr "$RADDR" --connections 50 --pipeline 16 --requests $N --timestamp-base $ts)
     echo "fsync $mode round $round: metricsd put $m/s, redis RPUSH $r/s, ratio $(echo "scale=2; $m/$r" | bc)"
   done
@@ -44,7 +44,7 @@ echo "== 2. restart with 5M points over 1000 keys"
 DATA=$WORK/five-million
 # No compaction while loading: the first restart replays the log alone.
 start_metricsd "$WORK/load.log" --data-dir "$DATA" --compact-min-bytes 1000000000000
-bench --addr "$MADDR" --connections 1000 --keys 1000 --pipeline 16 --requests $(n 5000000) >/dev/null
+bench --allow-durable --addr "$MADDR" --connections 1000 --keys 1000 --pipeline 16 --requests $(n 5000000) >/dev/null
 stop_metricsd
 echo "data: $(du -sh "$DATA" | cut -f1) ($(ls "$DATA" | tr '\n' ' '))"
 timed_start() { # $1 = label, rest = flags; reports wall time to listening and the recovery log line
@@ -59,11 +59,11 @@ stop_metricsd
 
 echo "== 3. latency during a compaction of those 5M points (50 connections, pipeline 1, puts)"
 timed_start "again, for the baseline" --compact-min-bytes 1000000000000
-echo "without compaction: $("$BENCH" --addr "$MADDR" --connections 50 --requests $(n 300000) --timestamp-base 1700000000 | tail -2 | tr '\n' ' ')"
+echo "without compaction: $("$BENCH" --allow-durable --addr "$MADDR" --connections 50 --requests $(n 300000) --timestamp-base 1700000000 | tail -2 | tr '\n' ' ')"
 stop_metricsd
 # Any log is over this threshold: the first loop turn begins a compaction.
 start_metricsd "$WORK/compact.log" --data-dir "$DATA" --compact-min-bytes 1
-echo "during compaction:  $("$BENCH" --addr "$MADDR" --connections 50 --requests $(n 300000) --timestamp-base 1800000000 | tail -2 | tr '\n' ' ')"
+echo "during compaction:  $("$BENCH" --allow-durable --addr "$MADDR" --connections 50 --requests $(n 300000) --timestamp-base 1800000000 | tail -2 | tr '\n' ' ')"
 for _ in $(seq 300); do grep -q 'compaction .* done' "$WORK/compact.log" && break; sleep 0.1; done
 grep -o 'compaction [0-9]*: snapshot.*\|compaction [0-9]* done.*' "$WORK/compact.log"
 stop_metricsd

@@ -40,7 +40,7 @@
 //! ```
 
 use crate::clock::unix_now;
-use crate::protocol::request::{encode_get, encode_put, encode_range, encode_stats, Buckets, Range};
+use crate::protocol::request::{encode_delete, encode_get, encode_put, encode_range, encode_stats, Buckets, Range};
 use crate::protocol::response::{parse_response, Response, ResponseError, ResponseScanner};
 use crate::protocol::{is_valid_key, Agg, Query};
 use std::collections::BTreeMap;
@@ -381,6 +381,30 @@ impl Client {
         Ok(metrics)
     }
 
+    /// Removes every point of `key` (`delete`, an extension of metricsd's).
+    /// `Ok(())` whether or not the key had points; on a durable server the
+    /// delete is logged like a put and survives a restart.
+    ///
+    /// ```
+    /// # let port = metricsd::server::spawn_local()?.0.port();
+    /// # let mut client = metricsd::Client::new("127.0.0.1", port, None)?;
+    /// use metricsd::ClientError;
+    ///
+    /// client.put("palm.cpu", 0.5, Some(1150864248))?;
+    /// client.delete("palm.cpu")?;
+    /// assert!(client.get("palm.cpu")?.is_empty());
+    /// client.delete("never.there")?;
+    /// assert!(matches!(client.delete("*"), Err(ClientError::InvalidKey(_))));
+    /// # Ok::<(), ClientError>(())
+    /// ```
+    pub fn delete(&mut self, key: &str) -> Result<(), ClientError> {
+        self.check_usable()?;
+        check_key(key)?;
+        self.request.clear();
+        encode_delete(&mut self.request, key);
+        self.exchange(self.deadline(), 1, expect_empty_ok)
+    }
+
     /// The server's own figures (`stats`, an extension of metricsd's): name
     /// and value, in the server's order.
     ///
@@ -592,11 +616,17 @@ fn query(key: &str) -> Result<Query<'_>, ClientError> {
 }
 
 fn check_put(key: &str, value: f64) -> Result<(), ClientError> {
-    if key == "*" || !is_valid_key(key) {
-        return Err(ClientError::InvalidKey(key.to_owned()));
-    }
+    check_key(key)?;
     if !value.is_finite() {
         return Err(ClientError::InvalidValue(value));
+    }
+    Ok(())
+}
+
+/// A key to store or delete: valid, and not the wildcard.
+fn check_key(key: &str) -> Result<(), ClientError> {
+    if key == "*" || !is_valid_key(key) {
+        return Err(ClientError::InvalidKey(key.to_owned()));
     }
     Ok(())
 }

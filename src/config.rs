@@ -13,6 +13,17 @@ use std::time::Duration;
 /// (`metricsctl`, `metricsd-bench`) look for a server by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
 
+/// The Graphite plaintext port (TCP and UDP) is off unless asked for: a
+/// server started without flags speaks only the course protocol. Agents
+/// send to port 2003 by default (carbon's `LINE_RECEIVER_PORT`,
+/// [`GRAPHITE_CUSTOMARY_PORT`]), so `--graphite-listen 127.0.0.1:2003` is
+/// the usual choice.
+pub const DEFAULT_GRAPHITE_LISTEN: Option<&str> = None;
+
+/// Carbon's plaintext port, where collectd, statsd, Telegraf and the other
+/// agents send by default.
+pub const GRAPHITE_CUSTOMARY_PORT: u16 = 2003;
+
 /// PROTOCOL.md's `--max-line-bytes` default: a put with a key of 64 KiB is
 /// far beyond any metric name, and a partial line is buffered up to this.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
@@ -21,9 +32,19 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 /// read and its answers no longer written (a `get` answer stops after a whole
 /// line and goes on as the output drains). 4 MiB is about 150k point lines:
 /// a reader that keeps up never waits on it, and it is what a peer that
-/// stops reading can pin, besides at most one partial line of input. There
-/// is no global budget: 10,000 such peers could pin 40 GiB at the very worst.
+/// stops reading can pin, besides at most one partial line of input, while
+/// the server's memory for answers has room (see
+/// [`DEFAULT_MAX_OUTPUT_MEMORY`]).
 pub const DEFAULT_MAX_PENDING_OUTPUT: usize = 4 * 1024 * 1024;
+
+/// All connections' unsent answer bytes together (`--max-output-memory`).
+/// Without it, 300 peers that sent `get *` over a store of 1M series and
+/// never read grew the server from 306 to 2,122 MiB (issue 16), and the
+/// connection cap allowed tens of GiB. 256 MiB is 64 connections'
+/// [`DEFAULT_MAX_PENDING_OUTPUT`]: that many slow readers of huge answers
+/// are never held back by it, and it is small next to the store of a server
+/// that has answers that large to give.
+pub const DEFAULT_MAX_OUTPUT_MEMORY: usize = 256 * 1024 * 1024;
 
 /// Redis' `maxclients` default.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;

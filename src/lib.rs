@@ -43,12 +43,13 @@
 //! | [`client`] | the blocking [`Client`] with typed [`ClientError`]s | blocking socket |
 //! | [`clock`] | the wall clock in whole Unix seconds, for client and server | clock |
 //! | [`config`] | every default setting with its reason; the reader of durations and sizes that flags take | none |
+//! | [`graphite`] | the Graphite world's formats, pure: plaintext lines, path globs, from/until times, render targets and their functions, JSON/CSV/SVG answers | none |
 //! | `aggregate` | buckets of time and their aggregates (`avg`, `min`, …), streamed from a window's points | none |
 //! | `store` | in-memory series: points sorted by timestamp, last write wins | none |
 //! | `engine` | the one owner of store, journal and counters, behind a few methods with typed errors; the `stats` figures | files, through the journal |
-//! | `session` | one sans-IO session per connection and protocol (`course` today): bytes in, engine effects and answer bytes out, an explicit `Phase` | none |
+//! | `session` | one sans-IO session per connection and protocol (`course`; `graphite`, plaintext lines with no answers, and its UDP datagrams; `http`, the Graphite-compatible HTTP API and the page): bytes in, engine effects and answer bytes out, an explicit `Phase` | none |
 //! | [`journal`] | durability: the log (CRC-32 records, group commit, fsync policies), snapshots, recovery, compaction | files |
-//! | `server` | the single-threaded mio event loop over typed listeners and a slab of connections (socket + readiness + session) | non-blocking sockets |
+//! | `server` | the single-threaded mio event loop over typed listeners (and Graphite's UDP socket) and a slab of connections (socket + readiness + session) | non-blocking sockets |
 //! | `rate_limit` | warnings logged at most once a second, with a count of the rest | none |
 //! | `test_support` | the test suites' seeded generator and temporary directories (tests only) | files |
 //!
@@ -63,7 +64,8 @@
 //! (`session::course`: `protocol::LineFramer` for bounded lines,
 //! `protocol::parse_line` for a `Request` borrowing its key, then the
 //! `engine` and the answer bytes; a long `get` answer in slices bounded by
-//! the output limit) → the session's output → socket. A durable server
+//! the connection's output limit and by the output memory all connections
+//! share) → the session's output → socket. A durable server
 //! holds the answers to a turn's puts until `engine::Engine::commit` has
 //! written the turn's batch to the log; if it fails they become errors.
 
@@ -74,6 +76,8 @@ pub mod clock;
 pub mod config;
 #[cfg(feature = "server")]
 mod engine;
+#[cfg(feature = "server")]
+pub mod graphite;
 #[cfg(feature = "server")]
 pub mod journal;
 pub mod protocol;

@@ -362,6 +362,58 @@ impl Series {
             .chain(self.head[head..].iter().copied())
     }
 
+    /// Hands out the series after `after` (all of it for `None`) in
+    /// [`Part`]s, in order, until `visit` returns false; then returns the
+    /// last timestamp of the part it refused to go on after.
+    fn visit_parts(&self, after: Option<i64>, mut visit: impl FnMut(Part<'_>) -> bool) -> Option<i64> {
+        let before = |t: i64| after.is_some_and(|after| t <= after);
+        let first = self.blocks.partition_point(|b| before(b.max_ts()));
+        for block in &self.blocks[first..] {
+            let go_on = match block {
+                Block::Sealed(chunk) if !before(chunk.min_ts()) => visit(Part::Sealed(chunk)),
+                // Entered in its middle (its points were split or merged
+                // while the walk was paused): only what is left of it.
+                Block::Sealed(chunk) => {
+                    let rest: Vec<Point> = chunk.iter().filter(|p| !before(p.0)).collect();
+                    visit(Part::Points(&rest))
+                }
+                Block::Thawed(points) => visit(Part::Points(&points[points.partition_point(|p| before(p.0))..])),
+            };
+            if !go_on {
+                return Some(block.max_ts());
+            }
+        }
+        let head = &self.head[self.head.partition_point(|p| before(p.0))..];
+        match head.last() {
+            Some(last) if !visit(Part::Points(head)) => Some(last.0),
+            _ => None,
+        }
+    }
+
+    /// Appends a sealed chunk whose points all come after the series'
+    /// (loading a snapshot), keeping its bits; hands it back if it does not
+    /// fit there or is larger than a block may be. A head already there is
+    /// sealed first, so the blocks stay in order. Returns how much the
+    /// series' allocation grew by.
+    fn adopt(&mut self, chunk: Chunk) -> Result<isize, Chunk> {
+        let last = self.head.last().map(|p| p.0).or(self.blocks.last().map(Block::max_ts));
+        if chunk.len() > MAX_BLOCK_POINTS || last.is_some_and(|t| t >= chunk.min_ts()) {
+            return Err(chunk);
+        }
+        let fixed = self.fixed_bytes() as isize;
+        let mut grown = self.seal_thawed();
+        if !self.head.is_empty() {
+            let head = Block::Sealed(encode(&self.head));
+            grown += head.heap_bytes() as isize;
+            self.blocks.push(head);
+            self.head.clear();
+        }
+        let chunk = Block::Sealed(chunk);
+        grown += chunk.heap_bytes() as isize;
+        self.blocks.push(chunk);
+        Ok(grown + self.fixed_bytes() as isize - fixed)
+    }
+
     /// Bytes allocated for points (capacity, not length): for memory figures.
     pub fn allocated_bytes(&self) -> usize {
         let blocks: usize = self.blocks.iter().map(Block::heap_bytes).sum();
@@ -372,6 +424,18 @@ impl Series {
     fn fixed_bytes(&self) -> usize {
         self.blocks.capacity() * std::mem::size_of::<Block>() + self.head.capacity() * std::mem::size_of::<Point>()
     }
+}
+
+/// A piece of a series as [`Store::walk_parts`] hands it out: what a
+/// snapshot stores.
+#[derive(Debug, Clone, Copy)]
+pub enum Part<'a> {
+    /// A sealed chunk, whole: its bits can be stored as they are.
+    Sealed(&'a Chunk),
+    /// Points outside sealed chunks (the head, a thawed block, or the rest
+    /// of a sealed chunk that a resumed walk entered in its middle): sorted,
+    /// not empty.
+    Points(&'a [Point]),
 }
 
 /// Where a [`Store::walk`] stopped: after the point of `key` at timestamp
@@ -696,6 +760,92 @@ impl Store {
         }
     }
 
+    /// Stores the points of a sealed chunk read from a snapshot, as
+    /// [`Store::load`] does. The chunk is decoded once to check it (bits
+    /// that are not a chunk are refused, and nothing of them stored); a
+    /// chunk wholly older than the horizon is skipped (its points counted
+    /// as expired); otherwise it is kept as it is if it comes after every
+    /// point of the series, as a snapshot's chunks do, and its points not
+    /// expired are inserted one by one if not. Returns its point count.
+    pub fn adopt_chunk(&mut self, key: &str, chunk: Chunk) -> Result<usize, chunk::DecodeError> {
+        let mut points = chunk.iter();
+        let count = points.by_ref().count();
+        if let Some(e) = points.error() {
+            return Err(e);
+        }
+        let horizon = self.horizon;
+        if chunk.max_ts() < horizon {
+            self.freed.expired_points += count as u64;
+            return Ok(count);
+        }
+        let id = self.id_or_insert(key);
+        let series = &mut self.series[id];
+        let first = series.first_block_max();
+        let (added, grown, expired) = match series.adopt(chunk) {
+            // A chunk that straddles the horizon is kept whole, as a
+            // stored one is: reads filter its expired points.
+            Ok(grown) => (count, grown, 0),
+            Err(chunk) => {
+                let (mut added, mut grown, mut expired) = (0, 0, 0);
+                for (timestamp, value) in chunk.iter() {
+                    if timestamp < horizon {
+                        expired += 1;
+                        continue;
+                    }
+                    let (replaced, g) = series.insert_sized(timestamp, value);
+                    added += usize::from(replaced.is_none());
+                    grown += g;
+                }
+                (added, grown, expired)
+            }
+        };
+        self.series_bytes = self.series_bytes.wrapping_add_signed(grown);
+        self.points += added;
+        self.freed.expired_points += expired;
+        if self.oldest.is_some() {
+            self.reindex(key, first);
+        }
+        if self.series[id].is_empty() {
+            self.remove_series(key);
+        }
+        self.shed();
+        Ok(count)
+    }
+
+    /// Takes every point of `key` out (a `delete`), returning them; the
+    /// series is removed like one whose points all expired (its id goes to
+    /// the next new key, and a paused [`Store::walk`] goes on with the next
+    /// key).
+    pub fn take_series(&mut self, key: &str) -> Option<Series> {
+        let &id = self.ids.get(key)?;
+        let first = self.series[id].first_block_max();
+        let series = std::mem::take(&mut self.series[id]);
+        self.points -= series.len();
+        self.series_bytes -= series.allocated_bytes();
+        if self.oldest.is_some() {
+            self.reindex(key, first);
+        }
+        self.remove_series(key);
+        Some(series)
+    }
+
+    /// Puts back the points [`Store::take_series`] took, replacing whatever
+    /// `key` holds now (undoing a delete, after the puts that followed it
+    /// were undone).
+    pub fn restore_series(&mut self, key: &str, series: Series) {
+        self.take_series(key);
+        if series.is_empty() {
+            return;
+        }
+        let id = self.id_or_insert(key);
+        self.points += series.len();
+        self.series_bytes += series.allocated_bytes();
+        self.series[id] = series;
+        if self.oldest.is_some() {
+            self.reindex(key, None);
+        }
+    }
+
     /// Keeps the drop-oldest index right after the series of `key`, whose
     /// oldest block ended at `before`, changed.
     fn reindex(&mut self, key: &str, before: Option<i64>) {
@@ -868,6 +1018,32 @@ impl Store {
         None
     }
 
+    /// Visits every series as [`Store::walk`] does, but a [`Part`] at a
+    /// time: whole sealed chunks and runs of plain points, for a snapshot
+    /// that stores chunks as they are. Expired points are left out: a chunk
+    /// wholly older than the horizon by its last timestamp, and the older
+    /// points of one that straddles it. Pauses and resumes like a walk: the
+    /// cursor is after the last point of the part `visit` stopped after.
+    pub fn walk_parts(
+        &self,
+        from: Option<Cursor>,
+        mut visit: impl FnMut(&Arc<str>, Part<'_>) -> bool,
+    ) -> Option<Cursor> {
+        let expired = self.horizon.checked_sub(1);
+        for (key, series) in self.series_from(from.as_ref().map(|cursor| &*cursor.key)) {
+            // The cursor's key may be gone (deleted, expired): then the
+            // walk starts the next key from its first point.
+            let resumed = from.as_ref().filter(|cursor| cursor.key == *key).map(|c| c.after);
+            if let Some(last) = series.visit_parts(resumed.max(expired), |part| visit(key, part)) {
+                return Some(Cursor {
+                    key: Arc::clone(key),
+                    after: last,
+                });
+            }
+        }
+        None
+    }
+
     /// Every series from the key `start` on (all of them for `None`), in
     /// ascending byte order of their keys, as [`Store::walk`] visits them.
     pub fn series_from<'a>(&'a self, start: Option<&'a str>) -> impl Iterator<Item = (&'a Arc<str>, &'a Series)> + 'a {
@@ -877,7 +1053,8 @@ impl Store {
             .map(|(key, &id)| (key, &self.series[id]))
     }
 
-    /// Number of series.
+    /// Number of series: every key stored has points (a series emptied by
+    /// a delete, expiry or drop-oldest is removed).
     pub fn series_count(&self) -> usize {
         self.ids.len()
     }
@@ -985,6 +1162,39 @@ mod tests {
             model.insert(t, t as f64 / 2.0);
         }
         check_series(&s, &model, &mut XorShift::seeded(1));
+    }
+
+    #[test]
+    fn a_deleted_key_has_no_points_until_put_again_and_a_restore_undoes_it() {
+        let mut st = Store::new();
+        for t in 0..600 {
+            st.put("a", t, 1.0);
+        }
+        st.put("b", 1, 2.0);
+        assert_eq!(st.take_series("none").map(|s| s.len()), None);
+        let taken = st.take_series("a").expect("a is stored");
+        assert_eq!(taken.len(), 600);
+        assert_eq!((st.series_count(), st.point_count()), (1, 1));
+        assert!(st.get("a").is_none_or(Series::is_empty));
+        // A walk over a deleted key, even resumed inside it, skips it.
+        let mut seen = Vec::new();
+        let cursor = Some(Cursor {
+            key: Arc::from("a"),
+            after: 5,
+        });
+        st.walk(cursor, |key, point| {
+            seen.push((key.to_string(), point));
+            true
+        });
+        assert_eq!(seen, [("b".to_owned(), (1, 2.0))]);
+        st.put("a", 7, 3.0);
+        assert_eq!((st.series_count(), st.point_count()), (2, 2));
+        // Undone in reverse: the later put, then the delete.
+        st.remove("a", 7);
+        assert_eq!((st.series_count(), st.point_count()), (1, 1));
+        st.restore_series("a", taken);
+        assert_eq!((st.series_count(), st.point_count()), (2, 601));
+        assert_eq!(st.get("a").map(Series::len), Some(600));
     }
 
     #[test]
@@ -1112,6 +1322,113 @@ mod tests {
             check_series(&s, &model, &mut rng);
             assert_eq!(bytes, s.allocated_bytes() as isize, "bytes kept as puts go");
         }
+    }
+
+    /// Points as (key, timestamp, value bits), in walk order.
+    fn dump(store: &Store) -> Vec<(String, i64, u64)> {
+        let mut out = Vec::new();
+        store.walk(None, |key, (t, v)| {
+            out.push((key.to_string(), t, v.to_bits()));
+            true
+        });
+        out
+    }
+
+    #[test]
+    fn a_paused_parts_walk_with_puts_between_rebuilds_the_store_as_a_snapshot_does() {
+        for seed in 1..8u64 {
+            let mut rng = XorShift::seeded(seed);
+            let mut store = Store::new();
+            let keys = ["a", "b", "c", "d"];
+            let put = |store: &mut Store, rng: &mut XorShift, spread: u64| {
+                let key = keys[rng.below(keys.len() as u64) as usize];
+                let (t, v) = (rng.below(spread) as i64, rng.below(1000) as f64 / 10.0);
+                store.put(key, t, v);
+                (key, t, v)
+            };
+            // In order, so that most of it is sealed; late points come
+            // while the walk is paused, some between two chunks (which
+            // grows the one the walk paused after past where it paused).
+            for t in 0..1200 {
+                for key in keys {
+                    store.put(key, 2 * t, rng.below(1000) as f64 / 10.0);
+                }
+            }
+            let before = dump(&store);
+            // What a snapshot written a part at a time holds, loaded into a
+            // new store, with the puts made while it was written replayed
+            // on top (as the log holds them): the store as it ended.
+            let mut loaded = Store::new();
+            let mut during = Vec::new();
+            let mut visited: Vec<(String, i64)> = Vec::new();
+            let (mut cursor, mut sealed) = (None, 0);
+            loop {
+                let mut budget = 1 + rng.below(4);
+                cursor = store.walk_parts(cursor, |key, part| {
+                    match part {
+                        Part::Sealed(chunk) => {
+                            sealed += 1;
+                            visited.extend(chunk.iter().map(|p| (key.to_string(), p.0)));
+                            loaded.adopt_chunk(key, chunk.clone()).unwrap();
+                        }
+                        Part::Points(points) => {
+                            assert!(!points.is_empty());
+                            visited.extend(points.iter().map(|p| (key.to_string(), p.0)));
+                            loaded.put_points(key, points.iter().copied());
+                        }
+                    }
+                    budget -= 1;
+                    budget > 0
+                });
+                if cursor.is_none() {
+                    break;
+                }
+                // Right after where it paused: the part it paused after
+                // grows past the cursor, and a put elsewhere seals it again.
+                if let Some(at) = cursor.as_ref().filter(|_| rng.below(2) == 0) {
+                    let key = keys.into_iter().find(|k| **k == *at.key).expect("a key of the test");
+                    store.put(key, at.after + 1, 0.25);
+                    during.push((key, at.after + 1, 0.25));
+                }
+                for _ in 0..rng.below(40) {
+                    during.push(put(&mut store, &mut rng, 2500));
+                }
+            }
+            assert!(sealed >= 8, "seed {seed}: {sealed} sealed chunks");
+            // Visited once each, in order; nothing there at the start missed.
+            assert!(visited.windows(2).all(|w| w[0] < w[1]), "seed {seed}: out of order");
+            let visited: std::collections::BTreeSet<(String, i64)> = visited.into_iter().collect();
+            assert!(before.iter().all(|(k, t, _)| visited.contains(&(k.clone(), *t))));
+            for (key, t, v) in during {
+                loaded.put(key, t, v);
+            }
+            assert_eq!(dump(&loaded), dump(&store), "seed {seed}");
+            assert_eq!(loaded.point_count(), store.point_count());
+        }
+    }
+
+    #[test]
+    fn an_adopted_chunk_is_checked_and_kept_in_order() {
+        let points: Vec<Point> = (0..CHUNK_POINTS as i64).map(|t| (100 + t, t as f64)).collect();
+        let chunk = Chunk::encode(&points).unwrap();
+        let mut store = Store::new();
+        // A head before it: sealed first, so the blocks stay in order.
+        store.put("k", 1, 0.5);
+        assert_eq!(store.adopt_chunk("k", chunk.clone()), Ok(CHUNK_POINTS));
+        let s = store.get("k").unwrap();
+        assert_eq!((s.blocks.len(), s.head.len()), (2, 0));
+        // Overlapping what is there: its points inserted, last write wins.
+        let again = Chunk::encode(&[(1, 2.0), (150, 3.0)]).unwrap();
+        assert_eq!(store.adopt_chunk("k", again), Ok(2));
+        let mut model: BTreeMap<i64, f64> = points.into_iter().collect();
+        model.extend([(1, 2.0), (150, 3.0)]);
+        check_series(store.get("k").unwrap(), &model, &mut XorShift::seeded(3));
+        assert_eq!(store.point_count(), model.len());
+        // Bits that are not a chunk: refused, nothing stored, no key made.
+        let bad = Chunk::from_parts(0, 10, 2, chunk.bytes()[..2].into()).unwrap();
+        assert!(store.adopt_chunk("new", bad).is_err());
+        assert!(store.get("new").is_none());
+        assert_eq!(store.point_count(), model.len());
     }
 
     #[test]
@@ -1454,6 +1771,21 @@ mod policy_tests {
                 let _ = store.try_put(&key, t, rng.below(1000) as f64);
                 match rng.below(50) {
                     0 => store.remove(&key, t),
+                    // A delete, and one undone.
+                    2 => drop(store.take_series(&key)),
+                    3 => {
+                        if let Some(series) = store.take_series(&key) {
+                            store.restore_series(&key, series);
+                        }
+                    }
+                    // A snapshot's chunk: after the series, or among it.
+                    4 => {
+                        let from = now - rng.below(1000) as i64;
+                        let points: Vec<Point> = (0..1 + rng.below(300) as i64).map(|i| (from + i, 1.0)).collect();
+                        store
+                            .adopt_chunk(&key, encode(&points))
+                            .expect("a chunk this test encoded");
+                    }
                     1 => {
                         now += rng.below(100) as i64;
                         store.set_now(now);
@@ -1475,6 +1807,118 @@ mod policy_tests {
             );
             recount(&store);
         }
+    }
+
+    #[test]
+    fn a_delete_removes_the_series_and_expiry_goes_on_without_it() {
+        let policy = Policy {
+            retention: Some(Duration::from_secs(1000)),
+            max_bytes: Some(1 << 30),
+            on_full: OnFull::DropOldest,
+        };
+        let mut store = Store::with_policy(policy, 0);
+        let n = 3 * CHUNK_POINTS as i64;
+        for t in 0..n {
+            store.put("a", t, 1.0);
+            store.put("b", t, 2.0);
+        }
+        // A `get *` paused in the middle of a.
+        let mut visits = 0;
+        let paused = store.walk(None, |_, _| {
+            visits += 1;
+            visits < 10
+        });
+        let taken = store.take_series("a").expect("a is stored");
+        assert_eq!(taken.len(), n as usize);
+        assert!(store.get("a").is_none());
+        assert_eq!((store.series_count(), store.point_count()), (1, n as usize));
+        recount(&store);
+        // The paused walk goes on with b, from its first point.
+        let mut rest = Vec::new();
+        store.walk(paused, |k, p| {
+            rest.push((k.to_string(), p.0));
+            true
+        });
+        assert_eq!(rest, (0..n).map(|t| ("b".to_owned(), t)).collect::<Vec<_>>());
+        // The deleted points do not count as expired; b's do.
+        store.set_now(n + 1000);
+        expire_all(&mut store, 2);
+        assert_eq!(
+            (store.series_count(), store.point_count(), store.series_bytes),
+            (0, 0, 0)
+        );
+        assert_eq!(store.freed().expired_points, n as u64);
+        recount(&store);
+        // Undone, the delete brings a back with its bytes and its oldest chunk.
+        store.restore_series("a", taken);
+        assert_eq!((store.series_count(), store.point_count()), (1, n as usize));
+        recount(&store);
+        assert!(visible(&store).is_empty(), "a's points expired meanwhile");
+    }
+
+    #[test]
+    fn a_snapshot_chunk_wholly_expired_is_not_adopted_and_one_that_straddles_is() {
+        let mut store = Store::with_policy(
+            Policy {
+                retention: Some(Duration::from_secs(1000)),
+                max_bytes: Some(1 << 30),
+                on_full: OnFull::DropOldest,
+            },
+            10_000,
+        );
+        let chunk = |from: i64| encode(&(from..from + 100).map(|t| (t, t as f64)).collect::<Vec<_>>());
+        // Ends at 8,999, before the horizon of 9,000.
+        assert_eq!(store.adopt_chunk("k", chunk(8_900)), Ok(100));
+        assert_eq!(
+            (store.series_count(), store.point_count(), store.series_bytes),
+            (0, 0, 0)
+        );
+        assert_eq!(store.freed().expired_points, 100);
+        recount(&store);
+        // 8,950..9,049: kept whole, read from the horizon on.
+        assert_eq!(store.adopt_chunk("k", chunk(8_950)), Ok(100));
+        assert_eq!(store.adopt_chunk("k", chunk(9_050)), Ok(100));
+        assert_eq!((store.series_count(), store.point_count()), (1, 200));
+        assert_eq!(store.freed().expired_points, 100);
+        recount(&store);
+        assert_eq!(visible(&store).len(), 150);
+        // A snapshot written now leaves out the expired points.
+        let mut parts = 0;
+        store.walk_parts(None, |_, part| {
+            parts += match part {
+                Part::Sealed(c) => c.len(),
+                Part::Points(p) => p.len(),
+            };
+            true
+        });
+        assert_eq!(parts, 150);
+        // A chunk that overlaps the series is inserted point by point, its
+        // expired points skipped.
+        assert_eq!(store.adopt_chunk("j", chunk(9_500)), Ok(100));
+        assert_eq!(store.adopt_chunk("j", chunk(8_990)), Ok(100));
+        assert_eq!(store.freed().expired_points, 110);
+        assert_eq!(store.get("j").map(Series::len), Some(190));
+        recount(&store);
+    }
+
+    #[test]
+    fn a_snapshot_walk_resumed_after_a_deleted_key_starts_the_next_key_whole() {
+        let mut store = Store::new();
+        for t in 0..2 * CHUNK_POINTS as i64 {
+            store.put("a", t, 1.0);
+            store.put("b", t, 2.0);
+        }
+        let paused = store
+            .walk_parts(None, |_, _| false)
+            .expect("paused after a's first chunk");
+        assert_eq!((&*paused.key, paused.after), ("a", CHUNK_POINTS as i64 - 1));
+        store.take_series("a");
+        let mut rest = Vec::new();
+        store.walk_parts(Some(paused), |key, part| {
+            rest.push((key.to_string(), matches!(part, Part::Sealed(_))));
+            true
+        });
+        assert_eq!(rest, [("b".to_owned(), true), ("b".to_owned(), true)]);
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! notice when not), and against fake servers of both protocols that
 //! answer wrong. Counts only, never timings.
 
-use metricsd::server::spawn_local;
+mod common;
+
+use common::TempDir;
+use metricsd::server::{spawn_local, Config, Server};
 use metricsd::Client;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
@@ -102,6 +105,30 @@ fn get_run_checks_the_preloaded_points() {
 }
 
 #[test]
+fn a_realistic_mix_stores_every_put_in_its_series_and_range_runs_check_windows() {
+    let (addr, server) = spawn_local().unwrap();
+    let mix = "--json --workload mix --key-prefix mix. --keys 40 --connections 4 --pipeline 8 --requests 4000";
+    let json = report(&bench(addr, mix));
+    assert_counts(&json, 4000, 0);
+    assert_eq!(json["workload"], "mix");
+    let mut client = Client::new("127.0.0.1", addr.port(), Some(Duration::from_secs(20))).unwrap();
+    let all = client.get("*").unwrap();
+    // 100 points in each of 40 series: every put a new point, in order.
+    assert_eq!(all.len(), 40);
+    assert!(all.values().all(|points| points.len() == 100), "{:?}", all.keys());
+    assert!(all.contains_key("mix.host0.counter0") && all.contains_key("mix.host1.float19"));
+    let counter = &all["mix.host0.counter0"];
+    assert!(counter.windows(2).all(|w| w[0].0 < w[1].0));
+    // A counter: it grows, or resets to near zero.
+    assert!(counter.windows(2).all(|w| w[0].1 <= w[1].1 || w[1].1 < w[0].1 / 2.0));
+    server.shutdown();
+
+    let (json, _) = run_fresh("--workload range:7 --keys 3 --points 30 --requests 300 --pipeline 4");
+    assert_counts(&json, 300, 0);
+    assert_eq!(json["workload"], "range:7");
+}
+
+#[test]
 fn no_preload_checks_points_stored_earlier() {
     let (addr, server) = spawn_local().unwrap();
     let get = "--workload get --keys 4 --points 3 --requests 20 --connections 2";
@@ -162,13 +189,27 @@ fn listen(connections: usize, serve: impl Fn(BufReader<TcpStream>, TcpStream) + 
 }
 
 /// A server that answers each request line with `answer(line)`, or closes
-/// the connection when it gives None. Each connection's thread ends when
-/// its peer closes.
+/// the connection when it gives None; `stats` (which the tool asks on a
+/// connection of its own before the run) it answers as an in-memory
+/// metricsd. Each connection's thread ends when its peer closes.
 fn fake_server(connections: usize, answer: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static) -> SocketAddr {
-    listen(connections, move |mut reader, mut stream| {
+    fake_server_with_stats(connections, b"ok\nstore.durable 0\n\n", answer)
+}
+
+/// [`fake_server`] answering `stats` with `stats`.
+fn fake_server_with_stats(
+    connections: usize,
+    stats: &'static [u8],
+    answer: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static,
+) -> SocketAddr {
+    listen(connections + 1, move |mut reader, mut stream| {
         let mut line = String::new();
         while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-            match answer(line.trim_end()) {
+            let reply = match line.trim_end() {
+                "stats" => Some(stats.to_vec()),
+                line => answer(line),
+            };
+            match reply {
                 Some(bytes) if stream.write_all(&bytes).is_ok() => line.clear(),
                 _ => return,
             }
@@ -241,14 +282,102 @@ fn unreachable_server_and_bad_flags() {
     let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let msg = failure(&bench(addr, "--requests 1"), 1);
     assert!(
-        msg.starts_with(&format!("metricsd-bench: cannot connect to {addr}: ")),
+        msg.starts_with(&format!("metricsd-bench: cannot ask {addr} for its stats: ")),
         "{msg}"
     );
     let msg = failure(&bench(addr, "--workload delete"), 2);
-    assert!(msg.contains("--workload must be put, get or mixed"), "{msg}");
+    assert!(msg.contains("--workload must be put, get, mixed"), "{msg}");
     let help = bench(addr, "--help");
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--connections N"));
+}
+
+// ---- what the server keeps ----
+
+/// An in-process durable server (`--fsync never`) over `dir`.
+fn spawn_durable(dir: &TempDir) -> (SocketAddr, metricsd::server::Handle) {
+    let storage = metricsd::journal::Options {
+        fsync: metricsd::journal::Fsync::Never,
+        ..metricsd::journal::Options::new(&dir.0)
+    };
+    let server = Server::bind(Config {
+        listen: "127.0.0.1:0".into(),
+        storage: Some(storage),
+        ..Config::default()
+    })
+    .expect("start a durable server");
+    let (addr, handle) = (server.local_addr(), server.handle());
+    std::thread::spawn(move || server.run().expect("the server runs"));
+    (addr, handle)
+}
+
+fn stat(addr: SocketAddr, name: &str) -> String {
+    let mut client = Client::new("127.0.0.1", addr.port(), Some(IO_TIMEOUT)).unwrap();
+    let figures = client.stats().unwrap();
+    let (_, value) = figures.into_iter().find(|(n, _)| n == name).expect(name);
+    value
+}
+
+#[test]
+fn a_durable_server_is_refused_unless_allowed_and_cleanup_deletes_what_was_written() {
+    let dir = TempDir::new("bench-durable");
+    let (addr, server) = spawn_durable(&dir);
+    let mut client = Client::new("127.0.0.1", addr.port(), Some(IO_TIMEOUT)).unwrap();
+    client.put("user.series", 1.0, Some(1)).unwrap();
+    let msg = failure(&bench(addr, "--requests 100 --connections 2"), 1);
+    assert_eq!(
+        msg,
+        format!(
+            "metricsd-bench: the metricsd at {addr} is durable (stats: store.durable 1): the points of this run \
+             would stay in its data; run against a server started with --in-memory, or give --allow-durable \
+             (with --cleanup to delete the keys written at the end)\n"
+        )
+    );
+    assert_eq!(stat(addr, "points"), "1", "nothing was written");
+    // Allowed: it runs, says so, and deletes every key it wrote.
+    let json = report(&bench(
+        addr,
+        "--json --allow-durable --cleanup --workload mixed:50 --keys 20 --points 3 --requests 200 --connections 2",
+    ));
+    assert_counts(&json, 200, 0);
+    assert_eq!(json["server_mode"], "durable");
+    assert_eq!(json["cleaned_up_keys"], 20);
+    assert_eq!(stat(addr, "series"), "1");
+    let all = client.get("*").unwrap();
+    assert_eq!(all.keys().collect::<Vec<_>>(), ["user.series"]);
+    // Without --cleanup the points stay.
+    let table = bench(addr, "--allow-durable --keys 1 --requests 10 --connections 1");
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.starts_with(&format!("put on metricsd (durable) at {addr}, 1 keys")),
+        "{table}"
+    );
+    assert!(!table.contains("cleanup"), "{table}");
+    assert_eq!(stat(addr, "series"), "2");
+    server.shutdown();
+}
+
+#[test]
+fn the_mode_is_in_the_header_and_a_server_that_does_not_say_is_refused() {
+    let (json, _) = run_fresh("--requests 10 --connections 1 --cleanup");
+    assert_eq!(json["server_mode"], "in-memory");
+    assert_eq!(json["cleaned_up_keys"], 1000);
+    let (addr, server) = spawn_local().expect("start server");
+    let out = bench(addr, "--requests 10 --connections 1");
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.starts_with(&format!("put on metricsd (in-memory) at {addr}")),
+        "{table}"
+    );
+    server.shutdown();
+    // Stats without store.durable: an older metricsd, or something else.
+    let older = || fake_server_with_stats(1, b"ok\npoints 0\n\n", |_| Some(b"ok\n\n".to_vec()));
+    let addr = older();
+    let msg = failure(&bench(addr, "--requests 10 --connections 1"), 1);
+    assert!(msg.contains("do not say whether it keeps its data"), "{msg}");
+    let json = report(&bench(older(), "--json --allow-durable --requests 10 --connections 1"));
+    assert_counts(&json, 10, 0);
+    assert_eq!(json["server_mode"], serde_json::Value::Null);
 }
 
 // ---- --server redis ----

@@ -305,6 +305,30 @@ fn invalid_ranges_are_refused_before_sending() {
 }
 
 #[test]
+fn delete_removes_a_key_and_a_missing_key_is_no_error() {
+    let server = TestServer::start(&[]);
+    let mut client = client_for(&server);
+    put_assignment_example(&mut client);
+    client.delete("palm.cpu").unwrap();
+    client.delete("palm.cpu").unwrap();
+    client.delete("never.there").unwrap();
+    assert_eq!(client.get("palm.cpu").unwrap(), Metrics::new());
+    assert_eq!(
+        client.get("*").unwrap(),
+        metrics(&[
+            ("eardrum.cpu", &[(1150864250, 3.0), (1150864251, 4.0)]),
+            ("eardrum.memory", &[(1503320872, 4200000.0)]),
+        ])
+    );
+    client.put("palm.cpu", 9.0, Some(1)).unwrap();
+    assert_eq!(client.get("palm.cpu").unwrap(), metrics(&[("palm.cpu", &[(1, 9.0)])]));
+    for key in ["*", "", "a b"] {
+        assert!(matches!(client.delete(key), Err(ClientError::InvalidKey(k)) if k == key));
+    }
+    assert!(!client.is_broken());
+}
+
+#[test]
 fn put_without_timestamp_stores_the_current_second() {
     let server = TestServer::start(&[]);
     let mut client = client_for(&server);
@@ -527,7 +551,7 @@ fn many_clients_share_one_store() {
 
 #[test]
 fn exact_request_bytes() {
-    let fake = Fake::start(1, |_, peer| peer.serve(7, ok_answers));
+    let fake = Fake::start(1, |_, peer| peer.serve(8, ok_answers));
     let mut client = fake.client();
     client.put("palm.cpu", 0.5, Some(1150864247)).unwrap();
     client.put("palm.cpu", 2.0, Some(1150864248)).unwrap();
@@ -536,6 +560,7 @@ fn exact_request_bytes() {
     assert_eq!(client.get("palm.cpu").unwrap(), Metrics::new());
     assert_eq!(client.get("*").unwrap(), Metrics::new());
     client.put("tiny", 1e-7, Some(0)).unwrap();
+    client.delete("palm.cpu").unwrap();
     drop(client);
     assert_eq!(
         fake.received(),
@@ -545,7 +570,8 @@ fn exact_request_bytes() {
           put neg -1.0 -5\n\
           get palm.cpu\n\
           get *\n\
-          put tiny 1e-7 0\n"]
+          put tiny 1e-7 0\n\
+          delete palm.cpu\n"]
     );
 }
 

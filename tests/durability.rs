@@ -403,6 +403,152 @@ fn a_repaired_snapshot_is_replaced_at_once_and_the_compaction_floor_still_holds(
     assert_eq!(figure(&server, "log.compactions"), 1);
 }
 
+/// Deletes every point of `key`, in the server and in the model.
+fn delete(server: &TestServer, key: &str, model: &mut Model) {
+    client(server).delete(key).expect("delete");
+    model.retain(|(k, _), _| k != key);
+}
+
+#[test]
+fn deletes_survive_restarts_and_compaction_and_later_puts_store_afresh() {
+    let dir = TempDir::new("deletes");
+    let mut rng = XorShift::seeded(21);
+    let mut model = Model::new();
+    let server = durable(&dir, &["--fsync", "always"]);
+    put_all(&server, &random_puts(&mut rng, 3000), &mut model);
+    for k in 0..10 {
+        delete(&server, &format!("dur.k{k}"), &mut model);
+    }
+    put_all(&server, &[("dur.k0".to_owned(), 1.5, Some(7))], &mut model);
+    assert_same(&everything(&server), &model, "before the restart");
+    server.stop();
+
+    let server = durable(&dir, &[]);
+    assert_same(&everything(&server), &model, "after the restart");
+    delete(&server, "dur.k10", &mut model);
+    server.stop();
+    // A compaction writes what is left: the deleted keys are not in it.
+    let server = durable(&dir, &["--compact-min-bytes", "1"]);
+    wait_for_figure(&server, "log.compactions", 1);
+    assert_same(&everything(&server), &model, "after the compaction");
+    server.stop();
+    let server = durable(&dir, &[]);
+    assert_same(&everything(&server), &model, "after the compaction and a restart");
+    assert_eq!(figure(&server, "series"), 30);
+}
+
+/// The answer to a put on a server whose data directory is gone.
+fn directory_gone(dir: &TempDir) -> String {
+    format!(
+        "error\nnot stored: data directory {} was removed or replaced\n\n",
+        dir.path()
+    )
+}
+
+#[test]
+fn a_removed_data_directory_refuses_puts_and_frees_the_path_for_another_server() {
+    let dir = TempDir::new("removed");
+    let first = durable(&dir, &["--fsync", "always"]);
+    let mut s = first.connect();
+    assert_eq!(exchange(&mut s, b"put a 1 1\n", 1), "ok\n\n");
+    std::fs::remove_dir_all(&dir.0).unwrap();
+    // `--fsync always` looks before each write: the very next put is refused,
+    // and nothing of it is kept in memory either.
+    let refused = directory_gone(&dir);
+    assert_eq!(exchange(&mut s, b"put a 2 2\n", 1), refused);
+    assert_eq!(exchange(&mut s, b"get a\n", 1), "ok\na 1.0 1\n\n");
+    // Deletes too; gets are answered as before.
+    assert_eq!(exchange(&mut s, b"delete a\n", 1), refused);
+    assert_eq!(exchange(&mut s, b"get a\n", 1), "ok\na 1.0 1\n\n");
+    // A second server can take the path (the lock went with the directory)...
+    let second = durable(&dir, &["--fsync", "always"]);
+    let mut t = second.connect();
+    assert_eq!(exchange(&mut t, b"put b 1 1\nget *\n", 2), "ok\n\nok\nb 1.0 1\n\n");
+    // ...and the first one acknowledges nothing more, even now that the path
+    // holds a directory (another one) again.
+    assert_eq!(exchange(&mut s, b"put a 3 3\n", 1), refused);
+    let log = first.log();
+    let errors: Vec<&str> = (log.lines())
+        .filter(|l| l.contains(" ERROR ") && l.contains("was removed or replaced"))
+        .collect();
+    assert_eq!(errors.len(), 1, "logged once, as an error: {log}");
+    drop(first);
+    second.stop();
+    let third = durable(&dir, &[]);
+    assert_eq!(exchange(&mut third.connect(), b"get *\n", 1), "ok\nb 1.0 1\n\n");
+}
+
+#[test]
+fn a_replaced_data_directory_is_noticed_within_a_second_with_fsync_everysec() {
+    let dir = TempDir::new("replaced");
+    let server = durable(&dir, &[]);
+    let mut s = server.connect();
+    assert_eq!(exchange(&mut s, b"put a 1 1\n", 1), "ok\n\n");
+    // Replaced: a directory of the same name, but not the one locked.
+    std::fs::remove_dir_all(&dir.0).unwrap();
+    std::fs::create_dir(&dir.0).unwrap();
+    let refused = directory_gone(&dir);
+    let mut t = 0;
+    wait_until("the replaced directory to be noticed", || {
+        t += 1;
+        exchange(&mut s, format!("put a 1 {t}\n").as_bytes(), 1) == refused
+    });
+    assert_eq!(exchange(&mut s, b"put b 1 1\n", 1), refused);
+}
+
+/// The exact answer to `get *`, through a fresh connection.
+fn get_all_bytes(server: &TestServer) -> String {
+    exchange(&mut server.connect(), b"get *\n", 1)
+}
+
+/// `tests/fixtures/datadir-v1` is a data directory written by the release
+/// before snapshot format 2 (commit 529faea): 555 puts in one batch (two
+/// series past a chunk's 240 points, a counter and a one-decimal gauge;
+/// full-precision ratios; a constant flag; extreme timestamps and values;
+/// out-of-order points and an overwrite), compacted with
+/// `--compact-min-bytes 1KiB` into a format-1 snapshot, then 4 puts in the
+/// log after it (a new point, two overwrites of snapshot points, a new
+/// key). `datadir-v1-get-all.txt` is that release's answer to `get *`.
+#[test]
+fn a_data_directory_of_the_release_before_chunks_loads_exactly_and_is_rewritten_in_format_2() {
+    let dir = TempDir::new("datadir-v1");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let v1_snapshot = "snapshot-0000000002";
+    for file in [v1_snapshot, "log-0000000002"] {
+        std::fs::copy(fixtures.join("datadir-v1").join(file), dir.0.join(file)).unwrap();
+    }
+    let want = std::fs::read_to_string(fixtures.join("datadir-v1-get-all.txt")).unwrap();
+    assert_eq!(want.lines().count(), 1 + 559 + 1, "ok, 559 points, the blank line");
+
+    let server = durable(&dir, &[]);
+    assert_eq!(get_all_bytes(&server), want, "format 1 loaded");
+    // The format-1 snapshot is rewritten at once, far below the floor.
+    wait_for_figure(&server, "log.compactions", 1);
+    assert_eq!(get_all_bytes(&server), want, "after the compaction");
+    server.stop();
+
+    let files = dir.files();
+    assert_eq!(files, ["LOCK", "log-0000000003", "snapshot-0000000003"]);
+    let v2 = std::fs::read(dir.0.join("snapshot-0000000003")).unwrap();
+    assert_eq!(&v2[..16], SNAPSHOT_MAGIC, "format 2");
+    record_starts(&v2, SNAPSHOT_MAGIC);
+    let v1_len = std::fs::metadata(fixtures.join("datadir-v1").join(v1_snapshot))
+        .unwrap()
+        .len();
+    // Two series of one sealed chunk each, a few bits a point: the rest
+    // are heads, still 16 bytes a point.
+    assert!(
+        (v2.len() as u64) < v1_len * 2 / 3,
+        "{} bytes, {v1_len} in format 1",
+        v2.len()
+    );
+
+    let server = durable(&dir, &[]);
+    assert_eq!(get_all_bytes(&server), want, "format 2 loaded");
+    // Nothing to rewrite any more.
+    assert_eq!(figure(&server, "log.compactions"), 0);
+}
+
 #[test]
 fn a_second_server_on_the_same_directory_is_refused() {
     let dir = TempDir::new("lock");

@@ -457,6 +457,68 @@ fn big_answers_to_clients_that_never_read_stay_bounded() {
     server.assert_serves();
 }
 
+/// One figure of the server's `stats` answer.
+fn figure(s: &mut TcpStream, name: &str) -> u64 {
+    let answer = exchange(s, STATS, 1);
+    let value = (answer.lines())
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no figure {name} in {answer}"));
+    value.parse().expect("a number")
+}
+
+#[test]
+fn non_readers_of_big_answers_share_a_bounded_output_memory_and_others_are_served() {
+    const LIMIT: u64 = MIB as u64;
+    const HOGS: usize = 8;
+    // What every connection may always hold (the server's 64 KiB), plus the
+    // one data line an answer may pass a bound by.
+    const PER_CONNECTION: u64 = 64 * 1024 + 60_100;
+    let server = TestServer::start(&["--max-output-memory", "1MiB"]);
+    let key = "k".repeat(60_000);
+    let mut setup = server.connect();
+    let puts: String = (0..200).map(|i| format!("put {key} {i} {i}\n")).collect();
+    assert_eq!(exchange(&mut setup, puts.as_bytes(), 200), OK.repeat(200));
+    let one = exchange(&mut setup, b"get *\n", 1);
+    assert!(one.len() > 12_000_000);
+    // Each hog's answer is 12 MB, three times what its own limit (4 MiB)
+    // lets it pin, and far more than the kernel's socket buffers take.
+    let mut hogs: Vec<TcpStream> = (0..HOGS).map(|_| server.connect()).collect();
+    for hog in &mut hogs {
+        hog.write_all(b"get *\n").unwrap();
+    }
+    for (i, hog) in hogs.iter().enumerate() {
+        hog.peek(&mut [0])
+            .unwrap_or_else(|e| panic!("no answer for hog {i}: {e}"));
+    }
+    // The memory ran out and hogs wait for it...
+    wait_until("a hog to wait for output memory", || {
+        figure(&mut setup, "output.memory_waits") > 0
+    });
+    // ...and with every hog's work done that it can do, the total holds.
+    let connections = HOGS as u64 + 2;
+    let bound = LIMIT + connections * PER_CONNECTION;
+    for _ in 0..20 {
+        let pending = figure(&mut setup, "output.pending_bytes");
+        assert!(pending <= bound, "{pending} unsent bytes, bound {bound}");
+    }
+    assert_eq!(figure(&mut setup, "output.memory_limit_bytes"), LIMIT);
+    // Short answers to a new client are not held up by it (the key sorts
+    // before every hog's place, so their answers stay as they were).
+    let mut fresh = server.connect();
+    assert_eq!(
+        exchange(&mut fresh, b"put a.fresh 1 1\nget a.fresh\n", 2),
+        "ok\n\nok\na.fresh 1.0 1\n\n"
+    );
+    // Every hog that reads at last gets its whole answer, exactly.
+    for (i, hog) in hogs.iter_mut().enumerate() {
+        let mut got = vec![0u8; one.len()];
+        hog.read_exact(&mut got).unwrap();
+        assert!(got == one.as_bytes(), "hog {i}'s answer differs");
+    }
+    wait_until("all answers sent", || figure(&mut setup, "output.pending_bytes") == 0);
+    server.assert_serves();
+}
+
 #[test]
 fn urgent_data_does_not_strand_requests() {
     // A read stops at TCP's urgent mark (telnet's Synch sends urgent data),

@@ -331,7 +331,7 @@ fn expected_answers(bytes: &[u8]) -> Vec<Expected> {
         match framed {
             Framed::Line(line) => match parse_line(line) {
                 Ok(None) => {}
-                Ok(Some(Request::Put { .. })) => expected.push(Expected::Ok),
+                Ok(Some(Request::Put { .. } | Request::Delete { .. })) => expected.push(Expected::Ok),
                 Ok(Some(Request::Get(Query::All))) => expected.push(Expected::Get(None)),
                 Ok(Some(Request::Get(Query::Key(key)))) => expected.push(Expected::Get(Some(key.to_owned()))),
                 Ok(Some(Request::Stats)) => expected.push(Expected::Stats),

@@ -221,6 +221,29 @@ fn put_takes_negative_numbers_and_defaults_to_now() {
 }
 
 #[test]
+fn delete_removes_each_key_given() {
+    let server = example_server();
+    assert_eq!(
+        stdout(&ctl(&server, &["put", "eardrum.memory", "4200000", "1503320872"])),
+        ""
+    );
+    assert_eq!(
+        stdout(&ctl(&server, &["delete", "palm.cpu", "eardrum.cpu", "never.there"])),
+        ""
+    );
+    assert_eq!(
+        stdout(&ctl(&server, &["get", "*", "--raw"])),
+        "eardrum.memory 4200000.0 1503320872\n"
+    );
+    // `*` is refused before anything is sent: the other key stays.
+    failure(&ctl(&server, &["delete", "eardrum.memory", "*"]), 2);
+    assert_eq!(
+        stdout(&ctl(&server, &["get", "eardrum.memory", "--raw"])),
+        "eardrum.memory 4200000.0 1503320872\n"
+    );
+}
+
+#[test]
 fn stats_in_each_format() {
     let server = example_server();
     let table = stdout(&ctl(&server, &["stats"]));

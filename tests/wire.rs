@@ -137,7 +137,11 @@ fn every_invalid_form_gets_one_error_and_the_connection_goes_on() {
         b"put a 1 2 3",
         b"put",
         b"put k 1 ",
-        b"delete k",
+        // `delete` takes one key, and not the wildcard.
+        b"delete *",
+        b"delete",
+        b"delete k k",
+        b"DELETE k",
         b"put palm.cpu abc 1",
         b"put k nan 1",
         b"put k inf 1",

@@ -11,7 +11,8 @@
 
 mod stats;
 
-use crate::journal::{self, AppendError, Batch, Journal};
+use crate::graphite::plaintext::PlaintextError;
+use crate::journal::{self, AppendError, Batch, Journal, Undone};
 use crate::protocol::RequestError;
 use crate::rate_limit::RateLimitedWarning;
 use crate::store::{Series, Store, EXPIRE_SLICE};
@@ -53,6 +54,13 @@ pub enum Event {
     BytesOut(usize),
     /// An invalid request (logged, at most once a second).
     BadRequest { cause: RequestError, peer: SocketAddr },
+    /// A connection began to wait for room in the memory all connections'
+    /// answers share.
+    OutputWait,
+    /// A Graphite plaintext line skipped (logged, at most once a second).
+    BadGraphiteLine { cause: PlaintextError, peer: SocketAddr },
+    /// A UDP datagram of this many bytes came to the Graphite port.
+    GraphiteDatagram(usize),
 }
 
 /// The store, its journal when durable, and what the server counts.
@@ -63,6 +71,7 @@ pub struct Engine {
     counters: Counters,
     gauges: Gauges,
     warn_bad_request: RateLimitedWarning,
+    warn_bad_graphite_line: RateLimitedWarning,
     warn_commit: RateLimitedWarning,
     /// Where the expiry pass under way goes on; None between passes.
     expiry: Option<Arc<str>>,
@@ -72,9 +81,15 @@ pub struct Engine {
 struct Log {
     journal: Journal,
     batch: Batch,
+    /// What the batch's deletes took out of the store, in their order, to
+    /// put back if the log cannot take the batch.
+    deleted: Vec<Option<Series>>,
     /// Set between turns when puts cannot be made durable: they are refused
     /// with this cause instead of being applied.
     refusal: Option<AppendError>,
+    /// Of the batch's puts, those that came over the Graphite port: counted
+    /// in `graphite.not_stored` too if the commit fails.
+    graphite_points: u64,
 }
 
 impl Engine {
@@ -86,6 +101,7 @@ impl Engine {
             counters: Counters::default(),
             gauges: Gauges::default(),
             warn_bad_request: RateLimitedWarning::default(),
+            warn_bad_graphite_line: RateLimitedWarning::default(),
             warn_commit: RateLimitedWarning::default(),
             expiry: None,
         }
@@ -101,7 +117,9 @@ impl Engine {
         engine.log = Some(Log {
             journal,
             batch: Batch::default(),
+            deleted: Vec::new(),
             refusal: None,
+            graphite_points: 0,
         });
         Ok(engine)
     }
@@ -114,6 +132,28 @@ impl Engine {
         let stored = self.store_point(key, timestamp, value);
         if let Err(EngineError::NotStored(_)) = stored {
             self.counters.not_stored += 1;
+        }
+        stored
+    }
+
+    /// Stores one point that came over the Graphite port (counted in
+    /// `graphite.points`, not as a put request), or says why it cannot be
+    /// kept. Logged and taken back exactly like a put.
+    #[inline]
+    pub fn put_graphite(&mut self, key: &str, timestamp: i64, value: f64) -> Result<(), EngineError> {
+        self.counters.graphite_points += 1;
+        let stored = self.store_point(key, timestamp, value);
+        match (&stored, &mut self.log) {
+            (Err(EngineError::NotStored(_)), _) => {
+                self.counters.not_stored += 1;
+                self.counters.graphite_not_stored += 1;
+            }
+            // Counted in `refused.*` already, like a put's.
+            (Err(EngineError::OlderThanRetention | EngineError::MemoryFull), _) => {
+                self.counters.graphite_not_stored += 1;
+            }
+            (Ok(()), Some(log)) => log.graphite_points += 1,
+            (Ok(()), None) => {}
         }
         stored
     }
@@ -178,6 +218,27 @@ impl Engine {
         self.store.horizon()
     }
 
+    /// Removes every point of `key` for a client (counted as a delete
+    /// request), whether or not it had any, or says why it cannot be kept.
+    /// Logged like a put, and undone like one if the log fails.
+    pub fn delete(&mut self, key: &str) -> Result<(), EngineError> {
+        self.counters.deletes += 1;
+        match &mut self.log {
+            None => {
+                self.store.take_series(key);
+            }
+            Some(log) => {
+                if let Some(cause) = &log.refusal {
+                    self.counters.not_stored += 1;
+                    return Err(EngineError::NotStored(cause.clone()));
+                }
+                log.deleted.push(self.store.take_series(key));
+                log.batch.push_delete(key);
+            }
+        }
+        Ok(())
+    }
+
     /// The series of `key`, for a client's `get` (counted as a get request).
     #[inline]
     pub fn get(&mut self, key: &str) -> Option<&Series> {
@@ -240,7 +301,13 @@ impl Engine {
             Event::IdleClosed(n) => counters.connections_idle_closed += n as u64,
             Event::BytesIn(n) => counters.bytes_in += n as u64,
             Event::BytesOut(n) => counters.bytes_out += n as u64,
+            Event::OutputWait => counters.output_waits += 1,
             Event::BadRequest { cause, peer } => self.bad_request(cause, peer),
+            Event::BadGraphiteLine { cause, peer } => self.bad_graphite_line(cause, peer),
+            Event::GraphiteDatagram(n) => {
+                counters.graphite_datagrams += 1;
+                counters.bytes_in += n as u64;
+            }
         }
     }
 
@@ -252,6 +319,15 @@ impl Engine {
         self.counters.errors[cause.index()] += 1;
         self.warn_bad_request
             .warn(format_args!("bad request from {peer}: {cause}"));
+    }
+
+    /// Out of [`Engine::count`] for the same reason as `bad_request`.
+    #[cold]
+    #[inline(never)]
+    fn bad_graphite_line(&mut self, cause: PlaintextError, peer: SocketAddr) {
+        self.counters.graphite_errors[cause.index()] += 1;
+        self.warn_bad_graphite_line
+            .warn(format_args!("bad graphite line from {peer}: {cause}"));
     }
 
     /// The event loop's gauge of open connections.
@@ -268,8 +344,22 @@ impl Engine {
         *gauge = *gauge + after - before;
     }
 
-    /// Puts waiting for the turn's commit: grows by one with every logged
-    /// put, so a session can tell which of its answers wait for the commit.
+    /// Sets `--max-output-memory`: how many unsent answer bytes all
+    /// connections together may have (apart from the small output each may
+    /// always have; see `session`).
+    pub fn limit_output(&mut self, bytes: usize) {
+        self.gauges.max_output_memory = bytes;
+    }
+
+    /// Answer bytes the connections together may still produce under
+    /// `--max-output-memory`.
+    #[inline]
+    pub fn output_room(&self) -> usize {
+        self.gauges.max_output_memory.saturating_sub(self.gauges.pending_output)
+    }
+
+    /// Puts and deletes waiting for the turn's commit: grows by one with
+    /// every logged one, so a session can tell which of its answers wait for the commit.
     #[inline]
     pub fn unlogged(&self) -> usize {
         self.log.as_ref().map_or(0, |log| log.batch.len())
@@ -294,22 +384,53 @@ impl Engine {
         let outcome = log.journal.commit(&mut log.batch);
         if let Err(cause) = &outcome {
             let puts = log.batch.len();
-            self.warn_commit
-                .warn(format_args!("{puts} puts answered with an error: not stored: {cause}"));
+            self.warn_commit.warn(format_args!(
+                "{puts} puts and deletes answered with an error: not stored: {cause}"
+            ));
             self.counters.not_stored += puts as u64;
-            for (key, timestamp, replaced) in log.batch.undo() {
-                match replaced {
-                    Some(value) => {
+            self.counters.graphite_not_stored += log.graphite_points;
+            for undone in log.batch.undo() {
+                match undone {
+                    Undone::Put {
+                        key,
+                        timestamp,
+                        replaced: Some(value),
+                    } => {
                         self.store.put(key, timestamp, value);
                     }
-                    None => self.store.remove(key, timestamp),
+                    Undone::Put {
+                        key,
+                        timestamp,
+                        replaced: None,
+                    } => self.store.remove(key, timestamp),
+                    Undone::Delete { key } => {
+                        // Undone last first, as they were pushed.
+                        if let Some(series) = log.deleted.pop().flatten() {
+                            self.store.restore_series(key, series);
+                        }
+                    }
                 }
             }
         }
         log.batch.clear();
+        log.deleted.clear();
+        log.graphite_points = 0;
         log.refusal = log.journal.refusal();
         self.gauges.journal = Some(log.journal.status());
         outcome.map_err(EngineError::NotStored)
+    }
+
+    /// About once a second, between turns: a durable engine looks whether
+    /// its data directory is still there (if not, puts are refused from now
+    /// on), and the counts of warnings held back are logged.
+    pub fn chores(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.journal.check_dir();
+            log.refusal = log.journal.refusal();
+        }
+        self.warn_bad_request.flush();
+        self.warn_bad_graphite_line.flush();
+        self.warn_commit.flush();
     }
 
     /// Work between turns: moves a compaction a slice further (starting one
@@ -367,11 +488,19 @@ impl Engine {
     pub fn store_mut(&mut self) -> &mut Store {
         &mut self.store
     }
+
+    /// Makes the next commit fail as a full disk would (see
+    /// `Journal::break_log_for_test`).
+    pub fn break_log_for_test(&mut self) {
+        let log = self.log.as_mut().expect("a durable engine");
+        log.journal.break_log_for_test();
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Point;
     use crate::test_support::TempDir;
 
     fn figure(engine: &Engine, name: &str) -> u64 {
@@ -414,6 +543,81 @@ mod tests {
         assert_eq!(count("log.bytes"), None, "an in-memory engine has no log");
         // Reading the figures for self-metrics counts nothing.
         assert_eq!(figure(&engine, "requests.stats"), 1);
+    }
+
+    fn points_of(engine: &Engine, key: &str) -> Vec<Point> {
+        engine.series(key).map(|s| s.iter().collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_delete_is_logged_like_a_put_and_replayed_in_order() {
+        let dir = TempDir::new("engine-delete");
+        let mut engine = Engine::durable_in(&dir.0);
+        engine.begin_turn();
+        engine.put("a", 1, 1.0).unwrap();
+        engine.put("b", 1, 2.0).unwrap();
+        engine.commit().unwrap();
+        engine.begin_turn();
+        engine.delete("a").unwrap();
+        engine.delete("never.there").unwrap();
+        assert_eq!(engine.unlogged(), 2, "a delete waits for the commit like a put");
+        engine.put("a", 2, 3.0).unwrap();
+        assert_eq!(points_of(&engine, "a"), [(2, 3.0)]);
+        assert_eq!(figure(&engine, "points"), 2);
+        engine.commit().unwrap();
+        assert_eq!(figure(&engine, "requests.delete"), 2);
+        assert_eq!(figure(&engine, "requests.put"), 3);
+        engine.close().unwrap();
+
+        let reopened = Engine::durable_in(&dir.0);
+        assert_eq!(points_of(&reopened, "a"), [(2, 3.0)]);
+        assert_eq!(points_of(&reopened, "b"), [(1, 2.0)]);
+        assert_eq!(figure(&reopened, "points"), 2);
+    }
+
+    #[test]
+    fn a_delete_the_log_refuses_is_taken_back_with_the_puts_around_it() {
+        let dir = TempDir::new("engine-delete-undo");
+        let mut engine = Engine::durable_in(&dir.0);
+        engine.begin_turn();
+        for t in 0..5 {
+            engine.put("a", t, t as f64).unwrap();
+        }
+        engine.commit().unwrap();
+        engine.begin_turn();
+        engine.put("a", 1, 10.0).unwrap();
+        engine.delete("a").unwrap();
+        engine.put("a", 7, 7.0).unwrap();
+        engine.delete("a").unwrap();
+        engine.put("a", 8, 8.0).unwrap();
+        // The log's file goes read-only under it: the commit fails.
+        engine.break_log_for_test();
+        assert!(engine.commit().is_err());
+        assert_eq!(
+            points_of(&engine, "a"),
+            [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]
+        );
+        assert_eq!(figure(&engine, "points"), 5);
+    }
+
+    #[test]
+    fn a_removed_data_directory_is_noticed_by_the_chores_and_puts_are_refused() {
+        let dir = TempDir::new("engine-dir-gone");
+        let mut engine = Engine::durable_in(&dir.0);
+        engine.chores();
+        engine.begin_turn();
+        engine.put("a", 1, 1.0).unwrap();
+        engine.commit().unwrap();
+        std::fs::remove_dir_all(&dir.0).unwrap();
+        engine.chores();
+        engine.begin_turn();
+        let refused = engine.put("a", 2, 2.0).map_err(|e| e.to_string());
+        let path = std::path::absolute(&dir.0).unwrap();
+        let want = format!("not stored: data directory {} was removed or replaced", path.display());
+        assert_eq!(refused, Err(want.clone()));
+        assert_eq!(engine.delete("a").map_err(|e| e.to_string()), Err(want));
+        assert_eq!(points_of(&engine, "a"), [(1, 1.0)]);
+        assert_eq!(figure(&engine, "errors.not_stored"), 2);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! answer (encoded by `protocol::stats`), and stored as ordinary series by
 //! `--self-metrics-interval` (the way carbon writes `carbon.agents.*`).
 
+use crate::graphite::plaintext::PlaintextError;
 use crate::journal;
 use crate::protocol::RequestError;
 use crate::store::{Refusal, Store};
@@ -19,6 +20,7 @@ pub struct Counters {
     pub gets: u64,
     pub stats: u64,
     pub ranges: u64,
+    pub deletes: u64,
     /// Invalid requests, by cause (indexed by [`RequestError::index`]).
     pub errors: [u64; RequestError::ALL.len()],
     /// Valid puts answered with an error because the log could not take them.
@@ -29,6 +31,17 @@ pub struct Counters {
     pub refused_memory: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Times a connection had to wait for the memory shared by all
+    /// connections' answers (`--max-output-memory`).
+    pub output_waits: u64,
+    /// Valid points that came over the Graphite port, stored or not.
+    pub graphite_points: u64,
+    /// Of those, the ones the log refused or a failed commit took back.
+    pub graphite_not_stored: u64,
+    /// UDP datagrams that came to the Graphite port.
+    pub graphite_datagrams: u64,
+    /// Graphite lines skipped, by cause (indexed by [`PlaintextError::index`]).
+    pub graphite_errors: [u64; PlaintextError::ALL.len()],
 }
 
 impl Counters {
@@ -56,6 +69,9 @@ pub struct Gauges {
     /// Answer bytes accepted but not yet taken by the sockets, all
     /// connections together.
     pub pending_output: usize,
+    /// `--max-output-memory`: the bound on `pending_output`, apart from the
+    /// small output every connection may always have.
+    pub max_output_memory: usize,
     /// None when the server keeps nothing on disk.
     pub journal: Option<journal::Status>,
 }
@@ -66,13 +82,15 @@ impl Default for Gauges {
             started: Instant::now(),
             connections: 0,
             pending_output: 0,
+            max_output_memory: crate::config::DEFAULT_MAX_OUTPUT_MEMORY,
             journal: None,
         }
     }
 }
 
 /// Every figure, in the order the `stats` answer lists them. Names are
-/// dotted, lower case, with their unit where they have one.
+/// dotted, lower case, with their unit where they have one. New figures are
+/// added before the durable server's `log.*`, which stay last.
 pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(String, u64)> {
     let mut all = vec![
         ("uptime_seconds".to_owned(), gauges.started.elapsed().as_secs()),
@@ -84,6 +102,7 @@ pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(Stri
         ("requests.get".to_owned(), counters.gets),
         ("requests.stats".to_owned(), counters.stats),
         ("requests.range".to_owned(), counters.ranges),
+        ("requests.delete".to_owned(), counters.deletes),
     ];
     for cause in RequestError::ALL {
         all.push((format!("errors.{}", cause.name()), counters.errors[cause.index()]));
@@ -92,10 +111,22 @@ pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(Stri
         ("errors.not_stored".to_owned(), counters.not_stored),
         ("points".to_owned(), store.point_count() as u64),
         ("series".to_owned(), store.series_count() as u64),
+        ("store.durable".to_owned(), u64::from(gauges.journal.is_some())),
         ("bytes.in".to_owned(), counters.bytes_in),
         ("bytes.out".to_owned(), counters.bytes_out),
         ("output.pending_bytes".to_owned(), gauges.pending_output as u64),
+        ("output.memory_limit_bytes".to_owned(), gauges.max_output_memory as u64),
+        ("output.memory_waits".to_owned(), counters.output_waits),
+        ("graphite.points".to_owned(), counters.graphite_points),
+        ("graphite.not_stored".to_owned(), counters.graphite_not_stored),
+        ("graphite.datagrams".to_owned(), counters.graphite_datagrams),
     ]);
+    for cause in PlaintextError::ALL {
+        all.push((
+            format!("graphite.errors.{}", cause.name()),
+            counters.graphite_errors[cause.index()],
+        ));
+    }
     let (held, points) = (store.allocated_bytes() as u64, store.point_count() as u64);
     let freed = store.freed();
     all.extend([

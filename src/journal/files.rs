@@ -14,6 +14,7 @@ use super::format::{self, Damage, Scan, FILE_HEADER_BYTES, HEADER_BYTES, MAX_BOD
 use super::Error;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 const LOCK_FILE: &str = "LOCK";
@@ -28,6 +29,11 @@ pub struct DataDir {
     /// Holds the advisory lock for as long as the server lives; the kernel
     /// drops it when the process dies, so a crash never leaves DIR locked.
     _lock: File,
+    /// `path` made absolute when locked, for [`DataDir::is_ours`] and the
+    /// messages about it.
+    absolute: PathBuf,
+    /// (device, inode) of the directory and of its lock file when locked.
+    identity: [(u64, u64); 2],
 }
 
 /// Generations found in a data directory, each list ascending.
@@ -86,10 +92,33 @@ impl DataDir {
         let _ = lock
             .set_len(0)
             .and_then(|()| lock.write_all(format!("{}\n", std::process::id()).as_bytes()));
+        let absolute = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+        let dir = fs::metadata(&absolute).map_err(|e| Error::io(&absolute, e))?;
+        let locked = lock.metadata().map_err(|e| Error::io(&lock_path, e))?;
         Ok(DataDir {
             path: path.to_owned(),
             _lock: lock,
+            identity: [(dir.dev(), dir.ino()), (locked.dev(), locked.ino())],
+            absolute,
         })
+    }
+
+    /// The directory's absolute path (as given, not resolving symbolic
+    /// links), for messages.
+    pub fn absolute(&self) -> &Path {
+        &self.absolute
+    }
+
+    /// Whether the directory and its lock file are still the ones this
+    /// server locked. Not when either was removed (`rm -rf DIR`) or
+    /// replaced: then another server could lock the path, and what is
+    /// written here is in files nobody will find. Two `stat`s.
+    pub fn is_ours(&self) -> bool {
+        let same = |path: &Path, identity: (u64, u64)| match fs::metadata(path) {
+            Ok(meta) => (meta.dev(), meta.ino()) == identity,
+            Err(e) => !matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory),
+        };
+        same(&self.absolute, self.identity[0]) && same(&self.absolute.join(LOCK_FILE), self.identity[1])
     }
 
     pub fn path(&self) -> &Path {
@@ -192,6 +221,7 @@ impl RecordReader {
 /// log of any size is replayed without loading it whole.
 pub struct RecordReader {
     file: File,
+    magic: &'static [u8; 16],
     salt: u32,
     size: u64,
     buf: Vec<u8>,
@@ -206,24 +236,36 @@ pub struct RecordReader {
 const READ_CHUNK: usize = 4 << 20;
 
 impl RecordReader {
-    /// Opens `path` and reads its header, which must be `magic`'s.
-    pub fn open(path: &Path, magic: &[u8; 16]) -> Result<RecordReader, Error> {
+    /// Opens `path` and reads its header, which must be one of `magics`
+    /// (the versions of a kind of file that are read; [`RecordReader::magic`]
+    /// says which it is).
+    pub fn open(path: &Path, magics: &[&'static [u8; 16]]) -> Result<RecordReader, Error> {
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let mut header = [0; FILE_HEADER_BYTES];
-        let salt = file
+        let (magic, salt) = file
             .read_exact(&mut header)
             .ok()
-            .and_then(|()| format::parse_file_header(&header, magic))
+            .and_then(|()| {
+                magics
+                    .iter()
+                    .find_map(|&magic| format::parse_file_header(&header, magic).map(|salt| (magic, salt)))
+            })
             .ok_or_else(|| Error::NotOurs { file: path.to_owned() })?;
         Ok(RecordReader {
             file,
+            magic,
             salt,
             size,
             buf: Vec::new(),
             start: 0,
             base: FILE_HEADER_BYTES as u64,
         })
+    }
+
+    /// The magic the file starts with: its kind and version.
+    pub fn magic(&self) -> &'static [u8; 16] {
+        self.magic
     }
 
     /// The salt of the file's checksums.

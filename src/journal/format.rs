@@ -9,7 +9,10 @@
 //! crc    = CRC-32 (IEEE) seeded with the salt, of the 4 length bytes and the body
 //! body   = kind:u8 ...
 //!   PUTS   (log)       { key_len:varint key:utf8 timestamp:i64le value:f64le }+
+//!   DELETE (log)       { key_len:varint key:utf8 }+
 //!   SERIES (snapshot)  key_len:varint key:utf8 { timestamp:i64le value:f64le }+
+//!   CHUNKS (snapshot)  key_len:varint key:utf8 { min_ts:i64le span:varint count:varint
+//!                                                bits_len:varint bits[bits_len] }+
 //!   END    (snapshot)  series:varint points:varint
 //! ```
 //!
@@ -20,15 +23,33 @@
 //! take for a good record after a torn tail and refuse to start. Without
 //! the salt, nobody outside the server can compute a valid checksum.
 //!
-//! A log is a series of PUTS records, one or more per loop turn; a
-//! snapshot is SERIES records in key order (a long series spans several)
-//! and one END record whose counts prove it complete.
+//! A log is a series of PUTS and DELETE records, one or more per loop
+//! turn, replayed in order (a DELETE removes every point of its keys put
+//! before it; a put after it stores afresh); a snapshot is SERIES and
+//! CHUNKS records in key order (a long series spans several) and one END
+//! record whose counts prove it complete.
+//!
+//! A CHUNKS entry is a sealed chunk of the store as it is in memory
+//! ([`crate::store::chunk`]: its bits, first timestamp, `span` = last -
+//! first, point count), so a snapshot costs about what memory does, some 2
+//! bytes a point instead of 16, and loads without encoding anything. The
+//! points of a series outside sealed chunks (its head) go in SERIES
+//! records. Snapshot format 2 (`METRICSD-SNAP-2`) has both kinds; format 1,
+//! written before chunks, has SERIES records only and is still read.
 //! Integers are little-endian; varints are unsigned LEB128.
+
+use crate::store::chunk::Chunk;
 
 /// First bytes of a log file.
 pub const LOG_MAGIC: &[u8; 16] = b"METRICSD-LOG-v1\n";
-/// First bytes of a snapshot file.
-pub const SNAPSHOT_MAGIC: &[u8; 16] = b"METRICSD-SNAP-1\n";
+/// First bytes of a snapshot file, format 2 (with CHUNKS records). A new
+/// magic rather than a new kind in the old one: a release that reads only
+/// format 1 then says the file is not of its version, instead of taking the
+/// unknown records for damage that `--repair` would drop.
+pub const SNAPSHOT_MAGIC: &[u8; 16] = b"METRICSD-SNAP-2\n";
+/// First bytes of a snapshot file of format 1 (SERIES records only), read
+/// and never written.
+pub const SNAPSHOT_MAGIC_V1: &[u8; 16] = b"METRICSD-SNAP-1\n";
 
 /// A file's header: its magic and its salt.
 pub const FILE_HEADER_BYTES: usize = 20;
@@ -68,6 +89,9 @@ pub const MAX_BODY_BYTES: usize = TARGET_BODY_BYTES + (64 << 20) + 32;
 const KIND_PUTS: u8 = 1;
 const KIND_SERIES: u8 = 2;
 const KIND_END: u8 = 3;
+const KIND_DELETE: u8 = 4;
+/// 5, not 4: 4 is taken by the log's DELETE records.
+const KIND_CHUNKS: u8 = 5;
 /// One point: timestamp and value.
 const POINT_BYTES: usize = 16;
 
@@ -114,7 +138,7 @@ pub enum Damage {
 
 /// Whether `kind` is the first byte of a body this format writes.
 pub fn is_known_kind(kind: u8) -> bool {
-    matches!(kind, KIND_PUTS | KIND_SERIES | KIND_END)
+    matches!(kind, KIND_PUTS | KIND_SERIES | KIND_END | KIND_DELETE | KIND_CHUNKS)
 }
 
 /// Looks at the record at the front of `buf`, in a file of `salt`.
@@ -163,9 +187,9 @@ fn seal_record(buf: &mut [u8], at: usize, end: usize, salt: u32) {
     buf[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// The puts of one loop turn, encoded as log records, waiting to be
-/// written, and what each put replaced in the store, to undo them if the
-/// write fails.
+/// The puts and deletes of one loop turn, encoded as log records, waiting
+/// to be written, and what each put replaced in the store, to undo them if
+/// the write fails.
 #[derive(Debug, Default)]
 pub struct Batch {
     buf: Vec<u8>,
@@ -175,37 +199,86 @@ pub struct Batch {
     undo: Vec<Undo>,
 }
 
-/// How to take one put back: its key (in the batch's buffer), its
-/// timestamp, and the value it replaced (None: the point was new).
+/// How to take one change back: its key (in the batch's buffer) and what
+/// it was.
 #[derive(Debug, Clone, Copy)]
 struct Undo {
     key_at: usize,
     key_len: usize,
-    timestamp: i64,
-    replaced: Option<f64>,
+    change: Change,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Change {
+    /// A put at `timestamp` that replaced `replaced` (None: the point was new).
+    Put { timestamp: i64, replaced: Option<f64> },
+    /// A delete: what it removed is kept by the caller, who took it.
+    Delete,
+}
+
+/// One change of a batch to take back, last first (see [`Batch::undo`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Undone<'a> {
+    /// Put `replaced` back at `timestamp` of `key`, or remove the point if None.
+    Put {
+        key: &'a str,
+        timestamp: i64,
+        replaced: Option<f64>,
+    },
+    /// Give `key` back the points its delete took.
+    Delete { key: &'a str },
+}
+
+/// One entry of a log record, in the order it was appended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LogEntry<'a> {
+    Put { key: &'a str, timestamp: i64, value: f64 },
+    Delete { key: &'a str },
 }
 
 impl Batch {
     /// Adds one put, already applied to the store, where it replaced
     /// `replaced`.
     pub fn push(&mut self, key: &str, timestamp: i64, value: f64, replaced: Option<f64>) {
-        let open = self.records.last().map(|&at| self.buf.len() - at - HEADER_BYTES);
-        if open.is_none_or(|body| body >= TARGET_BODY_BYTES) {
-            self.records.push(open_record(&mut self.buf, KIND_PUTS));
-        }
-        put_varint(&mut self.buf, key.len() as u64);
-        let key_at = self.buf.len();
-        self.buf.extend_from_slice(key.as_bytes());
+        let key_at = self.push_key(KIND_PUTS, key);
         put_point(&mut self.buf, (timestamp, value));
         self.undo.push(Undo {
             key_at,
             key_len: key.len(),
-            timestamp,
-            replaced,
+            change: Change::Put { timestamp, replaced },
         });
     }
 
-    /// Puts added since the last [`Batch::clear`].
+    /// Adds one delete of `key`, already applied to the store; the caller
+    /// keeps what it removed, for [`Undone::Delete`].
+    pub fn push_delete(&mut self, key: &str) {
+        let key_at = self.push_key(KIND_DELETE, key);
+        self.undo.push(Undo {
+            key_at,
+            key_len: key.len(),
+            change: Change::Delete,
+        });
+    }
+
+    /// Appends an entry's key to an open record of `kind`, opening one if
+    /// the last is of another kind or full (so entries stay in order
+    /// across records); returns where the key's bytes are.
+    fn push_key(&mut self, kind: u8, key: &str) -> usize {
+        let open = self
+            .records
+            .last()
+            .filter(|&&at| self.buf[at + HEADER_BYTES] == kind)
+            .map(|&at| self.buf.len() - at - HEADER_BYTES);
+        if open.is_none_or(|body| body >= TARGET_BODY_BYTES) {
+            self.records.push(open_record(&mut self.buf, kind));
+        }
+        put_varint(&mut self.buf, key.len() as u64);
+        let key_at = self.buf.len();
+        self.buf.extend_from_slice(key.as_bytes());
+        key_at
+    }
+
+    /// Puts and deletes added since the last [`Batch::clear`].
     pub fn len(&self) -> usize {
         self.undo.len()
     }
@@ -224,13 +297,20 @@ impl Batch {
         &self.buf
     }
 
-    /// The puts from last to first: (key, timestamp, the value it replaced).
-    pub fn undo(&self) -> impl Iterator<Item = (&str, i64, Option<f64>)> + '_ {
+    /// The changes from last to first, to take them back in that order.
+    pub fn undo(&self) -> impl Iterator<Item = Undone<'_>> + '_ {
         self.undo.iter().rev().map(|u| {
             let key = &self.buf[u.key_at..u.key_at + u.key_len];
-            // Copied from a &str by `push`.
+            // Copied from a &str by `push_key`.
             let key = std::str::from_utf8(key).unwrap_or_default();
-            (key, u.timestamp, u.replaced)
+            match u.change {
+                Change::Put { timestamp, replaced } => Undone::Put {
+                    key,
+                    timestamp,
+                    replaced,
+                },
+                Change::Delete => Undone::Delete { key },
+            }
         })
     }
 
@@ -249,30 +329,38 @@ impl Batch {
     }
 }
 
-/// Decodes the body of a PUTS record, calling `put` for each entry in order.
-pub fn decode_puts(body: &[u8], mut put: impl FnMut(&str, i64, f64)) -> Result<usize, Damage> {
-    let mut rest = expect_kind(body, KIND_PUTS)?;
+/// Decodes the body of a log record (PUTS or DELETE), calling `apply` for
+/// each entry in order; returns how many there were.
+pub fn decode_log(body: &[u8], mut apply: impl FnMut(LogEntry<'_>)) -> Result<usize, Damage> {
+    let (&kind, mut rest) = body.split_first().ok_or(Damage::BadBody)?;
+    if kind != KIND_PUTS && kind != KIND_DELETE {
+        return Err(Damage::BadBody);
+    }
     let mut count = 0;
     while !rest.is_empty() {
         let key;
         (key, rest) = take_key(rest)?;
-        let point = rest.get(..POINT_BYTES).ok_or(Damage::BadBody)?;
-        let (timestamp, value) = get_point(point);
-        put(key, timestamp, value);
-        rest = &rest[POINT_BYTES..];
+        if kind == KIND_DELETE {
+            apply(LogEntry::Delete { key });
+        } else {
+            let point = rest.get(..POINT_BYTES).ok_or(Damage::BadBody)?;
+            let (timestamp, value) = get_point(point);
+            apply(LogEntry::Put { key, timestamp, value });
+            rest = &rest[POINT_BYTES..];
+        }
         count += 1;
     }
     Ok(count)
 }
 
-/// Encodes a snapshot: SERIES records for points fed key by key in key
-/// order, then END.
+/// Encodes a snapshot: SERIES and CHUNKS records for points and chunks fed
+/// key by key in key order, then END.
 #[derive(Debug)]
 pub struct SnapshotEncoder {
     salt: u32,
-    /// Where the open record starts in the buffer.
-    open_at: Option<usize>,
-    /// The key of the open SERIES record.
+    /// Where the open record starts in the buffer, and its kind.
+    open_at: Option<(usize, u8)>,
+    /// The key of the open record.
     key: Option<std::sync::Arc<str>>,
     series: u64,
     points: u64,
@@ -290,30 +378,48 @@ impl SnapshotEncoder {
         }
     }
 
-    /// Adds one point of `key`; points of a key come together, ascending.
+    /// Adds one point of `key`; points and chunks of a key come together,
+    /// ascending.
     pub fn push(&mut self, buf: &mut Vec<u8>, key: &std::sync::Arc<str>, point: (i64, f64)) {
+        self.open(buf, key, KIND_SERIES);
+        put_point(buf, point);
+        self.points += 1;
+    }
+
+    /// Adds one sealed chunk of `key`, its bits as they are.
+    pub fn push_chunk(&mut self, buf: &mut Vec<u8>, key: &std::sync::Arc<str>, chunk: &Chunk) {
+        self.open(buf, key, KIND_CHUNKS);
+        buf.extend_from_slice(&chunk.min_ts().to_le_bytes());
+        put_varint(buf, chunk.max_ts().wrapping_sub(chunk.min_ts()) as u64);
+        put_varint(buf, chunk.len() as u64);
+        put_varint(buf, chunk.bytes().len() as u64);
+        buf.extend_from_slice(chunk.bytes());
+        self.points += chunk.len() as u64;
+    }
+
+    /// Makes the open record one of `kind` for `key` with room left,
+    /// opening a new one if needed.
+    fn open(&mut self, buf: &mut Vec<u8>, key: &std::sync::Arc<str>, kind: u8) {
         let same_key = self.key.as_ref().is_some_and(|open| open == key);
         if !same_key {
             self.series += 1;
         }
-        let full = self
+        let fits = self
             .open_at
-            .is_none_or(|at| buf.len() - at - HEADER_BYTES >= TARGET_BODY_BYTES);
-        if !same_key || full {
+            .is_some_and(|(at, open)| open == kind && buf.len() - at - HEADER_BYTES < TARGET_BODY_BYTES);
+        if !same_key || !fits {
             self.flush(buf);
-            self.open_at = Some(open_record(buf, KIND_SERIES));
+            self.open_at = Some((open_record(buf, kind), kind));
             put_varint(buf, key.len() as u64);
             buf.extend_from_slice(key.as_bytes());
             self.key = Some(std::sync::Arc::clone(key));
         }
-        put_point(buf, point);
-        self.points += 1;
     }
 
     /// Closes the open record so `buf` holds only whole records; more points
     /// of the same key may follow in a new record.
     pub fn flush(&mut self, buf: &mut [u8]) {
-        if let Some(at) = self.open_at.take() {
+        if let Some((at, _)) = self.open_at.take() {
             let end = buf.len();
             seal_record(buf, at, end, self.salt);
         }
@@ -322,7 +428,7 @@ impl SnapshotEncoder {
     /// Ends the snapshot with its END record; returns (series, points).
     pub fn finish(&mut self, buf: &mut Vec<u8>) -> (u64, u64) {
         self.flush(buf);
-        self.open_at = Some(open_record(buf, KIND_END));
+        self.open_at = Some((open_record(buf, KIND_END), KIND_END));
         put_varint(buf, self.series);
         put_varint(buf, self.points);
         self.flush(buf);
@@ -338,10 +444,27 @@ pub enum SnapshotRecord<'a> {
         key: &'a str,
         points: &'a [u8],
     },
+    /// Sealed chunks of one key, whole entries (read them with [`chunks`]),
+    /// `points` their points.
+    Chunks {
+        key: &'a str,
+        chunks: &'a [u8],
+        points: u64,
+    },
     End {
         series: u64,
         points: u64,
     },
+}
+
+/// One entry of a CHUNKS record: a sealed chunk's parts, for
+/// [`Chunk::from_parts`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChunkEntry<'a> {
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub count: u16,
+    pub bits: &'a [u8],
 }
 
 /// Decodes the body of a snapshot record.
@@ -353,6 +476,19 @@ pub fn decode_snapshot(body: &[u8]) -> Result<SnapshotRecord<'_>, Damage> {
                 return Err(Damage::BadBody);
             }
             Ok(SnapshotRecord::Series { key, points })
+        }
+        Some(&KIND_CHUNKS) => {
+            let (key, chunks) = take_key(&body[1..])?;
+            let (mut rest, mut points) = (chunks, 0u64);
+            while !rest.is_empty() {
+                let entry;
+                (entry, rest) = take_chunk(rest)?;
+                points += u64::from(entry.count);
+            }
+            if points == 0 {
+                return Err(Damage::BadBody);
+            }
+            Ok(SnapshotRecord::Chunks { key, chunks, points })
         }
         Some(&KIND_END) => {
             let (series, rest) = take_varint(&body[1..])?;
@@ -371,11 +507,37 @@ pub fn points(bytes: &[u8]) -> impl Iterator<Item = (i64, f64)> + '_ {
     bytes.chunks_exact(POINT_BYTES).map(get_point)
 }
 
-fn expect_kind(body: &[u8], kind: u8) -> Result<&[u8], Damage> {
-    match body.split_first() {
-        Some((&k, rest)) if k == kind => Ok(rest),
-        _ => Err(Damage::BadBody),
+/// The entries of a CHUNKS record that [`decode_snapshot`] accepted.
+pub fn chunks(bytes: &[u8]) -> impl Iterator<Item = ChunkEntry<'_>> + '_ {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        let (entry, after) = take_chunk(rest).ok()?;
+        rest = after;
+        Some(entry)
+    })
+}
+
+/// One entry of a CHUNKS record, its fields checked as fields (its bits are
+/// checked when decoded).
+fn take_chunk(buf: &[u8]) -> Result<(ChunkEntry<'_>, &[u8]), Damage> {
+    let min_ts = buf.get(..8).ok_or(Damage::BadBody)?;
+    let min_ts = i64::from_le_bytes(min_ts.try_into().map_err(|_| Damage::BadBody)?);
+    let (span, rest) = take_varint(&buf[8..])?;
+    let max_ts = min_ts.checked_add_unsigned(span).ok_or(Damage::BadBody)?;
+    let (count, rest) = take_varint(rest)?;
+    let count = u16::try_from(count).map_err(|_| Damage::BadBody)?;
+    let (len, rest) = take_varint(rest)?;
+    let len = usize::try_from(len).map_err(|_| Damage::BadBody)?;
+    if count == 0 || len > rest.len() {
+        return Err(Damage::BadBody);
     }
+    let entry = ChunkEntry {
+        min_ts,
+        max_ts,
+        count,
+        bits: &rest[..len],
+    };
+    Ok((entry, &rest[len..]))
 }
 
 fn take_key(buf: &[u8]) -> Result<(&str, &[u8]), Damage> {
@@ -450,8 +612,21 @@ mod tests {
         let mut batch = Batch::default();
         batch.push("a", 1, 1.0, None);
         batch.push("ключ", 2, 2.0, Some(0.5));
+        batch.push_delete("a");
         let undo: Vec<_> = batch.undo().collect();
-        assert_eq!(undo, [("ключ", 2, Some(0.5)), ("a", 1, None)]);
+        let put = |key, timestamp, replaced| Undone::Put {
+            key,
+            timestamp,
+            replaced,
+        };
+        assert_eq!(
+            undo,
+            [
+                Undone::Delete { key: "a" },
+                put("ключ", 2, Some(0.5)),
+                put("a", 1, None)
+            ]
+        );
         batch.clear();
         assert_eq!(batch.undo().count(), 0);
     }
@@ -486,13 +661,46 @@ mod tests {
         let bytes = batch.sealed(SALT).to_vec();
         let mut seen = Vec::new();
         for body in records(&bytes) {
-            decode_puts(body, |k, t, v| seen.push((k.to_owned(), t, v.to_bits()))).unwrap();
+            decode_log(body, |entry| match entry {
+                LogEntry::Put { key, timestamp, value } => seen.push((key.to_owned(), timestamp, value.to_bits())),
+                LogEntry::Delete { .. } => panic!("no delete was pushed"),
+            })
+            .unwrap();
         }
         let want: Vec<_> = puts.iter().map(|&(k, t, v)| (k.to_owned(), t, v.to_bits())).collect();
         assert_eq!(seen, want);
         batch.clear();
         assert!(batch.is_empty());
         assert!(batch.sealed(SALT).is_empty());
+    }
+
+    #[test]
+    fn puts_and_deletes_round_trip_in_their_order() {
+        let mut batch = Batch::default();
+        batch.push("a", 1, 1.0, None);
+        batch.push("b", 1, 2.0, None);
+        batch.push_delete("a");
+        batch.push_delete("ключ");
+        batch.push("a", 2, 3.0, None);
+        assert_eq!(batch.len(), 5);
+        let bytes = batch.sealed(SALT).to_vec();
+        let bodies = records(&bytes);
+        // A record holds one kind: puts, deletes, puts.
+        assert_eq!(bodies.len(), 3);
+        let mut seen = Vec::new();
+        for body in bodies {
+            decode_log(body, |entry| seen.push(format!("{entry:?}"))).unwrap();
+        }
+        assert_eq!(
+            seen,
+            [
+                r#"Put { key: "a", timestamp: 1, value: 1.0 }"#,
+                r#"Put { key: "b", timestamp: 1, value: 2.0 }"#,
+                r#"Delete { key: "a" }"#,
+                r#"Delete { key: "ключ" }"#,
+                r#"Put { key: "a", timestamp: 2, value: 3.0 }"#,
+            ]
+        );
     }
 
     #[test]
@@ -507,7 +715,7 @@ mod tests {
         let bodies = records(&bytes);
         assert!(bodies.len() >= 3, "{} records", bodies.len());
         assert!(bodies.iter().all(|b| b.len() < TARGET_BODY_BYTES + 200));
-        let total: usize = bodies.iter().map(|b| decode_puts(b, |_, _, _| {}).unwrap()).sum();
+        let total: usize = bodies.iter().map(|b| decode_log(b, |_| {}).unwrap()).sum();
         assert_eq!(total, n);
     }
 
@@ -559,6 +767,7 @@ mod tests {
                     got.extend(points(bytes).map(|(t, v)| (key.to_owned(), t, v)))
                 }
                 SnapshotRecord::End { series, points } => end = Some((series, points)),
+                SnapshotRecord::Chunks { .. } => panic!("no chunks were pushed"),
             }
         }
         assert_eq!(end, Some((2, long as u64 + 1)));
@@ -571,18 +780,98 @@ mod tests {
     }
 
     #[test]
+    fn chunks_round_trip_beside_points_and_count_in_the_end_record() {
+        let key: Arc<str> = "k".into();
+        let first: Vec<(i64, f64)> = (0..240).map(|i| (i64::MIN + 10 * i, i as f64)).collect();
+        let second: Vec<(i64, f64)> = (0..3).map(|i| (i64::MAX - 2 + i, 0.1)).collect();
+        let chunks = [Chunk::encode(&first).unwrap(), Chunk::encode(&second).unwrap()];
+        let mut buf = Vec::new();
+        let mut encoder = SnapshotEncoder::new(SALT);
+        // Chunk, points, chunk of one key: three records, one series.
+        encoder.push_chunk(&mut buf, &key, &chunks[0]);
+        encoder.push(&mut buf, &key, (5, 0.5));
+        encoder.push_chunk(&mut buf, &key, &chunks[1]);
+        assert_eq!(encoder.finish(&mut buf), (1, 244));
+        let bodies = records(&buf);
+        assert_eq!(bodies.len(), 4);
+        match decode_snapshot(bodies[0]).unwrap() {
+            SnapshotRecord::Chunks {
+                key,
+                chunks: bytes,
+                points,
+            } => {
+                assert_eq!((key, points), ("k", 240));
+                let entries: Vec<ChunkEntry> = super::chunks(bytes).collect();
+                let c = &chunks[0];
+                let want = ChunkEntry {
+                    min_ts: c.min_ts(),
+                    max_ts: c.max_ts(),
+                    count: 240,
+                    bits: c.bytes(),
+                };
+                assert_eq!(entries, [want]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decode_snapshot(bodies[1]),
+            Ok(SnapshotRecord::Series { key: "k", .. })
+        ));
+        match decode_snapshot(bodies[2]).unwrap() {
+            SnapshotRecord::Chunks {
+                chunks: bytes, points, ..
+            } => {
+                assert_eq!(points, 3);
+                let entry = super::chunks(bytes).next().unwrap();
+                assert_eq!((entry.min_ts, entry.max_ts, entry.count), (i64::MAX - 2, i64::MAX, 3));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            decode_snapshot(bodies[3]),
+            Ok(SnapshotRecord::End { series: 1, points: 244 })
+        );
+    }
+
+    #[test]
+    fn chunk_entries_with_impossible_fields_are_bad() {
+        // min_ts, span, count, bits length, bits.
+        let entry = |min: i64, span: &[u8], count: &[u8], len: &[u8], bits: &[u8]| {
+            let mut body = vec![KIND_CHUNKS, 1, b'k'];
+            body.extend_from_slice(&min.to_le_bytes());
+            for field in [span, count, len, bits] {
+                body.extend_from_slice(field);
+            }
+            body
+        };
+        let good = entry(0, &[10], &[2], &[1], &[0]);
+        assert!(matches!(
+            decode_snapshot(&good),
+            Ok(SnapshotRecord::Chunks { points: 2, .. })
+        ));
+        for (what, body) in [
+            ("a span past i64::MAX", entry(i64::MAX, &[1], &[2], &[1], &[0])),
+            ("no points", entry(0, &[0], &[0], &[0], &[])),
+            ("a count above u16", entry(0, &[10], &[0x80, 0x80, 0x04], &[1], &[0])),
+            ("bits past the end", entry(0, &[10], &[2], &[2], &[0])),
+            ("a cut timestamp", good[..8].to_vec()),
+            ("a cut varint", entry(0, &[0x80], &[], &[], &[])),
+            ("no entry", vec![KIND_CHUNKS, 1, b'k']),
+        ] {
+            assert_eq!(decode_snapshot(&body), Err(Damage::BadBody), "{what}");
+        }
+    }
+
+    #[test]
     fn bodies_that_do_not_decode_are_bad() {
-        assert_eq!(decode_puts(&[KIND_SERIES], |_, _, _| {}), Err(Damage::BadBody));
+        assert_eq!(decode_log(&[KIND_SERIES], |_| {}), Err(Damage::BadBody));
+        assert_eq!(decode_log(&[], |_| {}), Err(Damage::BadBody));
         // A key length past the end, a key that is not UTF-8, a short point.
-        assert_eq!(decode_puts(&[KIND_PUTS, 9, b'a'], |_, _, _| {}), Err(Damage::BadBody));
-        assert_eq!(
-            decode_puts(&[KIND_PUTS, 1, 0xff, 0, 0], |_, _, _| {}),
-            Err(Damage::BadBody)
-        );
-        assert_eq!(
-            decode_puts(&[KIND_PUTS, 1, b'a', 0, 0], |_, _, _| {}),
-            Err(Damage::BadBody)
-        );
+        assert_eq!(decode_log(&[KIND_PUTS, 9, b'a'], |_| {}), Err(Damage::BadBody));
+        assert_eq!(decode_log(&[KIND_DELETE, 9, b'a'], |_| {}), Err(Damage::BadBody));
+        assert_eq!(decode_log(&[KIND_PUTS, 1, 0xff, 0, 0], |_| {}), Err(Damage::BadBody));
+        assert_eq!(decode_log(&[KIND_DELETE, 1, 0xff], |_| {}), Err(Damage::BadBody));
+        assert_eq!(decode_log(&[KIND_PUTS, 1, b'a', 0, 0], |_| {}), Err(Damage::BadBody));
         assert_eq!(decode_snapshot(&[KIND_SERIES, 1, b'a', 1]), Err(Damage::BadBody));
         assert_eq!(decode_snapshot(&[KIND_END, 1, 1, 0]), Err(Damage::BadBody));
         assert_eq!(decode_snapshot(&[]), Err(Damage::BadBody));

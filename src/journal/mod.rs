@@ -24,7 +24,7 @@ pub mod format;
 mod recover;
 mod sync;
 
-pub use format::Batch;
+pub use format::{Batch, Undone};
 
 use crate::store::Store;
 use compact::Compaction;
@@ -142,6 +142,11 @@ pub enum AppendError {
     /// would bury bad bytes in its middle, so puts are refused until restart.
     #[error("the log is damaged after a failed write ({0})")]
     Damaged(Arc<io::Error>),
+    /// The data directory (absolute path) or its lock file is no longer the
+    /// one opened: puts would go to files nobody will read, while another
+    /// server may use the path. Refused until restart.
+    #[error("data directory {} was removed or replaced", .0.display())]
+    DirectoryGone(Arc<Path>),
 }
 
 /// Figures about the journal, for logging and `stats`.
@@ -174,15 +179,16 @@ pub struct Journal {
     /// Size of the snapshot the current log started from.
     snapshot_bytes: u64,
     compact_min_bytes: u64,
-    /// The snapshot was cut by `--repair`: the next compaction replaces it
-    /// whatever the log's size, and clears this.
+    /// The snapshot was cut by `--repair` or is of an older format: the
+    /// next compaction replaces it whatever the log's size, and clears this.
     compact_at_once: bool,
     syncer: Option<Syncer>,
     compaction: Option<Compaction>,
     /// No compaction before this, after one failed.
     compaction_retry_at: Option<Instant>,
-    /// A failed append could not be cut back: appending more would leave
-    /// bad bytes in the middle of the log, so every put is refused.
+    /// Why every put is refused until restart: a failed append could not
+    /// be cut back (appending more would leave bad bytes in the middle of
+    /// the log), or the data directory was removed or replaced.
     broken: Option<AppendError>,
     status: Status,
 }
@@ -238,7 +244,7 @@ impl Journal {
             stopping: false,
             snapshot_bytes: recovered.snapshot_bytes,
             compact_min_bytes: options.compact_min_bytes,
-            compact_at_once: recovered.snapshot_repaired,
+            compact_at_once: recovered.snapshot_repaired || recovered.snapshot_outdated,
             syncer,
             compaction: None,
             compaction_retry_at: None,
@@ -274,6 +280,11 @@ impl Journal {
     }
 
     fn append(&mut self, bytes: &[u8]) -> Result<(), AppendError> {
+        if self.fsync == Fsync::Always {
+            // An `ok` after this fsync promises the put is on disk: not if
+            // the file is one nobody will find.
+            self.check_dir();
+        }
         if let Some(broken) = &self.broken {
             return Err(broken.clone());
         }
@@ -308,11 +319,28 @@ impl Journal {
         }
     }
 
+    /// Looks whether the data directory is still the one locked (the loop
+    /// calls this every second, and `--fsync always` before each write);
+    /// once it is not, every put is refused until restart, and that is
+    /// logged once.
+    pub fn check_dir(&mut self) {
+        if matches!(self.broken, Some(AppendError::DirectoryGone(_))) || self.dir.is_ours() {
+            return;
+        }
+        let path = self.dir.absolute();
+        log::error!(
+            "data directory {} was removed or replaced: refusing every put until metricsd is restarted",
+            path.display()
+        );
+        self.broken = Some(AppendError::DirectoryGone(Arc::from(path)));
+    }
+
     /// Work between turns: starts a compaction when the log has grown, and
     /// moves one going on a slice further. Returns whether it wants the loop
     /// to come back soon (a snapshot is being written).
     pub fn tick(&mut self, store: &Store) -> bool {
-        if self.compaction.is_none() && !self.stopping {
+        let gone = matches!(self.broken, Some(AppendError::DirectoryGone(_)));
+        if self.compaction.is_none() && !self.stopping && !gone {
             if !self.wants_compaction() {
                 return false;
             }
@@ -411,6 +439,14 @@ impl Journal {
                 compaction.abandon();
             }
         }
+    }
+
+    /// Test hook: the log's handle is swapped for a read-only one, so the
+    /// next append fails as a full or failing disk would make it.
+    #[cfg(test)]
+    pub fn break_log_for_test(&mut self) {
+        let path = self.dir.log_path(self.generation);
+        self.log = File::open(&path).expect("reopen the log read-only");
     }
 
     pub fn status(&self) -> Status {

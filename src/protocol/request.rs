@@ -17,6 +17,8 @@ pub enum Request<'a> {
     /// `range <key|*> <from> <to> [<step> <fn>]`: the points of a time
     /// window, or their aggregates per bucket (an extension).
     Range(Range<'a>),
+    /// `delete <key>`: removes every point of one key (an extension).
+    Delete { key: &'a str },
 }
 
 /// What a `range` asks for: the points with `from <= timestamp <= to`
@@ -84,12 +86,12 @@ pub enum Query<'a> {
 /// wire (`error\nwrong command\n\n`); the cause is for logs and counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum RequestError {
-    /// The first field is not `put`, `get`, `stats` or `range` (they are
-    /// case-sensitive).
+    /// The first field is not `put`, `get`, `delete`, `stats` or `range`
+    /// (they are case-sensitive).
     #[error("unknown command")]
     UnknownCommand,
-    /// `put` without exactly three arguments, `get` without exactly one,
-    /// `stats` with any, `range` without three or five.
+    /// `put` without exactly three arguments, `get` or `delete` without
+    /// exactly one, `stats` with any, `range` without three or five.
     #[error("wrong number of arguments")]
     WrongArity,
     /// A control byte (other than a separating tab or the final `\r`) or DEL.
@@ -126,11 +128,14 @@ pub enum RequestError {
     /// A `range` aggregate that is not one of [`Agg`]'s names.
     #[error("unknown aggregate function")]
     UnknownFunction,
+    /// `delete *`: deleting everything is not one request.
+    #[error("`*` is not a key for delete")]
+    WildcardDelete,
 }
 
 impl RequestError {
     /// Every cause, for per-cause counters.
-    pub const ALL: [RequestError; 13] = [
+    pub const ALL: [RequestError; 14] = [
         RequestError::UnknownCommand,
         RequestError::WrongArity,
         RequestError::ControlByte,
@@ -144,6 +149,7 @@ impl RequestError {
         RequestError::ReversedRange,
         RequestError::InvalidStep,
         RequestError::UnknownFunction,
+        RequestError::WildcardDelete,
     ];
 
     /// A name for counters and logs, `snake_case`.
@@ -162,6 +168,7 @@ impl RequestError {
             RequestError::ReversedRange => "reversed_range",
             RequestError::InvalidStep => "invalid_step",
             RequestError::UnknownFunction => "unknown_function",
+            RequestError::WildcardDelete => "wildcard_delete",
         }
     }
 
@@ -195,7 +202,7 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Request<'_>>, RequestError> {
         let end = rest.iter().position(|&b| !is_field_byte(b)).unwrap_or(rest.len());
         if count == MAX_FIELDS {
             return Err(match fields[0] {
-                b"put" | b"get" | b"stats" | b"range" => RequestError::WrongArity,
+                b"put" | b"get" | b"delete" | b"stats" | b"range" => RequestError::WrongArity,
                 _ => RequestError::UnknownCommand,
             });
         }
@@ -229,7 +236,11 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Request<'_>>, RequestError> {
         }))),
         (b"stats", 1) => Ok(Some(Request::Stats)),
         (b"range", 4 | 6) => range(&fields[1..count]).map(|r| Some(Request::Range(r))),
-        (b"put" | b"get" | b"stats" | b"range", _) => Err(RequestError::WrongArity),
+        (b"delete", 2) => match fields[1] {
+            b"*" => Err(RequestError::WildcardDelete),
+            field => Ok(Some(Request::Delete { key: key(field)? })),
+        },
+        (b"put" | b"get" | b"delete" | b"stats" | b"range", _) => Err(RequestError::WrongArity),
         _ => Err(RequestError::UnknownCommand),
     }
 }
@@ -291,6 +302,13 @@ pub fn encode_stats(out: &mut Vec<u8>) {
     out.extend_from_slice(b"stats\n");
 }
 
+/// Appends `delete <key>\n`. The caller has checked the key.
+pub fn encode_delete(out: &mut Vec<u8>, key: &str) {
+    out.extend_from_slice(b"delete ");
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'\n');
+}
+
 /// Appends `get <key>\n` or `get *\n`. The caller has checked the key.
 pub fn encode_get(out: &mut Vec<u8>, query: Query<'_>) {
     // Writing to a Vec cannot fail.
@@ -335,6 +353,30 @@ mod tests {
         }
         let names: std::collections::HashSet<_> = RequestError::ALL.iter().map(|c| c.name()).collect();
         assert_eq!(names.len(), RequestError::ALL.len());
+    }
+
+    #[test]
+    fn delete_takes_one_key_and_not_the_wildcard() {
+        assert_eq!(
+            parse_line(b"delete palm.cpu"),
+            Ok(Some(Request::Delete { key: "palm.cpu" }))
+        );
+        assert_eq!(parse_line(b" delete\tk \r"), Ok(Some(Request::Delete { key: "k" })));
+        assert_eq!(parse_line(b"delete a*"), Ok(Some(Request::Delete { key: "a*" })));
+        assert_eq!(parse_line(b"delete *"), Err(WildcardDelete));
+        assert_eq!(parse_line(b"delete"), Err(WrongArity));
+        assert_eq!(parse_line(b"delete a b"), Err(WrongArity));
+        assert_eq!(parse_line(b"delete a b c d e"), Err(WrongArity));
+        assert_eq!(parse_line(b"DELETE a"), Err(UnknownCommand));
+        assert_eq!(parse_line(b"delete a\xc2\xa0b"), Err(InvalidKey));
+        assert_eq!(parse_line(b"delete \xff"), Err(InvalidUtf8));
+        let mut out = Vec::new();
+        encode_delete(&mut out, "palm.cpu");
+        assert_eq!(out, b"delete palm.cpu\n");
+        assert_eq!(
+            parse_line(out.strip_suffix(b"\n").unwrap()),
+            Ok(Some(Request::Delete { key: "palm.cpu" }))
+        );
     }
 
     #[test]
@@ -577,6 +619,7 @@ mod tests {
         Stats,
         /// `None` is `range *`.
         Range(Option<String>, i64, i64, Option<Buckets>),
+        Delete(String),
     }
 
     impl From<Request<'_>> for Exact {
@@ -595,6 +638,7 @@ mod tests {
                     r.to,
                     r.buckets,
                 ),
+                Request::Delete { key } => Exact::Delete(key.to_owned()),
             }
         }
     }
@@ -614,6 +658,7 @@ mod tests {
             1 => prop::option::weighted(0.9, key()).prop_map(Exact::Get),
             1 => Just(Exact::Stats),
             1 => range,
+            1 => key().prop_map(Exact::Delete),
         ]
     }
 
@@ -634,6 +679,7 @@ mod tests {
                         &mut wire,
                         &Range { query: key.as_deref().map_or(Query::All, Query::Key), from: *from, to: *to, buckets: *buckets },
                     ),
+                    Exact::Delete(key) => encode_delete(&mut wire, key),
                 }
             }
             let mut parsed = Vec::new();

@@ -26,6 +26,10 @@ pub enum Next {
     /// The peer is gone, the session is done or an I/O error happened:
     /// drop the connection.
     Close,
+    /// Work is left but all connections' output has reached
+    /// `--max-output-memory`: wait in the loop's queue for room (besides
+    /// readiness, as with `Wait`).
+    WaitForRoom,
 }
 
 /// What the socket may have for us to read.
@@ -53,6 +57,8 @@ pub struct Connection {
     registered: Interest,
     /// In the event loop's queue of connections to service.
     pub(super) queued: bool,
+    /// In the event loop's queue of connections waiting for output memory.
+    pub(super) waiting: bool,
 }
 
 impl Connection {
@@ -66,6 +72,7 @@ impl Connection {
             last_active: now,
             registered: Self::BASE_INTEREST,
             queued: false,
+            waiting: false,
         }
     }
 
@@ -236,9 +243,12 @@ impl Connection {
             // Back to `service`, which lingers.
             Phase::Stopping | Phase::Lingering { .. } if session.all_sent() => Next::Again,
             _ if session.output().pending() < limits.max_pending_output
-                && (session.has_backlog() || (self.readiness != Readiness::Drained && phase != Phase::Draining)) =>
+                && (session.has_backlog() || (self.readiness != Readiness::Drained && phase == Phase::Reading)) =>
             {
-                Next::Again
+                match session.waits_for_shared_room(limits) {
+                    true => Next::WaitForRoom,
+                    false => Next::Again,
+                }
             }
             // Output over the limit: WRITABLE brings us back when it drains.
             _ => Next::Wait,

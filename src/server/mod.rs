@@ -1,5 +1,6 @@
-//! The server: one thread, one `mio::Poll`, a listener and a slab of
-//! connections keyed by their poll token.
+//! The server: one thread, one `mio::Poll`, typed listeners (the course
+//! protocol's, and Graphite's TCP listener and UDP socket when asked for)
+//! and a slab of connections keyed by their poll token.
 //!
 //! Each loop turn polls, records readiness on the connections it names, and
 //! then services every connection that has work, each for one bounded slice
@@ -16,6 +17,7 @@
 //! answered and sent for up to [`SHUTDOWN_GRACE`], and the log is synced.
 
 mod connection;
+mod udp;
 
 use crate::engine::{Engine, Event};
 use crate::journal;
@@ -26,12 +28,14 @@ use connection::{Connection, Next};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use udp::GraphiteUdp;
 
 pub use crate::config::{DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_PENDING_OUTPUT};
 
@@ -58,13 +62,25 @@ const COMPACTION_POLL: Duration = Duration::from_millis(100);
 /// How often an expiry pass starts under `--retention`: timestamps are
 /// whole seconds, so the horizon moves once a second.
 const EXPIRE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the loop does its chores: is the data directory still there,
+/// and the counts of warnings held back. Once a second is what the contract
+/// promises for noticing a removed data directory (`--fsync always` also
+/// looks before each write) and the interval of the rate-limited warnings,
+/// and costs an idle server one wakeup and two `stat`s a second.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-/// Connection tokens are slab keys offset past the two fixed tokens.
-const FIRST_CONNECTION: usize = 2;
+const GRAPHITE_LISTENER: Token = Token(2);
+const GRAPHITE_UDP: Token = Token(3);
+const HTTP_LISTENER: Token = Token(4);
+/// Connection tokens are slab keys offset past the fixed tokens: the waker,
+/// each protocol's listener and the datagram sockets. 16 leaves room for
+/// the protocols to come without moving the connections' tokens again.
+const FIRST_CONNECTION: usize = 16;
 
 pub use crate::session::Limits;
+use crate::session::ANSWER_SLICE_BYTES;
 
 /// Everything the server is started with.
 #[derive(Debug, Clone)]
@@ -74,6 +90,9 @@ pub struct Config {
     pub limits: Limits,
     /// Connections above this are accepted and closed at once.
     pub max_connections: usize,
+    /// All connections' unsent answer bytes together: past it, long answers
+    /// wait (see `session`).
+    pub max_output_memory: usize,
     /// Where puts are made durable; None keeps everything in memory only.
     pub storage: Option<journal::Options>,
     /// Connections that neither send a whole request nor take answer bytes
@@ -84,6 +103,11 @@ pub struct Config {
     pub self_metrics: Option<SelfMetrics>,
     /// What the store keeps: retention and memory limit.
     pub store: Policy,
+    /// Where to take Graphite plaintext lines, over TCP and UDP on the same
+    /// port (`host:port`; port 0 picks a port free for both). None: nowhere.
+    pub graphite_listen: Option<String>,
+    /// Where to serve the HTTP API and the page (`--http-listen`); None: nowhere.
+    pub http_listen: Option<String>,
 }
 
 /// `--self-metrics-interval` and `--self-metrics-prefix`.
@@ -105,9 +129,12 @@ impl Default for Config {
                 max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
             },
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_output_memory: crate::config::DEFAULT_MAX_OUTPUT_MEMORY,
             storage: None,
             idle_timeout: crate::config::DEFAULT_IDLE_TIMEOUT,
             self_metrics: None,
+            graphite_listen: crate::config::DEFAULT_GRAPHITE_LISTEN.map(str::to_owned),
+            http_listen: None,
             store: Policy::default(),
         }
     }
@@ -122,6 +149,8 @@ pub enum StartError {
     Data(#[from] journal::Error),
     #[error("cannot listen on {listen}: {source}")]
     Listen { listen: String, source: io::Error },
+    #[error("cannot listen for graphite on {listen}: {source}")]
+    GraphiteListen { listen: String, source: io::Error },
     #[error("cannot set up the event loop: {0}")]
     Poll(io::Error),
 }
@@ -154,9 +183,15 @@ impl Handle {
 /// ```
 pub struct Server {
     poll: Poll,
-    /// None once stopping began.
-    listener: Option<Listener>,
+    /// Emptied once stopping began.
+    listeners: Vec<Listener>,
     local_addr: SocketAddr,
+    /// Graphite's UDP socket; None without `graphite_listen` or once
+    /// stopping began.
+    graphite_udp: Option<GraphiteUdp>,
+    graphite_addr: Option<SocketAddr>,
+    /// The HTTP API's address; None without `http_listen`.
+    http_addr: Option<SocketAddr>,
     connections: Slab<Connection>,
     engine: Engine,
     /// Connections whose answers wait for this turn's commit.
@@ -175,11 +210,17 @@ pub struct Server {
     next_expiry: Option<Instant>,
     /// An expiry pass is under way: come back without waiting.
     expiring: bool,
+    /// When the chores are next due.
+    next_housekeeping: Instant,
     limits: Limits,
     max_connections: usize,
     scratch: Box<[u8]>,
     /// Connections with work for the next turn (slab keys).
     ready: Vec<usize>,
+    /// Connections with work waiting for room under `--max-output-memory`,
+    /// oldest first: each turn that ends with room, the first ones are
+    /// served again, and those still without room join the back.
+    waiting: VecDeque<usize>,
     /// A descriptor held in reserve: when `accept` fails for lack of
     /// descriptors, closing it lets one waiting connection be accepted and
     /// closed at once, so the peer is told instead of left hanging and the
@@ -191,10 +232,11 @@ pub struct Server {
     warn_accept: RateLimitedWarning,
 }
 
-/// A listening socket and the protocol its connections speak. (One today;
-/// a new protocol adds a listener of its kind, with a token of its own.)
+/// A listening socket and the protocol its connections speak; each
+/// protocol's listener has a token of its own.
 struct Listener {
     socket: TcpListener,
+    token: Token,
     protocol: Protocol,
     accept: Accept,
 }
@@ -220,10 +262,11 @@ impl Server {
             return Err(StartError::Invalid("limits must be at least 1"));
         }
         let store = Store::with_policy(config.store, crate::clock::unix_now());
-        let engine = match &config.storage {
+        let mut engine = match &config.storage {
             None => Engine::in_memory(store),
             Some(options) => Engine::open_into(options, store)?,
         };
+        engine.limit_output(config.max_output_memory);
         let listen_error = |source| StartError::Listen {
             listen: config.listen.clone(),
             source,
@@ -234,15 +277,59 @@ impl Server {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(StartError::Poll)?;
+        let mut listeners = vec![Listener {
+            socket: listener,
+            token: LISTENER,
+            protocol: Protocol::Course,
+            accept: Accept::Ready,
+        }];
+        let mut graphite_udp = None;
+        if let Some(listen) = &config.graphite_listen {
+            let graphite_error = |source| StartError::GraphiteListen {
+                listen: listen.clone(),
+                source,
+            };
+            let (mut tcp, mut udp) = bind_tcp_and_udp(listen).map_err(graphite_error)?;
+            let registry = poll.registry();
+            registry
+                .register(&mut tcp, GRAPHITE_LISTENER, Interest::READABLE)
+                .map_err(StartError::Poll)?;
+            udp.register(registry, GRAPHITE_UDP).map_err(StartError::Poll)?;
+            listeners.push(Listener {
+                socket: tcp,
+                token: GRAPHITE_LISTENER,
+                protocol: Protocol::Graphite,
+                accept: Accept::Ready,
+            });
+            graphite_udp = Some(udp);
+        }
+        let graphite_addr = graphite_udp.as_ref().map(GraphiteUdp::local_addr);
+        let mut http_addr = None;
+        if let Some(listen) = &config.http_listen {
+            let http_error = |source| StartError::Listen {
+                listen: listen.clone(),
+                source,
+            };
+            let mut socket = bind_first(listen).map_err(http_error)?;
+            http_addr = Some(socket.local_addr().map_err(http_error)?);
+            poll.registry()
+                .register(&mut socket, HTTP_LISTENER, Interest::READABLE)
+                .map_err(StartError::Poll)?;
+            listeners.push(Listener {
+                socket,
+                token: HTTP_LISTENER,
+                protocol: Protocol::Http,
+                accept: Accept::Ready,
+            });
+        }
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
         Ok(Server {
             poll,
-            listener: Some(Listener {
-                socket: listener,
-                protocol: Protocol::Course,
-                accept: Accept::Ready,
-            }),
+            listeners,
             local_addr,
+            graphite_udp,
+            graphite_addr,
+            http_addr,
             connections: Slab::new(),
             engine,
             held: Vec::new(),
@@ -257,10 +344,12 @@ impl Server {
             // expired while the server was down.
             next_expiry: config.store.retention.map(|_| Instant::now()),
             expiring: false,
+            next_housekeeping: Instant::now() + HOUSEKEEPING_INTERVAL,
             limits: config.limits,
             max_connections: config.max_connections,
             scratch: vec![0; READ_SCRATCH_BYTES].into_boxed_slice(),
             ready: Vec::new(),
+            waiting: VecDeque::new(),
             spare_fd: File::open("/dev/null").ok(),
             stop: Arc::new(AtomicBool::new(false)),
             waker,
@@ -272,6 +361,16 @@ impl Server {
     /// The address actually bound (with the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The Graphite port (TCP and UDP), when one was asked for.
+    pub fn graphite_addr(&self) -> Option<SocketAddr> {
+        self.graphite_addr
+    }
+
+    /// The HTTP API's address actually bound, when one was asked for.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// A handle that stops [`Server::run`] from another thread.
@@ -296,12 +395,18 @@ impl Server {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => {
-                        if let Some(listener) = self.listener.as_mut().filter(|l| l.accept == Accept::Waiting) {
+                    WAKER => {}
+                    GRAPHITE_UDP => {
+                        if let Some(udp) = &mut self.graphite_udp {
+                            udp.mark_ready();
+                        }
+                    }
+                    token if token.0 < FIRST_CONNECTION => {
+                        let listener = self.listeners.iter_mut().find(|l| l.token == token);
+                        if let Some(listener) = listener.filter(|l| l.accept == Accept::Waiting) {
                             listener.accept = Accept::Ready;
                         }
                     }
-                    WAKER => {}
                     Token(t) => {
                         let key = t - FIRST_CONNECTION;
                         if let Some(conn) = self.connections.get_mut(key) {
@@ -326,14 +431,15 @@ impl Server {
                     return self.finish();
                 }
             }
-            if let Some(listener) = &mut self.listener {
+            for index in 0..self.listeners.len() {
+                let listener = &mut self.listeners[index];
                 if let Accept::PausedUntil(until) = listener.accept {
                     if Instant::now() >= until {
                         listener.accept = Accept::Ready;
                     }
                 }
                 if listener.accept == Accept::Ready {
-                    self.accept();
+                    self.accept(index);
                 }
             }
             self.engine.begin_turn();
@@ -341,14 +447,44 @@ impl Server {
             for key in turn.drain(..) {
                 self.service(key);
             }
+            if let Some(udp) = &mut self.graphite_udp {
+                udp.serve(&mut self.scratch, &mut self.engine, &self.limits);
+            }
             self.run_timers();
             self.commit_turn();
+            self.wake_waiting();
             self.compacting = self.engine.compaction_step();
         }
     }
 
-    /// The idle sweep, the self-metrics and expiry, when they are due.
+    /// Queues connections waiting for output memory, oldest first, about
+    /// as many as the room left can take a slice each: room is handed out
+    /// in turn, so no waiting connection is passed over for long.
+    fn wake_waiting(&mut self) {
+        let mut room = self.engine.output_room();
+        while room > 0 {
+            let Some(key) = self.waiting.pop_front() else {
+                return;
+            };
+            // A key closed while it waited (perhaps reused since) is skipped.
+            let Some(conn) = self.connections.get_mut(key).filter(|conn| conn.waiting) else {
+                continue;
+            };
+            conn.waiting = false;
+            enqueue(&mut self.ready, key, conn);
+            room = room.saturating_sub(ANSWER_SLICE_BYTES);
+        }
+    }
+
+    /// The idle sweep, the self-metrics and the engine's chores, when they
+    /// are due.
     fn run_timers(&mut self) {
+        if self.now >= self.next_housekeeping {
+            self.engine.chores();
+            self.warn_full.flush();
+            self.warn_accept.flush();
+            self.next_housekeeping = self.now + HOUSEKEEPING_INTERVAL;
+        }
         if self.expiring || self.next_expiry.is_some_and(|at| self.now >= at) {
             self.expiring = self.engine.expire_step(crate::clock::unix_now());
             if !self.expiring {
@@ -397,24 +533,26 @@ impl Server {
 
     /// Block until an event, unless work is already waiting.
     fn poll_timeout(&self) -> Option<Duration> {
-        let accept = self.listener.as_ref().map(|l| l.accept);
-        let accepting = accept == Some(Accept::Ready);
+        let accepting = self.listeners.iter().any(|l| l.accept == Accept::Ready);
+        let datagrams = self.graphite_udp.as_ref().is_some_and(GraphiteUdp::is_ready);
         let stopped = self.stopping.is_some() && self.connections.is_empty();
-        if !self.ready.is_empty() || accepting || self.compacting || self.expiring || stopped {
+        if !self.ready.is_empty() || accepting || datagrams || self.compacting || self.expiring || stopped {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
         let finishing = self.engine.compaction_finishing();
+        let paused = (self.listeners.iter()).filter_map(|l| match l.accept {
+            Accept::PausedUntil(until) => Some(until),
+            _ => None,
+        });
         [
-            match accept {
-                Some(Accept::PausedUntil(until)) => Some(until.saturating_duration_since(now)),
-                _ => None,
-            },
+            paused.min().map(|until| until.saturating_duration_since(now)),
             self.stopping.map(|deadline| deadline.saturating_duration_since(now)),
             finishing.then_some(COMPACTION_POLL),
             self.next_idle_sweep.map(|at| at.saturating_duration_since(now)),
             self.next_self_metrics.map(|at| at.saturating_duration_since(now)),
             self.next_expiry.map(|at| at.saturating_duration_since(now)),
+            Some(self.next_housekeeping.saturating_duration_since(now)),
         ]
         .into_iter()
         .flatten()
@@ -432,10 +570,14 @@ impl Server {
         self.engine.stop_compacting();
         // Closing the listener makes new connections fail at once instead of
         // waiting in a backlog nobody will accept from.
-        if let Some(mut listener) = self.listener.take() {
+        for mut listener in self.listeners.drain(..) {
             if let Err(e) = self.poll.registry().deregister(&mut listener.socket) {
                 log::debug!("deregister listener: {e}");
             }
+        }
+        // Datagrams are read no more, like requests; what was read is stored.
+        if let Some(mut udp) = self.graphite_udp.take() {
+            udp.deregister(self.poll.registry());
         }
         for (key, conn) in self.connections.iter_mut() {
             conn.stop();
@@ -524,8 +666,14 @@ impl Server {
                 return;
             }
         }
-        if next == Next::Again {
-            enqueue(&mut self.ready, key, conn);
+        match next {
+            Next::Again => enqueue(&mut self.ready, key, conn),
+            Next::WaitForRoom if !conn.waiting => {
+                conn.waiting = true;
+                self.waiting.push_back(key);
+                self.engine.count(Event::OutputWait);
+            }
+            _ => {}
         }
     }
 
@@ -538,9 +686,10 @@ impl Server {
         }
     }
 
-    fn accept(&mut self) {
+    /// Accepts from the listener `index` of `listeners`.
+    fn accept(&mut self, index: usize) {
         for _ in 0..MAX_ACCEPTS_PER_TURN {
-            let Some(listener) = &self.listener else {
+            let Some(listener) = self.listeners.get(index) else {
                 return;
             };
             match listener.socket.accept() {
@@ -549,25 +698,25 @@ impl Server {
                     self.admit(stream, peer, protocol);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.set_accept(Accept::Waiting);
+                    self.set_accept(index, Accept::Waiting);
                     return;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 // The peer gave up while waiting in the backlog: nothing to do.
                 Err(e) if e.kind() == ErrorKind::ConnectionAborted => {}
-                Err(e) if is_out_of_descriptors(&e) => match self.shed_one_connection() {
+                Err(e) if is_out_of_descriptors(&e) => match self.shed_one_connection(index) {
                     Shed::One => {}
                     Shed::BacklogEmpty => {
-                        self.set_accept(Accept::Waiting);
+                        self.set_accept(index, Accept::Waiting);
                         return;
                     }
                     Shed::Failed => {
-                        self.pause_accepting(&e);
+                        self.pause_accepting(index, &e);
                         return;
                     }
                 },
                 Err(e) => {
-                    self.pause_accepting(&e);
+                    self.pause_accepting(index, &e);
                     return;
                 }
             }
@@ -575,22 +724,22 @@ impl Server {
         // Still more waiting: the listener stays Ready, the next turn goes on.
     }
 
-    fn set_accept(&mut self, accept: Accept) {
-        if let Some(listener) = &mut self.listener {
+    fn set_accept(&mut self, index: usize, accept: Accept) {
+        if let Some(listener) = self.listeners.get_mut(index) {
             listener.accept = accept;
         }
     }
 
     /// Accepts one waiting connection and closes it at once, using the spare
     /// descriptor.
-    fn shed_one_connection(&mut self) -> Shed {
+    fn shed_one_connection(&mut self, index: usize) -> Shed {
         let Some(spare) = self.spare_fd.take() else {
             return Shed::Failed;
         };
         drop(spare);
         // Close the shed connection before taking the spare back: its
         // descriptor is the one the spare needs.
-        let Some(listener) = &self.listener else {
+        let Some(listener) = self.listeners.get(index) else {
             return Shed::Failed;
         };
         let accepted = listener.socket.accept().map(drop);
@@ -613,12 +762,12 @@ impl Server {
         }
     }
 
-    fn pause_accepting(&mut self, e: &io::Error) {
+    fn pause_accepting(&mut self, index: usize, e: &io::Error) {
         self.warn_accept.warn(format_args!(
             "accept failed: {e}; pausing accepts for {} ms",
             ACCEPT_BACKOFF.as_millis()
         ));
-        self.set_accept(Accept::PausedUntil(Instant::now() + ACCEPT_BACKOFF));
+        self.set_accept(index, Accept::PausedUntil(Instant::now() + ACCEPT_BACKOFF));
         if self.spare_fd.is_none() {
             self.spare_fd = File::open("/dev/null").ok();
         }
@@ -711,6 +860,33 @@ fn bind_first(listen: &str) -> io::Result<TcpListener> {
     }
     Err(last_error
         .unwrap_or_else(|| io::Error::new(ErrorKind::InvalidInput, format!("{listen} resolves to no address"))))
+}
+
+/// Times a port that is free for TCP is tried for UDP too, when the port
+/// is left to the system (port 0): another program can hold the same number
+/// for UDP, rarely twice in a row.
+const SAME_PORT_TRIES: usize = 32;
+
+/// A TCP listener and a UDP socket on the same address and port (Graphite's
+/// plaintext is spoken over both).
+fn bind_tcp_and_udp(listen: &str) -> io::Result<(TcpListener, GraphiteUdp)> {
+    let mut tries = 0;
+    loop {
+        let tcp = bind_first(listen)?;
+        let addr = tcp.local_addr()?;
+        match GraphiteUdp::bind(addr) {
+            Ok(udp) => return Ok((tcp, udp)),
+            Err(e) if e.kind() == ErrorKind::AddrInUse && tries + 1 < SAME_PORT_TRIES && asks_any_port(listen) => {
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether `listen` leaves the port to the system.
+fn asks_any_port(listen: &str) -> bool {
+    listen.rsplit_once(':').is_some_and(|(_, port)| port == "0")
 }
 
 /// Connections the kernel may queue for `accept` (the kernel caps it at

@@ -1,6 +1,7 @@
 //! The course session byte-in/byte-out, without sockets: driven through
 //! [`Session`] the way a connection drives it, with a peer that reads
-//! every answer byte at once (or none, to fill the output).
+//! every answer byte at once (or none, to fill the output). Other
+//! protocols' tests drive their sessions with the same [`Peer`].
 
 use super::*;
 use crate::journal::AppendError;
@@ -12,11 +13,11 @@ use std::sync::Arc;
 const PEER: &str = "127.0.0.1:9";
 
 /// A session, its engine, and everything the peer has received.
-struct Peer {
-    session: Session,
-    engine: Engine,
-    limits: Limits,
-    received: Vec<u8>,
+pub(super) struct Peer {
+    pub(super) session: Session,
+    pub(super) engine: Engine,
+    pub(super) limits: Limits,
+    pub(super) received: Vec<u8>,
 }
 
 impl Peer {
@@ -25,9 +26,13 @@ impl Peer {
     }
 
     fn with_engine(limits: Limits, engine: Engine) -> Peer {
+        Peer::speaking(Protocol::Course, limits, engine)
+    }
+
+    pub(super) fn speaking(protocol: Protocol, limits: Limits, engine: Engine) -> Peer {
         let peer = PEER.parse().expect("an address");
         Peer {
-            session: Session::new(Protocol::Course, peer, &limits),
+            session: Session::new(protocol, peer, &limits),
             engine,
             limits,
             received: Vec::new(),
@@ -36,7 +41,7 @@ impl Peer {
 
     /// One service call of a connection whose socket had `bytes`; the
     /// session must be willing to read.
-    fn send(&mut self, bytes: &[u8]) {
+    pub(super) fn send(&mut self, bytes: &[u8]) {
         self.session.begin(&mut self.engine, &self.limits);
         assert!(
             self.session.wants_input(&self.limits),
@@ -47,7 +52,7 @@ impl Peer {
     }
 
     /// The socket takes everything the session may send.
-    fn read_all(&mut self) {
+    pub(super) fn read_all(&mut self) {
         let n = {
             let sendable = self.session.output().sendable();
             self.received.extend_from_slice(sendable);
@@ -58,7 +63,7 @@ impl Peer {
     }
 
     /// Service calls with a reading peer until nothing is left to answer.
-    fn settle_down(&mut self) {
+    pub(super) fn settle_down(&mut self) {
         for _ in 0..100_000 {
             self.read_all();
             if !self.session.has_backlog() {
@@ -69,7 +74,7 @@ impl Peer {
         panic!("the backlog never emptied");
     }
 
-    fn received(&self) -> &str {
+    pub(super) fn received(&self) -> &str {
         std::str::from_utf8(&self.received).expect("answers are UTF-8")
     }
 }
@@ -235,14 +240,15 @@ fn the_peers_end_of_stream_drains_then_closes() {
     assert_eq!(peer.received(), "ok\n\n");
 }
 
-/// Sends the requests to a durable session and settles its held output
-/// with `commit`; returns what was sent before, and after.
-fn held(commit: Result<(), &EngineError>) -> (String, String) {
+/// Sends `requests`, `logged` of them puts or deletes, to a durable session
+/// and settles its held output with `commit`; returns what was sent
+/// before, and after.
+fn held(requests: &[u8], logged: usize, commit: Result<(), &EngineError>) -> (String, String) {
     let dir = TempDir::new("session-held");
     let mut peer = Peer::with_engine(roomy(), Engine::durable_in(&dir.0));
-    peer.send(b"get a\nput a 1 1\nbad\nget a\nput b 2 2\n");
+    peer.send(requests);
     assert!(peer.session.output().is_holding());
-    assert_eq!(peer.engine.unlogged(), 2);
+    assert_eq!(peer.engine.unlogged(), logged);
     peer.read_all();
     let before = peer.received().to_owned();
     peer.received.clear();
@@ -256,12 +262,13 @@ fn held(commit: Result<(), &EngineError>) -> (String, String) {
 #[test]
 fn put_answers_wait_for_the_commit_and_turn_into_errors_if_it_fails() {
     // Only what precedes the first logged put is sent before the commit.
-    let (before, after) = held(Ok(()));
+    const PUTS: &[u8] = b"get a\nput a 1 1\nbad\nget a\nput b 2 2\n";
+    let (before, after) = held(PUTS, 2, Ok(()));
     assert_eq!(before, "ok\n\n");
     assert_eq!(after, "ok\n\nerror\nwrong command\n\nok\na 1.0 1\n\nok\n\n");
 
     let full = EngineError::NotStored(AppendError::Write(Arc::new(std::io::Error::other("disk full"))));
-    let (before, after) = held(Err(&full));
+    let (before, after) = held(PUTS, 2, Err(&full));
     assert_eq!(before, "ok\n\n");
     let refused = "error\nnot stored: cannot write the log: disk full\n\n";
     assert_eq!(
@@ -470,4 +477,107 @@ fn a_put_past_the_memory_limit_is_an_error_and_reads_go_on() {
     .concat();
     assert_eq!(whole, want);
     check_every_split(engine, &input, &want);
+}
+
+/// Deletes among puts and gets, valid and not.
+const DELETES: &[u8] = b"put a 1 1\nput a 2 2\nput b 3 3\ndelete a\nget a\nget *\ndelete a\ndelete none\n\
+    delete *\ndelete\ndelete a b\nDELETE b\nput a 4 4\nget a\ndelete\tb\r\nget *\n";
+
+#[test]
+fn delete_answers_ok_whether_or_not_the_key_existed_and_takes_every_point() {
+    let want = [
+        "ok\n\n",
+        "ok\n\n",
+        "ok\n\n",
+        // delete a, then a has nothing and `get *` only has b.
+        "ok\n\n",
+        "ok\n\n",
+        "ok\nb 3.0 3\n\n",
+        // Again, and a key that never existed: the same answer.
+        "ok\n\n",
+        "ok\n\n",
+        // `delete *`, no key, two keys, upper case.
+        "error\nwrong command\n\n",
+        "error\nwrong command\n\n",
+        "error\nwrong command\n\n",
+        "error\nwrong command\n\n",
+        // A put after a delete stores afresh.
+        "ok\n\n",
+        "ok\na 4.0 4\n\n",
+        "ok\n\n",
+        "ok\na 4.0 4\n\n",
+    ]
+    .concat();
+    let whole = answers(&[DELETES]);
+    assert_eq!(whole, want);
+    for at in 0..=DELETES.len() {
+        let (a, b) = DELETES.split_at(at);
+        assert_eq!(answers(&[a, b]), whole, "split at byte {at}");
+    }
+    let mut peer = Peer::new(roomy());
+    peer.send(DELETES);
+    let figures = peer.engine.figures();
+    let figure = |name: &str| figures.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+    assert_eq!(figure("requests.delete"), Some(4));
+    assert_eq!(figure("errors.wildcard_delete"), Some(1));
+    assert_eq!(figure("errors.wrong_arity"), Some(2));
+    assert_eq!(figure("points"), Some(1));
+}
+
+#[test]
+fn delete_answers_wait_for_the_commit_like_puts() {
+    let full = EngineError::NotStored(AppendError::Write(Arc::new(std::io::Error::other("disk full"))));
+    let (before, after) = held(b"get a\ndelete a\nget a\n", 1, Err(&full));
+    assert_eq!(before, "ok\n\n");
+    assert_eq!(after, "error\nnot stored: cannot write the log: disk full\n\nok\n\n");
+}
+
+/// An engine holding `keys` one-point series whose `get *` answer is many
+/// times [`ALWAYS_ALLOWED_OUTPUT_BYTES`]; and that answer.
+fn big_store(keys: usize) -> (Engine, String) {
+    let mut engine = Engine::in_memory(Store::new());
+    let mut answer = String::from("ok\n");
+    for i in 0..keys {
+        let key = format!("series.{i:06}");
+        engine.store_mut().put(&key, i as i64, 1.5);
+        answer.push_str(&format!("{key} 1.5 {i}\n"));
+    }
+    answer.push('\n');
+    (engine, answer)
+}
+
+#[test]
+fn past_the_shared_output_memory_a_session_stops_at_its_always_allowed_output() {
+    use super::bounds::ALWAYS_ALLOWED_OUTPUT_BYTES as ALWAYS;
+    let limits = Limits {
+        max_line_bytes: 1024,
+        max_pending_output: 1 << 30,
+    };
+    let (mut engine, whole) = big_store(40_000);
+    assert!(whole.len() > 10 * ALWAYS);
+    // Other connections hold all the memory answers may take.
+    engine.limit_output(1 << 20);
+    engine.output_changed(0, 1 << 20);
+    let mut peer = Peer::with_engine(limits.clone(), engine);
+    peer.send(b"get *\nput x 1 1\n");
+    let pending = peer.session.output().pending();
+    assert!((ALWAYS..ALWAYS + 64).contains(&pending), "{pending} bytes");
+    assert!(peer.session.waits_for_shared_room(&limits));
+    assert_eq!(peer.session.phase(), Phase::Throttled);
+    // A peer that does not read gets nothing more.
+    peer.session.begin(&mut peer.engine, &limits);
+    assert_eq!(peer.session.output().pending(), pending);
+    // One that reads gets all of it, that much at a time, and the put after.
+    peer.settle_down();
+    assert_eq!(peer.received(), format!("{whole}ok\n\n"));
+    assert!(!peer.session.waits_for_shared_room(&limits));
+
+    // Room under the limit is used up to the slice of one call.
+    let (mut engine, _) = big_store(40_000);
+    engine.limit_output(3 * ALWAYS);
+    let mut peer = Peer::with_engine(limits.clone(), engine);
+    peer.send(b"get *\n");
+    let pending = peer.session.output().pending();
+    assert!((3 * ALWAYS..3 * ALWAYS + 64).contains(&pending), "{pending} bytes");
+    assert!(peer.session.waits_for_shared_room(&limits));
 }

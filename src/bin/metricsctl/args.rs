@@ -25,6 +25,9 @@ commands:
                         UTC time. With --from or --to, only the points in
                         that window; with --step and --agg, one row per
                         non-empty bucket of STEP seconds
+  delete KEY...         remove every point of each KEY ('*' is not a key
+                        here). Prints nothing; a key without points is no
+                        error
   stats                 the server's figures, with units made readable
   import                store 'KEY VALUE TS' lines from stdin ('put KEY
                         VALUE TS' too; blank lines and # comments are
@@ -94,6 +97,10 @@ pub enum Command {
     },
     Stats {
         format: Format,
+    },
+    /// One or more keys, none of them `*`.
+    Delete {
+        keys: Vec<String>,
     },
     Import,
 }
@@ -240,7 +247,7 @@ fn window(flags: WindowFlags) -> Result<Option<Window>, lexopt::Error> {
 fn command(words: &[String], format: Option<Format>, flags: WindowFlags) -> Result<Command, lexopt::Error> {
     let window = window(flags)?;
     let Some((name, args)) = words.split_first() else {
-        return Err("no command given: put, get, stats or import".into());
+        return Err("no command given: put, get, delete, stats or import".into());
     };
     let command = match (name.as_str(), args) {
         ("put", [key, value, rest @ ..]) if rest.len() <= 1 => Command::Put {
@@ -255,14 +262,21 @@ fn command(words: &[String], format: Option<Format>, flags: WindowFlags) -> Resu
             window,
         },
         ("get", _) => return Err("usage: get KEY (or get '*' for every series)".into()),
+        ("delete", [_, ..]) => Command::Delete {
+            keys: args
+                .iter()
+                .map(|key| fields::delete_key(key).map(str::to_owned))
+                .collect::<Result<_, _>>()?,
+        },
+        ("delete", []) => return Err("usage: delete KEY...".into()),
         ("stats", []) => Command::Stats {
             format: format.unwrap_or(Format::Human),
         },
         ("import", []) => Command::Import,
         ("stats" | "import", [extra, ..]) => return Err(format!("{name} takes no arguments, not {extra:?}").into()),
-        _ => return Err(format!("unknown command {name:?}: put, get, stats or import").into()),
+        _ => return Err(format!("unknown command {name:?}: put, get, delete, stats or import").into()),
     };
-    if format.is_some() && matches!(command, Command::Put { .. } | Command::Import) {
+    if format.is_some() && matches!(command, Command::Put { .. } | Command::Delete { .. } | Command::Import) {
         return Err(format!("--raw and --json are for get and stats, not {name}").into());
     }
     if window.is_some() && !matches!(command, Command::Get { .. }) {
@@ -377,6 +391,12 @@ mod tests {
             run(&["--step=60", "--agg=count", "get", "k"]).command,
             range("k", i64::MIN, i64::MAX, Some((60, Agg::Count)))
         );
+        assert_eq!(
+            run(&["delete", "a", "b.c"]).command,
+            Command::Delete {
+                keys: vec!["a".to_owned(), "b.c".to_owned()]
+            }
+        );
     }
 
     #[test]
@@ -411,8 +431,24 @@ mod tests {
     #[test]
     fn bad_command_lines_say_what_is_wrong() {
         let cases: &[(&[&str], &str)] = &[
-            (&[], "no command given: put, get, stats or import"),
-            (&["list"], r#"unknown command "list": put, get, stats or import"#),
+            (&[], "no command given: put, get, delete, stats or import"),
+            (
+                &["list"],
+                r#"unknown command "list": put, get, delete, stats or import"#,
+            ),
+            (&["delete"], "usage: delete KEY..."),
+            (
+                &["delete", "a", "*"],
+                "'*' is not a key to delete: delete names each key",
+            ),
+            (
+                &["delete", "a b"],
+                r#"invalid key "a b": a key is one or more characters, none of them whitespace or control"#,
+            ),
+            (
+                &["delete", "a", "--json"],
+                "--raw and --json are for get and stats, not delete",
+            ),
             (&["put", "k"], "usage: put KEY VALUE [TS]"),
             (&["put", "k", "1", "2", "3"], "usage: put KEY VALUE [TS]"),
             (

@@ -24,6 +24,14 @@ pub fn put_key(text: &str) -> Result<&str, String> {
     get_key(text)
 }
 
+/// A key to delete: any key but `*`.
+pub fn delete_key(text: &str) -> Result<&str, String> {
+    if text == "*" {
+        return Err("'*' is not a key to delete: delete names each key".to_owned());
+    }
+    get_key(text)
+}
+
 /// A finite decimal number, as the server accepts it (`23.7`, `-1`, `1e-3`).
 pub fn value(text: &str) -> Result<f64, String> {
     parse_value(text.as_bytes()).map_err(|_| format!("invalid value {text:?}: not a finite decimal number"))

@@ -119,6 +119,9 @@ fn run(options: &Options) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Delete { keys } => keys
+            .iter()
+            .try_for_each(|key| client.delete(key).map_err(request(format!("delete {key}")))),
         Command::Stats { format } => {
             let figures = client.stats().map_err(request("stats".to_owned()))?;
             print(|out| match format {

@@ -32,9 +32,20 @@ options:
   --requests N          requests in all [default: {DEFAULT_REQUESTS}]
   --duration DURATION   instead of --requests: send for this long (seconds
                         or a number with a unit: 0.5, 30s, 5m)
-  --workload W          put, get or mixed:PUT_PERCENT [default: put]
+  --workload W          put, get, mixed:PUT_PERCENT, mix, mix:SHAPE or
+                        range:SECONDS [default: put]
+                          mix: puts of a realistic mix of K series
+                          (hosts of 20 metrics: counters, integer and
+                          decimal gauges, flags, floats; every 10 s from
+                          --timestamp-base at a per-host phase, with
+                          jitter and gaps; keys P + host3.counter8), each
+                          series in time order from one connection;
+                          mix:SHAPE the same of one shape only (counter,
+                          int_gauge, decimal_gauge, flag, float)
+                          range: 'range KEY FROM TO' of SECONDS preloaded
+                          points (one a second) at a random place
   --keys K              keys bench.k0 .. bench.k<K-1>, chosen at random
-                        [default: {DEFAULT_KEYS}]
+                        (mix: K series) [default: {DEFAULT_KEYS}]
   --key-prefix P        keys P0 .. P<K-1> instead [default: {DEFAULT_KEY_PREFIX}]
   --points P            points stored under every key before a get or mixed
                         run; a get-only run checks each answer holds exactly
@@ -53,6 +64,13 @@ options:
   --threads N           event-loop threads sharing the connections [default: 1]
   --timeout DURATION    fail when requests wait and nothing moves this long
                         [default: {timeout}]
+  --allow-durable       run against a metricsd that keeps its data on disk
+                        (its stats say store.durable 1): without it the
+                        tool asks first and refuses, since the points it
+                        writes would stay in that store
+  --cleanup             at the end, delete every key the run wrote (puts
+                        and preloaded points), whether or not the run
+                        succeeded (metricsd only)
   --json                print one JSON object on stdout instead of the table
   -h, --help            print this help
   -V, --version         print the version
@@ -96,6 +114,8 @@ pub struct Options {
     pub json: bool,
     pub threads: usize,
     pub timeout: Duration,
+    pub allow_durable: bool,
+    pub cleanup: bool,
 }
 
 impl Default for Options {
@@ -117,6 +137,8 @@ impl Default for Options {
             json: false,
             threads: 1,
             timeout: DEFAULT_CLIENT_TIMEOUT,
+            allow_durable: false,
+            cleanup: false,
         }
     }
 }
@@ -150,6 +172,8 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Action, lexopt::Error> {
             Long("timestamp-base") => o.timestamp_base = parser.value()?.parse()?,
             Long("rate") => o.rate = Some(positive("--rate", parser.value()?.parse()?)?),
             Long("json") => o.json = true,
+            Long("allow-durable") => o.allow_durable = true,
+            Long("cleanup") => o.cleanup = true,
             Long("threads") => o.threads = at_least_one("--threads", parser.value()?.parse()?)?,
             Long("timeout") => o.timeout = duration("--timeout", &mut parser)?,
             Short('h') | Long("help") => return Ok(Action::Help),
@@ -168,6 +192,20 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Action, lexopt::Error> {
         (None, Some(d)) => Limit::Duration(d),
         (None, None) => Limit::Requests(DEFAULT_REQUESTS),
     };
+    if o.server == Server::Redis && (o.allow_durable || o.cleanup) {
+        return Err("--allow-durable and --cleanup are for --server metricsd".into());
+    }
+    if matches!(o.mix, Mix::Realistic { .. }) && (o.keys as usize) < o.connections {
+        // A connection without series would have nothing to send.
+        return Err(format!(
+            "--workload {} needs --keys ({}) at least --connections ({})",
+            o.mix, o.keys, o.connections
+        )
+        .into());
+    }
+    if matches!(o.mix, Mix::Range { .. }) && o.server == Server::Redis {
+        return Err("--workload range needs --server metricsd: Redis has no range".into());
+    }
     if o.threads > o.connections {
         return Err(format!(
             "--threads ({}) must not exceed --connections ({})",
@@ -270,6 +308,8 @@ mod tests {
             json: true,
             threads: 2,
             timeout: Duration::from_secs(3),
+            allow_durable: false,
+            cleanup: false,
         };
         assert_eq!(got, Ok(Action::Run(expected)));
         assert_eq!(parse_args(&["-V"]), Ok(Action::Version));
@@ -283,6 +323,10 @@ mod tests {
         };
         assert_eq!(redis.addr, "127.0.0.1:9");
         assert_eq!(parse_args(&["--help"]), Ok(Action::Help));
+        let Ok(Action::Run(careful)) = parse_args(&["--allow-durable", "--cleanup"]) else {
+            panic!("a run")
+        };
+        assert!(careful.allow_durable && careful.cleanup);
     }
 
     #[test]
@@ -296,12 +340,21 @@ mod tests {
             (&["--timeout", "1y"], "--timeout takes a duration such as"),
             (&["--rate", "0"], "positive"),
             (&["--rate", "inf"], "positive"),
-            (&["--workload", "delete"], "put, get or mixed"),
+            (&["--workload", "delete"], "put, get, mixed"),
+            (&["--workload", "mix:gauge"], "mix:SHAPE"),
+            (&["--workload", "range:0"], "range:SECONDS"),
+            (
+                &["--workload", "mix", "--keys", "3", "--connections", "4"],
+                "at least --connections",
+            ),
+            (&["--workload", "range:60", "--server", "redis"], "Redis has no range"),
             (&["--server", "memcached"], "metricsd or redis"),
             (&["--key-prefix", ""], "--key-prefix"),
             (&["--key-prefix", "a b"], "--key-prefix"),
             (&["--timestamp-base", "1.5"], "invalid digit"),
             (&["--threads", "3", "--connections", "2"], "must not exceed"),
+            (&["--server", "redis", "--cleanup"], "for --server metricsd"),
+            (&["--allow-durable", "--server", "redis"], "for --server metricsd"),
             (&["--bogus"], "--bogus"),
         ] {
             let err = parse_args(args).unwrap_err();

@@ -8,6 +8,7 @@
 //! load goes to Redis, so that one client measures both servers. Modules:
 //!
 //! - `args`: the command line;
+//! - `mode`: whether a metricsd keeps its data, asked first; `--cleanup`;
 //! - `workload`: the requests and the answers they must get;
 //! - `redis`: the same in Redis commands, over `resp`, the RESP2 codec;
 //! - `preload`: storing the points a get run reads;
@@ -22,6 +23,7 @@ mod driver;
 mod histogram;
 #[path = "../common/json.rs"]
 mod json;
+mod mode;
 mod preload;
 mod redis;
 mod report;
@@ -29,7 +31,9 @@ mod resp;
 mod workload;
 
 use args::{Action, Options};
-use driver::{Plan, RunError};
+use driver::{Plan, RunError, Totals};
+use metricsd::ClientError;
+use mode::Mode;
 use preload::PreloadError;
 use std::io::{self, IsTerminal, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -46,6 +50,21 @@ enum Failure {
     NoAddress(String),
     #[error("cannot connect to {0}: {1}")]
     Connect(SocketAddr, io::Error),
+    #[error("cannot ask {0} for its stats: {1}")]
+    Stats(SocketAddr, ClientError),
+    #[error(
+        "the stats of {0} do not say whether it keeps its data (no store.durable figure): an older \
+         metricsd, or not metricsd; give --allow-durable to run anyway"
+    )]
+    UnknownMode(SocketAddr),
+    #[error(
+        "the metricsd at {0} is durable (stats: store.durable 1): the points of this run would stay in its \
+         data; run against a server started with --in-memory, or give --allow-durable (with --cleanup to \
+         delete the keys written at the end)"
+    )]
+    Durable(SocketAddr),
+    #[error("cannot delete the keys the run wrote (--cleanup): {0}")]
+    Cleanup(ClientError),
     #[error("cannot store the points the run reads: {0}")]
     Preload(PreloadError),
     #[error(transparent)]
@@ -78,14 +97,52 @@ fn main() -> ExitCode {
 
 fn run(options: &Options) -> Result<(), Failure> {
     let addr = resolve(&options.addr)?;
-    let streams = connect(addr, options.connections, options.timeout)?;
+    // Asked before anything is written: a durable server keeps it.
+    let mode = match options.server {
+        workload::Server::Metricsd => {
+            let mode = mode::ask(addr, options.timeout).map_err(|e| Failure::Stats(addr, e))?;
+            match mode {
+                _ if options.allow_durable => {}
+                Some(Mode::InMemory) => {}
+                Some(Mode::Durable) => return Err(Failure::Durable(addr)),
+                None => return Err(Failure::UnknownMode(addr)),
+            }
+            mode
+        }
+        workload::Server::Redis => None,
+    };
     let workload = Workload::new(options.mix, options.keys, options.points, options.connections as u64)
         .with_key_prefix(&options.key_prefix)
         .with_timestamp_base(options.timestamp_base)
         .with_server(options.server);
+    let outcome = measure(options, addr, &workload);
+    let cleaned_up = match options.cleanup {
+        true => Some(mode::clean_up(addr, workload.written_keys(), options.timeout).map_err(Failure::Cleanup)),
+        false => None,
+    };
+    let totals = outcome?;
+    let cleaned_up = cleaned_up.transpose()?;
+    let summary = report::Summary {
+        options,
+        mode,
+        preloaded: workload.preloaded(),
+        totals: &totals,
+        cleaned_up,
+    };
+    let text = if options.json {
+        summary.json() + "\n"
+    } else {
+        summary.table()
+    };
+    io::stdout().write_all(text.as_bytes()).map_err(Failure::Output)
+}
+
+/// Connects, stores what the run reads, and runs it.
+fn measure(options: &Options, addr: SocketAddr, workload: &Workload) -> Result<Totals, Failure> {
+    let streams = connect(addr, options.connections, options.timeout)?;
     let interactive = io::stderr().is_terminal();
     if options.preload {
-        preload::preload(addr, &workload, options.timeout, interactive).map_err(Failure::Preload)?;
+        preload::preload(addr, workload, options.timeout, interactive).map_err(Failure::Preload)?;
     }
     let plan = Plan {
         threads: options.threads,
@@ -96,7 +153,7 @@ fn run(options: &Options) -> Result<(), Failure> {
         seed: options.seed,
     };
     let mut last = (Duration::ZERO, 0);
-    let result = driver::run(&plan, &workload, streams, interactive, |elapsed, requests, latency| {
+    let result = driver::run(&plan, workload, streams, interactive, |elapsed, requests, latency| {
         let rate = (requests - last.1) as f64 / (elapsed - last.0).as_secs_f64().max(f64::MIN_POSITIVE);
         last = (elapsed, requests);
         eprint!("\r{}\x1b[K", report::progress_line(elapsed, rate, latency));
@@ -105,18 +162,7 @@ fn run(options: &Options) -> Result<(), Failure> {
         // Clear the progress line, whatever comes next.
         eprint!("\r\x1b[K");
     }
-    let totals = result?;
-    let summary = report::Summary {
-        options,
-        preloaded: workload.preloaded(),
-        totals: &totals,
-    };
-    let text = if options.json {
-        summary.json() + "\n"
-    } else {
-        summary.table()
-    };
-    io::stdout().write_all(text.as_bytes()).map_err(Failure::Output)
+    Ok(result?)
 }
 
 /// The first address `--addr` names.

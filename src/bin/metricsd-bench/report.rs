@@ -5,6 +5,7 @@ use crate::args::Options;
 use crate::driver::{Limit, Totals};
 use crate::histogram::Histogram;
 use crate::json;
+use crate::mode::Mode;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::fmt::Write;
 use std::time::Duration;
@@ -20,9 +21,14 @@ const PERCENTILES: [(&str, &str, f64); 4] = [
 /// A finished run, as reported.
 pub struct Summary<'a> {
     pub options: &'a Options,
+    /// What the metricsd run against keeps (None for Redis, or a server
+    /// that does not say).
+    pub mode: Option<Mode>,
     /// Points stored under each key before the run.
     pub preloaded: usize,
     pub totals: &'a Totals,
+    /// Keys deleted at the end (`--cleanup`).
+    pub cleaned_up: Option<usize>,
 }
 
 /// Nanoseconds as microseconds.
@@ -56,7 +62,11 @@ impl Summary<'_> {
     /// One line saying what was run.
     fn describe(&self) -> String {
         let o = self.options;
-        let mut line = format!("{} on {} at {}, {} keys", o.mix, o.server, o.addr, o.keys);
+        let mut line = format!("{} on {}", o.mix, o.server);
+        if let Some(mode) = self.mode {
+            let _ = write!(line, " ({})", mode.name());
+        }
+        let _ = write!(line, " at {}, {} keys", o.addr, o.keys);
         if self.preloaded > 0 {
             let _ = write!(line, " of {} points", self.preloaded);
         }
@@ -94,6 +104,9 @@ impl Summary<'_> {
         let _ = writeln!(out, "errors        {}", t.errors);
         let _ = writeln!(out, "elapsed       {:.3} s", t.elapsed.as_secs_f64());
         let _ = writeln!(out, "throughput    {:.0} requests/s", self.throughput());
+        if let Some(keys) = self.cleaned_up {
+            let _ = writeln!(out, "cleanup       {keys} keys deleted");
+        }
         out.push_str("latency (µs)");
         for (label, _, us) in self.latencies() {
             let _ = write!(out, "  {label} {us:.1}");
@@ -120,8 +133,9 @@ impl Serialize for Summary<'_> {
             Limit::Duration(d) => (None, Some(d.as_secs_f64())),
         };
         let latency: Vec<_> = self.latencies().map(|(_, key, us)| (key, rounded(us, 3))).collect();
-        let mut map = serializer.serialize_map(Some(17))?;
+        let mut map = serializer.serialize_map(Some(19))?;
         map.serialize_entry("server", &o.server.to_string())?;
+        map.serialize_entry("server_mode", &self.mode.map(Mode::name))?;
         map.serialize_entry("addr", &o.addr)?;
         map.serialize_entry("workload", &o.mix.to_string())?;
         map.serialize_entry("keys", &o.keys)?;
@@ -137,6 +151,7 @@ impl Serialize for Summary<'_> {
         map.serialize_entry("elapsed_s", &rounded(t.elapsed.as_secs_f64(), 6))?;
         map.serialize_entry("throughput_rps", &rounded(self.throughput(), 1))?;
         map.serialize_entry("latency_us", &json::Ordered(latency))?;
+        map.serialize_entry("cleaned_up_keys", &self.cleaned_up)?;
         map.end()
     }
 }
@@ -183,13 +198,16 @@ mod tests {
         let totals = totals();
         let summary = Summary {
             options: &options,
+            mode: Some(Mode::InMemory),
             preloaded: 0,
             totals: &totals,
+            cleaned_up: Some(1000),
         };
         let table = summary.table();
         assert!(table.starts_with(
-            "put on metricsd at 127.0.0.1:8888, 1000 keys, 50 connections, pipeline 1, 1 thread, closed loop"
+            "put on metricsd (in-memory) at 127.0.0.1:8888, 1000 keys, 50 connections, pipeline 1, 1 thread, closed loop"
         ));
+        assert!(table.contains("cleanup       1000 keys deleted\n"), "{table}");
         assert!(table.contains("requests      4\n"), "{table}");
         assert!(table.contains("errors        1\n"), "{table}");
         assert!(table.contains("throughput    2000 requests/s\n"), "{table}");
@@ -199,11 +217,11 @@ mod tests {
         );
         assert_eq!(
             summary.json(),
-            "{\"server\":\"metricsd\",\"addr\":\"127.0.0.1:8888\",\"workload\":\"put\",\"keys\":1000,\"points\":0,\"connections\":50,\
+            "{\"server\":\"metricsd\",\"server_mode\":\"in-memory\",\"addr\":\"127.0.0.1:8888\",\"workload\":\"put\",\"keys\":1000,\"points\":0,\"connections\":50,\
              \"pipeline\":1,\"threads\":1,\"rate\":null,\"requests_limit\":100000,\"duration_limit_s\":null,\
              \"requests\":4,\"errors\":1,\"elapsed_s\":0.002,\"throughput_rps\":2000.0,\
              \"latency_us\":{\"p50\":200.703,\"p90\":400.0,\"p99\":400.0,\"p99_9\":400.0,\
-             \"max\":400.0,\"mean\":250.0}}"
+             \"max\":400.0,\"mean\":250.0},\"cleaned_up_keys\":1000}"
         );
     }
 
@@ -218,8 +236,10 @@ mod tests {
         let totals = totals();
         let summary = Summary {
             options: &options,
+            mode: None,
             preloaded: 10,
             totals: &totals,
+            cleaned_up: None,
         };
         let json: serde_json::Value = serde_json::from_str(&summary.json()).expect("valid JSON");
         assert_eq!(json["addr"], "h\"\\\n:1");
@@ -227,5 +247,7 @@ mod tests {
         assert_eq!(json["requests_limit"], serde_json::Value::Null);
         assert_eq!(json["duration_limit_s"], 2.5);
         assert_eq!(json["points"], 10);
+        assert_eq!(json["server_mode"], serde_json::Value::Null);
+        assert_eq!(json["cleaned_up_keys"], serde_json::Value::Null);
     }
 }

@@ -87,15 +87,24 @@ pub fn write_engine_error(out: &mut Vec<u8>, error: &EngineError) {
     }
 }
 
+/// The answer to a put or a delete: `ok\n\n`, or why it was not stored.
+fn write_change(out: &mut Vec<u8>, outcome: Result<(), EngineError>) {
+    match outcome {
+        Ok(()) => out.extend_from_slice(response::OK_EMPTY),
+        Err(error) => write_engine_error(out, &error),
+    }
+}
+
 /// Applies a valid request and writes its answer, or as much of it as
 /// `room` allows.
 pub fn execute(request: Request<'_>, engine: &mut Engine, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
     match request {
         Request::Put { key, value, timestamp } => {
-            match engine.put(key, timestamp, value) {
-                Ok(()) => out.extend_from_slice(response::OK_EMPTY),
-                Err(error) => write_engine_error(out, &error),
-            }
+            write_change(out, engine.put(key, timestamp, value));
+            None
+        }
+        Request::Delete { key } => {
+            write_change(out, engine.delete(key));
             None
         }
         Request::Stats => {

@@ -9,7 +9,10 @@
 //! written only while the unsent output is under `max_pending_output`, and
 //! stops after a whole line to go on later (see [`answer::Resume`]), so a
 //! peer that never reads costs the server at most that much, whatever it
-//! asks for.
+//! asks for. All sessions' output together is bounded too: past
+//! `ALWAYS_ALLOWED_OUTPUT_BYTES` of its own, a session adds output only
+//! while the engine's `--max-output-memory` has room, and otherwise waits
+//! for it ([`CourseSession::waits_for_shared_room`]).
 //!
 //! A durable engine logs the turn's puts at the end of the turn: their
 //! `ok`s, and everything after them, are held until then (see
@@ -17,7 +20,8 @@
 
 mod answer;
 
-use super::bounds::{Limits, ANSWER_SLICE_BYTES, RETAIN_BUFFER_BYTES};
+use super::bounds::{Limits, RETAIN_BUFFER_BYTES};
+use super::budget::Budget;
 use super::output::Output;
 use super::phase::Phase;
 use crate::engine::{Engine, EngineError, Event};
@@ -43,7 +47,7 @@ pub struct CourseSession {
     /// errors if the commit fails.
     held_acks: Vec<usize>,
     /// Answer bytes this service call may still produce.
-    slice_left: usize,
+    budget: Budget,
     /// A whole request arrived since the loop last looked.
     active: bool,
 }
@@ -58,7 +62,7 @@ impl CourseSession {
             answering: None,
             output: Output::default(),
             held_acks: Vec::new(),
-            slice_left: 0,
+            budget: Budget::default(),
             active: false,
         }
     }
@@ -75,18 +79,24 @@ impl CourseSession {
         &mut self.output
     }
 
-    /// How many answer bytes may be added now: under the output limit and
-    /// within this call's slice.
     fn room(&self, limits: &Limits) -> usize {
-        limits
-            .max_pending_output
-            .saturating_sub(self.output.pending())
-            .min(self.slice_left)
+        self.budget.room(self.output.pending(), limits)
+    }
+
+    /// Whether the session has no room only because all connections'
+    /// output has reached `--max-output-memory`: it has answers to go on
+    /// with, or may read more, once some of that is sent.
+    pub fn waits_for_shared_room(&self, limits: &Limits) -> bool {
+        self.budget.waits_for_shared_room(self.output.pending(), limits)
+    }
+
+    fn produced(&mut self, n: usize) {
+        self.budget.produced(n);
     }
 
     pub fn begin(&mut self, engine: &mut Engine, limits: &Limits) {
         debug_assert!(!self.output.is_holding(), "held output outlived its turn");
-        self.slice_left = ANSWER_SLICE_BYTES;
+        self.budget.begin(engine);
         if self.answering.is_some() && self.room(limits) > 0 {
             self.go_on_answering(engine, limits);
         }
@@ -121,40 +131,28 @@ impl CourseSession {
     }
 
     pub fn end_of_input(&mut self) {
-        self.phase = match self.phase {
-            // A line without its `\n` at end of stream is not a request;
-            // it is dropped with the connection.
-            Phase::Reading => {
-                self.input = Vec::new();
-                Phase::Draining
-            }
-            Phase::Lingering { .. } => Phase::Closing,
-            other => other,
-        };
+        // A line without its `\n` at end of stream is not a request; it is
+        // dropped with the connection.
+        if self.phase == Phase::Reading {
+            self.input = Vec::new();
+        }
+        self.phase = self.phase.at_end_of_input();
     }
 
     pub fn stop(&mut self) {
-        self.phase = match self.phase {
-            // Only an incomplete line is waiting: it is never answered.
-            Phase::Reading => {
-                self.input = Vec::new();
-                Phase::Stopping
-            }
-            Phase::Throttled => Phase::Stopping,
-            other => other,
-        };
+        // Only an incomplete line is waiting: it is never answered.
+        if self.phase == Phase::Reading {
+            self.input = Vec::new();
+        }
+        self.phase = self.phase.at_stop();
     }
 
     pub fn linger(&mut self) {
-        if self.phase == Phase::Stopping {
-            self.phase = Phase::Lingering { dropped: false };
-        }
+        self.phase = self.phase.lingering();
     }
 
     pub fn dropped_input(&mut self) {
-        if let Phase::Lingering { .. } = self.phase {
-            self.phase = Phase::Lingering { dropped: true };
-        }
+        self.phase = self.phase.dropped_input();
     }
 
     pub fn has_backlog(&self) -> bool {
@@ -266,7 +264,7 @@ impl CourseSession {
                 }
                 Framed::Incomplete => return (pos, false),
             }
-            self.slice_left = self.slice_left.saturating_sub(self.output.len() - before);
+            self.produced(self.output.len() - before);
         }
     }
 
@@ -278,7 +276,8 @@ impl CourseSession {
             let out = self.output.buf_mut();
             let before = out.len();
             self.answering = answer::resume(from, engine, out, room);
-            self.slice_left = self.slice_left.saturating_sub(out.len() - before);
+            let produced = out.len() - before;
+            self.produced(produced);
         }
         let held = !self.input.is_empty();
         self.after_answering(held);

@@ -1,0 +1,441 @@
+//! Answers of the graphite-web HTTP API as bytes, the way graphite-web 1.1
+//! writes them: `/render` as JSON (with `maxDataPoints` and `noNullPoints`)
+//! or CSV, `/metrics/find` as its tree JSON, `/metrics/expand`.
+//!
+//! JSON is written as Python's `json.dumps` writes it (`", "` and `": "`
+//! separators, floats as `repr`, non-ASCII escaped as `\uXXXX` unless
+//! asked otherwise), strings escaped by serde_json. graphite-web writes an
+//! infinite value as `1e9999` (what its `Infinity` replacement gives) and
+//! NaN as `null`; so does this module.
+
+use super::path::FoundNode;
+use super::pyfmt;
+use super::series::{Series, TagValue};
+use super::time::format_time;
+
+/// The options of `/render` that shape its JSON answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JsonOptions {
+    /// `maxDataPoints`: consolidate (by average) series with more points.
+    pub max_data_points: Option<usize>,
+    /// `noNullPoints`: leave out missing points, and series left empty.
+    pub no_null_points: bool,
+}
+
+/// graphite-web's `renderViewJson`:
+/// `[{"target": NAME, "tags": {...}, "datapoints": [[value, ts], ...]}]`.
+pub fn render_json(mut series: Vec<Series>, options: JsonOptions) -> String {
+    if let Some(max) = options.max_data_points {
+        consolidate_to_max_data_points(&mut series, max);
+    }
+    let mut out = String::from("[");
+    let mut first = true;
+    for s in &series {
+        let points: Vec<(Option<f64>, i64)> = s
+            .datapoints()
+            .filter(|(v, _)| !options.no_null_points || v.is_some_and(|v| !v.is_nan()))
+            .collect();
+        if options.no_null_points && points.is_empty() {
+            continue;
+        }
+        if !first {
+            out.push_str(", ");
+        }
+        first = false;
+        out.push_str("{\"target\": ");
+        push_json_string(&mut out, &s.name, true);
+        out.push_str(", \"tags\": {");
+        for (i, (tag, value)) in s.tags.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            push_json_string(&mut out, tag, true);
+            out.push_str(": ");
+            match value {
+                TagValue::Str(text) => push_json_string(&mut out, text, true),
+                TagValue::Int(n) => out.push_str(&n.to_string()),
+                TagValue::Float(x) => push_json_number(&mut out, *x),
+            }
+        }
+        out.push_str("}, \"datapoints\": [");
+        for (i, (value, timestamp)) in points.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push('[');
+            match value {
+                Some(v) => push_json_number(&mut out, *v),
+                None => out.push_str("null"),
+            }
+            out.push_str(", ");
+            out.push_str(&timestamp.to_string());
+            out.push(']');
+        }
+        out.push_str("]}");
+    }
+    out.push(']');
+    out
+}
+
+/// graphite-web's `maxDataPoints` handling in `renderViewJson`: a series
+/// with more points than `max` over the request's time range is
+/// consolidated by average into `ceil(points / max)`-point groups, its start
+/// nudged so that groups line up from one refresh to the next. graphite-web
+/// moves the start by the whole nudge but drops one value fewer than the
+/// nudge covers; that is kept, answers match graphite-web's.
+///
+/// A `max` of 0, which makes graphite-web fail (a division by zero), sets
+/// no limit here.
+pub fn consolidate_to_max_data_points(series: &mut [Series], max: usize) {
+    if max == 0 || series.iter().all(|s| s.values.is_empty()) {
+        return;
+    }
+    let start = series.iter().map(|s| s.start).min().unwrap_or(0);
+    let end = series.iter().map(|s| s.end).max().unwrap_or(0);
+    let range = (end - start) as f64;
+    for s in series {
+        if max == 1 {
+            let all = s.values.len();
+            s.consolidate(all);
+            continue;
+        }
+        let points = range / s.step as f64;
+        if (max as f64) < points {
+            let per_point = (points / max as f64).ceil() as i64;
+            let seconds = per_point * s.step;
+            let nudge = seconds + s.start.rem_euclid(s.step) - s.start.rem_euclid(seconds);
+            s.start += nudge;
+            let lose = usize::try_from(nudge / s.step - 1).unwrap_or(0).min(s.values.len());
+            s.values.drain(..lose);
+            s.consolidate(per_point as usize);
+        }
+    }
+}
+
+/// A number as Python's `json.dumps` writes it, with graphite's
+/// replacements: infinities as `1e9999`, NaN as `null`.
+fn push_json_number(out: &mut String, x: f64) {
+    match x {
+        _ if x.is_nan() => out.push_str("null"),
+        _ if x.is_infinite() => out.push_str(if x > 0.0 { "1e9999" } else { "-1e9999" }),
+        _ => out.push_str(&pyfmt::repr(x)),
+    }
+}
+
+/// A JSON string; with `ascii`, as `json.dumps(ensure_ascii=True)`: every
+/// non-ASCII character as `\uXXXX` (UTF-16 surrogate pairs beyond U+FFFF).
+fn push_json_string(out: &mut String, text: &str, ascii: bool) {
+    let quoted = serde_json::to_string(text).expect("a string always serializes");
+    if !ascii || quoted.is_ascii() {
+        out.push_str(&quoted);
+        return;
+    }
+    for c in quoted.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+}
+
+/// graphite-web's `renderViewCsv`: a `name,YYYY-MM-DD HH:MM:SS,value` row
+/// per point (UTC), `\r\n` after each, the value empty where missing; a
+/// field with a comma, a quote or a line break is quoted (Python's `csv`
+/// module, Excel dialect).
+pub fn render_csv(series: &[Series]) -> String {
+    let mut out = String::new();
+    for s in series {
+        let name = csv_field(&s.name);
+        for (i, value) in s.values.iter().enumerate() {
+            out.push_str(&name);
+            out.push(',');
+            out.push_str(&format_time(s.start + i as i64 * s.step, "%Y-%m-%d %H:%M:%S"));
+            out.push(',');
+            if let Some(v) = value {
+                out.push_str(&pyfmt::repr(*v));
+            }
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+fn csv_field(text: &str) -> String {
+    match text.contains([',', '"', '\r', '\n']) {
+        true => format!("\"{}\"", text.replace('"', "\"\"")),
+        false => text.to_string(),
+    }
+}
+
+/// graphite-web's `/metrics/find` answer (`format=treejson`): branches,
+/// then leaves, each `{"text", "id", "allowChildren", "expandable",
+/// "leaf"}`; `id` is the query up to its last `.` and the node's name. A
+/// node that is both a leaf and a branch is listed once, as a branch, as
+/// graphite-web lists it. With `wildcards` and more than one node, a `*`
+/// node comes first. `ascii` escapes non-ASCII text (graphite-web does
+/// when the request accepts `application/json` exactly).
+pub fn find_json(query: &str, nodes: &[FoundNode], wildcards: bool, ascii: bool) -> String {
+    let base = query
+        .rsplit_once('.')
+        .map_or(String::new(), |(base, _)| format!("{base}."));
+    let mut out = String::from("[");
+    let mut entries = Vec::new();
+    if wildcards && nodes.len() > 1 {
+        entries.push(("*".to_string(), format!("{base}*"), nodes.iter().any(|n| n.branch)));
+    }
+    let mut nodes: Vec<&FoundNode> = nodes.iter().collect();
+    nodes.sort_by(|a, b| a.name().cmp(b.name()));
+    nodes.dedup_by(|a, b| a.name() == b.name());
+    let branches = nodes.iter().filter(|n| n.branch);
+    let leaves = nodes.iter().filter(|n| !n.branch);
+    for node in branches.chain(leaves) {
+        entries.push((
+            unquote_plus(node.name().as_bytes()),
+            format!("{base}{}", node.name()),
+            node.branch,
+        ));
+    }
+    for (i, (text, id, branch)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str("{\"text\": ");
+        push_json_string(&mut out, text, ascii);
+        out.push_str(", \"id\": ");
+        push_json_string(&mut out, id, ascii);
+        let (children, leaf) = if *branch { (1, 0) } else { (0, 1) };
+        out.push_str(&format!(
+            ", \"allowChildren\": {children}, \"expandable\": {children}, \"leaf\": {leaf}}}"
+        ));
+    }
+    out.push(']');
+    out
+}
+
+/// Python's `unquote_plus`, which graphite-web applies to a node's name
+/// for `text` (and which decodes HTML forms and query strings): `+` is a
+/// space and `%XX` a byte (invalid UTF-8 replaced); a `%` without two hex
+/// digits stays as it is.
+pub fn unquote_plus(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// graphite-web's `/metrics/expand` answer: `{"results": [paths]}`, sorted
+/// and distinct.
+pub fn expand_json(paths: &[String]) -> String {
+    let mut sorted: Vec<&String> = paths.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mut out = String::from("{\"results\": [");
+    for (i, path) in sorted.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_json_string(&mut out, path, true);
+    }
+    out.push_str("]}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(name: &str, start: i64, step: i64, values: Vec<Option<f64>>) -> Series {
+        Series::new(name, start, step, values)
+    }
+
+    #[test]
+    fn json_as_graphite_web_writes_it() {
+        let mut a = series("a.b", 1000, 60, vec![Some(1.0), None, Some(2.5)]);
+        a.tags.set("scale", TagValue::Float(2.0));
+        a.tags.set("absolute", TagValue::Int(1));
+        let out = render_json(vec![a], JsonOptions::default());
+        assert_eq!(
+            out,
+            r#"[{"target": "a.b", "tags": {"name": "a.b", "scale": 2.0, "absolute": 1}, "datapoints": [[1.0, 1000], [null, 1060], [2.5, 1120]]}]"#
+        );
+        assert_eq!(render_json(vec![], JsonOptions::default()), "[]");
+    }
+
+    #[test]
+    fn json_escapes_and_special_numbers() {
+        let s = series(
+            "é\"\\\n😀",
+            0,
+            1,
+            vec![Some(f64::INFINITY), Some(f64::NEG_INFINITY), Some(f64::NAN), Some(1e16)],
+        );
+        assert_eq!(
+            render_json(vec![s], JsonOptions::default()),
+            r#"[{"target": "\u00e9\"\\\n\ud83d\ude00", "tags": {"name": "\u00e9\"\\\n\ud83d\ude00"}, "datapoints": [[1e9999, 0], [-1e9999, 1], [null, 2], [1e+16, 3]]}]"#
+        );
+    }
+
+    #[test]
+    fn no_null_points_drops_points_and_empty_series() {
+        let a = series("a", 0, 10, vec![None, Some(1.0), None]);
+        let b = series("b", 0, 10, vec![None, None]);
+        let options = JsonOptions {
+            no_null_points: true,
+            ..JsonOptions::default()
+        };
+        assert_eq!(
+            render_json(vec![a, b], options),
+            r#"[{"target": "a", "tags": {"name": "a"}, "datapoints": [[1.0, 10]]}]"#
+        );
+    }
+
+    #[test]
+    fn json_lists_points_through_end() {
+        // constantLine: three points at start, middle and end.
+        let mut line = series("100.0", 1000, 300, vec![Some(100.0); 3]);
+        line.end = 1600;
+        let out = render_json(vec![line], JsonOptions::default());
+        assert!(
+            out.ends_with(r#""datapoints": [[100.0, 1000], [100.0, 1300], [100.0, 1600]]}]"#),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn max_data_points_consolidates_as_graphite_web() {
+        // 12 points of 10 s from 1005 over a 120 s range, at most 4: groups
+        // of 3 (30 s), start nudged from 1005 to 1005 + 30 + 5 - 15 = 1025,
+        // one value dropped (nudge / step - 1 = 1).
+        let values: Vec<Option<f64>> = (1..=12).map(|v| Some(v as f64)).collect();
+        let mut s = vec![series("a", 1005, 10, values)];
+        consolidate_to_max_data_points(&mut s, 4);
+        assert_eq!((s[0].start, s[0].step), (1025, 30));
+        assert_eq!(s[0].values, vec![Some(3.0), Some(6.0), Some(9.0), Some(11.5)]);
+        let points: Vec<_> = s[0].datapoints().collect();
+        // Timestamps run from the nudged start through the end (1125).
+        let expected = vec![
+            (Some(3.0), 1025),
+            (Some(6.0), 1055),
+            (Some(9.0), 1085),
+            (Some(11.5), 1115),
+        ];
+        assert_eq!(points, expected);
+        // Few enough points: unchanged.
+        let mut few = vec![series("a", 1000, 10, vec![Some(1.0), Some(2.0)])];
+        consolidate_to_max_data_points(&mut few, 4);
+        assert_eq!((few[0].start, few[0].step, few[0].values.len()), (1000, 10, 2));
+        // One point: everything averaged.
+        let mut all = vec![series("a", 1000, 10, vec![Some(1.0), None, Some(5.0)])];
+        consolidate_to_max_data_points(&mut all, 1);
+        assert_eq!((all[0].step, all[0].values.clone()), (30, vec![Some(3.0)]));
+        // Nothing to do for empty series.
+        let mut empty = vec![series("a", 1000, 10, vec![])];
+        consolidate_to_max_data_points(&mut empty, 1);
+        assert_eq!(empty[0].step, 10);
+    }
+
+    #[test]
+    fn max_data_points_in_json() {
+        let values: Vec<Option<f64>> = (0..6).map(|v| Some(v as f64)).collect();
+        let options = JsonOptions {
+            max_data_points: Some(3),
+            ..JsonOptions::default()
+        };
+        let out = render_json(vec![series("a", 0, 10, values)], options);
+        // Range 60 s, 6 points, at most 3: pairs; nudge 20 + 0 - 0 drops one.
+        assert_eq!(
+            out,
+            r#"[{"target": "a", "tags": {"name": "a"}, "datapoints": [[1.5, 20], [3.5, 40], [5.0, 60]]}]"#
+        );
+    }
+
+    #[test]
+    fn csv_as_pythons_csv_module_writes_it() {
+        let a = series("a.b", 86399, 1, vec![Some(1.0), None]);
+        let b = series("sumSeries(a,b)", 0, 60, vec![Some(0.5)]);
+        let c = series("say \"hi\"", 0, 60, vec![Some(-2.0)]);
+        assert_eq!(
+            render_csv(&[a, b, c]),
+            "a.b,1970-01-01 23:59:59,1.0\r\na.b,1970-01-02 00:00:00,\r\n\"sumSeries(a,b)\",1970-01-01 00:00:00,0.5\r\n\"say \"\"hi\"\"\",1970-01-01 00:00:00,-2.0\r\n"
+        );
+        assert_eq!(render_csv(&[]), "");
+    }
+
+    /// The nodes `pattern` finds among `keys`.
+    fn found(pattern: &str, keys: &[&str]) -> Vec<FoundNode> {
+        crate::graphite::path::PathPattern::parse(pattern)
+            .unwrap()
+            .find(keys.iter().copied())
+    }
+
+    #[test]
+    fn find_answers_branches_then_leaves() {
+        // a.b is a leaf and a branch.
+        let nodes = found("a.*", &["a.z", "a.b", "a.b.x", "a.c.y"]);
+        assert_eq!(
+            find_json("a.*", &nodes, false, true),
+            concat!(
+                r#"[{"text": "b", "id": "a.b", "allowChildren": 1, "expandable": 1, "leaf": 0}, "#,
+                r#"{"text": "c", "id": "a.c", "allowChildren": 1, "expandable": 1, "leaf": 0}, "#,
+                r#"{"text": "z", "id": "a.z", "allowChildren": 0, "expandable": 0, "leaf": 1}]"#
+            )
+        );
+        assert_eq!(find_json("*", &[], false, true), "[]");
+        let top = found("*", &["x"]);
+        assert_eq!(
+            find_json("*", &top, false, true),
+            r#"[{"text": "x", "id": "x", "allowChildren": 0, "expandable": 0, "leaf": 1}]"#
+        );
+    }
+
+    #[test]
+    fn find_ids_keep_the_query_prefix_and_wildcards_add_a_star() {
+        let nodes = found("s.*.cpu", &["s.web1.cpu", "s.web2.cpu"]);
+        let out = find_json("s.*.cpu", &nodes, true, true);
+        assert_eq!(
+            out,
+            concat!(
+                r#"[{"text": "*", "id": "s.*.*", "allowChildren": 0, "expandable": 0, "leaf": 1}, "#,
+                r#"{"text": "cpu", "id": "s.*.cpu", "allowChildren": 0, "expandable": 0, "leaf": 1}]"#
+            )
+        );
+    }
+
+    #[test]
+    fn find_text_is_unquoted_and_escaped_on_request() {
+        let nodes = found("a.*", &["a.x+y%41%zz%4", "a.é"]);
+        assert_eq!(
+            find_json("a.*", &nodes, false, true),
+            concat!(
+                r#"[{"text": "x yA%zz%4", "id": "a.x+y%41%zz%4", "allowChildren": 0, "expandable": 0, "leaf": 1}, "#,
+                r#"{"text": "\u00e9", "id": "a.\u00e9", "allowChildren": 0, "expandable": 0, "leaf": 1}]"#
+            )
+        );
+        assert!(find_json("a.*", &nodes, false, false).contains(r#""id": "a.é""#));
+    }
+
+    #[test]
+    fn expand_is_sorted_and_distinct() {
+        let paths = ["b".to_string(), "a.x".to_string(), "b".to_string()];
+        assert_eq!(expand_json(&paths), r#"{"results": ["a.x", "b"]}"#);
+        assert_eq!(expand_json(&[]), r#"{"results": []}"#);
+    }
+}
