@@ -781,34 +781,19 @@ impl Store {
         let id = self.id_or_insert(key);
         let series = &mut self.series[id];
         let first = series.first_block_max();
-        let (added, grown, expired) = match series.adopt(chunk) {
+        match series.adopt(chunk) {
             // A chunk that straddles the horizon is kept whole, as a
             // stored one is: reads filter its expired points.
-            Ok(grown) => (count, grown, 0),
-            Err(chunk) => {
-                let (mut added, mut grown, mut expired) = (0, 0, 0);
-                for (timestamp, value) in chunk.iter() {
-                    if timestamp < horizon {
-                        expired += 1;
-                        continue;
-                    }
-                    let (replaced, g) = series.insert_sized(timestamp, value);
-                    added += usize::from(replaced.is_none());
-                    grown += g;
+            Ok(grown) => {
+                self.series_bytes = self.series_bytes.wrapping_add_signed(grown);
+                self.points += count;
+                if self.oldest.is_some() {
+                    self.reindex(key, first);
                 }
-                (added, grown, expired)
+                self.shed();
             }
-        };
-        self.series_bytes = self.series_bytes.wrapping_add_signed(grown);
-        self.points += added;
-        self.freed.expired_points += expired;
-        if self.oldest.is_some() {
-            self.reindex(key, first);
+            Err(chunk) => self.put_points(key, chunk.iter()),
         }
-        if self.series[id].is_empty() {
-            self.remove_series(key);
-        }
-        self.shed();
         Ok(count)
     }
 
