@@ -595,3 +595,125 @@ fn redis_replies_are_checked_without_a_redis() {
         "{msg}"
     );
 }
+
+/// A stand-in for a Graphite port in front of the metricsd at `server`:
+/// each of `connections` connections' plaintext lines `key value ts` is
+/// stored there with a put, after `alter` (which may change or drop it),
+/// as a relay such as carbon-c-relay would.
+fn graphite_relay(
+    connections: usize,
+    server: SocketAddr,
+    alter: impl Fn(&str, f64, i64) -> Option<f64> + Send + Sync + 'static,
+) -> SocketAddr {
+    listen(connections, move |mut reader, _| {
+        let mut client = Client::new("127.0.0.1", server.port(), Some(IO_TIMEOUT)).unwrap();
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [key, value, ts] = fields[..] else {
+                panic!("not a plaintext line: {line:?}")
+            };
+            let (value, ts) = (value.parse().unwrap(), ts.parse().unwrap());
+            if let Some(value) = alter(key, value, ts) {
+                client.put(key, value, Some(ts)).unwrap();
+            }
+            line.clear();
+        }
+    })
+}
+
+/// A Graphite run through `graphite_relay` to a fresh in-process
+/// metricsd: its result, and the points the server holds.
+fn graphite_run(
+    args: &str,
+    connections: usize,
+    alter: impl Fn(&str, f64, i64) -> Option<f64> + Send + Sync + 'static,
+) -> (Output, usize) {
+    let (addr, server) = spawn_local().expect("start server");
+    let port = graphite_relay(connections, addr, alter);
+    let out = bench(
+        port,
+        &format!("--server graphite --confirm metricsd:{addr} --connections {connections} {args}"),
+    );
+    let mut client = Client::new("127.0.0.1", addr.port(), Some(IO_TIMEOUT)).unwrap();
+    let stored = client.get("*").unwrap().values().map(Vec::len).sum();
+    server.shutdown();
+    (out, stored)
+}
+
+#[test]
+fn graphite_stream_is_confirmed_and_read_back_point_by_point() {
+    for extra in ["--pipeline 7", "--rate 3000"] {
+        let (out, stored) = graphite_run(&format!("--json --requests 300 --keys 10 {extra}"), 3, |_, v, _| {
+            Some(v)
+        });
+        let json = report(&out);
+        assert_eq!(stored, 300);
+        assert_eq!(
+            (json["server"].as_str(), json["confirm"].as_str()),
+            (Some("graphite"), Some("metricsd"))
+        );
+        assert_eq!(json["server_mode"], "in-memory");
+        assert_eq!(json["points"], 300);
+        // Keys 0, 5 and 9, put by connections 0, 2 and 0: 100 lines each
+        // from a connection owning 4 or 3 keys.
+        assert_eq!(json["checked_series"], 3);
+        assert!(
+            json["checked_points"].as_u64().is_some_and(|n| n > 0 && n < 300),
+            "{json}"
+        );
+        let (sent, stored_s, confirmed) = (&json["sent_s"], &json["stored_s"], &json["confirmed_s"]);
+        assert!(sent.as_f64() <= stored_s.as_f64() && stored_s == confirmed, "{json}");
+    }
+    let (out, _) = graphite_run("--requests 40 --keys 4 --pipeline 3", 2, |_, v, _| Some(v));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.starts_with("graphite plaintext to 127.0.0.1:"), "{table}");
+    assert!(
+        table.contains("\npoints        40\n") && table.contains("checked       3 series"),
+        "{table}"
+    );
+}
+
+#[test]
+fn graphite_points_lost_or_changed_fail_the_run() {
+    // One line dropped: the count stops one short.
+    let (out, stored) = graphite_run("--requests 50 --keys 5 --timeout 1", 2, |_, v, t| {
+        (t != 1_600_000_007).then_some(v)
+    });
+    let msg = failure(&out, 1);
+    assert_eq!(stored, 49);
+    assert!(msg.contains("49 of the 50 points sent are stored"), "{msg}");
+    // One value changed: the count is right, the read-back is not.
+    let (out, _) = graphite_run("--requests 50 --keys 5", 2, |key, v, _| {
+        Some(if key == "bench.k0" { v + 1.0 } else { v })
+    });
+    let msg = failure(&out, 1);
+    // Its first point (a timestamp chosen at random) is one more than sent.
+    let (_, point) = msg
+        .split_once("series bench.k0: point 1 is (")
+        .expect("the first point named");
+    let (got, sent) = point.trim_end().split_once(") where (").expect("both given");
+    let numbers = |text: &str| -> (i64, f64) {
+        let (t, v) = text.trim_end_matches(") was sent").split_once(", ").unwrap();
+        (t.parse().unwrap(), v.parse().unwrap())
+    };
+    let ((t1, v1), (t2, v2)) = (numbers(got), numbers(sent));
+    assert_eq!((t1, v1), (t2, v2 + 1.0), "{msg}");
+}
+
+#[test]
+fn graphite_needs_a_server_to_confirm() {
+    let silent = listen(1, |_, _| {});
+    let msg = failure(&bench(silent, "--server graphite"), 2);
+    assert!(msg.contains("needs --confirm"), "{msg}");
+    // Nothing listens at the read API: stopped before anything is sent.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let msg = failure(
+        &bench(silent, &format!("--server graphite --confirm victoria:{closed}")),
+        1,
+    );
+    assert!(
+        msg.contains("cannot confirm") && msg.contains(&closed.to_string()),
+        "{msg}"
+    );
+}
