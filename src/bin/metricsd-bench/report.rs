@@ -58,6 +58,14 @@ fn write_load(line: &mut String, o: &Options, unit: &str) {
     }
 }
 
+/// `--requests` and `--duration` (seconds), whichever was given.
+fn limits(limit: Limit) -> (Option<u64>, Option<f64>) {
+    match limit {
+        Limit::Requests(n) => (Some(n), None),
+        Limit::Duration(d) => (None, Some(d.as_secs_f64())),
+    }
+}
+
 /// A finished `--server graphite` run, as reported.
 pub struct GraphiteSummary<'a> {
     pub options: &'a Options,
@@ -141,10 +149,7 @@ impl GraphiteSummary<'_> {
 impl Serialize for GraphiteSummary<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let o = self.options;
-        let (requests_limit, duration_limit) = match o.limit {
-            Limit::Requests(n) => (Some(n), None),
-            Limit::Duration(d) => (None, Some(d.as_secs_f64())),
-        };
+        let (requests_limit, duration_limit) = limits(o.limit);
         let mut map = serializer.serialize_map(Some(21))?;
         map.serialize_entry("server", &o.server.to_string())?;
         map.serialize_entry("confirm", &o.confirm.as_ref().map(|c| c.kind()))?;
@@ -242,10 +247,7 @@ impl Serialize for Summary<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let o = self.options;
         let t = self.totals;
-        let (requests_limit, duration_limit) = match o.limit {
-            Limit::Requests(n) => (Some(n), None),
-            Limit::Duration(d) => (None, Some(d.as_secs_f64())),
-        };
+        let (requests_limit, duration_limit) = limits(o.limit);
         let latency: Vec<_> = self.latencies().map(|(_, key, us)| (key, rounded(us, 3))).collect();
         let mut map = serializer.serialize_map(Some(19))?;
         map.serialize_entry("server", &o.server.to_string())?;

@@ -7,7 +7,7 @@
 //! once due. Each thread runs one mio loop over its share of the
 //! connections; nothing is ever read from them.
 
-use crate::driver::{Limit, Plan};
+use crate::driver::Plan;
 use crate::workload::{SplitMix64, Workload};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -158,11 +158,7 @@ impl<'a> Writer<'a> {
             poll.registry()
                 .register(&mut stream, Token(local), Interest::WRITABLE)
                 .map_err(|e| StreamError::Io("cannot register a connection", e))?;
-            let quota = match plan.limit {
-                // Lines n with n * connections + index < total.
-                Limit::Requests(total) => total.saturating_sub(index).div_ceil(connections),
-                Limit::Duration(_) => u64::MAX,
-            };
+            let quota = plan.limit.quota(index, connections);
             conns.push(Conn {
                 stream,
                 index,
@@ -175,10 +171,7 @@ impl<'a> Writer<'a> {
                 rng: SplitMix64::new(plan.seed, index),
             });
         }
-        let end = match plan.limit {
-            Limit::Duration(d) => Some(start + d),
-            Limit::Requests(_) => None,
-        };
+        let end = plan.limit.end(start);
         Ok(Writer {
             plan,
             workload,

@@ -26,7 +26,7 @@ use crate::resp::RespScanner;
 use memchr::{memchr, memchr_iter};
 use metricsd::protocol::number::{write_timestamp, write_value};
 use metricsd::protocol::request::{encode_get, encode_put};
-use metricsd::protocol::response::{parse_response, Response, ResponseError};
+use metricsd::protocol::response::{parse_response, write_point, Response, ResponseError};
 use metricsd::protocol::{Query, ResponseScanner};
 
 /// The first put timestamp by default: a recent Unix time (September
@@ -493,15 +493,11 @@ impl Workload {
     }
 }
 
-/// Appends the Graphite plaintext line `<key> <value> <timestamp>\n`, the
-/// numbers as the course protocol writes them (carbon reads them alike).
+/// Appends the Graphite plaintext line `<key> <value> <timestamp>\n`: the
+/// course protocol's data line, byte for byte, whose numbers carbon reads
+/// alike.
 pub fn encode_plaintext(out: &mut Vec<u8>, key: &str, value: f64, timestamp: i64) {
-    out.extend_from_slice(key.as_bytes());
-    out.push(b' ');
-    write_value(out, value);
-    out.push(b' ');
-    write_timestamp(out, timestamp);
-    out.push(b'\n');
+    write_point(out, key, value, timestamp)
 }
 
 /// Cuts a connection's input into whole answers, in its server's protocol.
@@ -569,7 +565,7 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use metricsd::protocol::response::{begin_ok, end, write_point, OK_EMPTY, WRONG_COMMAND};
+    use metricsd::protocol::response::{begin_ok, end, OK_EMPTY, WRONG_COMMAND};
     use metricsd::protocol::{parse_line, Request};
 
     /// The answer a correct server gives to `get key` after the preload.
