@@ -13,6 +13,17 @@ use std::time::Duration;
 /// (`metricsctl`, `metricsd-bench`) look for a server by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
 
+/// The Graphite plaintext port (TCP and UDP) is off unless asked for: a
+/// server started without flags speaks only the course protocol. Agents
+/// send to port 2003 by default (carbon's `LINE_RECEIVER_PORT`,
+/// [`GRAPHITE_CUSTOMARY_PORT`]), so `--graphite-listen 127.0.0.1:2003` is
+/// the usual choice.
+pub const DEFAULT_GRAPHITE_LISTEN: Option<&str> = None;
+
+/// Carbon's plaintext port, where collectd, statsd, Telegraf and the other
+/// agents send by default.
+pub const GRAPHITE_CUSTOMARY_PORT: u16 = 2003;
+
 /// PROTOCOL.md's `--max-line-bytes` default: a put with a key of 64 KiB is
 /// far beyond any metric name, and a partial line is buffered up to this.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;

@@ -82,6 +82,18 @@ fn stats_counts_requests_errors_connections_and_data() {
             "output.pending_bytes",
             "output.memory_limit_bytes",
             "output.memory_waits",
+            "graphite.points",
+            "graphite.not_stored",
+            "graphite.datagrams",
+            "graphite.errors.wrong_field_count",
+            "graphite.errors.invalid_utf8",
+            "graphite.errors.invalid_key",
+            "graphite.errors.empty_name",
+            "graphite.errors.invalid_tag",
+            "graphite.errors.invalid_value",
+            "graphite.errors.non_finite_value",
+            "graphite.errors.invalid_timestamp",
+            "graphite.errors.line_too_long",
         ]
     );
     let mut other = server.connect();

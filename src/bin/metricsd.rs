@@ -7,7 +7,7 @@ use cli::{duration, print_line, printed, size};
 use metricsd::config::{
     Fsync, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_DATA_DIR, DEFAULT_FSYNC, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_OUTPUT_MEMORY, DEFAULT_MAX_PENDING_OUTPUT,
-    DEFAULT_SELF_METRICS_INTERVAL, DEFAULT_SELF_METRICS_PREFIX,
+    DEFAULT_SELF_METRICS_INTERVAL, DEFAULT_SELF_METRICS_PREFIX, GRAPHITE_CUSTOMARY_PORT,
 };
 use metricsd::journal;
 use metricsd::protocol::is_valid_key;
@@ -24,7 +24,8 @@ fn usage() -> String {
         "\
 usage: metricsd [OPTIONS]
 
-A metrics server speaking the plain-text put/get protocol over TCP.
+A metrics server speaking the plain-text put/get protocol over TCP, and
+Graphite's plaintext protocol when asked.
 
 options:
   --listen HOST:PORT         address to listen on [default: {DEFAULT_LISTEN}]
@@ -40,6 +41,15 @@ options:
                              [default: {DEFAULT_MAX_CONNECTIONS}]
   --idle-timeout DURATION    close connections that send no whole request
                              and take no answer for this long [default: {idle}]
+
+graphite:
+  --graphite-listen HOST:PORT
+                             also take Graphite plaintext lines ('<path>
+                             <value> [<timestamp>]') over TCP and UDP on this
+                             address; agents send to port {GRAPHITE_CUSTOMARY_PORT} by default
+                             [default: off]. Nothing is ever answered; bad
+                             lines are skipped and counted in 'stats'. The
+                             limits above apply to its connections too.
 
 storage:
   --data-dir DIR             where the log and snapshots live (created if
@@ -112,6 +122,7 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     while let Some(arg) = parser.next()? {
         match arg {
             Long("listen") => config.listen = parser.value()?.string()?,
+            Long("graphite-listen") => config.graphite_listen = Some(parser.value()?.string()?),
             Long("max-line-bytes") => {
                 config.limits.max_line_bytes = in_range(
                     "--max-line-bytes",
@@ -162,7 +173,14 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     }
     // Before anything touches the data directory: a typo in --listen must
     // not leave a directory behind.
-    check_listen(&config.listen)?;
+    check_listen("--listen", &config.listen, DEFAULT_LISTEN)?;
+    if let Some(listen) = &config.graphite_listen {
+        check_listen(
+            "--graphite-listen",
+            listen,
+            &format!("127.0.0.1:{GRAPHITE_CUSTOMARY_PORT}"),
+        )?;
+    }
     if !in_memory {
         // Absolute from here on, so that every message and the start-up
         // log say where the data is whatever the working directory was.
@@ -187,19 +205,20 @@ fn parse_args() -> Result<Action, lexopt::Error> {
     Ok(Action::Run(config))
 }
 
-/// `--listen` as HOST:PORT with a host that resolves, or why not.
-fn check_listen(listen: &str) -> Result<(), String> {
-    let hint = || format!("--listen takes HOST:PORT such as {DEFAULT_LISTEN}, not {listen:?}");
+/// A `flag` (`--listen`) as HOST:PORT with a host that resolves, or why
+/// not, with an `example` of the form.
+fn check_listen(flag: &str, listen: &str, example: &str) -> Result<(), String> {
+    let hint = || format!("{flag} takes HOST:PORT such as {example}, not {listen:?}");
     let (host, port) = listen.rsplit_once(':').ok_or_else(hint)?;
     if host.is_empty() || port.parse::<u16>().is_err() {
         return Err(hint());
     }
     let mut addresses = listen
         .to_socket_addrs()
-        .map_err(|e| format!("--listen {listen}: cannot resolve {host}: {e}"))?;
+        .map_err(|e| format!("{flag} {listen}: cannot resolve {host}: {e}"))?;
     match addresses.next() {
         Some(_) => Ok(()),
-        None => Err(format!("--listen {listen}: {host} resolves to no address")),
+        None => Err(format!("{flag} {listen}: {host} resolves to no address")),
     }
 }
 
@@ -238,7 +257,12 @@ fn main() -> ExitCode {
         eprintln!("metricsd: cannot handle signals: {e}");
         return ExitCode::FAILURE;
     }
-    // Printed whatever RUST_LOG says: scripts and tests read the real port here.
+    // Printed whatever RUST_LOG says: scripts and tests read the real ports
+    // here, the Graphite port first so that it is known once the line
+    // protocol's is.
+    if let Some(addr) = server.graphite_addr() {
+        eprintln!("graphite listening on {addr} (tcp and udp)");
+    }
     eprintln!("listening on {}", server.local_addr());
     log::info!(
         "limits: max line {} bytes, max pending output {} bytes, max output memory {} bytes, max connections {}",

@@ -11,6 +11,7 @@
 
 mod stats;
 
+use crate::graphite::plaintext::PlaintextError;
 use crate::journal::{self, AppendError, Batch, Journal, Undone};
 use crate::protocol::RequestError;
 use crate::rate_limit::RateLimitedWarning;
@@ -49,6 +50,10 @@ pub enum Event {
     /// A connection began to wait for room in the memory all connections'
     /// answers share.
     OutputWait,
+    /// A Graphite plaintext line skipped (logged, at most once a second).
+    BadGraphiteLine { cause: PlaintextError, peer: SocketAddr },
+    /// A UDP datagram of this many bytes came to the Graphite port.
+    GraphiteDatagram(usize),
 }
 
 /// The store, its journal when durable, and what the server counts.
@@ -59,6 +64,7 @@ pub struct Engine {
     counters: Counters,
     gauges: Gauges,
     warn_bad_request: RateLimitedWarning,
+    warn_bad_graphite_line: RateLimitedWarning,
     warn_commit: RateLimitedWarning,
 }
 
@@ -72,6 +78,9 @@ struct Log {
     /// Set between turns when puts cannot be made durable: they are refused
     /// with this cause instead of being applied.
     refusal: Option<AppendError>,
+    /// Of the batch's puts, those that came over the Graphite port: counted
+    /// in `graphite.not_stored` too if the commit fails.
+    graphite_points: u64,
 }
 
 impl Engine {
@@ -83,6 +92,7 @@ impl Engine {
             counters: Counters::default(),
             gauges: Gauges::default(),
             warn_bad_request: RateLimitedWarning::default(),
+            warn_bad_graphite_line: RateLimitedWarning::default(),
             warn_commit: RateLimitedWarning::default(),
         }
     }
@@ -97,6 +107,7 @@ impl Engine {
             batch: Batch::default(),
             deleted: Vec::new(),
             refusal: None,
+            graphite_points: 0,
         });
         Ok(engine)
     }
@@ -109,6 +120,24 @@ impl Engine {
         let stored = self.store_point(key, timestamp, value);
         if stored.is_err() {
             self.counters.not_stored += 1;
+        }
+        stored
+    }
+
+    /// Stores one point that came over the Graphite port (counted in
+    /// `graphite.points`, not as a put request), or says why it cannot be
+    /// kept. Logged and taken back exactly like a put.
+    #[inline]
+    pub fn put_graphite(&mut self, key: &str, timestamp: i64, value: f64) -> Result<(), EngineError> {
+        self.counters.graphite_points += 1;
+        let stored = self.store_point(key, timestamp, value);
+        match (&stored, &mut self.log) {
+            (Err(_), _) => {
+                self.counters.not_stored += 1;
+                self.counters.graphite_not_stored += 1;
+            }
+            (Ok(()), Some(log)) => log.graphite_points += 1,
+            (Ok(()), None) => {}
         }
         stored
     }
@@ -229,7 +258,20 @@ impl Engine {
             Event::BytesOut(n) => counters.bytes_out += n as u64,
             Event::OutputWait => counters.output_waits += 1,
             Event::BadRequest { cause, peer } => self.bad_request(cause, peer),
+            Event::BadGraphiteLine { cause, peer } => self.bad_graphite_line(cause, peer),
+            Event::GraphiteDatagram(n) => {
+                counters.graphite_datagrams += 1;
+                counters.bytes_in += n as u64;
+            }
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_graphite_line(&mut self, cause: PlaintextError, peer: SocketAddr) {
+        self.counters.graphite_errors[cause.index()] += 1;
+        self.warn_bad_graphite_line
+            .warn(format_args!("bad graphite line from {peer}: {cause}"));
     }
 
     /// Kept out of [`Engine::count`], so that the counting of traffic on
@@ -300,6 +342,7 @@ impl Engine {
                 "{puts} puts and deletes answered with an error: not stored: {cause}"
             ));
             self.counters.not_stored += puts as u64;
+            self.counters.graphite_not_stored += log.graphite_points;
             for undone in log.batch.undo() {
                 match undone {
                     Undone::Put {
@@ -325,6 +368,7 @@ impl Engine {
         }
         log.batch.clear();
         log.deleted.clear();
+        log.graphite_points = 0;
         log.refusal = log.journal.refusal();
         self.gauges.journal = Some(log.journal.status());
         outcome.map_err(EngineError::NotStored)
@@ -339,6 +383,7 @@ impl Engine {
             log.refusal = log.journal.refusal();
         }
         self.warn_bad_request.flush();
+        self.warn_bad_graphite_line.flush();
         self.warn_commit.flush();
     }
 

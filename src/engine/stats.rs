@@ -2,6 +2,7 @@
 //! answer (encoded by `protocol::stats`), and stored as ordinary series by
 //! `--self-metrics-interval` (the way carbon writes `carbon.agents.*`).
 
+use crate::graphite::plaintext::PlaintextError;
 use crate::journal;
 use crate::protocol::RequestError;
 use crate::store::Store;
@@ -29,6 +30,14 @@ pub struct Counters {
     /// Times a connection had to wait for the memory shared by all
     /// connections' answers (`--max-output-memory`).
     pub output_waits: u64,
+    /// Valid points that came over the Graphite port, stored or not.
+    pub graphite_points: u64,
+    /// Of those, the ones the log refused or a failed commit took back.
+    pub graphite_not_stored: u64,
+    /// UDP datagrams that came to the Graphite port.
+    pub graphite_datagrams: u64,
+    /// Graphite lines skipped, by cause (indexed by [`PlaintextError::index`]).
+    pub graphite_errors: [u64; PlaintextError::ALL.len()],
 }
 
 /// Figures of the moment, kept up to date by the event loop.
@@ -59,7 +68,8 @@ impl Default for Gauges {
 }
 
 /// Every figure, in the order the `stats` answer lists them. Names are
-/// dotted, lower case, with their unit where they have one.
+/// dotted, lower case, with their unit where they have one. New figures are
+/// added before the durable server's `log.*`, which stay last.
 pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(String, u64)> {
     let mut all = vec![
         ("uptime_seconds".to_owned(), gauges.started.elapsed().as_secs()),
@@ -86,7 +96,16 @@ pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(Stri
         ("output.pending_bytes".to_owned(), gauges.pending_output as u64),
         ("output.memory_limit_bytes".to_owned(), gauges.max_output_memory as u64),
         ("output.memory_waits".to_owned(), counters.output_waits),
+        ("graphite.points".to_owned(), counters.graphite_points),
+        ("graphite.not_stored".to_owned(), counters.graphite_not_stored),
+        ("graphite.datagrams".to_owned(), counters.graphite_datagrams),
     ]);
+    for cause in PlaintextError::ALL {
+        all.push((
+            format!("graphite.errors.{}", cause.name()),
+            counters.graphite_errors[cause.index()],
+        ));
+    }
     if let Some(status) = &gauges.journal {
         let unix = |t: Option<SystemTime>| {
             t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())

@@ -1,5 +1,6 @@
-//! The server: one thread, one `mio::Poll`, a listener and a slab of
-//! connections keyed by their poll token.
+//! The server: one thread, one `mio::Poll`, typed listeners (the course
+//! protocol's, and Graphite's TCP listener and UDP socket when asked for)
+//! and a slab of connections keyed by their poll token.
 //!
 //! Each loop turn polls, records readiness on the connections it names, and
 //! then services every connection that has work, each for one bounded slice
@@ -16,6 +17,7 @@
 //! answered and sent for up to [`SHUTDOWN_GRACE`], and the log is synced.
 
 mod connection;
+mod udp;
 
 use crate::engine::{Engine, Event};
 use crate::journal;
@@ -33,6 +35,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use udp::GraphiteUdp;
 
 pub use crate::config::{DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_PENDING_OUTPUT};
 
@@ -65,8 +68,10 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-/// Connection tokens are slab keys offset past the two fixed tokens.
-const FIRST_CONNECTION: usize = 2;
+const GRAPHITE_LISTENER: Token = Token(2);
+const GRAPHITE_UDP: Token = Token(3);
+/// Connection tokens are slab keys offset past the fixed tokens.
+const FIRST_CONNECTION: usize = 4;
 
 pub use crate::session::Limits;
 use crate::session::ANSWER_SLICE_BYTES;
@@ -90,6 +95,9 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Store the server's own figures as series this often. None: never.
     pub self_metrics: Option<SelfMetrics>,
+    /// Where to take Graphite plaintext lines, over TCP and UDP on the same
+    /// port (`host:port`; port 0 picks a port free for both). None: nowhere.
+    pub graphite_listen: Option<String>,
 }
 
 /// `--self-metrics-interval` and `--self-metrics-prefix`.
@@ -115,6 +123,7 @@ impl Default for Config {
             storage: None,
             idle_timeout: crate::config::DEFAULT_IDLE_TIMEOUT,
             self_metrics: None,
+            graphite_listen: crate::config::DEFAULT_GRAPHITE_LISTEN.map(str::to_owned),
         }
     }
 }
@@ -128,6 +137,8 @@ pub enum StartError {
     Data(#[from] journal::Error),
     #[error("cannot listen on {listen}: {source}")]
     Listen { listen: String, source: io::Error },
+    #[error("cannot listen for graphite on {listen}: {source}")]
+    GraphiteListen { listen: String, source: io::Error },
     #[error("cannot set up the event loop: {0}")]
     Poll(io::Error),
 }
@@ -160,9 +171,13 @@ impl Handle {
 /// ```
 pub struct Server {
     poll: Poll,
-    /// None once stopping began.
-    listener: Option<Listener>,
+    /// Emptied once stopping began.
+    listeners: Vec<Listener>,
     local_addr: SocketAddr,
+    /// Graphite's UDP socket; None without `graphite_listen` or once
+    /// stopping began.
+    graphite_udp: Option<GraphiteUdp>,
+    graphite_addr: Option<SocketAddr>,
     connections: Slab<Connection>,
     engine: Engine,
     /// Connections whose answers wait for this turn's commit.
@@ -199,10 +214,11 @@ pub struct Server {
     warn_accept: RateLimitedWarning,
 }
 
-/// A listening socket and the protocol its connections speak. (One today;
-/// a new protocol adds a listener of its kind, with a token of its own.)
+/// A listening socket and the protocol its connections speak; each
+/// protocol's listener has a token of its own.
 struct Listener {
     socket: TcpListener,
+    token: Token,
     protocol: Protocol,
     accept: Accept,
 }
@@ -242,15 +258,40 @@ impl Server {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(StartError::Poll)?;
+        let mut listeners = vec![Listener {
+            socket: listener,
+            token: LISTENER,
+            protocol: Protocol::Course,
+            accept: Accept::Ready,
+        }];
+        let mut graphite_udp = None;
+        if let Some(listen) = &config.graphite_listen {
+            let graphite_error = |source| StartError::GraphiteListen {
+                listen: listen.clone(),
+                source,
+            };
+            let (mut tcp, mut udp) = bind_tcp_and_udp(listen).map_err(graphite_error)?;
+            let registry = poll.registry();
+            registry
+                .register(&mut tcp, GRAPHITE_LISTENER, Interest::READABLE)
+                .map_err(StartError::Poll)?;
+            udp.register(registry, GRAPHITE_UDP).map_err(StartError::Poll)?;
+            listeners.push(Listener {
+                socket: tcp,
+                token: GRAPHITE_LISTENER,
+                protocol: Protocol::Graphite,
+                accept: Accept::Ready,
+            });
+            graphite_udp = Some(udp);
+        }
+        let graphite_addr = graphite_udp.as_ref().map(GraphiteUdp::local_addr);
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
         Ok(Server {
             poll,
-            listener: Some(Listener {
-                socket: listener,
-                protocol: Protocol::Course,
-                accept: Accept::Ready,
-            }),
+            listeners,
             local_addr,
+            graphite_udp,
+            graphite_addr,
             connections: Slab::new(),
             engine,
             held: Vec::new(),
@@ -280,6 +321,11 @@ impl Server {
         self.local_addr
     }
 
+    /// The Graphite port (TCP and UDP), when one was asked for.
+    pub fn graphite_addr(&self) -> Option<SocketAddr> {
+        self.graphite_addr
+    }
+
     /// A handle that stops [`Server::run`] from another thread.
     pub fn handle(&self) -> Handle {
         Handle {
@@ -302,12 +348,18 @@ impl Server {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => {
-                        if let Some(listener) = self.listener.as_mut().filter(|l| l.accept == Accept::Waiting) {
+                    WAKER => {}
+                    GRAPHITE_UDP => {
+                        if let Some(udp) = &mut self.graphite_udp {
+                            udp.mark_ready();
+                        }
+                    }
+                    token if token.0 < FIRST_CONNECTION => {
+                        let listener = self.listeners.iter_mut().find(|l| l.token == token);
+                        if let Some(listener) = listener.filter(|l| l.accept == Accept::Waiting) {
                             listener.accept = Accept::Ready;
                         }
                     }
-                    WAKER => {}
                     Token(t) => {
                         let key = t - FIRST_CONNECTION;
                         if let Some(conn) = self.connections.get_mut(key) {
@@ -332,20 +384,24 @@ impl Server {
                     return self.finish();
                 }
             }
-            if let Some(listener) = &mut self.listener {
+            for index in 0..self.listeners.len() {
+                let listener = &mut self.listeners[index];
                 if let Accept::PausedUntil(until) = listener.accept {
                     if Instant::now() >= until {
                         listener.accept = Accept::Ready;
                     }
                 }
                 if listener.accept == Accept::Ready {
-                    self.accept();
+                    self.accept(index);
                 }
             }
             self.engine.begin_turn();
             std::mem::swap(&mut turn, &mut self.ready);
             for key in turn.drain(..) {
                 self.service(key);
+            }
+            if let Some(udp) = &mut self.graphite_udp {
+                udp.serve(&mut self.scratch, &mut self.engine, &self.limits);
             }
             self.run_timers();
             self.commit_turn();
@@ -424,19 +480,20 @@ impl Server {
 
     /// Block until an event, unless work is already waiting.
     fn poll_timeout(&self) -> Option<Duration> {
-        let accept = self.listener.as_ref().map(|l| l.accept);
-        let accepting = accept == Some(Accept::Ready);
+        let accepting = self.listeners.iter().any(|l| l.accept == Accept::Ready);
+        let datagrams = self.graphite_udp.as_ref().is_some_and(GraphiteUdp::is_ready);
         let stopped = self.stopping.is_some() && self.connections.is_empty();
-        if !self.ready.is_empty() || accepting || self.compacting || stopped {
+        if !self.ready.is_empty() || accepting || datagrams || self.compacting || stopped {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
         let finishing = self.engine.compaction_finishing();
+        let paused = (self.listeners.iter()).filter_map(|l| match l.accept {
+            Accept::PausedUntil(until) => Some(until),
+            _ => None,
+        });
         [
-            match accept {
-                Some(Accept::PausedUntil(until)) => Some(until.saturating_duration_since(now)),
-                _ => None,
-            },
+            paused.min().map(|until| until.saturating_duration_since(now)),
             self.stopping.map(|deadline| deadline.saturating_duration_since(now)),
             finishing.then_some(COMPACTION_POLL),
             self.next_idle_sweep.map(|at| at.saturating_duration_since(now)),
@@ -459,10 +516,14 @@ impl Server {
         self.engine.stop_compacting();
         // Closing the listener makes new connections fail at once instead of
         // waiting in a backlog nobody will accept from.
-        if let Some(mut listener) = self.listener.take() {
+        for mut listener in self.listeners.drain(..) {
             if let Err(e) = self.poll.registry().deregister(&mut listener.socket) {
                 log::debug!("deregister listener: {e}");
             }
+        }
+        // Datagrams are read no more, like requests; what was read is stored.
+        if let Some(mut udp) = self.graphite_udp.take() {
+            udp.deregister(self.poll.registry());
         }
         for (key, conn) in self.connections.iter_mut() {
             conn.stop();
@@ -571,9 +632,10 @@ impl Server {
         }
     }
 
-    fn accept(&mut self) {
+    /// Accepts from the listener `index` of `listeners`.
+    fn accept(&mut self, index: usize) {
         for _ in 0..MAX_ACCEPTS_PER_TURN {
-            let Some(listener) = &self.listener else {
+            let Some(listener) = self.listeners.get(index) else {
                 return;
             };
             match listener.socket.accept() {
@@ -582,25 +644,25 @@ impl Server {
                     self.admit(stream, peer, protocol);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.set_accept(Accept::Waiting);
+                    self.set_accept(index, Accept::Waiting);
                     return;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 // The peer gave up while waiting in the backlog: nothing to do.
                 Err(e) if e.kind() == ErrorKind::ConnectionAborted => {}
-                Err(e) if is_out_of_descriptors(&e) => match self.shed_one_connection() {
+                Err(e) if is_out_of_descriptors(&e) => match self.shed_one_connection(index) {
                     Shed::One => {}
                     Shed::BacklogEmpty => {
-                        self.set_accept(Accept::Waiting);
+                        self.set_accept(index, Accept::Waiting);
                         return;
                     }
                     Shed::Failed => {
-                        self.pause_accepting(&e);
+                        self.pause_accepting(index, &e);
                         return;
                     }
                 },
                 Err(e) => {
-                    self.pause_accepting(&e);
+                    self.pause_accepting(index, &e);
                     return;
                 }
             }
@@ -608,22 +670,22 @@ impl Server {
         // Still more waiting: the listener stays Ready, the next turn goes on.
     }
 
-    fn set_accept(&mut self, accept: Accept) {
-        if let Some(listener) = &mut self.listener {
+    fn set_accept(&mut self, index: usize, accept: Accept) {
+        if let Some(listener) = self.listeners.get_mut(index) {
             listener.accept = accept;
         }
     }
 
     /// Accepts one waiting connection and closes it at once, using the spare
     /// descriptor.
-    fn shed_one_connection(&mut self) -> Shed {
+    fn shed_one_connection(&mut self, index: usize) -> Shed {
         let Some(spare) = self.spare_fd.take() else {
             return Shed::Failed;
         };
         drop(spare);
         // Close the shed connection before taking the spare back: its
         // descriptor is the one the spare needs.
-        let Some(listener) = &self.listener else {
+        let Some(listener) = self.listeners.get(index) else {
             return Shed::Failed;
         };
         let accepted = listener.socket.accept().map(drop);
@@ -646,12 +708,12 @@ impl Server {
         }
     }
 
-    fn pause_accepting(&mut self, e: &io::Error) {
+    fn pause_accepting(&mut self, index: usize, e: &io::Error) {
         self.warn_accept.warn(format_args!(
             "accept failed: {e}; pausing accepts for {} ms",
             ACCEPT_BACKOFF.as_millis()
         ));
-        self.set_accept(Accept::PausedUntil(Instant::now() + ACCEPT_BACKOFF));
+        self.set_accept(index, Accept::PausedUntil(Instant::now() + ACCEPT_BACKOFF));
         if self.spare_fd.is_none() {
             self.spare_fd = File::open("/dev/null").ok();
         }
@@ -744,6 +806,33 @@ fn bind_first(listen: &str) -> io::Result<TcpListener> {
     }
     Err(last_error
         .unwrap_or_else(|| io::Error::new(ErrorKind::InvalidInput, format!("{listen} resolves to no address"))))
+}
+
+/// Times a port that is free for TCP is tried for UDP too, when the port
+/// is left to the system (port 0): another program can hold the same number
+/// for UDP, rarely twice in a row.
+const SAME_PORT_TRIES: usize = 32;
+
+/// A TCP listener and a UDP socket on the same address and port (Graphite's
+/// plaintext is spoken over both).
+fn bind_tcp_and_udp(listen: &str) -> io::Result<(TcpListener, GraphiteUdp)> {
+    let mut tries = 0;
+    loop {
+        let tcp = bind_first(listen)?;
+        let addr = tcp.local_addr()?;
+        match GraphiteUdp::bind(addr) {
+            Ok(udp) => return Ok((tcp, udp)),
+            Err(e) if e.kind() == ErrorKind::AddrInUse && tries + 1 < SAME_PORT_TRIES && asks_any_port(listen) => {
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether `listen` leaves the port to the system.
+fn asks_any_port(listen: &str) -> bool {
+    listen.rsplit_once(':').is_some_and(|(_, port)| port == "0")
 }
 
 /// Connections the kernel may queue for `accept` (the kernel caps it at

@@ -15,17 +15,21 @@
 //! | `phase` | where a session is in its life |
 //! | `course` | the course protocol: request lines in, answers out, `put` answers held for the turn's commit |
 //! | `course::answer` | one request line → engine effect + answer bytes; long `get` answers in slices |
+//! | `graphite` | Graphite plaintext: lines in, points to the engine, no answers; UDP datagrams too |
 
 mod bounds;
 mod course;
+mod graphite;
 mod output;
 mod phase;
 
 use crate::engine::{Engine, EngineError};
 use course::CourseSession;
+use graphite::GraphiteSession;
 use std::net::SocketAddr;
 
 pub use bounds::{Limits, ANSWER_SLICE_BYTES};
+pub use graphite::receive_datagram as receive_graphite_datagram;
 pub use output::Output;
 pub use phase::Phase;
 
@@ -34,11 +38,14 @@ pub use phase::Phase;
 pub enum Protocol {
     /// The course's line protocol: `put`, `get`, `stats`.
     Course,
+    /// Graphite's plaintext lines, `<path> <value> [<timestamp>]`: no answers.
+    Graphite,
 }
 
 /// A session of any protocol: static dispatch, no allocation per call.
 pub enum Session {
     Course(CourseSession),
+    Graphite(GraphiteSession),
 }
 
 /// Calls the same method on whichever session this is.
@@ -46,6 +53,7 @@ macro_rules! dispatch {
     ($self:expr, $s:ident => $call:expr) => {
         match $self {
             Session::Course($s) => $call,
+            Session::Graphite($s) => $call,
         }
     };
 }
@@ -55,6 +63,7 @@ impl Session {
     pub fn new(protocol: Protocol, peer: SocketAddr, limits: &Limits) -> Session {
         match protocol {
             Protocol::Course => Session::Course(CourseSession::new(peer, limits.max_line_bytes)),
+            Protocol::Graphite => Session::Graphite(GraphiteSession::new(peer, limits.max_line_bytes)),
         }
     }
 

@@ -1,0 +1,219 @@
+//! A session of the Graphite plaintext protocol: `<path> <value>
+//! [<timestamp>]` lines in, points to the engine, and never an answer byte.
+//!
+//! Lines are cut by [`PlaintextDecoder`] (the course protocol's bounded
+//! framer) and parsed by `graphite::plaintext`. A bad line, a NaN or
+//! infinite value or an over-long line is skipped and counted by cause
+//! (`graphite.errors.<cause>`); the connection goes on with the next line,
+//! as carbon does, and is never closed for it. A point the engine refuses
+//! (the log is failing) is counted in `graphite.not_stored`: there is no
+//! one to tell.
+//!
+//! Every point goes through [`Engine::put_graphite`], so it is in the turn's
+//! batch and logged at the turn's commit exactly like a course `put`; with
+//! no answers to hold, the session has nothing to settle.
+//!
+//! A UDP datagram is the same lines without a connection:
+//! [`receive_datagram`] stores them, its last line with or without `\n`.
+
+use super::bounds::{Limits, RETAIN_BUFFER_BYTES};
+use super::output::Output;
+use super::phase::Phase;
+use crate::engine::{Engine, EngineError, Event};
+use crate::graphite::plaintext::{
+    datagram_lines, parse_line, Decoded, Metric, PlaintextDecoder, PlaintextError, Timestamp,
+};
+use std::net::SocketAddr;
+
+pub struct GraphiteSession {
+    /// Named in the warnings about its bad lines.
+    peer: SocketAddr,
+    /// Reading, Draining, Stopping, Lingering or Closing: with no answers
+    /// there is never output to wait for, so never Throttled.
+    phase: Phase,
+    decoder: PlaintextDecoder,
+    /// An incomplete line from the last read (at most `--max-line-bytes`:
+    /// the framer skips a longer one without keeping it).
+    input: Vec<u8>,
+    /// Always empty: the protocol has no answers. Kept so that the loop
+    /// drives this session like any other.
+    output: Output,
+    /// A whole line arrived since the loop last looked.
+    active: bool,
+}
+
+impl GraphiteSession {
+    pub fn new(peer: SocketAddr, max_line: usize) -> Self {
+        GraphiteSession {
+            peer,
+            phase: Phase::Reading,
+            decoder: PlaintextDecoder::new(max_line),
+            input: Vec::new(),
+            output: Output::default(),
+            active: false,
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    pub fn output(&self) -> &Output {
+        &self.output
+    }
+
+    pub fn output_mut(&mut self) -> &mut Output {
+        &mut self.output
+    }
+
+    /// Nothing is ever left over from the last call.
+    pub fn begin(&mut self, _engine: &mut Engine, _limits: &Limits) {}
+
+    pub fn wants_input(&self, _limits: &Limits) -> bool {
+        self.phase == Phase::Reading
+    }
+
+    /// Stores every complete line of what was read, and keeps an incomplete
+    /// last line for the next read.
+    pub fn receive(&mut self, data: &[u8], engine: &mut Engine, _limits: &Limits) {
+        debug_assert_eq!(self.phase, Phase::Reading, "input while not reading");
+        let mut now = Now::default();
+        if self.input.is_empty() {
+            let used = self.store_lines(data, engine, &mut now);
+            self.input.extend_from_slice(&data[used..]);
+        } else {
+            // An incomplete line is waiting: the new bytes continue it.
+            let mut input = std::mem::take(&mut self.input);
+            input.extend_from_slice(data);
+            let used = self.store_lines(&input, engine, &mut now);
+            input.drain(..used);
+            self.input = input;
+        }
+        if self.input.is_empty() {
+            self.input.shrink_to(RETAIN_BUFFER_BYTES);
+        }
+    }
+
+    /// Stores the complete lines at the front of `data`; returns the bytes
+    /// used (the rest is an incomplete line).
+    fn store_lines(&mut self, data: &[u8], engine: &mut Engine, now: &mut Now) -> usize {
+        let mut pos = 0;
+        loop {
+            let (decoded, used) = self.decoder.next(&data[pos..]);
+            pos += used;
+            match decoded {
+                Decoded::Incomplete => return pos,
+                Decoded::Metric(metric) => store(metric, engine, now),
+                Decoded::Blank => {}
+                Decoded::Bad(cause) => bad_line(cause, self.peer, engine),
+            }
+            self.active = true;
+        }
+    }
+
+    /// The peer's end of stream. A last line without its `\n` is dropped,
+    /// as carbon drops it (Twisted's line receiver keeps only whole lines).
+    pub fn end_of_input(&mut self) {
+        self.phase = match self.phase {
+            Phase::Reading => {
+                self.input = Vec::new();
+                Phase::Draining
+            }
+            Phase::Lingering { .. } => Phase::Closing,
+            other => other,
+        };
+    }
+
+    /// The server is stopping: everything read was stored already, only an
+    /// incomplete line is dropped.
+    pub fn stop(&mut self) {
+        if self.phase == Phase::Reading {
+            self.input = Vec::new();
+            self.phase = Phase::Stopping;
+        }
+    }
+
+    pub fn linger(&mut self) {
+        if self.phase == Phase::Stopping {
+            self.phase = Phase::Lingering { dropped: false };
+        }
+    }
+
+    pub fn dropped_input(&mut self) {
+        if let Phase::Lingering { .. } = self.phase {
+            self.phase = Phase::Lingering { dropped: true };
+        }
+    }
+
+    /// Never: there is no output to wait for.
+    pub fn waits_for_shared_room(&self, _limits: &Limits) -> bool {
+        false
+    }
+
+    /// Never: every complete line is stored as soon as it is read.
+    pub fn has_backlog(&self) -> bool {
+        false
+    }
+
+    /// A draining session has nothing to send: it is done.
+    pub fn flushed(&mut self) {
+        if self.phase == Phase::Draining {
+            self.phase = Phase::Closing;
+        }
+    }
+
+    /// Nothing is ever held for the commit: a refused point is counted by
+    /// the engine, not answered.
+    pub fn settle(&mut self, _commit: Result<(), &EngineError>) {}
+
+    pub fn take_active(&mut self) -> bool {
+        std::mem::take(&mut self.active)
+    }
+}
+
+/// Stores the lines of one UDP datagram from `peer`: every line, the last
+/// one with or without its `\n` (carbon's UDP receiver splits the datagram
+/// on `\n` the same way), each at most `max_line` bytes.
+pub fn receive_datagram(datagram: &[u8], peer: SocketAddr, engine: &mut Engine, limits: &Limits) {
+    engine.count(Event::GraphiteDatagram(datagram.len()));
+    let mut now = Now::default();
+    for line in datagram_lines(datagram) {
+        if line.len() > limits.max_line_bytes {
+            bad_line(PlaintextError::LineTooLong, peer, engine);
+            continue;
+        }
+        match parse_line(line) {
+            Ok(Some(metric)) => store(metric, engine, &mut now),
+            Ok(None) => {}
+            Err(cause) => bad_line(cause, peer, engine),
+        }
+    }
+}
+
+/// The clock, read at most once per read or datagram, and only if a line
+/// asks for it (`-1` or no timestamp).
+#[derive(Default)]
+struct Now(Option<i64>);
+
+impl Now {
+    fn get(&mut self) -> i64 {
+        *self.0.get_or_insert_with(crate::clock::unix_now)
+    }
+}
+
+fn store(metric: Metric<'_>, engine: &mut Engine, now: &mut Now) {
+    let timestamp = match metric.timestamp {
+        Timestamp::At(t) => t,
+        Timestamp::Now => now.get(),
+    };
+    // A refusal is counted by the engine (`graphite.not_stored`); the
+    // protocol has no answer to carry it.
+    let _ = engine.put_graphite(&metric.key, timestamp, metric.value);
+}
+
+fn bad_line(cause: PlaintextError, peer: SocketAddr, engine: &mut Engine) {
+    engine.count(Event::BadGraphiteLine { cause, peer });
+}
+
+#[cfg(test)]
+mod tests;
