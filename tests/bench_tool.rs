@@ -717,3 +717,87 @@ fn graphite_needs_a_server_to_confirm() {
         "{msg}"
     );
 }
+
+/// A metricsd process with a Graphite port on loopback, or None (with a
+/// notice) when this build has no `--graphite-listen`.
+struct GraphiteServer {
+    child: Child,
+    graphite: SocketAddr,
+    addr: SocketAddr,
+}
+
+impl GraphiteServer {
+    fn start() -> Option<GraphiteServer> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_metricsd"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--graphite-listen",
+                "127.0.0.1:0",
+                "--in-memory",
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn metricsd");
+        let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
+        let (mut graphite, mut addr) = (None, None);
+        let mut line = String::new();
+        // It prints both addresses before serving; a build without the flag
+        // exits at once with its usage error.
+        while addr.is_none() && stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let found = |prefix: &str| line.strip_prefix(prefix)?.split_whitespace().next()?.parse().ok();
+            graphite = graphite.or_else(|| found("graphite listening on "));
+            addr = addr.or_else(|| found("listening on "));
+            line.clear();
+        }
+        let Some(graphite) = graphite else {
+            let _ = child.wait();
+            eprintln!("skipped: this metricsd has no --graphite-listen");
+            return None;
+        };
+        // Keep draining stderr, so that the server never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Some(GraphiteServer {
+            child,
+            graphite,
+            addr: addr.expect("the course protocol's address"),
+        })
+    }
+}
+
+impl Drop for GraphiteServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn graphite_stream_to_a_real_metricsd_graphite_port() {
+    let Some(server) = GraphiteServer::start() else { return };
+    let confirm = format!("--server graphite --confirm metricsd:{}", server.addr);
+    for (args, points) in [
+        ("--requests 5000 --connections 4 --pipeline 16 --keys 50", 5000),
+        (
+            "--requests 600 --connections 3 --rate 6000 --timestamp-base 1700000000",
+            600,
+        ),
+    ] {
+        let json = report(&bench(server.graphite, &format!("--json {confirm} {args}")));
+        assert_eq!(json["points"], points, "{json}");
+        assert_eq!(json["checked_series"], 3, "{json}");
+    }
+    let mut client = Client::new("127.0.0.1", server.addr.port(), Some(IO_TIMEOUT)).unwrap();
+    let stats = client.stats().unwrap();
+    let figure = |name: &str| stats.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    assert_eq!(figure("points").as_deref(), Some("5600"));
+    // The same stream again stores nothing new: the count stops short.
+    let again = failure(
+        &bench(
+            server.graphite,
+            &format!("{confirm} --requests 5000 --connections 4 --pipeline 16 --keys 50 --timeout 1"),
+        ),
+        1,
+    );
+    assert!(again.contains("0 of the 5000 points sent are stored"), "{again}");
+}

@@ -277,7 +277,15 @@ fn stored_points(client: &mut Client, addr: &str) -> Result<u64, ConfirmError> {
 
 /// How `got` differs from `expected`, if it does.
 pub fn compare_series(expected: &Points, got: &Points) -> Result<(), String> {
-    if got.len() != expected.len() {
+    if got.len() > expected.len() {
+        return Err(format!(
+            "{} points where {} were sent (it held points at these timestamps before the run: \
+             start it afresh or give another --timestamp-base)",
+            got.len(),
+            expected.len()
+        ));
+    }
+    if got.len() < expected.len() {
         return Err(format!("{} points where {} were sent", got.len(), expected.len()));
     }
     match expected.iter().zip(got).position(|(e, g)| e != g) {
@@ -466,6 +474,9 @@ mod tests {
             compare_series(&sent, &vec![(1, 0.5)]),
             Err("1 points where 2 were sent".into())
         );
+        assert!(compare_series(&sent, &vec![(0, 1.0), (1, 0.5), (2, 1.0)])
+            .unwrap_err()
+            .contains("3 points where 2 were sent (it held points"));
         assert_eq!(
             compare_series(&sent, &vec![(1, 0.5), (2, 1.5)]),
             Err("point 2 is (2, 1.5) where (2, 1.0) was sent".into())
