@@ -35,9 +35,12 @@ use std::time::{Duration, Instant};
 /// asking costs the server nothing worth counting (one `stats` or one
 /// count query per interval).
 const POLL_EVERY: Duration = Duration::from_millis(10);
-/// VictoriaMetrics' count query reads every point of the run, so it is
-/// asked less often: its CPU is what a comparison measures.
-const VICTORIA_POLL_EVERY: Duration = Duration::from_millis(100);
+/// VictoriaMetrics' count query reads every point of the run, and the
+/// server's CPU is what a comparison measures: it is asked after 50 ms,
+/// then at twice the last interval, up to once a second (about ten queries
+/// for the few seconds it takes to make points searchable).
+const VICTORIA_FIRST_POLL: Duration = Duration::from_millis(50);
+const VICTORIA_LONGEST_POLL: Duration = Duration::from_secs(1);
 /// Bytes of an unexpected HTTP answer quoted in an error.
 const EXCERPT_BYTES: usize = 200;
 
@@ -160,30 +163,33 @@ impl Target {
     pub fn wait_for(&mut self, sent: u64, prefix: &str, first: i64, last: i64) -> Result<Arrival, ConfirmError> {
         match self.api {
             Api::Metricsd { .. } => {
-                let at = self.wait(sent, POLL_EVERY, |t| t.count(prefix, first, last))?;
+                let at = self.wait(sent, (POLL_EVERY, POLL_EVERY), |t| t.count(prefix, first, last))?;
                 Ok(Arrival {
                     stored: at,
                     readable: at,
                 })
             }
             Api::Victoria { addr, rows_before } => {
-                let stored = self.wait(sent, POLL_EVERY, |t| {
+                let stored = self.wait(sent, (POLL_EVERY, POLL_EVERY), |t| {
                     let rows = victoria_stored(addr, t.timeout).map_err(|e| ConfirmError::Http(t.addr.clone(), e))?;
                     Ok(rows.saturating_sub(rows_before))
                 })?;
-                let readable = self.wait(sent, VICTORIA_POLL_EVERY, |t| t.count(prefix, first, last))?;
+                let polls = (VICTORIA_FIRST_POLL, VICTORIA_LONGEST_POLL);
+                let readable = self.wait(sent, polls, |t| t.count(prefix, first, last))?;
                 Ok(Arrival { stored, readable })
             }
         }
     }
 
-    /// Asks `count` every `every` until it says `sent`.
+    /// Asks `count` until it says `sent`: after `first`, then at twice the
+    /// last interval up to `longest` (`polls`).
     fn wait(
         &mut self,
         sent: u64,
-        every: Duration,
+        polls: (Duration, Duration),
         mut count: impl FnMut(&mut Self) -> Result<u64, ConfirmError>,
     ) -> Result<Instant, ConfirmError> {
+        let (mut every, longest) = polls;
         let mut last_seen = None;
         let mut since = Instant::now();
         loop {
@@ -205,6 +211,7 @@ impl Target {
                 });
             }
             std::thread::sleep(every);
+            every = (every * 2).min(longest);
         }
     }
 
