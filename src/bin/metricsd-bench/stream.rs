@@ -5,7 +5,12 @@
 //! with `--rate R`, line `n` of connection `i` (of `C`) is run-wide line
 //! `g = n * C + i`, due at `start + g / R`, as in `driver`, and written
 //! once due. Each thread runs one mio loop over its share of the
-//! connections; nothing is ever read from them.
+//! connections; nothing is ever read from them. A connection that has sent
+//! all its lines is shut down for writing at once, as an agent that is
+//! done closes: a server may hold a worker for each open connection
+//! (VictoriaMetrics 1.79 gives each a slot of its `-maxConcurrentInserts`,
+//! four on two cores, while it waits in a read, so idle connections
+//! starve busy ones).
 
 use crate::driver::Plan;
 use crate::workload::{SplitMix64, Workload};
@@ -124,6 +129,8 @@ struct Conn {
     written: usize,
     /// The last write stopped at a full socket: wait for it to drain.
     blocked: bool,
+    /// Everything is sent and the write side shut down.
+    done: bool,
     last_write: Instant,
     rng: SplitMix64,
 }
@@ -167,6 +174,7 @@ impl<'a> Writer<'a> {
                 out: Vec::new(),
                 written: 0,
                 blocked: false,
+                done: false,
                 last_write: start,
                 rng: SplitMix64::new(plan.seed, index),
             });
@@ -193,10 +201,21 @@ impl<'a> Writer<'a> {
             }
             let mut busy = false;
             for j in 0..self.conns.len() {
+                if self.conns[j].done {
+                    continue;
+                }
                 if !self.conns[j].blocked {
                     self.pump(j)?;
                 }
-                busy |= self.has_work(j, Instant::now());
+                if self.has_work(j, Instant::now()) {
+                    busy = true;
+                } else {
+                    let conn = &mut self.conns[j];
+                    conn.done = true;
+                    // Only the peer's view changes; a failure here (it
+                    // closed first) leaves what was sent as it is.
+                    let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+                }
             }
             if !busy {
                 break;
