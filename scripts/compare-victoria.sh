@@ -80,7 +80,7 @@ for round in $(seq "$ROUNDS"); do
     pid=$(pid_of $s)
     before=$(cpu_ticks "$pid")
     out=$( { TIMEFORMAT='%U %S'; time bench "${STREAM[@]}" --addr "$(addr_of $s)" --confirm "$(confirm_of $s)" \
-      --requests "$POINTS" --timestamp-base "$TS" >"$WORK/bench.out"; } 2>&1 )
+      --requests "$POINTS" --timestamp-base "$TS" >"$WORK/bench.out"; } 2>&1 ) || { echo "$out" >&2; exit 1; }
     after=$(cpu_ticks "$pid")
     sleep 2
     settled=$(cpu_ticks "$pid")
