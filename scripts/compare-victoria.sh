@@ -24,7 +24,10 @@
 # Usage: scripts/compare-victoria.sh [ROUNDS]   (1 to 10, default 5; installs
 # victoria-metrics and bc with apt-get if they are missing)
 # POINTS=N points a run (default 2000000), CONNECTIONS (default 10) and
-# PIPELINE (lines a write, default 64) shape the stream.
+# PIPELINE (lines a write, default 64) shape the stream. DURABLE=1 runs
+# metricsd with its journal (a data directory in the temporary directory,
+# the default --fsync everysec), as VictoriaMetrics keeps its points on
+# disk; by default metricsd runs --in-memory.
 NEEDS="victoria-metrics bc python3" source "$(dirname "$0")/common.sh"
 ROUNDS=${1:-5}
 POINTS=${POINTS:-2000000}
@@ -37,7 +40,8 @@ STREAM=(--server graphite --connections "$CONNECTIONS" --pipeline "$PIPELINE" --
 # after the Graphite port's, so both are known once it is (common.sh's
 # start_metricsd reads the first "listening on" only).
 m_log=$WORK/m.log
-"${METRICSD:-$ROOT/target/release/metricsd}" --listen 127.0.0.1:0 --graphite-listen 127.0.0.1:0 --in-memory >"$m_log" 2>&1 &
+if [ "${DURABLE:-0}" = 1 ]; then M_STORE=(--data-dir "$WORK/metricsd") M_BENCH=(--allow-durable); else M_STORE=(--in-memory) M_BENCH=(); fi
+"${METRICSD:-$ROOT/target/release/metricsd}" --listen 127.0.0.1:0 --graphite-listen 127.0.0.1:0 "${M_STORE[@]}" >"$m_log" 2>&1 &
 MPID=$!
 PIDS+=($MPID)
 for _ in $(seq 1000); do grep -q '^listening on .*:[0-9]' "$m_log" && break; sleep 0.01; done
@@ -56,18 +60,21 @@ kill -0 "$VPID" || { echo "victoria-metrics did not start: $(tail -5 "$WORK/v.lo
 
 print_machine
 echo "victoria-metrics: $(dpkg-query -W -f='${Version}' victoria-metrics)"
+if [ ${#M_BENCH[@]} -gt 0 ]; then echo "metricsd: journal in a data directory, --fsync everysec"; else echo "metricsd: --in-memory"; fi
 echo "rounds: $ROUNDS; $POINTS points a run over $KEYS keys, $CONNECTIONS connections, $PIPELINE lines a write; CPU in clock ticks of $TICK_US us"
 
 # Timestamps: one second per point, every run after the last, all in the
 # past (VictoriaMetrics refuses points from the future).
 TS=$(($(date +%s) - (ROUNDS + 1) * 2 * (POINTS + 1000) - 86400))
 next_ts() { TS=$((TS + POINTS + 1000)); }
-confirm_of() { if [ "$1" = metricsd ]; then echo "metricsd:$MADDR"; else echo "victoria:$VHTTP"; fi; }
+# confirm_of SERVER: the --confirm argument (and --allow-durable for a
+# durable metricsd: the tool refuses to write into one unasked).
+confirm_of() { if [ "$1" = metricsd ]; then echo "metricsd:$MADDR ${M_BENCH[*]}"; else echo "victoria:$VHTTP"; fi; }
 addr_of() { if [ "$1" = metricsd ]; then echo "$MGRAPHITE"; else echo "$VGRAPHITE"; fi; }
 pid_of() { if [ "$1" = metricsd ]; then echo "$MPID"; else echo "$VPID"; fi; }
 
 for s in metricsd victoria; do
-  bench "${STREAM[@]}" --addr "$(addr_of $s)" --confirm "$(confirm_of $s)" --requests 20000 --timestamp-base "$TS" >/dev/null
+  bench "${STREAM[@]}" --addr "$(addr_of $s)" --confirm $(confirm_of $s) --requests 20000 --timestamp-base "$TS" >/dev/null
 done
 next_ts
 
@@ -79,7 +86,7 @@ for round in $(seq "$ROUNDS"); do
   for s in "${servers[@]}"; do
     pid=$(pid_of $s)
     before=$(cpu_ticks "$pid")
-    out=$( { TIMEFORMAT='%U %S'; time bench "${STREAM[@]}" --addr "$(addr_of $s)" --confirm "$(confirm_of $s)" \
+    out=$( { TIMEFORMAT='%U %S'; time bench "${STREAM[@]}" --addr "$(addr_of $s)" --confirm $(confirm_of $s) \
       --requests "$POINTS" --timestamp-base "$TS" >"$WORK/bench.out"; } 2>&1 ) || { echo "$out" >&2; exit 1; }
     after=$(cpu_ticks "$pid")
     sleep 2
