@@ -121,20 +121,29 @@ keys() { "$METRICSCTL" --addr "$MADDR" get '*' --raw | awk '{print $1}' | sort -
 # stored_count: how many points are stored.
 stored_count() { "$METRICSCTL" --addr "$MADDR" get '*' --raw | wc -l; }
 
-# render_points TARGET FROM UNTIL: the non-null points of /render's JSON
-# answer for TARGET, one "timestamp value" a line, values as Python's
-# repr writes them.
-render_points() {
-  python3 - "$HADDR" "$1" "$2" "$3" <<'EOF'
+# render_matches TARGET "TS VALUE"...: /render?format=json of TARGET, an
+# hour either side of the points, holds exactly these values in this order
+# and nothing else, each in the grid slot that covers its timestamp
+# (graphite puts a point at its timestamp rounded down to the series'
+# step, and from is exclusive).
+render_matches() {
+  python3 - "$HADDR" "$@" <<'EOF'
 import json, sys, urllib.parse, urllib.request
-addr, target, start, end = sys.argv[1:]
-query = urllib.parse.urlencode({"target": target, "from": start, "until": end, "format": "json"})
+addr, target, *want = sys.argv[1:]
+want = sorted((int(t), float(v)) for t, v in (w.split() for w in want))
+query = urllib.parse.urlencode({"target": target, "from": want[0][0] - 3600, "until": want[-1][0] + 3600, "format": "json"})
 with urllib.request.urlopen(f"http://{addr}/render?{query}", timeout=10) as answer:
     series = json.load(answer)
-for s in series:
-    for value, ts in s["datapoints"]:
-        if value is not None:
-            print(ts, repr(float(value)))
+if len(series) != 1:
+    sys.exit(f"{len(series)} series for {target!r}")
+points = series[0]["datapoints"]
+step = points[1][1] - points[0][1] if len(points) > 1 else 1
+got = [(ts, value) for value, ts in points if value is not None]
+if [v for _, v in got] != [v for _, v in want]:
+    sys.exit(f"values {[v for _, v in got]}, want {[v for _, v in want]}")
+for (slot, _), (ts, _) in zip(got, want):
+    if not slot <= ts < slot + step:
+        sys.exit(f"the point at {ts} is in the slot of {slot} (step {step})")
 EOF
 }
 
@@ -148,11 +157,7 @@ expect_points() {
   got=$(points "$key" | sort -n)
   same_points "$want" "$got" || fail "get $key: got [$(echo $got)], want [$(echo $want)]"
   if [ -n "$HADDR" ]; then
-    local first last
-    first=$(echo "$want" | head -1 | cut -d' ' -f1)
-    last=$(echo "$want" | tail -1 | cut -d' ' -f1)
-    got=$(render_points "$key" $((first - 1)) $((last + 1)) | sort -n) || fail "/render of $key failed"
-    same_points "$want" "$got" || fail "/render $key: got [$(echo $got)], want [$(echo $want)]"
+    got=$(render_matches "$key" "$@" 2>&1) || fail "/render of $key: $got"
   fi
 }
 
