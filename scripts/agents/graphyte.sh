@@ -4,9 +4,9 @@
 # every one must read back exactly, by `get` and by /render.
 # Usage: scripts/agents/graphyte.sh   (see lib.sh for the environment)
 source "$(dirname "$0")/lib.sh" graphyte
-install_graphyte() {
-  python3 -m venv "$WORK/venv" && "$WORK/venv/bin/pip" install -q --disable-pip-version-check graphyte
-}
+# Debian's own python3 makes venvs only with python3-venv installed.
+python3 -m venv "$WORK/venv" 2>/dev/null || { rm -rf "$WORK/venv"; install_deb python3-venv; python3 -m venv "$WORK/venv"; }
+install_graphyte() { "$WORK/venv/bin/pip" install -q --disable-pip-version-check graphyte; }
 timed "install graphyte (pip, into a venv)" install_graphyte
 start_deadline
 start_metricsd

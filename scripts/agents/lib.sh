@@ -13,7 +13,8 @@
 #
 # Sets ROOT, WORK, and after start_metricsd: MADDR (course protocol),
 # GADDR/GPORT (Graphite, TCP and UDP), HADDR (HTTP, empty without it).
-# METRICSD=path and METRICSCTL=path run other builds instead of building.
+# METRICSD=path runs that build instead of building a release one (and the
+# metricsctl beside it, or METRICSCTL=path): CI gives its debug build.
 set -euo pipefail
 AGENT=$1
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -45,14 +46,15 @@ timed() {
   note "$what: $((SECONDS - start)) s"
 }
 
-# need_deb PACKAGE COMMAND: installs Debian's PACKAGE unless COMMAND exists.
-need_deb() {
-  command -v "$2" >/dev/null && return 0
-  install_deb() {
+# install_deb PACKAGE: installs Debian's PACKAGE, saying how long it took.
+install_deb() {
+  apt_install() {
     apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -yq --no-install-recommends "$1" >/dev/null
   }
-  timed "install $1 (apt-get)" install_deb "$1"
+  timed "install $1 (apt-get)" apt_install "$1"
 }
+# need_deb PACKAGE COMMAND: installs Debian's PACKAGE unless COMMAND exists.
+need_deb() { command -v "$2" >/dev/null || install_deb "$1"; }
 
 # wait_until DESCRIPTION COMMAND...: polls COMMAND every 0.2 s until it
 # succeeds, failing with DESCRIPTION once the deadline has passed.
@@ -91,7 +93,7 @@ start_metricsd() {
     (cd "$ROOT" && cargo build --release -q --bin metricsd --bin metricsctl) || fail "cargo build failed"
   fi
   METRICSD=${METRICSD:-$ROOT/target/release/metricsd}
-  METRICSCTL=${METRICSCTL:-$ROOT/target/release/metricsctl}
+  METRICSCTL=${METRICSCTL:-$(dirname "$METRICSD")/metricsctl}
   local args=(--listen 127.0.0.1:0 --graphite-listen 127.0.0.1:0 --in-memory)
   "$METRICSD" --help | grep -q -- --graphite-listen || fail "this metricsd has no --graphite-listen"
   if "$METRICSD" --help | grep -q -- --http-listen; then args+=(--http-listen 127.0.0.1:0); fi

@@ -8,8 +8,11 @@ set -uo pipefail
 cd "$(dirname "$0")"
 AGENTS=("$@")
 [ ${#AGENTS[@]} -gt 0 ] || AGENTS=(graphyte carbon-c-relay statsd collectd)
-# Built once here, not by each script in turn.
-(cd ../.. && cargo build --release -q --bin metricsd --bin metricsctl) || exit 1
+# Built once here, not by each script in turn (unless METRICSD names a
+# build to run, as in lib.sh).
+if [ -z "${METRICSD:-}" ]; then
+  (cd ../.. && cargo build --release -q --bin metricsd --bin metricsctl) || exit 1
+fi
 LOGS=$(mktemp -d)
 trap 'rm -rf "$LOGS"' EXIT
 failed=0
