@@ -105,6 +105,30 @@ fn get_run_checks_the_preloaded_points() {
 }
 
 #[test]
+fn a_realistic_mix_stores_every_put_in_its_series_and_range_runs_check_windows() {
+    let (addr, server) = spawn_local().unwrap();
+    let mix = "--json --workload mix --key-prefix mix. --keys 40 --connections 4 --pipeline 8 --requests 4000";
+    let json = report(&bench(addr, mix));
+    assert_counts(&json, 4000, 0);
+    assert_eq!(json["workload"], "mix");
+    let mut client = Client::new("127.0.0.1", addr.port(), Some(Duration::from_secs(20))).unwrap();
+    let all = client.get("*").unwrap();
+    // 100 points in each of 40 series: every put a new point, in order.
+    assert_eq!(all.len(), 40);
+    assert!(all.values().all(|points| points.len() == 100), "{:?}", all.keys());
+    assert!(all.contains_key("mix.host0.counter0") && all.contains_key("mix.host1.float19"));
+    let counter = &all["mix.host0.counter0"];
+    assert!(counter.windows(2).all(|w| w[0].0 < w[1].0));
+    // A counter: it grows, or resets to near zero.
+    assert!(counter.windows(2).all(|w| w[0].1 <= w[1].1 || w[1].1 < w[0].1 / 2.0));
+    server.shutdown();
+
+    let (json, _) = run_fresh("--workload range:7 --keys 3 --points 30 --requests 300 --pipeline 4");
+    assert_counts(&json, 300, 0);
+    assert_eq!(json["workload"], "range:7");
+}
+
+#[test]
 fn no_preload_checks_points_stored_earlier() {
     let (addr, server) = spawn_local().unwrap();
     let get = "--workload get --keys 4 --points 3 --requests 20 --connections 2";
@@ -262,7 +286,7 @@ fn unreachable_server_and_bad_flags() {
         "{msg}"
     );
     let msg = failure(&bench(addr, "--workload delete"), 2);
-    assert!(msg.contains("--workload must be put, get or mixed"), "{msg}");
+    assert!(msg.contains("--workload must be put, get, mixed"), "{msg}");
     let help = bench(addr, "--help");
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--connections N"));

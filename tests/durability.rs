@@ -496,6 +496,59 @@ fn a_replaced_data_directory_is_noticed_within_a_second_with_fsync_everysec() {
     assert_eq!(exchange(&mut s, b"put b 1 1\n", 1), refused);
 }
 
+/// The exact answer to `get *`, through a fresh connection.
+fn get_all_bytes(server: &TestServer) -> String {
+    exchange(&mut server.connect(), b"get *\n", 1)
+}
+
+/// `tests/fixtures/datadir-v1` is a data directory written by the release
+/// before snapshot format 2 (commit 529faea): 555 puts in one batch (two
+/// series past a chunk's 240 points, a counter and a one-decimal gauge;
+/// full-precision ratios; a constant flag; extreme timestamps and values;
+/// out-of-order points and an overwrite), compacted with
+/// `--compact-min-bytes 1KiB` into a format-1 snapshot, then 4 puts in the
+/// log after it (a new point, two overwrites of snapshot points, a new
+/// key). `datadir-v1-get-all.txt` is that release's answer to `get *`.
+#[test]
+fn a_data_directory_of_the_release_before_chunks_loads_exactly_and_is_rewritten_in_format_2() {
+    let dir = TempDir::new("datadir-v1");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let v1_snapshot = "snapshot-0000000002";
+    for file in [v1_snapshot, "log-0000000002"] {
+        std::fs::copy(fixtures.join("datadir-v1").join(file), dir.0.join(file)).unwrap();
+    }
+    let want = std::fs::read_to_string(fixtures.join("datadir-v1-get-all.txt")).unwrap();
+    assert_eq!(want.lines().count(), 1 + 559 + 1, "ok, 559 points, the blank line");
+
+    let server = durable(&dir, &[]);
+    assert_eq!(get_all_bytes(&server), want, "format 1 loaded");
+    // The format-1 snapshot is rewritten at once, far below the floor.
+    wait_for_figure(&server, "log.compactions", 1);
+    assert_eq!(get_all_bytes(&server), want, "after the compaction");
+    server.stop();
+
+    let files = dir.files();
+    assert_eq!(files, ["LOCK", "log-0000000003", "snapshot-0000000003"]);
+    let v2 = std::fs::read(dir.0.join("snapshot-0000000003")).unwrap();
+    assert_eq!(&v2[..16], SNAPSHOT_MAGIC, "format 2");
+    record_starts(&v2, SNAPSHOT_MAGIC);
+    let v1_len = std::fs::metadata(fixtures.join("datadir-v1").join(v1_snapshot))
+        .unwrap()
+        .len();
+    // Two series of one sealed chunk each, a few bits a point: the rest
+    // are heads, still 16 bytes a point.
+    assert!(
+        (v2.len() as u64) < v1_len * 2 / 3,
+        "{} bytes, {v1_len} in format 1",
+        v2.len()
+    );
+
+    let server = durable(&dir, &[]);
+    assert_eq!(get_all_bytes(&server), want, "format 2 loaded");
+    // Nothing to rewrite any more.
+    assert_eq!(figure(&server, "log.compactions"), 0);
+}
+
 #[test]
 fn a_second_server_on_the_same_directory_is_refused() {
     let dir = TempDir::new("lock");

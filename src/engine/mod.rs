@@ -266,14 +266,6 @@ impl Engine {
         }
     }
 
-    #[cold]
-    #[inline(never)]
-    fn bad_graphite_line(&mut self, cause: PlaintextError, peer: SocketAddr) {
-        self.counters.graphite_errors[cause.index()] += 1;
-        self.warn_bad_graphite_line
-            .warn(format_args!("bad graphite line from {peer}: {cause}"));
-    }
-
     /// Kept out of [`Engine::count`], so that the counting of traffic on
     /// every read and write inlines to one addition.
     #[cold]
@@ -282,6 +274,15 @@ impl Engine {
         self.counters.errors[cause.index()] += 1;
         self.warn_bad_request
             .warn(format_args!("bad request from {peer}: {cause}"));
+    }
+
+    /// Out of [`Engine::count`] for the same reason as `bad_request`.
+    #[cold]
+    #[inline(never)]
+    fn bad_graphite_line(&mut self, cause: PlaintextError, peer: SocketAddr) {
+        self.counters.graphite_errors[cause.index()] += 1;
+        self.warn_bad_graphite_line
+            .warn(format_args!("bad graphite line from {peer}: {cause}"));
     }
 
     /// The event loop's gauge of open connections.
@@ -442,6 +443,13 @@ impl Engine {
     pub fn store_mut(&mut self) -> &mut Store {
         &mut self.store
     }
+
+    /// Makes the next commit fail as a full disk would (see
+    /// `Journal::break_log_for_test`).
+    pub fn break_log_for_test(&mut self) {
+        let log = self.log.as_mut().expect("a durable engine");
+        log.journal.break_log_for_test();
+    }
 }
 
 #[cfg(test)]
@@ -538,8 +546,7 @@ mod tests {
         engine.delete("a").unwrap();
         engine.put("a", 8, 8.0).unwrap();
         // The log's file goes read-only under it: the commit fails.
-        let log = engine.log.as_mut().unwrap();
-        log.journal.break_log_for_test();
+        engine.break_log_for_test();
         assert!(engine.commit().is_err());
         assert_eq!(
             points_of(&engine, "a"),

@@ -31,9 +31,12 @@ use crate::protocol::number::{parse_timestamp, parse_value};
 use crate::protocol::{is_field_byte, is_valid_key, Framed, LineFramer};
 use std::borrow::Cow;
 
-/// The longest line accepted by default, before its `\n`: Twisted's
-/// `LineOnlyReceiver.MAX_LENGTH` (16384), carbon's own limit. Carbon drops
-/// the connection on a longer line; metricsd skips the line and counts it.
+/// Carbon's longest line, before its `\n`: Twisted's
+/// `LineOnlyReceiver.MAX_LENGTH` (16384). Carbon drops the connection on a
+/// longer line; metricsd skips the line and counts it. The server's
+/// Graphite port takes `--max-line-bytes` instead (65536 by default, so
+/// every line carbon accepts is accepted); this is the bound for tools that
+/// decode plaintext without a server's settings.
 pub const DEFAULT_MAX_LINE: usize = 16384;
 
 /// One point sent over the plaintext protocol.

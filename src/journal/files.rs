@@ -221,6 +221,7 @@ impl RecordReader {
 /// log of any size is replayed without loading it whole.
 pub struct RecordReader {
     file: File,
+    magic: &'static [u8; 16],
     salt: u32,
     size: u64,
     buf: Vec<u8>,
@@ -235,24 +236,36 @@ pub struct RecordReader {
 const READ_CHUNK: usize = 4 << 20;
 
 impl RecordReader {
-    /// Opens `path` and reads its header, which must be `magic`'s.
-    pub fn open(path: &Path, magic: &[u8; 16]) -> Result<RecordReader, Error> {
+    /// Opens `path` and reads its header, which must be one of `magics`
+    /// (the versions of a kind of file that are read; [`RecordReader::magic`]
+    /// says which it is).
+    pub fn open(path: &Path, magics: &[&'static [u8; 16]]) -> Result<RecordReader, Error> {
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let mut header = [0; FILE_HEADER_BYTES];
-        let salt = file
+        let (magic, salt) = file
             .read_exact(&mut header)
             .ok()
-            .and_then(|()| format::parse_file_header(&header, magic))
+            .and_then(|()| {
+                magics
+                    .iter()
+                    .find_map(|&magic| format::parse_file_header(&header, magic).map(|salt| (magic, salt)))
+            })
             .ok_or_else(|| Error::NotOurs { file: path.to_owned() })?;
         Ok(RecordReader {
             file,
+            magic,
             salt,
             size,
             buf: Vec::new(),
             start: 0,
             base: FILE_HEADER_BYTES as u64,
         })
+    }
+
+    /// The magic the file starts with: its kind and version.
+    pub fn magic(&self) -> &'static [u8; 16] {
+        self.magic
     }
 
     /// The salt of the file's checksums.

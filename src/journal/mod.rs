@@ -179,8 +179,8 @@ pub struct Journal {
     /// Size of the snapshot the current log started from.
     snapshot_bytes: u64,
     compact_min_bytes: u64,
-    /// The snapshot was cut by `--repair`: the next compaction replaces it
-    /// whatever the log's size, and clears this.
+    /// The snapshot was cut by `--repair` or is of an older format: the
+    /// next compaction replaces it whatever the log's size, and clears this.
     compact_at_once: bool,
     syncer: Option<Syncer>,
     compaction: Option<Compaction>,
@@ -238,7 +238,7 @@ impl Journal {
             stopping: false,
             snapshot_bytes: recovered.snapshot_bytes,
             compact_min_bytes: options.compact_min_bytes,
-            compact_at_once: recovered.snapshot_repaired,
+            compact_at_once: recovered.snapshot_repaired || recovered.snapshot_outdated,
             syncer,
             compaction: None,
             compaction_retry_at: None,

@@ -10,8 +10,11 @@
 //! operator's `--repair`.
 
 use super::files::{self, DataDir, RecordReader, Step};
-use super::format::{self, Damage, LogEntry, SnapshotRecord, FILE_HEADER_BYTES, LOG_MAGIC, SNAPSHOT_MAGIC};
+use super::format::{
+    self, Damage, LogEntry, SnapshotRecord, FILE_HEADER_BYTES, LOG_MAGIC, SNAPSHOT_MAGIC, SNAPSHOT_MAGIC_V1,
+};
 use super::Error;
+use crate::store::chunk::Chunk;
 use crate::store::Store;
 use std::path::Path;
 use std::time::Instant;
@@ -27,6 +30,9 @@ pub struct Recovered {
     /// `--repair` dropped part of the snapshot: a new one should be written
     /// soon, or every start would find the damage again.
     pub snapshot_repaired: bool,
+    /// The snapshot is of format 1 (points, not chunks): a new one should
+    /// be written soon, at an eighth of its size or less.
+    pub snapshot_outdated: bool,
     /// Size of the snapshot loaded (0 without one).
     pub snapshot_bytes: u64,
 }
@@ -41,17 +47,22 @@ pub fn recover(dir: &DataDir, repair: bool) -> Result<Recovered, Error> {
     }
     let base = listing.snapshots.last().copied();
     let mut store = Store::new();
-    let mut snapshot_bytes = 0;
-    let mut snapshot_repaired = false;
+    let mut loaded = Loaded::default();
     if let Some(generation) = base {
         let path = dir.snapshot_path(generation);
-        (snapshot_bytes, snapshot_repaired) = load_snapshot(&path, repair, &mut store)?;
+        loaded = load_snapshot(&path, repair, &mut store)?;
         log::info!(
             "loaded {}: {} points in {} series",
             path.display(),
             store.point_count(),
             store.series_count()
         );
+        if loaded.outdated {
+            log::info!(
+                "{} is of snapshot format 1: a compaction rewrites it in format 2 now",
+                path.display()
+            );
+        }
     }
     // Files older than the snapshot are already in it: a crash came between
     // the snapshot's rename and their removal.
@@ -102,8 +113,9 @@ pub fn recover(dir: &DataDir, repair: bool) -> Result<Recovered, Error> {
         store,
         generation: logs.last().copied().unwrap_or(base.max(1)),
         log,
-        snapshot_bytes,
-        snapshot_repaired,
+        snapshot_bytes: loaded.bytes,
+        snapshot_repaired: loaded.repaired,
+        snapshot_outdated: loaded.outdated,
     })
 }
 
@@ -112,56 +124,112 @@ fn remove_superseded(path: &Path) -> Result<(), Error> {
     std::fs::remove_file(path).map_err(|e| Error::io(path, e))
 }
 
-/// Loads a snapshot into `store`; returns its size and whether `--repair`
-/// dropped part of it. A snapshot is renamed into place only once complete
-/// and synced, so any bad byte in it is damage, never a torn write.
-fn load_snapshot(path: &Path, repair: bool, store: &mut Store) -> Result<(u64, bool), Error> {
-    let mut reader = RecordReader::open(path, SNAPSHOT_MAGIC)?;
+/// What loading a snapshot found.
+#[derive(Debug, Default)]
+struct Loaded {
+    /// Its size.
+    bytes: u64,
+    /// `--repair` dropped part of it.
+    repaired: bool,
+    /// It is of format 1.
+    outdated: bool,
+}
+
+/// Loads a snapshot into `store`. A snapshot is renamed into place only
+/// once complete and synced, so any bad byte in it is damage, never a torn
+/// write.
+fn load_snapshot(path: &Path, repair: bool, store: &mut Store) -> Result<Loaded, Error> {
+    let mut reader = RecordReader::open(path, &[SNAPSHOT_MAGIC, SNAPSHOT_MAGIC_V1])?;
+    let outdated = reader.magic() == SNAPSHOT_MAGIC_V1;
     let size = reader.size();
     let (mut series, mut points) = (0u64, 0u64);
     let mut last_key: Option<Box<str>> = None;
     let io = |e| Error::io(path, e);
+    let damaged = |at, damage| {
+        damaged(path, at, damage, repair, size).map(|repaired| Loaded {
+            bytes: size,
+            repaired,
+            outdated,
+        })
+    };
     let damage = loop {
         let at = reader.offset();
         match reader.next().map_err(io)? {
-            Step::Record(body) => match format::decode_snapshot(body) {
-                Ok(SnapshotRecord::Series { key, points: bytes }) => {
-                    if last_key.as_deref() != Some(key) {
-                        series += 1;
-                        last_key = Some(key.into());
+            Step::Record(body) => {
+                let len = body.len();
+                match format::decode_snapshot(body) {
+                    Ok(SnapshotRecord::End {
+                        series: want_series,
+                        points: want_points,
+                    }) => {
+                        if (want_series, want_points) != (series, points) {
+                            return damaged(at, Damage::EndMismatch);
+                        }
+                        match reader.next().map_err(io)? {
+                            Step::End => {
+                                return Ok(Loaded {
+                                    bytes: size,
+                                    repaired: false,
+                                    outdated,
+                                })
+                            }
+                            _ => return damaged(at, Damage::AfterEnd),
+                        }
                     }
-                    points += (bytes.len() / 16) as u64;
-                    store.put_points(key, format::points(bytes));
-                }
-                Ok(SnapshotRecord::End {
-                    series: want_series,
-                    points: want_points,
-                }) => {
-                    if (want_series, want_points) != (series, points) {
-                        return damaged(path, at, Damage::EndMismatch, repair, size);
+                    Ok(record) => match load_series(record, outdated, store) {
+                        Ok((key, n)) => {
+                            if last_key.as_deref() != Some(key) {
+                                series += 1;
+                                last_key = Some(key.into());
+                            }
+                            points += n;
+                        }
+                        Err(damage) => {
+                            reader.unread(len);
+                            break damage;
+                        }
+                    },
+                    Err(damage) => {
+                        reader.unread(len);
+                        break damage;
                     }
-                    match reader.next().map_err(io)? {
-                        Step::End => return Ok((size, false)),
-                        _ => return damaged(path, at, Damage::AfterEnd, repair, size),
-                    }
                 }
-                Err(damage) => {
-                    let len = body.len();
-                    reader.unread(len);
-                    break damage;
-                }
-            },
+            }
             // Without its END record the snapshot is cut short.
             Step::End => break Damage::NoEnd,
             Step::Bad(damage) => break damage,
         }
     };
     let at = reader.offset();
-    damaged(path, at, damage, repair, size)
+    damaged(at, damage)
 }
 
-/// A snapshot with damage at `at`: refused, or with `--repair` kept up to it.
-fn damaged(path: &Path, at: u64, damage: Damage, repair: bool, size: u64) -> Result<(u64, bool), Error> {
+/// Stores the points of a SERIES or CHUNKS record; returns its key and
+/// point count. A chunk whose bits do not decode is damage; the chunks
+/// before it in the record are kept (with `--repair`, what precedes the
+/// damage).
+fn load_series<'a>(record: SnapshotRecord<'a>, outdated: bool, store: &mut Store) -> Result<(&'a str, u64), Damage> {
+    match record {
+        SnapshotRecord::Series { key, points } => {
+            store.put_points(key, format::points(points));
+            Ok((key, (points.len() / 16) as u64))
+        }
+        // Format 1 has no chunks: one there is a forgery or a bug.
+        SnapshotRecord::Chunks { key, chunks, points } if !outdated => {
+            for entry in format::chunks(chunks) {
+                let chunk = Chunk::from_parts(entry.min_ts, entry.max_ts, entry.count, entry.bits.into())
+                    .map_err(|_| Damage::BadBody)?;
+                store.adopt_chunk(key, chunk).map_err(|_| Damage::BadBody)?;
+            }
+            Ok((key, points))
+        }
+        _ => Err(Damage::BadBody),
+    }
+}
+
+/// A snapshot with damage at `at`: refused, or with `--repair` kept up to
+/// it (returns true).
+fn damaged(path: &Path, at: u64, damage: Damage, repair: bool, size: u64) -> Result<bool, Error> {
     if !repair {
         return Err(Error::Corrupt {
             file: path.to_owned(),
@@ -174,7 +242,7 @@ fn damaged(path: &Path, at: u64, damage: Damage, repair: bool, size: u64) -> Res
         path.display(),
         size - at
     );
-    Ok((size, true))
+    Ok(true)
 }
 
 /// What replaying one log found.
@@ -235,7 +303,7 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<Replayed, 
             cut: None,
         });
     }
-    let mut reader = RecordReader::open(path, LOG_MAGIC)?;
+    let mut reader = RecordReader::open(path, &[LOG_MAGIC])?;
     let salt = reader.salt();
     let mut records = 0;
     let damage = loop {
@@ -299,6 +367,8 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<Replayed, 
 mod tests {
     use super::*;
     use crate::journal::{Batch, Fsync, Journal, Options};
+    use crate::store::mix::Mix;
+    use crate::store::Part;
     use crate::test_support::{poll_until, TempDir, XorShift};
     use format::{SnapshotEncoder, HEADER_BYTES};
     use std::path::PathBuf;
@@ -557,6 +627,18 @@ mod tests {
 
     const SNAPSHOT: &[Put] = &[("a", 1, 1.0), ("a", 2, 2.0), ("b", 1, 3.0), ("c", -1, 4.0)];
 
+    /// Writes `bytes` as snapshot 1 and checks that recovery refuses it as
+    /// damaged at `at` (where bit `bit` was flipped).
+    #[track_caller]
+    fn assert_snapshot_refused_at(dir: &TempDir, bytes: &[u8], at: usize, bit: usize) {
+        std::fs::write(snapshot_path(dir, 1), bytes).unwrap();
+        match recover_dir(dir, false) {
+            Err(Error::Corrupt { offset, .. }) => assert_eq!(offset, at as u64, "bit {bit}"),
+            Err(e) => panic!("bit {bit}: {e}"),
+            Ok(_) => panic!("bit {bit} flipped went unnoticed"),
+        }
+    }
+
     #[test]
     fn a_flipped_bit_anywhere_in_a_snapshot_record_is_refused() {
         let dir = TempDir::new("flip-snapshot");
@@ -566,12 +648,7 @@ mod tests {
             for bit in at * 8..end * 8 {
                 let mut bad = bytes.clone();
                 bad[bit / 8] ^= 1 << (bit % 8);
-                std::fs::write(snapshot_path(&dir, 1), &bad).unwrap();
-                match recover_dir(&dir, false) {
-                    Err(Error::Corrupt { offset, .. }) => assert_eq!(offset, at as u64, "bit {bit}"),
-                    Err(e) => panic!("bit {bit}: {e}"),
-                    Ok(_) => panic!("bit {bit} flipped went unnoticed"),
-                }
+                assert_snapshot_refused_at(&dir, &bad, at, bit);
             }
         }
         // A snapshot is complete or damaged: cut short anywhere, even
@@ -680,8 +757,142 @@ mod tests {
         );
     }
 
+    /// A snapshot of `store` as a compaction writes it, a record per part
+    /// (a chunk's record, or a run of points), and where each record starts
+    /// (the END record last).
+    fn snapshot_of(store: &Store, magic: &[u8; 16]) -> (Vec<u8>, Vec<usize>) {
+        let (header, salt) = format::new_file_header(magic);
+        let mut bytes = header.to_vec();
+        let mut encoder = SnapshotEncoder::new(salt);
+        let mut starts = Vec::new();
+        store.walk_parts(None, |key, part| {
+            encoder.flush(&mut bytes);
+            starts.push(bytes.len());
+            match part {
+                Part::Sealed(chunk) => encoder.push_chunk(&mut bytes, key, chunk),
+                Part::Points(points) => points.iter().for_each(|&p| encoder.push(&mut bytes, key, p)),
+            }
+            true
+        });
+        encoder.flush(&mut bytes);
+        starts.push(bytes.len());
+        encoder.finish(&mut bytes);
+        (bytes, starts)
+    }
+
+    /// A store of `metrics` series of `points` points of the realistic mix,
+    /// the first with a late point (a thawed chunk), and extremes.
+    fn mixed_store(metrics: u64, points: usize) -> Store {
+        let mix = Mix {
+            seed: 3,
+            start: 1_700_000_000,
+        };
+        let mut store = Store::new();
+        for metric in 0..metrics {
+            let key = mix.key(0, metric);
+            for (t, v) in mix.series(0, metric).take(points) {
+                store.put(&key, t, v);
+            }
+        }
+        let late = mix.key(0, 0);
+        let (t, _) = mix.series(0, 0).nth(100).unwrap();
+        store.put(&late, t + 1, 0.5);
+        for (t, v) in [(i64::MIN, -0.0), (-1, 5e-324), (i64::MAX, 1e300)] {
+            store.put("edge", t, v);
+        }
+        store
+    }
+
+    #[test]
+    fn a_store_of_chunks_round_trips_through_a_snapshot_of_format_2() {
+        let dir = TempDir::new("v2");
+        let store = mixed_store(20, 1000);
+        let (bytes, _) = snapshot_of(&store, SNAPSHOT_MAGIC);
+        let per_point = (bytes.len() as f64) / store.point_count() as f64;
+        // The chunks' bits and a few hundred head points at 16 bytes.
+        assert!(per_point < 4.0, "{per_point} bytes a point");
+        std::fs::write(snapshot_path(&dir, 1), &bytes).unwrap();
+        let recovered = recover_dir(&dir, false).unwrap();
+        assert!(!recovered.snapshot_outdated);
+        assert_eq!(dump(&recovered.store), dump(&store));
+        assert_eq!(recovered.store.point_count(), store.point_count());
+        // Kept as chunks: the loaded store takes no more memory.
+        let allocated = |s: &Store| s.series_from(None).map(|(_, s)| s.allocated_bytes()).sum::<usize>();
+        assert!(allocated(&recovered.store) <= allocated(&store));
+    }
+
+    #[test]
+    fn format_1_still_loads_and_asks_for_a_rewrite_but_holds_no_chunks() {
+        let dir = TempDir::new("v1");
+        let (mut bytes, _) = snapshot_bytes(SNAPSHOT);
+        bytes[..16].copy_from_slice(SNAPSHOT_MAGIC_V1);
+        std::fs::write(snapshot_path(&dir, 1), &bytes).unwrap();
+        let recovered = recover_dir(&dir, false).unwrap();
+        assert!(recovered.snapshot_outdated);
+        assert_eq!(dump(&recovered.store), model(SNAPSHOT));
+        drop(recovered);
+        // A CHUNKS record under format 1's magic: not what format 1 holds.
+        let (mut bytes, starts) = snapshot_of(&mixed_store(3, 500), SNAPSHOT_MAGIC);
+        bytes[..16].copy_from_slice(SNAPSHOT_MAGIC_V1);
+        std::fs::write(snapshot_path(&dir, 1), &bytes).unwrap();
+        let first_chunks = starts
+            .iter()
+            .copied()
+            .find(|&at| bytes[at + HEADER_BYTES] == 5)
+            .expect("a CHUNKS record");
+        match recover_dir(&dir, false) {
+            Err(Error::Corrupt { offset, damage, .. }) => {
+                assert_eq!((offset, damage), (first_chunks as u64, Damage::BadBody))
+            }
+            other => panic!("{:?}", other.map(|r| r.store.point_count())),
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_in_a_chunk_record_is_refused_and_bad_chunk_bits_never_panic() {
+        let dir = TempDir::new("flip-chunks");
+        // Small, as every bit of a record is tried: a few chunks of each
+        // value coding but XOR.
+        let store = mixed_store(4, 500);
+        let (bytes, starts) = snapshot_of(&store, SNAPSHOT_MAGIC);
+        // The first CHUNKS record (kind 5 after the record header).
+        let i = (0..starts.len() - 1)
+            .find(|&i| bytes[starts[i] + HEADER_BYTES] == 5)
+            .expect("a CHUNKS record");
+        let (at, end) = (starts[i], starts[i + 1]);
+        let salt = u32::from_le_bytes(bytes[16..20].try_into().unwrap());
+        let (mut bad_bodies, mut loaded) = (0, 0);
+        for bit in at * 8..end * 8 {
+            let mut bad = bytes.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert_snapshot_refused_at(&dir, &bad, at, bit);
+            // The same bits under a checksum made to match (written by
+            // something else, or a bug): damage, or points (a flipped value
+            // bit is still a value), never a panic.
+            if bit >= (at + HEADER_BYTES) * 8 {
+                let mut hasher = crc32fast::Hasher::new_with_initial(salt);
+                hasher.update(&bad[at..at + 4]);
+                hasher.update(&bad[at + HEADER_BYTES..end]);
+                bad[at + 4..at + 8].copy_from_slice(&hasher.finalize().to_le_bytes());
+                std::fs::write(snapshot_path(&dir, 1), &bad).unwrap();
+                match recover_dir(&dir, false) {
+                    Err(Error::Corrupt { offset, damage, .. }) => {
+                        bad_bodies += usize::from(offset == at as u64 && damage == Damage::BadBody)
+                    }
+                    Err(e) => panic!("bit {bit}: {e}"),
+                    Ok(_) => loaded += 1,
+                }
+            }
+        }
+        assert!(bad_bodies > 100 && loaded > 0, "{bad_bodies} refused, {loaded} loaded");
+        std::fs::write(snapshot_path(&dir, 1), &bytes).unwrap();
+        assert_eq!(dump(&recover_dir(&dir, false).unwrap().store), dump(&store));
+    }
+
     const KEYS: u64 = 400;
-    const TIMESTAMPS: u64 = 200;
+    /// Over two chunks a key, so puts during a compaction land in sealed
+    /// chunks as well as heads.
+    const TIMESTAMPS: u64 = 600;
 
     /// Random puts over a few hundred keys, and a delete now and then,
     /// applied to `store` and appended by `journal`, as a loop turn does.
@@ -710,15 +921,17 @@ mod tests {
             ..options(&dir)
         };
         let (mut journal, mut store) = Journal::open(&options).unwrap();
-        // Every (key, timestamp) once: a snapshot of three slices or more
-        // (1.3 MB), so puts land between slices, before and after where its
-        // walk has reached.
+        // Every (key, timestamp) once, full-precision values (some 8
+        // bytes a point in chunks): a snapshot of three slices or more
+        // (about 2 MB), so puts land between slices, before and after where
+        // its walk has reached.
         let mut batch = Batch::default();
         for key in 0..KEYS {
             let key = format!("k{key:03}");
             for timestamp in 0..TIMESTAMPS as i64 {
-                store.put(&key, timestamp, -1.0);
-                batch.push(&key, timestamp, -1.0, None);
+                let value = rng.next() as f64 / 7.0;
+                store.put(&key, timestamp, value);
+                batch.push(&key, timestamp, value, None);
             }
         }
         // A key deleted before the compaction begins: its delete is in the

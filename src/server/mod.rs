@@ -70,8 +70,10 @@ const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const GRAPHITE_LISTENER: Token = Token(2);
 const GRAPHITE_UDP: Token = Token(3);
-/// Connection tokens are slab keys offset past the fixed tokens.
-const FIRST_CONNECTION: usize = 4;
+/// Connection tokens are slab keys offset past the fixed tokens: the waker,
+/// each protocol's listener and the datagram sockets. 16 leaves room for
+/// the protocols to come without moving the connections' tokens again.
+const FIRST_CONNECTION: usize = 16;
 
 pub use crate::session::Limits;
 use crate::session::ANSWER_SLICE_BYTES;

@@ -38,3 +38,31 @@ pub enum Phase {
     /// Nothing left to do: the connection is dropped.
     Closing,
 }
+
+impl Phase {
+    /// After the peer's end of stream: a reading session drains what it
+    /// has, a lingering one is done.
+    pub fn at_end_of_input(self) -> Phase {
+        match self {
+            Phase::Reading => Phase::Draining,
+            Phase::Lingering { .. } => Phase::Closing,
+            other => other,
+        }
+    }
+
+    /// Stopping and everything sent: the session lingers.
+    pub fn lingering(self) -> Phase {
+        match self {
+            Phase::Stopping => Phase::Lingering { dropped: false },
+            other => other,
+        }
+    }
+
+    /// Lingering, the peer sent more, which was dropped.
+    pub fn dropped_input(self) -> Phase {
+        match self {
+            Phase::Lingering { .. } => Phase::Lingering { dropped: true },
+            other => other,
+        }
+    }
+}

@@ -42,9 +42,20 @@ options:
   --requests N          requests in all [default: {DEFAULT_REQUESTS}]
   --duration DURATION   instead of --requests: send for this long (seconds
                         or a number with a unit: 0.5, 30s, 5m)
-  --workload W          put, get or mixed:PUT_PERCENT [default: put]
+  --workload W          put, get, mixed:PUT_PERCENT, mix, mix:SHAPE or
+                        range:SECONDS [default: put]
+                          mix: puts of a realistic mix of K series
+                          (hosts of 20 metrics: counters, integer and
+                          decimal gauges, flags, floats; every 10 s from
+                          --timestamp-base at a per-host phase, with
+                          jitter and gaps; keys P + host3.counter8), each
+                          series in time order from one connection;
+                          mix:SHAPE the same of one shape only (counter,
+                          int_gauge, decimal_gauge, flag, float)
+                          range: 'range KEY FROM TO' of SECONDS preloaded
+                          points (one a second) at a random place
   --keys K              keys bench.k0 .. bench.k<K-1>, chosen at random
-                        [default: {DEFAULT_KEYS}]
+                        (mix: K series) [default: {DEFAULT_KEYS}]
   --key-prefix P        keys P0 .. P<K-1> instead [default: {DEFAULT_KEY_PREFIX}]
   --points P            points stored under every key before a get or mixed
                         run; a get-only run checks each answer holds exactly
@@ -212,10 +223,21 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Action, lexopt::Error> {
             return Err("--server graphite needs --confirm metricsd:ADDR or victoria:HTTPADDR".into())
         }
         (Server::Graphite, Some(_)) if o.mix != Mix::Put => {
-            return Err("--server graphite only puts: a Graphite port cannot be read".into())
+            return Err("--server graphite sends --workload put only (a Graphite port cannot be read)".into())
         }
         (Server::Metricsd | Server::Redis, Some(_)) => return Err("--confirm is for --server graphite".into()),
         _ => {}
+    }
+    if matches!(o.mix, Mix::Realistic { .. }) && (o.keys as usize) < o.connections {
+        // A connection without series would have nothing to send.
+        return Err(format!(
+            "--workload {} needs --keys ({}) at least --connections ({})",
+            o.mix, o.keys, o.connections
+        )
+        .into());
+    }
+    if matches!(o.mix, Mix::Range { .. }) && o.server == Server::Redis {
+        return Err("--workload range needs --server metricsd: Redis has no range".into());
     }
     if o.threads > o.connections {
         return Err(format!(
@@ -367,7 +389,14 @@ mod tests {
             (&["--timeout", "1y"], "--timeout takes a duration such as"),
             (&["--rate", "0"], "positive"),
             (&["--rate", "inf"], "positive"),
-            (&["--workload", "delete"], "put, get or mixed"),
+            (&["--workload", "delete"], "put, get, mixed"),
+            (&["--workload", "mix:gauge"], "mix:SHAPE"),
+            (&["--workload", "range:0"], "range:SECONDS"),
+            (
+                &["--workload", "mix", "--keys", "3", "--connections", "4"],
+                "at least --connections",
+            ),
+            (&["--workload", "range:60", "--server", "redis"], "Redis has no range"),
             (&["--server", "memcached"], "metricsd, redis or graphite"),
             (&["--server", "graphite"], "needs --confirm"),
             (
@@ -376,7 +405,7 @@ mod tests {
             ),
             (
                 &["--server", "graphite", "--confirm", "metricsd:a:1", "--workload", "get"],
-                "only puts",
+                "--workload put only",
             ),
             (&["--confirm", "metricsd:a:1"], "for --server graphite"),
             (

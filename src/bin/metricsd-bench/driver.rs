@@ -15,7 +15,7 @@
 //! arrivals (no coordinated omission).
 
 use crate::histogram::Histogram;
-use crate::workload::{Framer, Op, SplitMix64, Verdict, Workload};
+use crate::workload::{Feed, Framer, Op, SplitMix64, Verdict, Workload};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use std::collections::VecDeque;
@@ -236,6 +236,8 @@ struct Conn {
     framer: Framer,
     in_flight: VecDeque<InFlight>,
     rng: SplitMix64,
+    /// A realistic mix's series this connection puts to.
+    feed: Option<Feed>,
 }
 
 /// Open loop: which request comes due next, in run-wide order.
@@ -315,6 +317,7 @@ impl<'a> Worker<'a> {
                 framer: workload.framer(),
                 in_flight: VecDeque::new(),
                 rng: SplitMix64::new(plan.seed, index),
+                feed: workload.feed(index, plan.seed),
             });
         }
         let end = plan.limit.end(start);
@@ -628,7 +631,10 @@ impl<'a> Worker<'a> {
 /// due at `since`.
 fn queue(workload: &Workload, connections: u64, conn: &mut Conn, since: Instant) {
     let seq = conn.sent * connections + conn.index;
-    let op = workload.next_op(&mut conn.rng, seq);
+    let op = match &mut conn.feed {
+        Some(feed) => feed.next_op(),
+        None => workload.next_op(&mut conn.rng, seq),
+    };
     workload.encode(op, &mut conn.out);
     conn.in_flight.push_back(InFlight { op, since });
     conn.sent += 1;

@@ -25,9 +25,10 @@ use crate::redis;
 use crate::resp::RespScanner;
 use memchr::{memchr, memchr_iter};
 use metricsd::protocol::number::{write_timestamp, write_value};
-use metricsd::protocol::request::{encode_get, encode_put};
+use metricsd::protocol::request::{encode_get, encode_put, encode_range};
 use metricsd::protocol::response::{parse_response, write_point, Response, ResponseError};
-use metricsd::protocol::{Query, ResponseScanner};
+use metricsd::protocol::{Query, Range, ResponseScanner};
+use metricsd::store::mix::{Mix as RealisticMix, Series as RealisticSeries, Shape};
 
 /// The first put timestamp by default: a recent Unix time (September
 /// 2020), as the project's earlier figures used. It keeps put timestamps
@@ -74,20 +75,52 @@ pub enum Mix {
     Mixed {
         put_percent: u8,
     },
+    /// Puts of the realistic mix of [`metricsd::store::mix`] (of one shape,
+    /// or all): `--keys` series, each with its own connection's points in
+    /// time order, every 10 s at its host's phase, with jitter and gaps.
+    Realistic {
+        shape: Option<Shape>,
+    },
+    /// `range KEY FROM TO` of a window of `seconds` at a random place in
+    /// the preloaded points (one a second, so the window holds `seconds`
+    /// points: `range:360` costs what an hour of a 10 s series does).
+    Range {
+        seconds: u32,
+    },
 }
 
 impl Mix {
-    /// `put`, `get` or `mixed:PUT_PERCENT`.
+    /// `put`, `get`, `mixed:PUT_PERCENT`, `mix`, `mix:SHAPE` or
+    /// `range:SECONDS`.
     pub fn parse(text: &str) -> Result<Mix, String> {
+        let wrong = || {
+            format!(
+                "--workload must be put, get, mixed:PUT_PERCENT (0 to 100), mix, mix:SHAPE ({}) or \
+                 range:SECONDS, not {text:?}",
+                Shape::ALL.map(Shape::name).join(", ")
+            )
+        };
         match text {
             "put" => Ok(Mix::Put),
             "get" => Ok(Mix::Get),
-            _ => text
-                .strip_prefix("mixed:")
-                .and_then(|p| p.parse::<u8>().ok())
-                .filter(|&p| p <= 100)
-                .map(|put_percent| Mix::Mixed { put_percent })
-                .ok_or_else(|| format!("--workload must be put, get or mixed:PUT_PERCENT (0 to 100), not {text:?}")),
+            "mix" => Ok(Mix::Realistic { shape: None }),
+            _ => {
+                if let Some(name) = text.strip_prefix("mix:") {
+                    let shape = Shape::ALL.into_iter().find(|s| s.name() == name).ok_or_else(wrong)?;
+                    return Ok(Mix::Realistic { shape: Some(shape) });
+                }
+                if let Some(seconds) = text.strip_prefix("range:") {
+                    return (seconds.parse::<u32>().ok())
+                        .filter(|&s| s >= 1)
+                        .map(|seconds| Mix::Range { seconds })
+                        .ok_or_else(wrong);
+                }
+                text.strip_prefix("mixed:")
+                    .and_then(|p| p.parse::<u8>().ok())
+                    .filter(|&p| p <= 100)
+                    .map(|put_percent| Mix::Mixed { put_percent })
+                    .ok_or_else(wrong)
+            }
         }
     }
 
@@ -98,7 +131,7 @@ impl Mix {
 
     /// Whether the run reads, so that points must be stored before it.
     pub fn has_gets(self) -> bool {
-        !matches!(self, Mix::Put | Mix::Mixed { put_percent: 100 })
+        !matches!(self, Mix::Put | Mix::Mixed { put_percent: 100 } | Mix::Realistic { .. })
     }
 }
 
@@ -108,6 +141,46 @@ impl std::fmt::Display for Mix {
             Mix::Put => f.write_str("put"),
             Mix::Get => f.write_str("get"),
             Mix::Mixed { put_percent } => write!(f, "mixed:{put_percent}"),
+            Mix::Realistic { shape: None } => f.write_str("mix"),
+            Mix::Realistic { shape: Some(shape) } => write!(f, "mix:{}", shape.name()),
+            Mix::Range { seconds } => write!(f, "range:{seconds}"),
+        }
+    }
+}
+
+/// Metrics a host of the realistic mix has: one cycle of its shapes.
+const METRICS_PER_HOST: u64 = 20;
+
+/// The (host, metric) of each series of a realistic mix of `count` series
+/// (of `shape` only, if given): host by host, a host's metrics in order.
+fn mix_series(shape: Option<Shape>, count: usize) -> Vec<(u64, u64)> {
+    let generator = RealisticMix { seed: 0, start: 0 };
+    (0u64..)
+        .flat_map(|host| (0..METRICS_PER_HOST).map(move |metric| (host, metric)))
+        .filter(|&(_, metric)| shape.is_none_or(|shape| generator.shape(metric) == shape))
+        .take(count)
+        .collect()
+}
+
+/// One connection's share of a realistic mix: its series, sent in turn, a
+/// point of each, as an agent sends all of a host's metrics every interval.
+pub struct Feed {
+    series: Vec<(u32, RealisticSeries)>,
+    next: usize,
+}
+
+impl Feed {
+    /// The next put.
+    pub fn next_op(&mut self) -> Op {
+        let at = self.next;
+        self.next = (at + 1) % self.series.len();
+        let (key, series) = &mut self.series[at];
+        // A mix series is endless.
+        let (timestamp, value) = series.next().unwrap_or_default();
+        Op::Point {
+            key: *key,
+            timestamp,
+            bits: value.to_bits(),
         }
     }
 }
@@ -123,6 +196,18 @@ pub enum Op {
     },
     Get {
         key: u32,
+    },
+    /// A put of a realistic mix's point (the value as bits, so that `Op`
+    /// stays `Eq`).
+    Point {
+        key: u32,
+        timestamp: i64,
+        bits: u64,
+    },
+    /// `range` of the window from `from` on.
+    Range {
+        key: u32,
+        from: i64,
     },
 }
 
@@ -199,9 +284,18 @@ fn series(points: usize) -> Vec<(f64, i64)> {
     (1..=points as i64).map(|t| (preload_value(t), t)).collect()
 }
 
-/// `<prefix>0` .. `<prefix><count - 1>`.
-fn key_names(prefix: &str, count: usize) -> Vec<String> {
-    (0..count).map(|i| format!("{prefix}{i}")).collect()
+/// `<prefix>0` .. `<prefix><count - 1>`; for a realistic mix, the prefix
+/// and each series' name (`host3.counter8`).
+fn key_names(mix: Mix, prefix: &str, count: usize) -> Vec<String> {
+    match mix {
+        Mix::Realistic { shape } => {
+            let names = RealisticMix { seed: 0, start: 0 };
+            (mix_series(shape, count).into_iter())
+                .map(|(host, metric)| format!("{prefix}{}", names.key(host, metric)))
+                .collect()
+        }
+        _ => (0..count).map(|i| format!("{prefix}{i}")).collect(),
+    }
 }
 
 /// The key prefix unless `--key-prefix` gives another.
@@ -216,7 +310,7 @@ impl Workload {
         Workload {
             mix,
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
-            keys: key_names(DEFAULT_KEY_PREFIX, keys as usize),
+            keys: key_names(mix, DEFAULT_KEY_PREFIX, keys as usize),
             connections: connections.max(1),
             timestamp_base: DEFAULT_TIMESTAMP_BASE,
             preloaded,
@@ -232,7 +326,7 @@ impl Workload {
 
     /// Keys `<prefix>0` .. instead.
     pub fn with_key_prefix(mut self, prefix: &str) -> Workload {
-        self.keys = key_names(prefix, self.keys.len());
+        self.keys = key_names(self.mix, prefix, self.keys.len());
         self.prefix = prefix.to_owned();
         self
     }
@@ -241,6 +335,25 @@ impl Workload {
     pub fn with_timestamp_base(mut self, base: i64) -> Workload {
         self.timestamp_base = base;
         self
+    }
+
+    /// Connection `conn`'s share of a realistic mix (the series `i` with
+    /// `i % connections == conn`), its points from `--seed` and the
+    /// timestamp base; None for other workloads, or when it has no series.
+    pub fn feed(&self, conn: u64, seed: u64) -> Option<Feed> {
+        let Mix::Realistic { shape } = self.mix else {
+            return None;
+        };
+        let generator = RealisticMix {
+            seed,
+            start: self.timestamp_base,
+        };
+        let series: Vec<(u32, RealisticSeries)> = (mix_series(shape, self.keys.len()).into_iter().enumerate())
+            .filter(|&(i, _)| i as u64 % self.connections == conn)
+            // Keys are counted in u32 (the --keys limit), so each fits.
+            .map(|(i, (host, metric))| (i as u32, generator.series(host, metric)))
+            .collect();
+        (!series.is_empty()).then_some(Feed { series, next: 0 })
     }
 
     /// Points stored under each key before the run.
@@ -289,9 +402,18 @@ impl Workload {
     #[inline]
     pub fn next_op(&self, rng: &mut SplitMix64, seq: u64) -> Op {
         let put = match self.mix {
-            Mix::Put => true,
+            // A realistic mix's puts come from each connection's Feed.
+            Mix::Put | Mix::Realistic { .. } => true,
             Mix::Get => false,
             Mix::Mixed { put_percent } => rng.below(100) < u64::from(put_percent),
+            Mix::Range { seconds } => {
+                // Windows wholly inside the preloaded 1..=P when they fit.
+                let starts = (self.preloaded as u64).saturating_sub(u64::from(seconds)) + 1;
+                return Op::Range {
+                    key: rng.below(self.keys.len() as u64) as u32,
+                    from: 1 + rng.below(starts) as i64,
+                };
+            }
         };
         let keys = self.keys.len() as u64;
         let conn = seq % self.connections;
@@ -336,6 +458,23 @@ impl Workload {
                 encode_put(out, &self.keys[key as usize], value, timestamp)
             }
             (Op::Get { key }, Expect::Lines { .. }) => encode_get(out, Query::Key(&self.keys[key as usize])),
+            (Op::Point { key, timestamp, bits }, Expect::Lines { .. }) => {
+                encode_put(out, &self.keys[key as usize], f64::from_bits(bits), timestamp)
+            }
+            (Op::Range { key, from }, Expect::Lines { .. }) => {
+                let range = Range {
+                    query: Query::Key(&self.keys[key as usize]),
+                    from,
+                    to: self.window_end(from),
+                    buckets: None,
+                };
+                encode_range(out, &range);
+            }
+            (Op::Point { key, timestamp, bits }, Expect::Redis(_)) => {
+                redis::encode_put(out, &self.keys[key as usize], f64::from_bits(bits), timestamp)
+            }
+            // Refused by the command line: Redis has no range.
+            (Op::Range { key, .. }, Expect::Redis(_)) => redis::encode_get(out, &self.keys[key as usize]),
             (Op::Put { key, seq }, Expect::Redis(_)) => {
                 let (value, timestamp) = self.put_point(seq);
                 redis::encode_put(out, &self.keys[key as usize], value, timestamp)
@@ -345,9 +484,12 @@ impl Workload {
                 let (value, timestamp) = self.put_point(seq);
                 encode_plaintext(out, &self.keys[key as usize], value, timestamp)
             }
+            (Op::Point { key, timestamp, bits }, Expect::Nothing) => {
+                encode_plaintext(out, &self.keys[key as usize], f64::from_bits(bits), timestamp)
+            }
             // A Graphite port cannot be read: the command line refuses
-            // reads with --server graphite, so no get is ever made.
-            (Op::Get { .. }, Expect::Nothing) => {}
+            // reads with --server graphite, so none is ever made.
+            (Op::Get { .. } | Op::Range { .. }, Expect::Nothing) => {}
         }
     }
 
@@ -364,7 +506,8 @@ impl Workload {
                     let (value, timestamp) = self.put_point(seq);
                     Some((key, value, timestamp))
                 }
-                Op::Get { .. } => None,
+                Op::Point { key, timestamp, bits } => Some((key, f64::from_bits(bits), timestamp)),
+                Op::Get { .. } | Op::Range { .. } => None,
             })
         })
     }
@@ -382,7 +525,20 @@ impl Workload {
                 let (value, timestamp) = self.put_point(seq);
                 redis::describe_put(&self.keys[key as usize], value, timestamp)
             }
-            (Op::Get { key }, Expect::Redis(_)) => redis::describe_get(&self.keys[key as usize]),
+            (Op::Point { key, timestamp, bits }, Expect::Redis(_)) => {
+                redis::describe_put(&self.keys[key as usize], f64::from_bits(bits), timestamp)
+            }
+            (Op::Get { key } | Op::Range { key, .. }, Expect::Redis(_)) => {
+                redis::describe_get(&self.keys[key as usize])
+            }
+        }
+    }
+
+    /// The last timestamp of the range window from `from`.
+    fn window_end(&self, from: i64) -> i64 {
+        match self.mix {
+            Mix::Range { seconds } => from + i64::from(seconds) - 1,
+            _ => from,
         }
     }
 
@@ -394,8 +550,8 @@ impl Workload {
             Expect::Nothing => return Err("an answer from a Graphite port, which never answers".to_owned()),
             Expect::Redis(expected) => {
                 return match op {
-                    Op::Put { .. } => expected.check_put(answer),
-                    Op::Get { .. } => expected.check_get(answer, self.mix == Mix::Get),
+                    Op::Put { .. } | Op::Point { .. } => expected.check_put(answer),
+                    Op::Get { .. } | Op::Range { .. } => expected.check_get(answer, self.mix == Mix::Get),
                 }
             }
         };
@@ -404,15 +560,23 @@ impl Workload {
             Response::Ok { body } => body,
         };
         match op {
-            Op::Put { .. } if body.is_empty() => Ok(Verdict::Ok),
-            Op::Put { .. } => Err(ResponseError::UnexpectedData.to_string()),
+            Op::Put { .. } | Op::Point { .. } if body.is_empty() => Ok(Verdict::Ok),
+            Op::Put { .. } | Op::Point { .. } => Err(ResponseError::UnexpectedData.to_string()),
             Op::Get { key } => {
                 let key = &self.keys[key as usize];
                 match self.mix {
                     Mix::Get => self.check_preloaded(point_tails, key, body),
-                    Mix::Put | Mix::Mixed { .. } => self.check_grown(key, body),
+                    _ => self.check_grown(key, body),
                 }
                 .map(|()| Verdict::Ok)
+            }
+            Op::Range { key, from } => {
+                // The preloaded points of the window: timestamps from..=to
+                // are tails from - 1 .. to, clipped to what was stored.
+                let (first, last) = (from as usize - 1, (self.window_end(from) as usize).min(self.preloaded));
+                let key = &self.keys[key as usize];
+                self.check_preloaded(&point_tails[first..last], key, body)
+                    .map(|()| Verdict::Ok)
             }
         }
     }
@@ -439,11 +603,11 @@ impl Workload {
     /// Says how a get-only answer differs from the preloaded points.
     fn explain_mismatch(&self, point_tails: &[Vec<u8>], key: &str, body: &[u8]) -> String {
         let lines = memchr_iter(b'\n', body).count();
-        if lines != self.preloaded() {
+        if lines != point_tails.len() {
             return format!(
                 "{lines} points where {} were stored (a server that already held {}* points, \
                  say from an earlier put run, answers so: start it afresh)",
-                self.preloaded(),
+                point_tails.len(),
                 self.prefix
             );
         }
@@ -590,6 +754,118 @@ mod tests {
         }
         assert!(!Mix::Mixed { put_percent: 100 }.has_gets());
         assert!(Mix::Mixed { put_percent: 99 }.has_gets());
+    }
+
+    #[test]
+    fn realistic_and_range_workload_names() {
+        assert_eq!(Mix::parse("mix"), Ok(Mix::Realistic { shape: None }));
+        for shape in Shape::ALL {
+            let name = format!("mix:{}", shape.name());
+            assert_eq!(Mix::parse(&name), Ok(Mix::Realistic { shape: Some(shape) }));
+            assert_eq!(Mix::parse(&name).unwrap().to_string(), name);
+        }
+        assert_eq!(Mix::parse("range:360"), Ok(Mix::Range { seconds: 360 }));
+        assert_eq!(Mix::Range { seconds: 360 }.to_string(), "range:360");
+        for bad in [
+            "mix:",
+            "mix:Counter",
+            "range",
+            "range:",
+            "range:0",
+            "range:-1",
+            "range:1.5",
+        ] {
+            assert!(Mix::parse(bad).is_err(), "{bad}");
+        }
+        assert!(!Mix::Realistic { shape: None }.has_gets());
+        assert!(Mix::Range { seconds: 1 }.has_gets());
+    }
+
+    #[test]
+    fn a_realistic_mix_puts_each_series_in_order_from_one_connection() {
+        let (keys, connections) = (45u32, 4u64);
+        let w = Workload::new(Mix::Realistic { shape: None }, keys, 0, connections).with_key_prefix("mix.");
+        let mut last: std::collections::HashMap<String, (u64, i64)> = Default::default();
+        for conn in 0..connections {
+            let mut feed = w.feed(conn, 7).expect("series for every connection");
+            for _ in 0..500 {
+                let op = feed.next_op();
+                let mut line = Vec::new();
+                w.encode(op, &mut line);
+                assert_eq!(line.pop(), Some(b'\n'));
+                let Ok(Some(Request::Put { key, timestamp, value })) = parse_line(&line) else {
+                    panic!("{op:?} encoded as {:?}", String::from_utf8_lossy(&line));
+                };
+                let Op::Point { bits, .. } = op else { panic!("{op:?}") };
+                assert_eq!(value.to_bits(), bits, "the value's text reads back exactly");
+                assert!(key.starts_with("mix.host"), "{key}");
+                if let Some(&(owner, before)) = last.get(key) {
+                    assert_eq!(owner, conn, "{key} from two connections");
+                    assert!(before < timestamp, "{key} out of order");
+                }
+                last.insert(key.to_owned(), (conn, timestamp));
+            }
+        }
+        assert_eq!(last.len(), keys as usize);
+        // One shape only.
+        let w = Workload::new(
+            Mix::Realistic {
+                shape: Some(Shape::Flag),
+            },
+            10,
+            0,
+            1,
+        );
+        let mut feed = w.feed(0, 1).unwrap();
+        for _ in 0..20 {
+            let Op::Point { key, .. } = feed.next_op() else {
+                panic!()
+            };
+            assert!(w.keys[key as usize].contains(".flag"), "{}", w.keys[key as usize]);
+        }
+        assert!(Workload::new(Mix::Put, 10, 0, 1).feed(0, 1).is_none());
+    }
+
+    #[test]
+    fn range_requests_ask_a_window_of_the_preload_and_demand_exactly_it() {
+        let w = Workload::new(Mix::Range { seconds: 5 }, 3, 12, 1);
+        let mut rng = SplitMix64::new(1, 0);
+        let mut froms = std::collections::BTreeSet::new();
+        for seq in 0..300 {
+            let op = w.next_op(&mut rng, seq);
+            let Op::Range { key, from } = op else { panic!("{op:?}") };
+            froms.insert(from);
+            let mut line = Vec::new();
+            w.encode(op, &mut line);
+            assert_eq!(line.pop(), Some(b'\n'));
+            match parse_line(&line) {
+                Ok(Some(Request::Range(r))) => assert_eq!(
+                    (r.query, r.from, r.to, r.buckets),
+                    (Query::Key(&w.keys[key as usize]), from, from + 4, None)
+                ),
+                other => panic!("{other:?}"),
+            }
+            // The answer a correct server gives: the window's points.
+            let name = &w.keys[key as usize];
+            let mut answer = Vec::new();
+            begin_ok(&mut answer);
+            for (k, value, t) in w
+                .preload_points()
+                .filter(|p| p.0 == name && (from..from + 5).contains(&p.2))
+            {
+                write_point(&mut answer, k, value, t);
+            }
+            end(&mut answer);
+            assert_eq!(w.check(op, &answer), Ok(Verdict::Ok));
+            // One point short, or the whole series: wrong.
+            assert!(w.check(op, &preloaded_answer(&w, name)).is_err());
+        }
+        assert_eq!(froms, (1..=8).collect(), "every window inside 1..=12");
+        // A window longer than the series: all of it.
+        let w = Workload::new(Mix::Range { seconds: 50 }, 1, 12, 1);
+        let op = w.next_op(&mut SplitMix64::new(1, 0), 0);
+        assert_eq!(op, Op::Range { key: 0, from: 1 });
+        assert_eq!(w.check(op, &preloaded_answer(&w, "bench.k0")), Ok(Verdict::Ok));
     }
 
     #[test]

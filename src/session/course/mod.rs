@@ -149,16 +149,12 @@ impl CourseSession {
     }
 
     pub fn end_of_input(&mut self) {
-        self.phase = match self.phase {
-            // A line without its `\n` at end of stream is not a request;
-            // it is dropped with the connection.
-            Phase::Reading => {
-                self.input = Vec::new();
-                Phase::Draining
-            }
-            Phase::Lingering { .. } => Phase::Closing,
-            other => other,
-        };
+        // A line without its `\n` at end of stream is not a request; it is
+        // dropped with the connection.
+        if self.phase == Phase::Reading {
+            self.input = Vec::new();
+        }
+        self.phase = self.phase.at_end_of_input();
     }
 
     pub fn stop(&mut self) {
@@ -174,15 +170,11 @@ impl CourseSession {
     }
 
     pub fn linger(&mut self) {
-        if self.phase == Phase::Stopping {
-            self.phase = Phase::Lingering { dropped: false };
-        }
+        self.phase = self.phase.lingering();
     }
 
     pub fn dropped_input(&mut self) {
-        if let Phase::Lingering { .. } = self.phase {
-            self.phase = Phase::Lingering { dropped: true };
-        }
+        self.phase = self.phase.dropped_input();
     }
 
     pub fn has_backlog(&self) -> bool {

@@ -114,14 +114,10 @@ impl GraphiteSession {
     /// The peer's end of stream. A last line without its `\n` is dropped,
     /// as carbon drops it (Twisted's line receiver keeps only whole lines).
     pub fn end_of_input(&mut self) {
-        self.phase = match self.phase {
-            Phase::Reading => {
-                self.input = Vec::new();
-                Phase::Draining
-            }
-            Phase::Lingering { .. } => Phase::Closing,
-            other => other,
-        };
+        if self.phase == Phase::Reading {
+            self.input = Vec::new();
+        }
+        self.phase = self.phase.at_end_of_input();
     }
 
     /// The server is stopping: everything read was stored already, only an
@@ -134,15 +130,11 @@ impl GraphiteSession {
     }
 
     pub fn linger(&mut self) {
-        if self.phase == Phase::Stopping {
-            self.phase = Phase::Lingering { dropped: false };
-        }
+        self.phase = self.phase.lingering();
     }
 
     pub fn dropped_input(&mut self) {
-        if let Phase::Lingering { .. } = self.phase {
-            self.phase = Phase::Lingering { dropped: true };
-        }
+        self.phase = self.phase.dropped_input();
     }
 
     /// Never: there is no output to wait for.
