@@ -47,7 +47,7 @@
 //! | `aggregate` | buckets of time and their aggregates (`avg`, `min`, …), streamed from a window's points | none |
 //! | `store` | in-memory series: points sorted by timestamp, last write wins | none |
 //! | `engine` | the one owner of store, journal and counters, behind a few methods with typed errors; the `stats` figures | files, through the journal |
-//! | `session` | one sans-IO session per connection and protocol (`course`; `graphite`, plaintext lines with no answers, and its UDP datagrams): bytes in, engine effects and answer bytes out, an explicit `Phase` | none |
+//! | `session` | one sans-IO session per connection and protocol (`course`; `graphite`, plaintext lines with no answers, and its UDP datagrams; `http`, the Graphite-compatible HTTP API and the page): bytes in, engine effects and answer bytes out, an explicit `Phase` | none |
 //! | [`journal`] | durability: the log (CRC-32 records, group commit, fsync policies), snapshots, recovery, compaction | files |
 //! | `server` | the single-threaded mio event loop over typed listeners (and Graphite's UDP socket) and a slab of connections (socket + readiness + session) | non-blocking sockets |
 //! | `rate_limit` | warnings logged at most once a second, with a count of the rest | none |

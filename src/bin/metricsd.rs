@@ -50,6 +50,9 @@ graphite:
                              [default: off]. Nothing is ever answered; bad
                              lines are skipped and counted in 'stats'. The
                              limits above apply to its connections too.
+  --http-listen HOST:PORT    also serve the Graphite-compatible HTTP API
+                             (for Grafana) and a page of charts on this
+                             address [default: off; e.g. 127.0.0.1:8080]
 
 storage:
   --data-dir DIR             where the log and snapshots live (created if
@@ -123,6 +126,7 @@ fn parse_args() -> Result<Action, lexopt::Error> {
         match arg {
             Long("listen") => config.listen = parser.value()?.string()?,
             Long("graphite-listen") => config.graphite_listen = Some(parser.value()?.string()?),
+            Long("http-listen") => config.http_listen = Some(parser.value()?.string()?),
             Long("max-line-bytes") => {
                 config.limits.max_line_bytes = in_range(
                     "--max-line-bytes",
@@ -180,6 +184,9 @@ fn parse_args() -> Result<Action, lexopt::Error> {
             listen,
             &format!("127.0.0.1:{GRAPHITE_CUSTOMARY_PORT}"),
         )?;
+    }
+    if let Some(listen) = &config.http_listen {
+        check_listen("--http-listen", listen, "127.0.0.1:8080")?;
     }
     if !in_memory {
         // Absolute from here on, so that every message and the start-up
@@ -262,6 +269,9 @@ fn main() -> ExitCode {
     // protocol's is.
     if let Some(addr) = server.graphite_addr() {
         eprintln!("graphite listening on {addr} (tcp and udp)");
+    }
+    if let Some(http) = server.http_addr() {
+        eprintln!("HTTP API and page on http://{http}/");
     }
     eprintln!("listening on {}", server.local_addr());
     log::info!(

@@ -193,7 +193,11 @@ pub fn find_json(query: &str, nodes: &[FoundNode], wildcards: bool, ascii: bool)
     let branches = nodes.iter().filter(|n| n.branch);
     let leaves = nodes.iter().filter(|n| !n.branch);
     for node in branches.chain(leaves) {
-        entries.push((unquote_plus(node.name()), format!("{base}{}", node.name()), node.branch));
+        entries.push((
+            unquote_plus(node.name().as_bytes()),
+            format!("{base}{}", node.name()),
+            node.branch,
+        ));
     }
     for (i, (text, id, branch)) in entries.iter().enumerate() {
         if i > 0 {
@@ -213,9 +217,10 @@ pub fn find_json(query: &str, nodes: &[FoundNode], wildcards: bool, ascii: bool)
 }
 
 /// Python's `unquote_plus`, which graphite-web applies to a node's name
-/// for `text`: `+` is a space and `%XX` a byte (invalid UTF-8 replaced).
-fn unquote_plus(text: &str) -> String {
-    let bytes = text.as_bytes();
+/// for `text` (and which decodes HTML forms and query strings): `+` is a
+/// space and `%XX` a byte (invalid UTF-8 replaced); a `%` without two hex
+/// digits stays as it is.
+pub fn unquote_plus(bytes: &[u8]) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {

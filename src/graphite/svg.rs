@@ -281,12 +281,20 @@ impl Plot {
         let mut next = self.start.checked_add((step - self.start.rem_euclid(step)) % step);
         while let Some(t) = next.filter(|t| *t <= self.end) {
             next = t.checked_add(step);
-            let x = num(self.x(t));
-            grid.push_str(&format!("M{x} {}V{}", num(self.top), num(self.bottom)));
+            let x = self.x(t);
+            grid.push_str(&format!("M{} {}V{}", num(x), num(self.top), num(self.bottom)));
+            let label = format_time(t, format);
+            // A label that would run off the image ends at its edge instead
+            // (a cut "Wed 16:0" reads as a wrong time).
+            let half = label.chars().count() as f64 * CHAR_WIDTH / 2.0;
+            let (anchor_x, anchor) = match x + half > self.right + MARGIN {
+                true => (self.right + MARGIN - 1.0, "end"),
+                false => (x, "middle"),
+            };
             labels.push_str(&format!(
-                "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\">{label}</text>\n",
+                num(anchor_x),
                 num(self.bottom + 12.0),
-                format_time(t, format)
             ));
         }
         svg.push_str(&format!(
@@ -436,6 +444,11 @@ mod tests {
             assert!(svg.contains(label), "{label} in {svg}");
         }
         assert!(svg.contains(">web1 &lt;&amp;&gt;</text>"), "{svg}");
+        // The last time label would pass the right edge: it ends there.
+        assert!(
+            svg.contains("<text x=\"399\" y=\"172\" text-anchor=\"end\">01:00</text>"),
+            "{svg}"
+        );
     }
 
     #[test]

@@ -243,7 +243,7 @@ impl Connection {
             // Back to `service`, which lingers.
             Phase::Stopping | Phase::Lingering { .. } if session.all_sent() => Next::Again,
             _ if session.output().pending() < limits.max_pending_output
-                && (session.has_backlog() || (self.readiness != Readiness::Drained && phase != Phase::Draining)) =>
+                && (session.has_backlog() || (self.readiness != Readiness::Drained && phase == Phase::Reading)) =>
             {
                 match session.waits_for_shared_room(limits) {
                     true => Next::WaitForRoom,

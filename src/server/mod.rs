@@ -70,6 +70,7 @@ const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const GRAPHITE_LISTENER: Token = Token(2);
 const GRAPHITE_UDP: Token = Token(3);
+const HTTP_LISTENER: Token = Token(4);
 /// Connection tokens are slab keys offset past the fixed tokens: the waker,
 /// each protocol's listener and the datagram sockets. 16 leaves room for
 /// the protocols to come without moving the connections' tokens again.
@@ -100,6 +101,8 @@ pub struct Config {
     /// Where to take Graphite plaintext lines, over TCP and UDP on the same
     /// port (`host:port`; port 0 picks a port free for both). None: nowhere.
     pub graphite_listen: Option<String>,
+    /// Where to serve the HTTP API and the page (`--http-listen`); None: nowhere.
+    pub http_listen: Option<String>,
 }
 
 /// `--self-metrics-interval` and `--self-metrics-prefix`.
@@ -126,6 +129,7 @@ impl Default for Config {
             idle_timeout: crate::config::DEFAULT_IDLE_TIMEOUT,
             self_metrics: None,
             graphite_listen: crate::config::DEFAULT_GRAPHITE_LISTEN.map(str::to_owned),
+            http_listen: None,
         }
     }
 }
@@ -180,6 +184,8 @@ pub struct Server {
     /// stopping began.
     graphite_udp: Option<GraphiteUdp>,
     graphite_addr: Option<SocketAddr>,
+    /// The HTTP API's address; None without `http_listen`.
+    http_addr: Option<SocketAddr>,
     connections: Slab<Connection>,
     engine: Engine,
     /// Connections whose answers wait for this turn's commit.
@@ -287,6 +293,24 @@ impl Server {
             graphite_udp = Some(udp);
         }
         let graphite_addr = graphite_udp.as_ref().map(GraphiteUdp::local_addr);
+        let mut http_addr = None;
+        if let Some(listen) = &config.http_listen {
+            let http_error = |source| StartError::Listen {
+                listen: listen.clone(),
+                source,
+            };
+            let mut socket = bind_first(listen).map_err(http_error)?;
+            http_addr = Some(socket.local_addr().map_err(http_error)?);
+            poll.registry()
+                .register(&mut socket, HTTP_LISTENER, Interest::READABLE)
+                .map_err(StartError::Poll)?;
+            listeners.push(Listener {
+                socket,
+                token: HTTP_LISTENER,
+                protocol: Protocol::Http,
+                accept: Accept::Ready,
+            });
+        }
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
         Ok(Server {
             poll,
@@ -294,6 +318,7 @@ impl Server {
             local_addr,
             graphite_udp,
             graphite_addr,
+            http_addr,
             connections: Slab::new(),
             engine,
             held: Vec::new(),
@@ -326,6 +351,11 @@ impl Server {
     /// The Graphite port (TCP and UDP), when one was asked for.
     pub fn graphite_addr(&self) -> Option<SocketAddr> {
         self.graphite_addr
+    }
+
+    /// The HTTP API's address actually bound, when one was asked for.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// A handle that stops [`Server::run`] from another thread.

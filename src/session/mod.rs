@@ -11,21 +11,26 @@
 //! | module | job |
 //! | --- | --- |
 //! | `bounds` | the limits on one session's memory and work |
+//! | `budget` | the answer bytes a session may add now, under its own and the shared output bounds |
 //! | `output` | a session's answer bytes: what the socket took, what waits for the commit |
 //! | `phase` | where a session is in its life |
 //! | `course` | the course protocol: request lines in, answers out, `put` answers held for the turn's commit |
 //! | `course::answer` | one request line → engine effect + answer bytes; long `get` answers in slices |
 //! | `graphite` | Graphite plaintext: lines in, points to the engine, no answers; UDP datagrams too |
+//! | `http` | the Graphite-compatible HTTP API and the page: HTTP/1.1 requests in, whole answers out, in order |
 
 mod bounds;
+mod budget;
 mod course;
 mod graphite;
+mod http;
 mod output;
 mod phase;
 
 use crate::engine::{Engine, EngineError};
 use course::CourseSession;
 use graphite::GraphiteSession;
+use http::HttpSession;
 use std::net::SocketAddr;
 
 pub use bounds::{Limits, ANSWER_SLICE_BYTES};
@@ -40,12 +45,15 @@ pub enum Protocol {
     Course,
     /// Graphite's plaintext lines, `<path> <value> [<timestamp>]`: no answers.
     Graphite,
+    /// HTTP/1.1: the Graphite-compatible API and the page (`--http-listen`).
+    Http,
 }
 
 /// A session of any protocol: static dispatch, no allocation per call.
 pub enum Session {
     Course(CourseSession),
     Graphite(GraphiteSession),
+    Http(HttpSession),
 }
 
 /// Calls the same method on whichever session this is.
@@ -54,6 +62,7 @@ macro_rules! dispatch {
         match $self {
             Session::Course($s) => $call,
             Session::Graphite($s) => $call,
+            Session::Http($s) => $call,
         }
     };
 }
@@ -64,6 +73,7 @@ impl Session {
         match protocol {
             Protocol::Course => Session::Course(CourseSession::new(peer, limits.max_line_bytes)),
             Protocol::Graphite => Session::Graphite(GraphiteSession::new(peer, limits.max_line_bytes)),
+            Protocol::Http => Session::Http(HttpSession::new(peer)),
         }
     }
 
@@ -155,4 +165,4 @@ impl Session {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

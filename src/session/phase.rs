@@ -28,8 +28,9 @@ pub enum Phase {
     /// The peer shut down its sending side: what was read is answered and
     /// sent, then the connection closes.
     Draining,
-    /// The server is stopping: nothing more is read, what was read is
-    /// answered and sent, then the session lingers.
+    /// The server is stopping, or an HTTP session answered a request
+    /// after which its connection closes: nothing more is read, what was
+    /// read is answered and sent, then the session lingers.
     Stopping,
     /// Stopping, all sent and our side shut down for writing: what the peer
     /// still sends is dropped until it closes. `dropped`: some was, so the
@@ -46,6 +47,16 @@ impl Phase {
         match self {
             Phase::Reading => Phase::Draining,
             Phase::Lingering { .. } => Phase::Closing,
+            other => other,
+        }
+    }
+
+    /// After the server began to stop, or an HTTP session's closing
+    /// answer: a reading session answers no more (its incomplete request
+    /// is dropped), a throttled one still answers the whole requests it has.
+    pub fn at_stop(self) -> Phase {
+        match self {
+            Phase::Reading | Phase::Throttled => Phase::Stopping,
             other => other,
         }
     }

@@ -1,6 +1,7 @@
 //! The course session byte-in/byte-out, without sockets: driven through
 //! [`Session`] the way a connection drives it, with a peer that reads
-//! every answer byte at once (or none, to fill the output).
+//! every answer byte at once (or none, to fill the output). Other
+//! protocols' tests drive their sessions with the same [`Peer`].
 
 use super::*;
 use crate::journal::AppendError;
@@ -12,11 +13,11 @@ use std::sync::Arc;
 const PEER: &str = "127.0.0.1:9";
 
 /// A session, its engine, and everything the peer has received.
-struct Peer {
-    session: Session,
-    engine: Engine,
-    limits: Limits,
-    received: Vec<u8>,
+pub(super) struct Peer {
+    pub(super) session: Session,
+    pub(super) engine: Engine,
+    pub(super) limits: Limits,
+    pub(super) received: Vec<u8>,
 }
 
 impl Peer {
@@ -25,9 +26,13 @@ impl Peer {
     }
 
     fn with_engine(limits: Limits, engine: Engine) -> Peer {
+        Peer::speaking(Protocol::Course, limits, engine)
+    }
+
+    pub(super) fn speaking(protocol: Protocol, limits: Limits, engine: Engine) -> Peer {
         let peer = PEER.parse().expect("an address");
         Peer {
-            session: Session::new(Protocol::Course, peer, &limits),
+            session: Session::new(protocol, peer, &limits),
             engine,
             limits,
             received: Vec::new(),
@@ -36,7 +41,7 @@ impl Peer {
 
     /// One service call of a connection whose socket had `bytes`; the
     /// session must be willing to read.
-    fn send(&mut self, bytes: &[u8]) {
+    pub(super) fn send(&mut self, bytes: &[u8]) {
         self.session.begin(&mut self.engine, &self.limits);
         assert!(
             self.session.wants_input(&self.limits),
@@ -47,7 +52,7 @@ impl Peer {
     }
 
     /// The socket takes everything the session may send.
-    fn read_all(&mut self) {
+    pub(super) fn read_all(&mut self) {
         let n = {
             let sendable = self.session.output().sendable();
             self.received.extend_from_slice(sendable);
@@ -58,7 +63,7 @@ impl Peer {
     }
 
     /// Service calls with a reading peer until nothing is left to answer.
-    fn settle_down(&mut self) {
+    pub(super) fn settle_down(&mut self) {
         for _ in 0..100_000 {
             self.read_all();
             if !self.session.has_backlog() {
@@ -69,7 +74,7 @@ impl Peer {
         panic!("the backlog never emptied");
     }
 
-    fn received(&self) -> &str {
+    pub(super) fn received(&self) -> &str {
         std::str::from_utf8(&self.received).expect("answers are UTF-8")
     }
 }

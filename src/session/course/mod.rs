@@ -20,7 +20,8 @@
 
 mod answer;
 
-use super::bounds::{Limits, ALWAYS_ALLOWED_OUTPUT_BYTES, ANSWER_SLICE_BYTES, RETAIN_BUFFER_BYTES};
+use super::bounds::{Limits, RETAIN_BUFFER_BYTES};
+use super::budget::Budget;
 use super::output::Output;
 use super::phase::Phase;
 use crate::engine::{Engine, EngineError, Event};
@@ -46,10 +47,7 @@ pub struct CourseSession {
     /// errors if the commit fails.
     held_acks: Vec<usize>,
     /// Answer bytes this service call may still produce.
-    slice_left: usize,
-    /// Of the room left under `--max-output-memory` when this service call
-    /// began, what this session has not used.
-    shared_left: usize,
+    budget: Budget,
     /// A whole request arrived since the loop last looked.
     active: bool,
 }
@@ -64,8 +62,7 @@ impl CourseSession {
             answering: None,
             output: Output::default(),
             held_acks: Vec::new(),
-            slice_left: 0,
-            shared_left: 0,
+            budget: Budget::default(),
             active: false,
         }
     }
@@ -82,39 +79,24 @@ impl CourseSession {
         &mut self.output
     }
 
-    /// How many answer bytes may be added now: under the connection's
-    /// output limit, within this call's slice, and within the room all
-    /// connections share, unless the output is short.
     fn room(&self, limits: &Limits) -> usize {
-        let always = ALWAYS_ALLOWED_OUTPUT_BYTES.saturating_sub(self.output.pending());
-        self.own_room(limits).min(self.shared_left.max(always))
-    }
-
-    /// The room under the connection's own limits alone.
-    fn own_room(&self, limits: &Limits) -> usize {
-        limits
-            .max_pending_output
-            .saturating_sub(self.output.pending())
-            .min(self.slice_left)
+        self.budget.room(self.output.pending(), limits)
     }
 
     /// Whether the session has no room only because all connections'
     /// output has reached `--max-output-memory`: it has answers to go on
     /// with, or may read more, once some of that is sent.
     pub fn waits_for_shared_room(&self, limits: &Limits) -> bool {
-        self.room(limits) == 0 && self.own_room(limits) > 0
+        self.budget.waits_for_shared_room(self.output.pending(), limits)
     }
 
-    /// Records `n` answer bytes produced in this call.
     fn produced(&mut self, n: usize) {
-        self.slice_left = self.slice_left.saturating_sub(n);
-        self.shared_left = self.shared_left.saturating_sub(n);
+        self.budget.produced(n);
     }
 
     pub fn begin(&mut self, engine: &mut Engine, limits: &Limits) {
         debug_assert!(!self.output.is_holding(), "held output outlived its turn");
-        self.slice_left = ANSWER_SLICE_BYTES;
-        self.shared_left = engine.output_room();
+        self.budget.begin(engine);
         if self.answering.is_some() && self.room(limits) > 0 {
             self.go_on_answering(engine, limits);
         }
@@ -158,15 +140,11 @@ impl CourseSession {
     }
 
     pub fn stop(&mut self) {
-        self.phase = match self.phase {
-            // Only an incomplete line is waiting: it is never answered.
-            Phase::Reading => {
-                self.input = Vec::new();
-                Phase::Stopping
-            }
-            Phase::Throttled => Phase::Stopping,
-            other => other,
-        };
+        // Only an incomplete line is waiting: it is never answered.
+        if self.phase == Phase::Reading {
+            self.input = Vec::new();
+        }
+        self.phase = self.phase.at_stop();
     }
 
     pub fn linger(&mut self) {

@@ -1,0 +1,183 @@
+//! The store's points as graphite-web's functions want them: each series on
+//! a fixed step grid of its own, `None` where no point is.
+//!
+//! metricsd keeps no retention schema, so a series' step is inferred from
+//! its points: the most common gap between consecutive points (the
+//! smallest of equally common ones), over at most [`STEP_SAMPLE`] points of
+//! the window, or of the series' start when the window has fewer than two.
+//! A series of one point has the step [`DEFAULT_STEP`]. The grid is
+//! whisper's: the first slot is the first multiple of the step after
+//! `from`, the last the first multiple at or after `until`; a point goes
+//! to the slot its timestamp rounds down to, and of several points in one
+//! slot the latest wins (as in a whisper file, where a later write to the
+//! slot replaces the earlier).
+
+use crate::engine::Engine;
+use crate::graphite::path::PathPattern;
+use crate::graphite::series::Series;
+use crate::store;
+
+/// Points looked at to infer a step: enough to see the regular interval
+/// through a few missing or doubled points, few enough to cost nothing
+/// next to the answer.
+pub const STEP_SAMPLE: usize = 1024;
+/// The step of a series with a single point: 60 s, carbon's default
+/// retention (`60s:1d`) and the most common agent interval.
+pub const DEFAULT_STEP: i64 = 60;
+/// The most grid slots (values, present or missing) one `/render` request
+/// may fetch over all its targets: 2 million slots are 32 MB while the
+/// request is evaluated, and cover 100 series of a day at 5 s, or a year
+/// of 1-minute points for 3 series. More: a 400 that says to narrow the
+/// range.
+pub const MAX_FETCH_SLOTS: usize = 2_000_000;
+
+/// Fetches for one request, counting the slots it has made.
+pub struct Fetcher<'e> {
+    engine: &'e Engine,
+    slots: usize,
+}
+
+impl<'e> Fetcher<'e> {
+    pub fn new(engine: &'e Engine) -> Self {
+        Fetcher { engine, slots: 0 }
+    }
+
+    /// The series `path` names between `from` and `until`, in key order.
+    pub fn fetch(&mut self, path: &str, from: i64, until: i64) -> Result<Vec<Series>, String> {
+        let pattern = PathPattern::parse(path).map_err(|e| e.to_string())?;
+        let mut found = Vec::new();
+        match pattern.exact_key() {
+            Some(key) => {
+                if let Some(series) = self.engine.series(&key) {
+                    found.push(self.on_grid(&key, path, series, from, until)?);
+                }
+            }
+            None => {
+                for (key, series) in self.engine.series_from(None).filter(|(key, _)| pattern.matches(key)) {
+                    found.push(self.on_grid(key, path, series, from, until)?);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn on_grid(
+        &mut self,
+        key: &str,
+        path: &str,
+        series: &store::Series,
+        from: i64,
+        until: i64,
+    ) -> Result<Series, String> {
+        let step = infer_step(series, from, until);
+        let start = from.saturating_sub(from.rem_euclid(step)).saturating_add(step);
+        let end = until.saturating_sub(until.rem_euclid(step)).saturating_add(step);
+        let slots = usize::try_from(end.saturating_sub(start) / step).unwrap_or(0);
+        self.slots = self.slots.saturating_add(slots);
+        if self.slots > MAX_FETCH_SLOTS {
+            return Err(format!(
+                "more than {MAX_FETCH_SLOTS} points to fetch: ask for a shorter range or fewer series"
+            ));
+        }
+        let mut values = vec![None; slots];
+        if slots > 0 {
+            for (timestamp, value) in series.range(start, end - 1) {
+                values[((timestamp - start) / step) as usize] = Some(value);
+            }
+        }
+        Ok(Series::fetched(key, path, start, step, values))
+    }
+}
+
+/// The most common gap between consecutive points (see the module's text).
+fn infer_step(series: &store::Series, from: i64, until: i64) -> i64 {
+    let mut gaps = gaps_of(series.range(from, until));
+    if gaps.is_empty() {
+        gaps = gaps_of(series.iter());
+    }
+    gaps.sort_unstable();
+    let mut best = (0, DEFAULT_STEP);
+    for run in gaps.chunk_by(|a, b| a == b) {
+        if run.len() > best.0 {
+            best = (run.len(), run[0]);
+        }
+    }
+    best.1
+}
+
+fn gaps_of(points: impl Iterator<Item = store::Point>) -> Vec<i64> {
+    let timestamps: Vec<i64> = points.take(STEP_SAMPLE).map(|(t, _)| t).collect();
+    timestamps
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .filter(|&gap| gap > 0)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn engine(points: &[(&str, i64, f64)]) -> Engine {
+        let mut store = Store::new();
+        for &(key, t, v) in points {
+            store.put(key, t, v);
+        }
+        Engine::in_memory(store)
+    }
+
+    #[test]
+    fn points_on_their_own_grid_with_gaps_as_none() {
+        let engine = engine(&[
+            ("a.x", 600, 1.0),
+            ("a.x", 660, 2.0),
+            ("a.x", 780, 4.0),
+            ("a.y", 610, 9.0),
+        ]);
+        let mut fetcher = Fetcher::new(&engine);
+        let found = fetcher.fetch("a.*", 599, 780).unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(
+            (found[0].name.as_str(), found[0].start, found[0].step),
+            ("a.x", 600, 60)
+        );
+        assert_eq!(found[0].values, vec![Some(1.0), Some(2.0), None, Some(4.0)]);
+        // One point: the default step; 610 lands in the slot of 600.
+        assert_eq!((found[1].start, found[1].step), (600, DEFAULT_STEP));
+        assert_eq!(found[1].values, vec![Some(9.0), None, None, None]);
+    }
+
+    #[test]
+    fn the_most_common_gap_is_the_step() {
+        let engine = engine(&[
+            ("k", 10, 1.0),
+            ("k", 20, 1.0),
+            ("k", 30, 1.0),
+            ("k", 35, 1.0),
+            ("k", 50, 1.0),
+        ]);
+        let found = Fetcher::new(&engine).fetch("k", 0, 50).unwrap();
+        assert_eq!(found[0].step, 10);
+        // 30 and 35 share a slot: the later one wins.
+        assert_eq!(found[0].values, vec![Some(1.0), Some(1.0), Some(1.0), None, Some(1.0)]);
+    }
+
+    #[test]
+    fn an_exact_path_and_a_missing_one() {
+        let engine = engine(&[("k", 10, 1.0), ("k", 20, 2.0)]);
+        let mut fetcher = Fetcher::new(&engine);
+        assert_eq!(fetcher.fetch("k", 0, 20).unwrap()[0].values, vec![Some(1.0), Some(2.0)]);
+        assert!(fetcher.fetch("nope", 0, 20).unwrap().is_empty());
+        assert!(fetcher.fetch("{", 0, 20).unwrap().is_empty());
+    }
+
+    #[test]
+    fn too_many_slots_are_refused() {
+        let engine = engine(&[("k", 1, 1.0), ("k", 2, 2.0)]);
+        let err = Fetcher::new(&engine)
+            .fetch("k", 0, MAX_FETCH_SLOTS as i64 + 10)
+            .unwrap_err();
+        assert!(err.contains("shorter range"), "{err}");
+    }
+}

@@ -1,0 +1,296 @@
+//! The HTTP session byte-in/byte-out, without sockets: every split point of
+//! a request, pipelines, keep-alive and close, each refusal's exact answer,
+//! and answers that wait for room.
+
+use super::head::{MAX_BODY_BYTES, MAX_HEAD_BYTES};
+use crate::engine::Engine;
+use crate::session::tests::Peer;
+use crate::session::{Limits, Phase, Protocol};
+use crate::store::Store;
+
+fn limits() -> Limits {
+    Limits {
+        max_line_bytes: 1024,
+        max_pending_output: 1 << 20,
+    }
+}
+
+fn peer_with(limits: Limits) -> Peer {
+    let mut store = Store::new();
+    for (t, v) in [(600, 1.0), (660, 2.0), (780, 4.0)] {
+        store.put("servers.web1.cpu", t, v);
+    }
+    store.put("servers.db1.cpu", 600, 5.0);
+    Peer::speaking(Protocol::Http, limits, Engine::in_memory(store))
+}
+
+fn peer() -> Peer {
+    peer_with(limits())
+}
+
+/// The answer the server writes, its headers in this server's order.
+fn answer(status: &str, content_type: &str, body: &str, close: bool) -> String {
+    let close = if close { "Connection: close\r\n" } else { "" };
+    format!(
+        "HTTP/1.1 {status}\r\nServer: metricsd/{}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{close}\r\n{body}",
+        env!("CARGO_PKG_VERSION"),
+        body.len()
+    )
+}
+
+const JSON: &str = "application/json";
+const TEXT: &str = "text/plain; charset=utf-8";
+
+const FIND: &[u8] = b"POST /metrics/find?from=1&until=2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 9\r\n\r\nquery=*.*";
+const FIND_ANSWER: &str = r#"[{"text": "db1", "id": "*.db1", "allowChildren": 1, "expandable": 1, "leaf": 0}, {"text": "web1", "id": "*.web1", "allowChildren": 1, "expandable": 1, "leaf": 0}]"#;
+const RENDER: &[u8] = b"GET /render?target=servers.web1.cpu&from=599&until=780&format=json HTTP/1.1\r\nHost: x\r\n\r\n";
+const RENDER_ANSWER: &str = r#"[{"target": "servers.web1.cpu", "tags": {"name": "servers.web1.cpu"}, "datapoints": [[1.0, 600], [2.0, 660], [null, 720], [4.0, 780]]}]"#;
+
+#[test]
+fn a_request_split_at_every_byte_gets_the_same_answer() {
+    for request in [FIND, RENDER] {
+        let want = match request == FIND {
+            true => answer("200 OK", JSON, FIND_ANSWER, false),
+            false => answer("200 OK", JSON, RENDER_ANSWER, false),
+        };
+        for cut in 0..request.len() {
+            let mut peer = peer();
+            peer.send(&request[..cut]);
+            peer.read_all();
+            assert_eq!(peer.received, b"", "answered early at {cut}");
+            peer.send(&request[cut..]);
+            peer.read_all();
+            assert_eq!(peer.received(), want, "split at {cut}");
+            assert_eq!(peer.session.phase(), Phase::Reading);
+        }
+    }
+}
+
+#[test]
+fn a_pipeline_is_answered_in_order_one_byte_at_a_time_or_at_once() {
+    let mut pipeline = Vec::new();
+    let mut want = String::new();
+    for _ in 0..20 {
+        pipeline.extend_from_slice(RENDER);
+        pipeline.extend_from_slice(FIND);
+        pipeline.extend_from_slice(b"GET /version HTTP/1.1\r\n\r\n");
+        want += &answer("200 OK", JSON, RENDER_ANSWER, false);
+        want += &answer("200 OK", JSON, FIND_ANSWER, false);
+        want += &answer("200 OK", TEXT, "1.1.10", false);
+    }
+    let mut at_once = peer();
+    at_once.send(&pipeline);
+    at_once.settle_down();
+    assert!(at_once.received() == want, "answers differ");
+    let mut bytewise = peer();
+    for byte in &pipeline {
+        bytewise.send(&[*byte]);
+    }
+    bytewise.settle_down();
+    assert!(bytewise.received() == want, "answers differ");
+}
+
+#[test]
+fn connection_close_and_http_1_0_close_after_the_answer() {
+    for request in [
+        &b"GET /version HTTP/1.1\r\nConnection: close\r\n\r\nGET /version HTTP/1.1\r\n\r\n"[..],
+        b"GET /version HTTP/1.0\r\n\r\nGET /version HTTP/1.0\r\n\r\n",
+    ] {
+        let mut peer = peer();
+        peer.send(request);
+        peer.read_all();
+        // One answer: what follows the closing request is never answered.
+        assert_eq!(peer.received(), answer("200 OK", TEXT, "1.1.10", true));
+        assert_eq!(peer.session.phase(), Phase::Stopping);
+        assert!(peer.session.all_sent());
+    }
+    let mut kept = peer();
+    kept.send(b"GET /version HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    kept.read_all();
+    assert_eq!(kept.received(), answer("200 OK", TEXT, "1.1.10", false));
+    assert_eq!(kept.session.phase(), Phase::Reading);
+}
+
+#[test]
+fn head_answers_without_the_body() {
+    let mut peer = peer();
+    peer.send(b"HEAD /version HTTP/1.1\r\n\r\n");
+    peer.read_all();
+    let full = answer("200 OK", TEXT, "1.1.10", false);
+    assert_eq!(peer.received(), &full[..full.len() - "1.1.10".len()]);
+}
+
+/// The answer to `request` on a fresh session, and its phase after it.
+fn answer_to(request: &[u8]) -> (String, Phase) {
+    let mut peer = peer();
+    peer.send(request);
+    peer.read_all();
+    (peer.received().to_string(), peer.session.phase())
+}
+
+#[test]
+fn each_error_status_with_its_one_line_reason() {
+    let kept = [
+        (
+            &b"GET /nope HTTP/1.1\r\n\r\n"[..],
+            "404 Not Found",
+            "no such path: /nope\n",
+        ),
+        (
+            b"GET /render?target=nosuch(a.b)&format=json HTTP/1.1\r\n\r\n",
+            "400 Bad Request",
+            "target \"nosuch(a.b)\": unknown function nosuch\n",
+        ),
+        (
+            b"GET /render?target=sumSeries(a.b&format=json HTTP/1.1\r\n\r\n",
+            "400 Bad Request",
+            "target \"sumSeries(a.b\": missing ')' at character 13\n",
+        ),
+        (
+            b"GET /render?target=a&from=yesterdayish HTTP/1.1\r\n\r\n",
+            "400 Bad Request",
+            "invalid time \"yesterdayish\": unknown day reference\n",
+        ),
+        (
+            b"GET /render?target=a&format=png HTTP/1.1\r\n\r\n",
+            "400 Bad Request",
+            "format \"png\" is not supported (json, csv, svg)\n",
+        ),
+        (
+            b"GET /render?target=a&format=json&maxDataPoints=x HTTP/1.1\r\n\r\n",
+            "400 Bad Request",
+            "invalid maxDataPoints \"x\"\n",
+        ),
+        (
+            b"GET /metrics/find HTTP/1.1\r\n\r\n",
+            "400 Bad Request",
+            "missing query\n",
+        ),
+    ];
+    for (request, status, reason) in kept {
+        let (got, phase) = answer_to(request);
+        assert_eq!(
+            got,
+            answer(status, TEXT, reason, false),
+            "{}",
+            String::from_utf8_lossy(request)
+        );
+        assert_eq!(phase, Phase::Reading);
+    }
+    let (got, _) = answer_to(b"DELETE /render HTTP/1.1\r\n\r\n");
+    let reason = "/render allows GET, HEAD, POST\n";
+    let want = format!(
+        "HTTP/1.1 405 Method Not Allowed\r\nServer: metricsd/{}\r\nContent-Type: {TEXT}\r\nContent-Length: {}\r\nAllow: GET, HEAD, POST\r\n\r\n{reason}",
+        env!("CARGO_PKG_VERSION"),
+        reason.len()
+    );
+    assert_eq!(got, want);
+}
+
+#[test]
+fn refusals_close_the_connection_after_their_answer() {
+    let long_head = {
+        let mut head = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
+        head.resize(MAX_HEAD_BYTES + 1, b'a');
+        head
+    };
+    let big_body = format!(
+        "POST /render HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+        MAX_BODY_BYTES + 1
+    );
+    let cases: [(&[u8], &str, String); 5] = [
+        (
+            b"GET / HTTP/1.1\r\nNo colon\r\n\r\n",
+            "400 Bad Request",
+            "malformed request head: invalid header name\n".into(),
+        ),
+        (
+            &long_head,
+            "431 Request Header Fields Too Large",
+            format!("request head over {MAX_HEAD_BYTES} bytes\n"),
+        ),
+        (
+            big_body.as_bytes(),
+            "413 Content Too Large",
+            format!(
+                "request body of {} bytes is over {MAX_BODY_BYTES}\n",
+                MAX_BODY_BYTES + 1
+            ),
+        ),
+        (
+            b"POST /render HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "411 Length Required",
+            "chunked request bodies are not supported: send a Content-Length\n".into(),
+        ),
+        (
+            b"POST /render HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "501 Not Implemented",
+            "transfer coding \"gzip\" is not supported\n".into(),
+        ),
+    ];
+    for (request, status, reason) in cases {
+        let mut pipelined = request.to_vec();
+        pipelined.extend_from_slice(b"GET /version HTTP/1.1\r\n\r\n");
+        let (got, phase) = answer_to(&pipelined);
+        assert_eq!(got, answer(status, TEXT, &reason, true));
+        assert_eq!(phase, Phase::Stopping, "{status}");
+    }
+}
+
+#[test]
+fn a_full_output_holds_pipelined_requests_until_it_drains() {
+    let tiny = Limits {
+        max_line_bytes: 1024,
+        max_pending_output: 10,
+    };
+    let mut peer = peer_with(tiny);
+    let mut pipeline = Vec::new();
+    for _ in 0..3 {
+        pipeline.extend_from_slice(RENDER);
+    }
+    peer.send(&pipeline);
+    // One answer passes the bound; the others wait, read but unanswered.
+    assert_eq!(peer.session.phase(), Phase::Throttled);
+    assert!(peer.session.has_backlog());
+    assert!(!peer.session.wants_input(&peer.limits));
+    peer.settle_down();
+    assert_eq!(peer.received(), answer("200 OK", JSON, RENDER_ANSWER, false).repeat(3));
+    assert_eq!(peer.session.phase(), Phase::Reading);
+}
+
+#[test]
+fn end_of_stream_drops_an_incomplete_request_and_closes() {
+    let mut peer = peer();
+    peer.send(&RENDER[..10]);
+    peer.session.end_of_input();
+    assert_eq!(peer.session.phase(), Phase::Draining);
+    peer.read_all();
+    assert_eq!(peer.session.phase(), Phase::Closing);
+    assert_eq!(peer.received, b"");
+}
+
+#[test]
+fn a_stop_answers_whole_requests_then_lingers() {
+    let mut peer = peer();
+    peer.send(b"GET /version HTTP/1.1\r\n\r\nGET /ver");
+    peer.session.stop();
+    peer.read_all();
+    assert_eq!(peer.session.phase(), Phase::Stopping);
+    assert_eq!(peer.received(), answer("200 OK", TEXT, "1.1.10", false));
+    assert!(peer.session.all_sent());
+    peer.session.linger();
+    assert_eq!(peer.session.phase(), Phase::Lingering { dropped: false });
+}
+
+#[test]
+fn the_page_and_its_files_are_served() {
+    for (path, content_type) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/app.js", "text/javascript; charset=utf-8"),
+        ("/style.css", "text/css; charset=utf-8"),
+    ] {
+        let (got, _) = answer_to(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes());
+        assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {got}");
+        assert!(got.contains(&format!("Content-Type: {content_type}\r\n")), "{path}");
+    }
+}
