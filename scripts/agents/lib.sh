@@ -92,7 +92,7 @@ start_metricsd() {
   if [ -z "${METRICSD:-}" ]; then
     (cd "$ROOT" && cargo build --release -q --bin metricsd --bin metricsctl) || fail "cargo build failed"
   fi
-  METRICSD=${METRICSD:-$ROOT/target/release/metricsd}
+  METRICSD=$(realpath "${METRICSD:-$ROOT/target/release/metricsd}")
   METRICSCTL=${METRICSCTL:-$(dirname "$METRICSD")/metricsctl}
   local args=(--listen 127.0.0.1:0 --graphite-listen 127.0.0.1:0 --in-memory)
   "$METRICSD" --help | grep -q -- --graphite-listen || fail "this metricsd has no --graphite-listen"

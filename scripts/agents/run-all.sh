@@ -5,6 +5,8 @@
 # when any failed. Each script is cut off after 300 s.
 # Usage: scripts/agents/run-all.sh [AGENT...]
 set -uo pipefail
+# A relative METRICSD names a file from where the caller stands.
+[ -z "${METRICSD:-}" ] || export METRICSD=$(realpath "$METRICSD")
 cd "$(dirname "$0")"
 AGENTS=("$@")
 [ ${#AGENTS[@]} -gt 0 ] || AGENTS=(graphyte carbon-c-relay statsd collectd)
