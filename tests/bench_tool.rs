@@ -619,3 +619,209 @@ fn redis_replies_are_checked_without_a_redis() {
         "{msg}"
     );
 }
+
+/// A stand-in for a Graphite port in front of the metricsd at `server`:
+/// each of `connections` connections' plaintext lines `key value ts` is
+/// stored there with a put, after `alter` (which may change or drop it),
+/// as a relay such as carbon-c-relay would.
+fn graphite_relay(
+    connections: usize,
+    server: SocketAddr,
+    alter: impl Fn(&str, f64, i64) -> Option<f64> + Send + Sync + 'static,
+) -> SocketAddr {
+    listen(connections, move |mut reader, _| {
+        let mut client = Client::new("127.0.0.1", server.port(), Some(IO_TIMEOUT)).unwrap();
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [key, value, ts] = fields[..] else {
+                panic!("not a plaintext line: {line:?}")
+            };
+            let (value, ts) = (value.parse().unwrap(), ts.parse().unwrap());
+            if let Some(value) = alter(key, value, ts) {
+                client.put(key, value, Some(ts)).unwrap();
+            }
+            line.clear();
+        }
+    })
+}
+
+/// A Graphite run through `graphite_relay` to a fresh in-process
+/// metricsd: its result, and the points the server holds.
+fn graphite_run(
+    args: &str,
+    connections: usize,
+    alter: impl Fn(&str, f64, i64) -> Option<f64> + Send + Sync + 'static,
+) -> (Output, usize) {
+    let (addr, server) = spawn_local().expect("start server");
+    let port = graphite_relay(connections, addr, alter);
+    let out = bench(
+        port,
+        &format!("--server graphite --confirm metricsd:{addr} --connections {connections} {args}"),
+    );
+    let mut client = Client::new("127.0.0.1", addr.port(), Some(IO_TIMEOUT)).unwrap();
+    let stored = client.get("*").unwrap().values().map(Vec::len).sum();
+    server.shutdown();
+    (out, stored)
+}
+
+#[test]
+fn graphite_stream_is_confirmed_and_read_back_point_by_point() {
+    for extra in ["--pipeline 7", "--rate 3000"] {
+        let (out, stored) = graphite_run(&format!("--json --requests 300 --keys 10 {extra}"), 3, |_, v, _| {
+            Some(v)
+        });
+        let json = report(&out);
+        assert_eq!(stored, 300);
+        assert_eq!(
+            (json["server"].as_str(), json["confirm"].as_str()),
+            (Some("graphite"), Some("metricsd"))
+        );
+        assert_eq!(json["server_mode"], "in-memory");
+        assert_eq!(json["points"], 300);
+        // Keys 0, 5 and 9, put by connections 0, 2 and 0: 100 lines each
+        // from a connection owning 4 or 3 keys.
+        assert_eq!(json["checked_series"], 3);
+        assert!(
+            json["checked_points"].as_u64().is_some_and(|n| n > 0 && n < 300),
+            "{json}"
+        );
+        let (sent, stored_s, confirmed) = (&json["sent_s"], &json["stored_s"], &json["confirmed_s"]);
+        assert!(sent.as_f64() <= stored_s.as_f64() && stored_s == confirmed, "{json}");
+    }
+    let (out, _) = graphite_run("--requests 40 --keys 4 --pipeline 3", 2, |_, v, _| Some(v));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.starts_with("graphite plaintext to 127.0.0.1:"), "{table}");
+    assert!(
+        table.contains("\npoints        40\n") && table.contains("checked       3 series"),
+        "{table}"
+    );
+}
+
+#[test]
+fn graphite_points_lost_or_changed_fail_the_run() {
+    // One line dropped: the count stops one short.
+    let (out, stored) = graphite_run("--requests 50 --keys 5 --timeout 1", 2, |_, v, t| {
+        (t != 1_600_000_007).then_some(v)
+    });
+    let msg = failure(&out, 1);
+    assert_eq!(stored, 49);
+    assert!(msg.contains("49 of the 50 points sent are stored"), "{msg}");
+    // One value changed: the count is right, the read-back is not.
+    let (out, _) = graphite_run("--requests 50 --keys 5", 2, |key, v, _| {
+        Some(if key == "bench.k0" { v + 1.0 } else { v })
+    });
+    let msg = failure(&out, 1);
+    // Its first point (a timestamp chosen at random) is one more than sent.
+    let (_, point) = msg
+        .split_once("series bench.k0: point 1 is (")
+        .expect("the first point named");
+    let (got, sent) = point.trim_end().split_once(") where (").expect("both given");
+    let numbers = |text: &str| -> (i64, f64) {
+        let (t, v) = text.trim_end_matches(") was sent").split_once(", ").unwrap();
+        (t.parse().unwrap(), v.parse().unwrap())
+    };
+    let ((t1, v1), (t2, v2)) = (numbers(got), numbers(sent));
+    assert_eq!((t1, v1), (t2, v2 + 1.0), "{msg}");
+}
+
+#[test]
+fn graphite_needs_a_server_to_confirm() {
+    let silent = listen(1, |_, _| {});
+    let msg = failure(&bench(silent, "--server graphite"), 2);
+    assert!(msg.contains("needs --confirm"), "{msg}");
+    // Nothing listens at the read API: stopped before anything is sent.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let msg = failure(
+        &bench(silent, &format!("--server graphite --confirm victoria:{closed}")),
+        1,
+    );
+    assert!(
+        msg.contains("cannot confirm") && msg.contains(&closed.to_string()),
+        "{msg}"
+    );
+}
+
+/// A metricsd process with a Graphite port on loopback, or None (with a
+/// notice) when this build has no `--graphite-listen`.
+struct GraphiteServer {
+    child: Child,
+    graphite: SocketAddr,
+    addr: SocketAddr,
+}
+
+impl GraphiteServer {
+    fn start() -> Option<GraphiteServer> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_metricsd"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--graphite-listen",
+                "127.0.0.1:0",
+                "--in-memory",
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn metricsd");
+        let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
+        let (mut graphite, mut addr) = (None, None);
+        let mut line = String::new();
+        // It prints both addresses before serving; a build without the flag
+        // exits at once with its usage error.
+        while addr.is_none() && stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let found = |prefix: &str| line.strip_prefix(prefix)?.split_whitespace().next()?.parse().ok();
+            graphite = graphite.or_else(|| found("graphite listening on "));
+            addr = addr.or_else(|| found("listening on "));
+            line.clear();
+        }
+        let Some(graphite) = graphite else {
+            let _ = child.wait();
+            eprintln!("skipped: this metricsd has no --graphite-listen");
+            return None;
+        };
+        // Keep draining stderr, so that the server never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Some(GraphiteServer {
+            child,
+            graphite,
+            addr: addr.expect("the course protocol's address"),
+        })
+    }
+}
+
+impl Drop for GraphiteServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn graphite_stream_to_a_real_metricsd_graphite_port() {
+    let Some(server) = GraphiteServer::start() else { return };
+    let confirm = format!("--server graphite --confirm metricsd:{}", server.addr);
+    for (args, points) in [
+        ("--requests 5000 --connections 4 --pipeline 16 --keys 50", 5000),
+        (
+            "--requests 600 --connections 3 --rate 6000 --timestamp-base 1700000000",
+            600,
+        ),
+    ] {
+        let json = report(&bench(server.graphite, &format!("--json {confirm} {args}")));
+        assert_eq!(json["points"], points, "{json}");
+        assert_eq!(json["checked_series"], 3, "{json}");
+    }
+    let mut client = Client::new("127.0.0.1", server.addr.port(), Some(IO_TIMEOUT)).unwrap();
+    let stats = client.stats().unwrap();
+    let figure = |name: &str| stats.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    assert_eq!(figure("points").as_deref(), Some("5600"));
+    // The same stream again stores nothing new: the count stops short.
+    let again = failure(
+        &bench(
+            server.graphite,
+            &format!("{confirm} --requests 5000 --connections 4 --pipeline 16 --keys 50 --timeout 1"),
+        ),
+        1,
+    );
+    assert!(again.contains("0 of the 5000 points sent are stored"), "{again}");
+}

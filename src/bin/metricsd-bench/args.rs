@@ -1,6 +1,7 @@
 //! The command line.
 
 use crate::cli::duration;
+use crate::confirm::Confirm;
 use crate::driver::Limit;
 use crate::workload::{Mix, Server, DEFAULT_KEY_PREFIX, DEFAULT_TIMESTAMP_BASE};
 use metricsd::config::{DEFAULT_CLIENT_TIMEOUT, DEFAULT_LISTEN};
@@ -15,16 +16,25 @@ usage: metricsd-bench [OPTIONS]
 
 Drives a metricsd server (or Redis, for comparison) with put and get
 requests over many connections, checks every answer, and reports throughput
-and latency percentiles.
+and latency percentiles. With --server graphite, streams the puts as Graphite
+plaintext to any Graphite port and reports points a second until the server's
+read API (--confirm) holds them all.
 
 options:
   --server S            metricsd, or redis: a put is RPUSH KEY \"VALUE TS\",
                         a get is LRANGE KEY 0 -1, the preload replaces
                         each list (DEL, then RPUSH of its points), all over
-                        the same connections with the same checks
+                        the same connections with the same checks; or
+                        graphite: each put is a line KEY VALUE TS, written
+                        --pipeline lines at a time (nothing is answered)
                         [default: metricsd]
   --addr ADDR           server address [default: {DEFAULT_LISTEN}, or
-                        127.0.0.1:6379 with --server redis]
+                        127.0.0.1:6379 with --server redis, 127.0.0.1:2003
+                        with --server graphite]
+  --confirm API         with --server graphite, where the points are counted
+                        and a sample of series read back: metricsd:ADDR (its
+                        stats and get) or victoria:HTTPADDR (VictoriaMetrics'
+                        /api/v1/query and /api/v1/export)
   --connections N       connections [default: {DEFAULT_CONNECTIONS}]
   --pipeline N          closed loop: requests each connection sends at once,
                         the next batch when all are answered; with --rate:
@@ -94,6 +104,8 @@ const DEFAULT_KEYS: u32 = 1000;
 const DEFAULT_POINTS: usize = 10;
 /// Redis's own default port.
 const REDIS_DEFAULT_ADDR: &str = "127.0.0.1:6379";
+/// Carbon's customary plaintext port.
+const GRAPHITE_DEFAULT_ADDR: &str = "127.0.0.1:2003";
 
 /// Everything a run is started with.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +128,8 @@ pub struct Options {
     pub timeout: Duration,
     pub allow_durable: bool,
     pub cleanup: bool,
+    /// `--server graphite`: the read API that confirms arrival.
+    pub confirm: Option<Confirm>,
 }
 
 impl Default for Options {
@@ -139,6 +153,7 @@ impl Default for Options {
             timeout: DEFAULT_CLIENT_TIMEOUT,
             allow_durable: false,
             cleanup: false,
+            confirm: None,
         }
     }
 }
@@ -174,6 +189,7 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Action, lexopt::Error> {
             Long("json") => o.json = true,
             Long("allow-durable") => o.allow_durable = true,
             Long("cleanup") => o.cleanup = true,
+            Long("confirm") => o.confirm = Some(Confirm::parse(&parser.value()?.string()?)?),
             Long("threads") => o.threads = at_least_one("--threads", parser.value()?.parse()?)?,
             Long("timeout") => o.timeout = duration("--timeout", &mut parser)?,
             Short('h') | Long("help") => return Ok(Action::Help),
@@ -185,6 +201,7 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Action, lexopt::Error> {
         (Some(addr), _) => addr,
         (None, Server::Metricsd) => o.addr,
         (None, Server::Redis) => REDIS_DEFAULT_ADDR.to_owned(),
+        (None, Server::Graphite) => GRAPHITE_DEFAULT_ADDR.to_owned(),
     };
     o.limit = match (requests, run_for) {
         (Some(_), Some(_)) => return Err("give --requests or --duration, not both".into()),
@@ -192,8 +209,24 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Action, lexopt::Error> {
         (None, Some(d)) => Limit::Duration(d),
         (None, None) => Limit::Requests(DEFAULT_REQUESTS),
     };
-    if o.server == Server::Redis && (o.allow_durable || o.cleanup) {
-        return Err("--allow-durable and --cleanup are for --server metricsd".into());
+    let metricsd_behind = match (o.server, &o.confirm) {
+        (Server::Metricsd, _) | (Server::Graphite, Some(Confirm::Metricsd(_))) => true,
+        (Server::Redis, _) | (Server::Graphite, _) => false,
+    };
+    if !metricsd_behind && (o.allow_durable || o.cleanup) {
+        return Err(
+            "--allow-durable and --cleanup are for --server metricsd (or graphite with --confirm metricsd:ADDR)".into(),
+        );
+    }
+    match (o.server, &o.confirm) {
+        (Server::Graphite, None) => {
+            return Err("--server graphite needs --confirm metricsd:ADDR or victoria:HTTPADDR".into())
+        }
+        (Server::Graphite, Some(_)) if o.mix != Mix::Put => {
+            return Err("--server graphite sends --workload put only (a Graphite port cannot be read)".into())
+        }
+        (Server::Metricsd | Server::Redis, Some(_)) => return Err("--confirm is for --server graphite".into()),
+        _ => {}
     }
     if matches!(o.mix, Mix::Realistic { .. }) && (o.keys as usize) < o.connections {
         // A connection without series would have nothing to send.
@@ -310,6 +343,7 @@ mod tests {
             timeout: Duration::from_secs(3),
             allow_durable: false,
             cleanup: false,
+            confirm: None,
         };
         assert_eq!(got, Ok(Action::Run(expected)));
         assert_eq!(parse_args(&["-V"]), Ok(Action::Version));
@@ -327,6 +361,21 @@ mod tests {
             panic!("a run")
         };
         assert!(careful.allow_durable && careful.cleanup);
+        let Ok(Action::Run(graphite)) = parse_args(&["--server", "graphite", "--confirm", "victoria:127.0.0.1:8428"])
+        else {
+            panic!("a run")
+        };
+        assert_eq!(graphite.addr, "127.0.0.1:2003");
+        assert_eq!(graphite.confirm, Some(Confirm::Victoria("127.0.0.1:8428".into())));
+        let Ok(Action::Run(graphite)) = parse_args(&[
+            "--server=graphite",
+            "--confirm=metricsd:127.0.0.1:1",
+            "--cleanup",
+            "--allow-durable",
+        ]) else {
+            panic!("a run")
+        };
+        assert!(graphite.cleanup && graphite.allow_durable);
     }
 
     #[test]
@@ -348,7 +397,21 @@ mod tests {
                 "at least --connections",
             ),
             (&["--workload", "range:60", "--server", "redis"], "Redis has no range"),
-            (&["--server", "memcached"], "metricsd or redis"),
+            (&["--server", "memcached"], "metricsd, redis or graphite"),
+            (&["--server", "graphite"], "needs --confirm"),
+            (
+                &["--server", "graphite", "--confirm", "x:1"],
+                "metricsd:ADDR or victoria",
+            ),
+            (
+                &["--server", "graphite", "--confirm", "metricsd:a:1", "--workload", "get"],
+                "--workload put only",
+            ),
+            (&["--confirm", "metricsd:a:1"], "for --server graphite"),
+            (
+                &["--server", "graphite", "--confirm", "victoria:a:1", "--cleanup"],
+                "for --server metricsd",
+            ),
             (&["--key-prefix", ""], "--key-prefix"),
             (&["--key-prefix", "a b"], "--key-prefix"),
             (&["--timestamp-base", "1.5"], "invalid digit"),

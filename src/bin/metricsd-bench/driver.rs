@@ -56,6 +56,26 @@ pub enum Limit {
     Duration(Duration),
 }
 
+impl Limit {
+    /// Most requests connection `index` of `connections` sends: those `n`
+    /// with `n * connections + index` below the total (u64::MAX for a
+    /// duration).
+    pub fn quota(self, index: u64, connections: u64) -> u64 {
+        match self {
+            Limit::Requests(total) => total.saturating_sub(index).div_ceil(connections),
+            Limit::Duration(_) => u64::MAX,
+        }
+    }
+
+    /// When sending stops, for a run started at `start`.
+    pub fn end(self, start: Instant) -> Option<Instant> {
+        match self {
+            Limit::Duration(d) => Some(start + d),
+            Limit::Requests(_) => None,
+        }
+    }
+}
+
 /// How to drive the load.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -284,11 +304,7 @@ impl<'a> Worker<'a> {
             poll.registry()
                 .register(&mut stream, Token(local), Interest::READABLE | Interest::WRITABLE)
                 .map_err(|e| RunError::Io("cannot register a connection", e))?;
-            let quota = match plan.limit {
-                // Requests n with n * connections + index < total.
-                Limit::Requests(total) => total.saturating_sub(index).div_ceil(connections),
-                Limit::Duration(_) => u64::MAX,
-            };
+            let quota = plan.limit.quota(index, connections);
             conns.push(Conn {
                 stream,
                 index,
@@ -304,10 +320,7 @@ impl<'a> Worker<'a> {
                 feed: workload.feed(index, plan.seed),
             });
         }
-        let end = match plan.limit {
-            Limit::Duration(d) => Some(start + d),
-            Limit::Requests(_) => None,
-        };
+        let end = plan.limit.end(start);
         Ok(Worker {
             plan,
             workload,

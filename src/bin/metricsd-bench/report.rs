@@ -31,6 +31,151 @@ pub struct Summary<'a> {
     pub cleaned_up: Option<usize>,
 }
 
+/// Appends how the load was driven: `, C connections, pipeline P, T
+/// threads, closed loop, N <unit>` (or `open loop at R <unit>/s`, `D s`).
+fn write_load(line: &mut String, o: &Options, unit: &str) {
+    let _ = write!(
+        line,
+        ", {} connections, pipeline {}, {} thread{}, ",
+        o.connections,
+        o.pipeline,
+        o.threads,
+        if o.threads == 1 { "" } else { "s" }
+    );
+    match o.rate {
+        Some(rate) => {
+            let _ = write!(line, "open loop at {rate} {unit}/s");
+        }
+        None => line.push_str("closed loop"),
+    }
+    match o.limit {
+        Limit::Requests(n) => {
+            let _ = write!(line, ", {n} {unit}");
+        }
+        Limit::Duration(d) => {
+            let _ = write!(line, ", {} s", d.as_secs_f64());
+        }
+    }
+}
+
+/// `--requests` and `--duration` (seconds), whichever was given.
+fn limits(limit: Limit) -> (Option<u64>, Option<f64>) {
+    match limit {
+        Limit::Requests(n) => (Some(n), None),
+        Limit::Duration(d) => (None, Some(d.as_secs_f64())),
+    }
+}
+
+/// A finished `--server graphite` run, as reported.
+pub struct GraphiteSummary<'a> {
+    pub options: &'a Options,
+    pub mode: Option<Mode>,
+    /// Lines sent, all of them confirmed stored.
+    pub points: u64,
+    /// From the first byte sent to the last handed to the kernel.
+    pub sent: Duration,
+    /// From the first byte sent to the server counting every point stored.
+    pub stored: Duration,
+    /// From the first byte sent to the read API holding every point.
+    pub confirmed: Duration,
+    /// Series read back and compared point by point, and their points.
+    pub checked: (usize, usize),
+    pub cleaned_up: Option<usize>,
+}
+
+/// `count` over `time`, or 0 for a run too short to time.
+fn per_second(count: u64, time: Duration) -> f64 {
+    let secs = time.as_secs_f64();
+    if secs > 0.0 {
+        count as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+impl GraphiteSummary<'_> {
+    fn describe(&self) -> String {
+        let o = self.options;
+        let (kind, addr) = o.confirm.as_ref().map_or(("?", "?"), |c| (c.kind(), c.addr()));
+        let mut line = format!("graphite plaintext to {}, confirmed by {kind}", o.addr);
+        if let Some(mode) = self.mode {
+            let _ = write!(line, " ({})", mode.name());
+        }
+        let _ = write!(line, " at {addr}, {} keys", o.keys);
+        write_load(&mut line, o, "points");
+        line
+    }
+
+    /// The table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", self.describe());
+        let _ = writeln!(out, "points        {}", self.points);
+        let _ = writeln!(
+            out,
+            "sent          {:.3} s ({:.0} points/s)",
+            self.sent.as_secs_f64(),
+            per_second(self.points, self.sent)
+        );
+        let _ = writeln!(
+            out,
+            "stored        {:.3} s ({:.0} points/s, by the server's count)",
+            self.stored.as_secs_f64(),
+            per_second(self.points, self.stored)
+        );
+        let _ = writeln!(out, "confirmed     {:.3} s (read back)", self.confirmed.as_secs_f64());
+        let _ = writeln!(
+            out,
+            "throughput    {:.0} points/s",
+            per_second(self.points, self.confirmed)
+        );
+        let _ = writeln!(
+            out,
+            "checked       {} series, {} points, each as sent",
+            self.checked.0, self.checked.1
+        );
+        if let Some(keys) = self.cleaned_up {
+            let _ = writeln!(out, "cleanup       {keys} keys deleted");
+        }
+        out
+    }
+
+    /// The same figures as one JSON object (one line).
+    pub fn json(&self) -> String {
+        json::to_string(self)
+    }
+}
+
+impl Serialize for GraphiteSummary<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let o = self.options;
+        let (requests_limit, duration_limit) = limits(o.limit);
+        let mut map = serializer.serialize_map(Some(21))?;
+        map.serialize_entry("server", &o.server.to_string())?;
+        map.serialize_entry("confirm", &o.confirm.as_ref().map(|c| c.kind()))?;
+        map.serialize_entry("confirm_addr", &o.confirm.as_ref().map(|c| c.addr()))?;
+        map.serialize_entry("server_mode", &self.mode.map(Mode::name))?;
+        map.serialize_entry("addr", &o.addr)?;
+        map.serialize_entry("keys", &o.keys)?;
+        map.serialize_entry("connections", &o.connections)?;
+        map.serialize_entry("pipeline", &o.pipeline)?;
+        map.serialize_entry("threads", &o.threads)?;
+        map.serialize_entry("rate", &o.rate)?;
+        map.serialize_entry("requests_limit", &requests_limit)?;
+        map.serialize_entry("duration_limit_s", &duration_limit)?;
+        map.serialize_entry("points", &self.points)?;
+        map.serialize_entry("sent_s", &rounded(self.sent.as_secs_f64(), 6))?;
+        map.serialize_entry("stored_s", &rounded(self.stored.as_secs_f64(), 6))?;
+        map.serialize_entry("stored_pps", &rounded(per_second(self.points, self.stored), 1))?;
+        map.serialize_entry("confirmed_s", &rounded(self.confirmed.as_secs_f64(), 6))?;
+        map.serialize_entry("throughput_pps", &rounded(per_second(self.points, self.confirmed), 1))?;
+        map.serialize_entry("checked_series", &self.checked.0)?;
+        map.serialize_entry("checked_points", &self.checked.1)?;
+        map.serialize_entry("cleaned_up_keys", &self.cleaned_up)?;
+        map.end()
+    }
+}
+
 /// Nanoseconds as microseconds.
 fn micros(ns: u64) -> f64 {
     ns as f64 / 1000.0
@@ -39,12 +184,7 @@ fn micros(ns: u64) -> f64 {
 impl Summary<'_> {
     /// Answers per second over the run.
     fn throughput(&self) -> f64 {
-        let secs = self.totals.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            self.totals.requests as f64 / secs
-        } else {
-            0.0
-        }
+        per_second(self.totals.requests, self.totals.elapsed)
     }
 
     /// The latency figures: (table label, JSON key, microseconds).
@@ -70,28 +210,7 @@ impl Summary<'_> {
         if self.preloaded > 0 {
             let _ = write!(line, " of {} points", self.preloaded);
         }
-        let _ = write!(
-            line,
-            ", {} connections, pipeline {}, {} thread{}, ",
-            o.connections,
-            o.pipeline,
-            o.threads,
-            if o.threads == 1 { "" } else { "s" }
-        );
-        match o.rate {
-            Some(rate) => {
-                let _ = write!(line, "open loop at {rate} requests/s");
-            }
-            None => line.push_str("closed loop"),
-        }
-        match o.limit {
-            Limit::Requests(n) => {
-                let _ = write!(line, ", {n} requests");
-            }
-            Limit::Duration(d) => {
-                let _ = write!(line, ", {} s", d.as_secs_f64());
-            }
-        }
+        write_load(&mut line, o, "requests");
         line
     }
 
@@ -128,10 +247,7 @@ impl Serialize for Summary<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let o = self.options;
         let t = self.totals;
-        let (requests_limit, duration_limit) = match o.limit {
-            Limit::Requests(n) => (Some(n), None),
-            Limit::Duration(d) => (None, Some(d.as_secs_f64())),
-        };
+        let (requests_limit, duration_limit) = limits(o.limit);
         let latency: Vec<_> = self.latencies().map(|(_, key, us)| (key, rounded(us, 3))).collect();
         let mut map = serializer.serialize_map(Some(19))?;
         map.serialize_entry("server", &o.server.to_string())?;

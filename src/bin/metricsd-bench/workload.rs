@@ -17,14 +17,16 @@
 //!
 //! The same requests go to a metricsd server in its line protocol, or to a
 //! Redis server as the commands that `redis` describes; [`Framer`] cuts
-//! the answers of either.
+//! the answers of either. To a Graphite port (`--server graphite`) the same
+//! puts go as plaintext lines `<key> <value> <timestamp>\n`, which get no
+//! answer at all (the `stream` module sends them, `confirm` checks them).
 
 use crate::redis;
 use crate::resp::RespScanner;
 use memchr::{memchr, memchr_iter};
 use metricsd::protocol::number::{write_timestamp, write_value};
 use metricsd::protocol::request::{encode_get, encode_put, encode_range};
-use metricsd::protocol::response::{parse_response, Response, ResponseError};
+use metricsd::protocol::response::{parse_response, write_point, Response, ResponseError};
 use metricsd::protocol::{Query, Range, ResponseScanner};
 use metricsd::store::mix::{Mix as RealisticMix, Series as RealisticSeries, Shape};
 
@@ -38,6 +40,8 @@ pub const DEFAULT_TIMESTAMP_BASE: i64 = 1_600_000_000;
 pub enum Server {
     Metricsd,
     Redis,
+    /// Any server's Graphite plaintext port: puts only, never answered.
+    Graphite,
 }
 
 impl Server {
@@ -46,7 +50,8 @@ impl Server {
         match text {
             "metricsd" => Ok(Server::Metricsd),
             "redis" => Ok(Server::Redis),
-            _ => Err(format!("--server must be metricsd or redis, not {text:?}")),
+            "graphite" => Ok(Server::Graphite),
+            _ => Err(format!("--server must be metricsd, redis or graphite, not {text:?}")),
         }
     }
 }
@@ -56,6 +61,7 @@ impl std::fmt::Display for Server {
         f.write_str(match self {
             Server::Metricsd => "metricsd",
             Server::Redis => "redis",
+            Server::Graphite => "graphite",
         })
     }
 }
@@ -239,6 +245,9 @@ enum Expect {
         point_tails: Vec<Vec<u8>>,
     },
     Redis(redis::Expected),
+    /// A Graphite port answers nothing; what arrived is confirmed afterwards
+    /// through the server's read API.
+    Nothing,
 }
 
 impl Expect {
@@ -258,6 +267,7 @@ impl Expect {
                     .collect(),
             },
             Server::Redis => Expect::Redis(redis::Expected::new(points)),
+            Server::Graphite => Expect::Nothing,
         }
     }
 }
@@ -374,14 +384,15 @@ impl Workload {
                 points: series(self.preloaded),
                 expected,
             }),
-            Expect::Lines { .. } => None,
+            Expect::Lines { .. } | Expect::Nothing => None,
         }
     }
 
     /// Cuts the answers of this run's server.
     pub fn framer(&self) -> Framer {
         match self.expect {
-            Expect::Lines { .. } => Framer::Lines(ResponseScanner::new()),
+            // Graphite: nothing is read from its port (see `stream`).
+            Expect::Lines { .. } | Expect::Nothing => Framer::Lines(ResponseScanner::new()),
             Expect::Redis(_) => Framer::Resp(RespScanner::new()),
         }
     }
@@ -424,8 +435,13 @@ impl Workload {
         }
     }
 
+    /// The key named `key` (an index from an [`Op`]).
+    pub fn key(&self, key: u32) -> &str {
+        &self.keys[key as usize]
+    }
+
     /// The value and timestamp put `seq` carries.
-    fn put_point(&self, seq: u64) -> (f64, i64) {
+    pub fn put_point(&self, seq: u64) -> (f64, i64) {
         // Values cycle through 0.0, 0.5, …, 499.5: short, yet not all alike.
         (
             (seq % 1000) as f64 / 2.0,
@@ -464,13 +480,42 @@ impl Workload {
                 redis::encode_put(out, &self.keys[key as usize], value, timestamp)
             }
             (Op::Get { key }, Expect::Redis(_)) => redis::encode_get(out, &self.keys[key as usize]),
+            (Op::Put { key, seq }, Expect::Nothing) => {
+                let (value, timestamp) = self.put_point(seq);
+                encode_plaintext(out, &self.keys[key as usize], value, timestamp)
+            }
+            (Op::Point { key, timestamp, bits }, Expect::Nothing) => {
+                encode_plaintext(out, &self.keys[key as usize], f64::from_bits(bits), timestamp)
+            }
+            // A Graphite port cannot be read: the command line refuses
+            // reads with --server graphite, so none is ever made.
+            (Op::Get { .. } | Op::Range { .. }, Expect::Nothing) => {}
         }
+    }
+
+    /// Every point of a put-only run whose connection `i` sent
+    /// `sent[i]` puts, as (key, value, timestamp), in no particular order:
+    /// the run's ops drawn again from the same seeds, for checking what a
+    /// server stored.
+    pub fn replay_puts<'a>(&'a self, seed: u64, sent: &'a [u64]) -> impl Iterator<Item = (u32, f64, i64)> + 'a {
+        let connections = self.connections;
+        sent.iter().enumerate().flat_map(move |(index, &count)| {
+            let mut rng = SplitMix64::new(seed, index as u64);
+            (0..count).filter_map(move |n| match self.next_op(&mut rng, n * connections + index as u64) {
+                Op::Put { key, seq } => {
+                    let (value, timestamp) = self.put_point(seq);
+                    Some((key, value, timestamp))
+                }
+                Op::Point { key, timestamp, bits } => Some((key, f64::from_bits(bits), timestamp)),
+                Op::Get { .. } | Op::Range { .. } => None,
+            })
+        })
     }
 
     /// The request of `op`, readable and on one line, for messages.
     pub fn describe(&self, op: Op) -> String {
         match (op, &self.expect) {
-            (_, Expect::Lines { .. }) => {
+            (_, Expect::Lines { .. } | Expect::Nothing) => {
                 let mut line = Vec::new();
                 self.encode(op, &mut line);
                 line.pop();
@@ -502,6 +547,7 @@ impl Workload {
     pub fn check(&self, op: Op, answer: &[u8]) -> Result<Verdict, String> {
         let point_tails = match &self.expect {
             Expect::Lines { point_tails } => point_tails,
+            Expect::Nothing => return Err("an answer from a Graphite port, which never answers".to_owned()),
             Expect::Redis(expected) => {
                 return match op {
                     Op::Put { .. } | Op::Point { .. } => expected.check_put(answer),
@@ -611,6 +657,13 @@ impl Workload {
     }
 }
 
+/// Appends the Graphite plaintext line `<key> <value> <timestamp>\n`: the
+/// course protocol's data line, byte for byte, whose numbers carbon reads
+/// alike.
+pub fn encode_plaintext(out: &mut Vec<u8>, key: &str, value: f64, timestamp: i64) {
+    write_point(out, key, value, timestamp)
+}
+
 /// Cuts a connection's input into whole answers, in its server's protocol.
 #[derive(Debug)]
 pub enum Framer {
@@ -676,7 +729,7 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use metricsd::protocol::response::{begin_ok, end, write_point, OK_EMPTY, WRONG_COMMAND};
+    use metricsd::protocol::response::{begin_ok, end, OK_EMPTY, WRONG_COMMAND};
     use metricsd::protocol::{parse_line, Request};
 
     /// The answer a correct server gives to `get key` after the preload.
@@ -1020,6 +1073,74 @@ mod tests {
         for bad in [&b"x"[..], b"okay", b"ok \n", b"HTTP/1.1", b"err\n", b"errors\n"] {
             assert!(!plausible_start(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn plaintext_lines_parse_as_a_graphite_server_parses_them() {
+        use metricsd::graphite::plaintext::{parse_line, Timestamp};
+        let w = Workload::new(Mix::Put, 7, 0, 3)
+            .with_key_prefix("agent.x")
+            .with_timestamp_base(-2)
+            .with_server(Server::Graphite);
+        let mut rng = SplitMix64::new(1, 0);
+        let mut out = Vec::new();
+        for seq in 0..3000 {
+            let op = w.next_op(&mut rng, seq);
+            let Op::Put { key, .. } = op else { panic!("a put run") };
+            out.clear();
+            w.encode(op, &mut out);
+            assert_eq!(out.pop(), Some(b'\n'));
+            assert!(!out.contains(&b'\n'));
+            let metric = parse_line(&out).expect("a valid line").expect("a point");
+            let (value, timestamp) = w.put_point(seq);
+            assert_eq!(metric.key, format!("agent.x{key}"));
+            assert_eq!(metric.value.to_bits(), value.to_bits());
+            // Timestamp -1 would mean "now": the base puts seq 1 there.
+            let expected = if timestamp == -1 {
+                Timestamp::Now
+            } else {
+                Timestamp::At(timestamp)
+            };
+            assert_eq!(metric.timestamp, expected);
+            assert_eq!(w.describe(op), String::from_utf8(out.clone()).unwrap());
+        }
+        let mut line = Vec::new();
+        encode_plaintext(&mut line, "a.b", 0.5, 1600000000);
+        assert_eq!(line, b"a.b 0.5 1600000000\n");
+        assert!(w
+            .check(Op::Put { key: 0, seq: 0 }, OK_EMPTY)
+            .unwrap_err()
+            .contains("never answers"));
+        // Nothing to send for a get, which the command line refuses anyway.
+        line.clear();
+        w.encode(Op::Get { key: 0 }, &mut line);
+        assert!(line.is_empty());
+    }
+
+    #[test]
+    fn replay_gives_back_every_put_of_the_run() {
+        let w = Workload::new(Mix::Put, 5, 0, 3).with_server(Server::Graphite);
+        // Connection i sends sent[i] puts, drawn from its own stream.
+        let sent = [4u64, 3, 0];
+        let mut made = Vec::new();
+        for (index, &count) in sent.iter().enumerate() {
+            let mut rng = SplitMix64::new(9, index as u64);
+            for n in 0..count {
+                let Op::Put { key, seq } = w.next_op(&mut rng, n * 3 + index as u64) else {
+                    panic!("a put run")
+                };
+                let (value, timestamp) = w.put_point(seq);
+                made.push((key, value.to_bits(), timestamp));
+            }
+        }
+        let mut replayed: Vec<_> = w.replay_puts(9, &sent).map(|(k, v, t)| (k, v.to_bits(), t)).collect();
+        made.sort_unstable();
+        replayed.sort_unstable();
+        assert_eq!(replayed, made);
+        assert_eq!(replayed.len(), 7);
+        // Another seed draws other keys.
+        let other: Vec<_> = w.replay_puts(10, &sent).map(|(k, _, _)| k).collect();
+        assert_ne!(other, w.replay_puts(9, &sent).map(|(k, _, _)| k).collect::<Vec<_>>());
     }
 
     #[test]
