@@ -115,6 +115,47 @@ impl std::str::FromStr for Fsync {
     }
 }
 
+/// Points are kept forever unless asked, as before retention existed: a
+/// server that silently forgot data would surprise more than one that grows.
+pub const DEFAULT_RETENTION: Option<Duration> = None;
+
+/// No memory limit unless asked: the right one depends on the machine.
+pub const DEFAULT_MAX_MEMORY: Option<u64> = None;
+
+/// Refusing keeps every point already acknowledged: dropping data is the
+/// operator's choice, as Redis' `maxmemory-policy noeviction` default.
+pub const DEFAULT_ON_MEMORY_FULL: OnFull = OnFull::Reject;
+
+/// What a put does when the memory limit is reached (`--on-memory-full`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnFull {
+    /// The put is refused; nothing stored is lost.
+    #[default]
+    Reject,
+    /// The oldest sealed chunks of all series are dropped to make room.
+    DropOldest,
+}
+
+impl std::fmt::Display for OnFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OnFull::Reject => "reject",
+            OnFull::DropOldest => "drop-oldest",
+        })
+    }
+}
+
+impl std::str::FromStr for OnFull {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "reject" => Ok(OnFull::Reject),
+            "drop-oldest" => Ok(OnFull::DropOldest),
+            _ => Err(format!("--on-memory-full must be reject or drop-oldest, not {s:?}")),
+        }
+    }
+}
+
 /// The longest duration a flag takes: about 31 years, beyond any timeout
 /// or run, and small enough that `Instant::now() + d` cannot overflow (it
 /// panics on durations near `u64::MAX` seconds).
@@ -319,5 +360,17 @@ mod tests {
         }
         assert_eq!(DEFAULT_FSYNC.to_string(), "everysec");
         assert!("sometimes".parse::<Fsync>().is_err());
+    }
+
+    #[test]
+    fn memory_full_policies_read_back_as_written() {
+        for policy in [OnFull::Reject, OnFull::DropOldest] {
+            assert_eq!(policy.to_string().parse(), Ok(policy));
+        }
+        assert_eq!(DEFAULT_ON_MEMORY_FULL.to_string(), "reject");
+        assert_eq!(
+            "drop-newest".parse::<OnFull>(),
+            Err("--on-memory-full must be reject or drop-oldest, not \"drop-newest\"".to_owned())
+        );
     }
 }

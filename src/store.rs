@@ -21,8 +21,9 @@ mod bits;
 pub mod chunk;
 pub mod mix;
 
+pub use crate::config::OnFull;
 use chunk::Chunk;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -97,10 +98,14 @@ impl Block {
         }
     }
 
-    fn seal(&mut self) {
-        if let Block::Thawed(points) = self {
-            *self = Block::Sealed(encode(points));
-        }
+    /// Seals a thawed block; returns how much its allocation grew by.
+    fn seal(&mut self) -> isize {
+        let Block::Thawed(points) = self else {
+            return 0;
+        };
+        let before = points.capacity() * std::mem::size_of::<Point>();
+        *self = Block::Sealed(encode(points));
+        self.heap_bytes() as isize - before as isize
     }
 }
 
@@ -145,36 +150,57 @@ impl Series {
     /// Stores `value` at `timestamp`, replacing any value already there.
     /// Returns the value it replaced (None: the point is new).
     pub fn insert(&mut self, timestamp: i64, value: f64) -> Option<f64> {
+        self.insert_sized(timestamp, value).0
+    }
+
+    /// [`Series::insert`], and how much the series' allocation grew by
+    /// (negative: shrank), for the store's running total: the head's and
+    /// the block list's capacities, and the blocks the put changed, each
+    /// measured as it changes (no pass over the other blocks).
+    pub fn insert_sized(&mut self, timestamp: i64, value: f64) -> (Option<f64>, isize) {
+        let fixed = self.fixed_bytes() as isize;
+        let (replaced, blocks) = self.insert_into_blocks(timestamp, value);
+        (replaced, blocks + self.fixed_bytes() as isize - fixed)
+    }
+
+    /// The work of [`Series::insert_sized`]; the bytes are the blocks' own.
+    fn insert_into_blocks(&mut self, timestamp: i64, value: f64) -> (Option<f64>, isize) {
         if self.blocks.last().is_none_or(|b| b.max_ts() < timestamp) {
             // The common case for metrics: a point newer than all stored ones.
             if self.head.last().is_none_or(|&(t, _)| t < timestamp) {
                 self.head.push((timestamp, value));
             } else {
                 match self.head.binary_search_by_key(&timestamp, |&(t, _)| t) {
-                    Ok(i) => return Some(std::mem::replace(&mut self.head[i].1, value)),
+                    Ok(i) => return (Some(std::mem::replace(&mut self.head[i].1, value)), 0),
                     Err(i) => self.head.insert(i, (timestamp, value)),
                 }
             }
+            let mut grown = 0;
             if self.head.len() >= CHUNK_POINTS {
-                self.blocks.iter_mut().for_each(Block::seal);
-                self.blocks.push(Block::Sealed(encode(&self.head)));
+                grown += self.seal_thawed();
+                let chunk = Block::Sealed(encode(&self.head));
+                grown += chunk.heap_bytes() as isize;
+                self.blocks.push(chunk);
                 // The head keeps its capacity for the next chunk.
                 self.head.clear();
             }
-            return None;
+            return (None, grown);
         }
         let idx = self.covering_block(timestamp);
+        let mut grown = 0;
         if let Block::Sealed(chunk) = &self.blocks[idx] {
             // Rewriting a point with the same bits (a client's retry) leaves
             // the chunk sealed.
             let found = chunk.iter().find(|p| p.0 >= timestamp);
             if found.is_some_and(|p| p.0 == timestamp && p.1.to_bits() == value.to_bits()) {
-                return Some(value);
+                return (Some(value), 0);
             }
             // At most one block thawed: this one.
-            self.blocks.iter_mut().for_each(Block::seal);
+            grown += self.seal_thawed();
         }
-        let mut points = std::mem::replace(&mut self.blocks[idx], Block::Thawed(Vec::new())).into_points();
+        let block = std::mem::replace(&mut self.blocks[idx], Block::Thawed(Vec::new()));
+        grown -= block.heap_bytes() as isize;
+        let mut points = block.into_points();
         let replaced = match points.binary_search_by_key(&timestamp, |&(t, _)| t) {
             Ok(i) => Some(std::mem::replace(&mut points[i].1, value)),
             Err(i) => {
@@ -184,12 +210,80 @@ impl Series {
         };
         if points.len() > MAX_BLOCK_POINTS {
             let (low, high) = points.split_at(points.len() / 2);
-            self.blocks[idx] = Block::Sealed(encode(low));
-            self.blocks.insert(idx + 1, Block::Sealed(encode(high)));
+            let (low, high) = (Block::Sealed(encode(low)), Block::Sealed(encode(high)));
+            grown += (low.heap_bytes() + high.heap_bytes()) as isize;
+            self.blocks[idx] = low;
+            self.blocks.insert(idx + 1, high);
         } else {
-            self.blocks[idx] = Block::Thawed(points);
+            let thawed = Block::Thawed(points);
+            grown += thawed.heap_bytes() as isize;
+            self.blocks[idx] = thawed;
         }
-        replaced
+        (replaced, grown)
+    }
+
+    /// Seals the thawed block if there is one; returns how much the
+    /// allocation grew by.
+    fn seal_thawed(&mut self) -> isize {
+        self.blocks.iter_mut().map(Block::seal).sum()
+    }
+
+    /// [`Series::remove`], and how much the allocation grew by.
+    pub fn remove_sized(&mut self, timestamp: i64) -> (bool, isize) {
+        let before = self.allocated_bytes();
+        let removed = self.remove(timestamp);
+        (removed, self.allocated_bytes() as isize - before as isize)
+    }
+
+    /// Whether some point is older than `horizon`, or the series is empty.
+    fn has_expired(&self, horizon: i64) -> bool {
+        match (self.blocks.first(), self.head.first()) {
+            (Some(block), _) => block.max_ts() < horizon,
+            (None, Some(point)) => point.0 < horizon,
+            (None, None) => true,
+        }
+    }
+
+    /// The last timestamp of the oldest block: the order in which
+    /// `--on-memory-full drop-oldest` drops blocks across series. None
+    /// without blocks.
+    fn first_block_max(&self) -> Option<i64> {
+        self.blocks.first().map(Block::max_ts)
+    }
+
+    /// Drops the oldest block; returns its points and the bytes freed.
+    fn drop_first_block(&mut self) -> Option<(usize, usize)> {
+        if self.blocks.is_empty() {
+            return None;
+        }
+        let block = self.blocks.remove(0);
+        Some((block.len(), block.heap_bytes()))
+    }
+
+    /// Frees what is older than `horizon` as whole blocks: every block whose
+    /// last point is older, and then, if no block is left, the head's older
+    /// points (a plain list, cut in place). A block that straddles the
+    /// horizon stays until its last point is older (at most one per series:
+    /// blocks do not overlap); reads filter its older points. Stops after
+    /// `budget` blocks. Returns the points freed, the bytes freed, the
+    /// blocks dropped, and whether it stopped for the budget.
+    fn expire(&mut self, horizon: i64, budget: usize) -> (usize, usize, usize, bool) {
+        let expired = self.blocks.partition_point(|b| b.max_ts() < horizon);
+        let dropped = expired.min(budget);
+        let (mut points, mut bytes) = (0, 0);
+        for block in self.blocks.drain(..dropped) {
+            points += block.len();
+            bytes += block.heap_bytes();
+        }
+        if dropped < expired {
+            return (points, bytes, dropped, true);
+        }
+        if self.blocks.is_empty() {
+            let old = self.head.partition_point(|p| p.0 < horizon);
+            self.head.drain(..old);
+            points += old;
+        }
+        (points, bytes, dropped, false)
     }
 
     /// Removes the point at `timestamp`, if there is one (undoing a put whose
@@ -299,27 +393,36 @@ impl Series {
     /// Appends a sealed chunk whose points all come after the series'
     /// (loading a snapshot), keeping its bits; hands it back if it does not
     /// fit there or is larger than a block may be. A head already there is
-    /// sealed first, so the blocks stay in order.
-    fn adopt(&mut self, chunk: Chunk) -> Result<(), Chunk> {
+    /// sealed first, so the blocks stay in order. Returns how much the
+    /// series' allocation grew by.
+    fn adopt(&mut self, chunk: Chunk) -> Result<isize, Chunk> {
         let last = self.head.last().map(|p| p.0).or(self.blocks.last().map(Block::max_ts));
         if chunk.len() > MAX_BLOCK_POINTS || last.is_some_and(|t| t >= chunk.min_ts()) {
             return Err(chunk);
         }
-        self.blocks.iter_mut().for_each(Block::seal);
+        let fixed = self.fixed_bytes() as isize;
+        let mut grown = self.seal_thawed();
         if !self.head.is_empty() {
-            self.blocks.push(Block::Sealed(encode(&self.head)));
+            let head = Block::Sealed(encode(&self.head));
+            grown += head.heap_bytes() as isize;
+            self.blocks.push(head);
             self.head.clear();
         }
-        self.blocks.push(Block::Sealed(chunk));
-        Ok(())
+        let chunk = Block::Sealed(chunk);
+        grown += chunk.heap_bytes() as isize;
+        self.blocks.push(chunk);
+        Ok(grown + self.fixed_bytes() as isize - fixed)
     }
 
     /// Bytes allocated for points (capacity, not length): for memory figures.
     pub fn allocated_bytes(&self) -> usize {
         let blocks: usize = self.blocks.iter().map(Block::heap_bytes).sum();
-        blocks
-            + self.blocks.capacity() * std::mem::size_of::<Block>()
-            + self.head.capacity() * std::mem::size_of::<Point>()
+        blocks + self.fixed_bytes()
+    }
+
+    /// The block list's and the head's allocations, without the blocks' own.
+    fn fixed_bytes(&self) -> usize {
+        self.blocks.capacity() * std::mem::size_of::<Block>() + self.head.capacity() * std::mem::size_of::<Point>()
     }
 }
 
@@ -343,11 +446,76 @@ pub struct Cursor {
     pub after: i64,
 }
 
+/// What the store keeps: `--retention`, `--max-memory` and
+/// `--on-memory-full`. The default (`config`'s) keeps every point, with no
+/// limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Points older than this (by their timestamp, against the wall clock)
+    /// are expired. None: kept forever.
+    pub retention: Option<std::time::Duration>,
+    /// Bytes the store may hold, as [`Store::allocated_bytes`] counts them.
+    /// None: no limit.
+    pub max_bytes: Option<u64>,
+    pub on_full: OnFull,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            retention: crate::config::DEFAULT_RETENTION,
+            max_bytes: crate::config::DEFAULT_MAX_MEMORY,
+            on_full: crate::config::DEFAULT_ON_MEMORY_FULL,
+        }
+    }
+}
+
+/// Why the store did not take a point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its timestamp is older than the retention.
+    Expired,
+    /// It would take the store past its memory limit.
+    MemoryFull,
+}
+
+/// What the store has freed, for `stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Freed {
+    /// Points freed because they were older than the retention (or were not
+    /// loaded at start-up for that reason).
+    pub expired_points: u64,
+    /// Blocks dropped by `--on-memory-full drop-oldest`, and their points.
+    pub dropped_chunks: u64,
+    pub dropped_points: u64,
+}
+
+/// Bytes a key's entry costs in the ordered index: a `BTreeMap` node holds
+/// up to 11 entries of 24 bytes in about 290 bytes, and keys inserted in
+/// order leave nodes half full (about 6 entries), so about 48 bytes each.
+const ORDER_ENTRY_BYTES: usize = 48;
+/// The same for the drop-oldest index, whose entries are also 24 bytes.
+const OLDEST_ENTRY_BYTES: usize = 48;
+/// An `Arc<str>` key's allocation beyond its bytes: the two reference counts.
+const KEY_HEADER_BYTES: usize = 16;
+/// Blocks freed or series visited by one slice of [`Store::expire`]: a
+/// visit is a bounds check (a few ns) and a block freed one deallocation
+/// (tens of ns), so a slice stays well under a millisecond; a million
+/// series take about 120 slices.
+pub const EXPIRE_SLICE: usize = 8192;
+
+/// Bytes of a `HashMap` of `(Arc<str>, usize)` that holds `capacity`
+/// entries: hashbrown keeps a power of two of buckets at most 7/8 full,
+/// each an entry and a control byte, plus a group of control bytes.
+fn hash_table_bytes(capacity: usize) -> usize {
+    capacity / 7 * 8 * (std::mem::size_of::<(Arc<str>, usize)>() + 1) + 16
+}
+
 /// Every series, by key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Store {
-    /// The series, in the order their keys were first put; an index here
-    /// is a series' id (keys are never removed, so ids are never reused).
+    /// The series; an index here is a series' id. The id of a series
+    /// removed (expired or dropped empty) is reused by the next new key.
     series: Vec<Series>,
     /// Key → id, for puts and gets: one hash lookup.
     ids: HashMap<Arc<str>, usize>,
@@ -358,82 +526,291 @@ pub struct Store {
     /// hashing its key (which was most of a walk over a million series).
     order: BTreeMap<Arc<str>, usize>,
     points: usize,
-    /// Series with at least one point: a deleted key stays in the maps
-    /// but is not counted.
-    live: usize,
+    /// Ids of removed series, for new keys.
+    free: Vec<usize>,
+    /// Sum of [`Series::allocated_bytes`], kept as puts change it.
+    series_bytes: usize,
+    /// The keys' allocations (one per key: both maps share it).
+    key_bytes: usize,
+    policy: Policy,
+    /// Points with a timestamp below this are expired (i64::MIN: none).
+    horizon: i64,
+    /// Under drop-oldest: (last timestamp of its oldest block, key) of every
+    /// series with a block, so the oldest block of all is the first entry,
+    /// found and dropped in O(log series) however many series there are (a
+    /// scan for it would cost O(series) a block). Kept only under
+    /// drop-oldest: it costs about 48 bytes a series, and a put pays for
+    /// it only when its series' oldest block changes.
+    oldest: Option<BTreeSet<(i64, Arc<str>)>>,
+    freed: Freed,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            series: Vec::new(),
+            ids: HashMap::new(),
+            order: BTreeMap::new(),
+            points: 0,
+            free: Vec::new(),
+            series_bytes: 0,
+            key_bytes: 0,
+            policy: Policy::default(),
+            horizon: i64::MIN,
+            oldest: None,
+            freed: Freed::default(),
+        }
+    }
 }
 
 impl Store {
+    /// An empty store that keeps every point.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An empty store that keeps what `policy` says, at Unix time `now`.
+    pub fn with_policy(policy: Policy, now: i64) -> Self {
+        let mut store = Store {
+            policy,
+            oldest: (policy.on_full == OnFull::DropOldest).then(BTreeSet::new),
+            ..Store::default()
+        };
+        store.set_now(now);
+        store
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The oldest timestamp kept: older points are expired, never returned
+    /// and freed as their blocks age out (i64::MIN without a retention).
+    pub fn horizon(&self) -> i64 {
+        self.horizon
+    }
+
+    /// Moves the horizon to `now` minus the retention (never back: a clock
+    /// stepped back does not bring expired points back to life).
+    pub fn set_now(&mut self, now: i64) {
+        if let Some(retention) = self.policy.retention {
+            let seconds = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+            self.horizon = self.horizon.max(now.saturating_sub(seconds));
+        }
+    }
+
+    /// What the store has freed so far.
+    pub fn freed(&self) -> Freed {
+        self.freed
+    }
+
+    /// Stores one point for a client, unless it is expired or would take the
+    /// store past its memory limit; under drop-oldest, oldest blocks are
+    /// dropped to make room first.
+    #[inline]
+    pub fn try_put(&mut self, key: &str, timestamp: i64, value: f64) -> Result<Option<f64>, Refusal> {
+        if timestamp < self.horizon {
+            return Err(Refusal::Expired);
+        }
+        if let Some(max) = self.policy.max_bytes {
+            self.make_room(key, max)?;
+        }
+        Ok(self.put(key, timestamp, value))
+    }
+
+    /// Room for one put of `key`: a point for a key stored already, the key
+    /// and its entries (and any growth of the tables) for a new one. The
+    /// store may still pass the limit by what one put adds beyond its
+    /// point: a chunk sealed (at most 4.4 KiB), a head's doubling (at most
+    /// 2 KiB) or the doubling of its series' block list.
+    fn make_room(&mut self, key: &str, max: u64) -> Result<(), Refusal> {
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        loop {
+            let held = self.allocated_bytes();
+            let point = std::mem::size_of::<Point>();
+            // Checked without a lookup while a new key would fit too.
+            if held + self.new_key_bytes(key) + point <= max {
+                return Ok(());
+            }
+            if held + point <= max && self.ids.contains_key(key) {
+                return Ok(());
+            }
+            if self.policy.on_full == OnFull::Reject || !self.drop_oldest_block() {
+                return Err(Refusal::MemoryFull);
+            }
+        }
+    }
+
+    /// What a new `key` would add: its allocation, its entries, and the
+    /// growth of any table that is full.
+    fn new_key_bytes(&self, key: &str) -> usize {
+        let mut bytes = key.len() + KEY_HEADER_BYTES + ORDER_ENTRY_BYTES;
+        if self.free.is_empty() && self.series.len() == self.series.capacity() {
+            bytes += self.series.capacity().max(4) * std::mem::size_of::<Series>();
+        }
+        if self.ids.len() == self.ids.capacity() {
+            bytes += hash_table_bytes(self.ids.capacity().max(3) * 2);
+        }
+        bytes
+    }
+
+    /// Bytes the store holds: every series' points (chunks, thawed blocks,
+    /// heads and block lists at their capacity), the keys, the series table
+    /// and the indexes. Kept up to date as points come and go (O(1) here),
+    /// not recounted; the tables are estimated from their capacities.
+    /// Allocator overhead is not counted: RSS runs somewhat above this.
+    pub fn allocated_bytes(&self) -> usize {
+        self.series_bytes
+            + self.key_bytes
+            + self.series.capacity() * std::mem::size_of::<Series>()
+            + self.free.capacity() * std::mem::size_of::<usize>()
+            + hash_table_bytes(self.ids.capacity())
+            + self.order.len() * ORDER_ENTRY_BYTES
+            + self.oldest.as_ref().map_or(0, |o| o.len() * OLDEST_ENTRY_BYTES)
+    }
+
+    /// The bytes of the series' points alone (chunks, thawed blocks, heads,
+    /// block lists): `store.chunk_bytes`.
+    pub fn chunk_bytes(&self) -> usize {
+        self.series_bytes
+    }
+
     /// Stores one point (last write wins); returns the value it replaced.
-    /// Allocates only for a new key.
+    /// Allocates only for a new key. No policy applies (undoing a put, tests).
+    #[inline]
     pub fn put(&mut self, key: &str, timestamp: i64, value: f64) -> Option<f64> {
-        let series = self.series_mut(key);
-        let was_empty = series.is_empty();
-        let replaced = series.insert(timestamp, value);
+        let id = self.id_or_insert(key);
+        let series = &mut self.series[id];
+        let first = series.first_block_max();
+        let (replaced, grown) = series.insert_sized(timestamp, value);
+        self.series_bytes = self.series_bytes.wrapping_add_signed(grown);
         self.points += usize::from(replaced.is_none());
-        self.live += usize::from(was_empty);
+        if self.oldest.is_some() {
+            self.reindex(key, first);
+        }
         replaced
     }
 
-    /// Stores points of one key, looking the key up once (loading a snapshot).
-    pub fn put_points(&mut self, key: &str, points: impl IntoIterator<Item = Point>) {
-        let series = self.series_mut(key);
-        let was_empty = series.is_empty();
-        let added = points
-            .into_iter()
-            .filter(|&(timestamp, value)| series.insert(timestamp, value).is_none())
-            .count();
-        self.points += added;
-        self.live += usize::from(was_empty && added > 0);
+    /// Loads one point at start-up (a replayed log): an expired one is
+    /// skipped, and under drop-oldest the oldest blocks make room as they
+    /// did before the restart. Under reject nothing is refused: the put was
+    /// acknowledged, and the store may start above its limit.
+    pub fn load(&mut self, key: &str, timestamp: i64, value: f64) {
+        if timestamp < self.horizon {
+            self.freed.expired_points += 1;
+            return;
+        }
+        self.put(key, timestamp, value);
+        self.shed();
     }
 
-    /// Stores the points of a sealed chunk read from a snapshot. The chunk
-    /// is decoded once to check it (bits that are not a chunk are refused,
-    /// and nothing of them stored); then it is kept as it is if it comes
-    /// after every point of the series, as a snapshot's chunks do, and its
-    /// points are inserted one by one if not. Returns its point count.
+    /// Stores points of one key as [`Store::load`] does, looking the key up
+    /// once (loading a snapshot).
+    pub fn put_points(&mut self, key: &str, points: impl IntoIterator<Item = Point>) {
+        let horizon = self.horizon;
+        let id = self.id_or_insert(key);
+        let series = &mut self.series[id];
+        let first = series.first_block_max();
+        let (mut added, mut grown, mut expired) = (0, 0, 0);
+        for (timestamp, value) in points {
+            if timestamp < horizon {
+                expired += 1;
+                continue;
+            }
+            let (replaced, g) = series.insert_sized(timestamp, value);
+            added += usize::from(replaced.is_none());
+            grown += g;
+        }
+        self.series_bytes = self.series_bytes.wrapping_add_signed(grown);
+        self.points += added;
+        self.freed.expired_points += expired;
+        if self.oldest.is_some() {
+            self.reindex(key, first);
+        }
+        if self.series[id].is_empty() {
+            self.remove_series(key);
+        }
+        self.shed();
+    }
+
+    /// Under drop-oldest, drops oldest blocks while the store is over its
+    /// limit.
+    fn shed(&mut self) {
+        if let (Some(max), OnFull::DropOldest) = (self.policy.max_bytes, self.policy.on_full) {
+            let max = usize::try_from(max).unwrap_or(usize::MAX);
+            while self.allocated_bytes() > max && self.drop_oldest_block() {}
+        }
+    }
+
+    /// Removes one point, if stored; a series left empty is removed.
+    pub fn remove(&mut self, key: &str, timestamp: i64) {
+        let Some(&id) = self.ids.get(key) else {
+            return;
+        };
+        let series = &mut self.series[id];
+        let first = series.first_block_max();
+        let (removed, grown) = series.remove_sized(timestamp);
+        self.series_bytes = self.series_bytes.wrapping_add_signed(grown);
+        self.points -= usize::from(removed);
+        if self.oldest.is_some() {
+            self.reindex(key, first);
+        }
+        if self.series[id].is_empty() {
+            self.remove_series(key);
+        }
+    }
+
+    /// Stores the points of a sealed chunk read from a snapshot, as
+    /// [`Store::load`] does. The chunk is decoded once to check it (bits
+    /// that are not a chunk are refused, and nothing of them stored); a
+    /// chunk wholly older than the horizon is skipped (its points counted
+    /// as expired); otherwise it is kept as it is if it comes after every
+    /// point of the series, as a snapshot's chunks do, and its points not
+    /// expired are inserted one by one if not. Returns its point count.
     pub fn adopt_chunk(&mut self, key: &str, chunk: Chunk) -> Result<usize, chunk::DecodeError> {
         let mut points = chunk.iter();
         let count = points.by_ref().count();
         if let Some(e) = points.error() {
             return Err(e);
         }
-        let series = self.series_mut(key);
+        let horizon = self.horizon;
+        if chunk.max_ts() < horizon {
+            self.freed.expired_points += count as u64;
+            return Ok(count);
+        }
+        let id = self.id_or_insert(key);
+        let series = &mut self.series[id];
+        let first = series.first_block_max();
         match series.adopt(chunk) {
-            Ok(()) => self.points += count,
-            Err(chunk) => {
-                let added = chunk.iter().filter(|&(t, v)| series.insert(t, v).is_none()).count();
-                self.points += added;
+            // A chunk that straddles the horizon is kept whole, as a
+            // stored one is: reads filter its expired points.
+            Ok(grown) => {
+                self.series_bytes = self.series_bytes.wrapping_add_signed(grown);
+                self.points += count;
+                if self.oldest.is_some() {
+                    self.reindex(key, first);
+                }
+                self.shed();
             }
+            Err(chunk) => self.put_points(key, chunk.iter()),
         }
         Ok(count)
     }
 
-    /// Removes one point, if stored. The key stays (keys are never removed,
-    /// which a paused [`Store::walk`] relies on), possibly with no points.
-    pub fn remove(&mut self, key: &str, timestamp: i64) {
-        if let Some(&id) = self.ids.get(key) {
-            let series = &mut self.series[id];
-            let removed = series.remove(timestamp);
-            self.points -= usize::from(removed);
-            self.live -= usize::from(removed && series.is_empty());
-        }
-    }
-
-    /// Takes every point of `key` out (a `delete`), returning them. The key
-    /// stays in the maps, with no points, like a key whose only put was
-    /// taken back: a paused [`Store::walk`] relies on keys staying, and an
-    /// empty series is answered and snapshotted like a missing one (its few
-    /// bytes are freed at the next restart).
+    /// Takes every point of `key` out (a `delete`), returning them; the
+    /// series is removed like one whose points all expired (its id goes to
+    /// the next new key, and a paused [`Store::walk`] goes on with the next
+    /// key).
     pub fn take_series(&mut self, key: &str) -> Option<Series> {
         let &id = self.ids.get(key)?;
+        let first = self.series[id].first_block_max();
         let series = std::mem::take(&mut self.series[id]);
         self.points -= series.len();
-        self.live -= usize::from(!series.is_empty());
+        self.series_bytes -= series.allocated_bytes();
+        if self.oldest.is_some() {
+            self.reindex(key, first);
+        }
+        self.remove_series(key);
         Some(series)
     }
 
@@ -441,27 +818,151 @@ impl Store {
     /// `key` holds now (undoing a delete, after the puts that followed it
     /// were undone).
     pub fn restore_series(&mut self, key: &str, series: Series) {
-        let (points, live) = (series.len(), usize::from(!series.is_empty()));
-        let dropped = std::mem::replace(self.series_mut(key), series);
-        self.points = self.points + points - dropped.len();
-        self.live = self.live + live - usize::from(!dropped.is_empty());
+        self.take_series(key);
+        if series.is_empty() {
+            return;
+        }
+        let id = self.id_or_insert(key);
+        self.points += series.len();
+        self.series_bytes += series.allocated_bytes();
+        self.series[id] = series;
+        if self.oldest.is_some() {
+            self.reindex(key, None);
+        }
     }
 
-    /// The series of `key`, created if missing, with one hash lookup for a
-    /// key already stored (the hot path of every put).
-    fn series_mut(&mut self, key: &str) -> &mut Series {
-        let id = match self.ids.get(key) {
+    /// Keeps the drop-oldest index right after the series of `key`, whose
+    /// oldest block ended at `before`, changed.
+    fn reindex(&mut self, key: &str, before: Option<i64>) {
+        let Some(&id) = self.ids.get(key) else {
+            return;
+        };
+        let after = self.series[id].first_block_max();
+        let (Some(oldest), true) = (&mut self.oldest, after != before) else {
+            return;
+        };
+        let key = match self.ids.get_key_value(key) {
+            Some((key, _)) => Arc::clone(key),
+            None => return,
+        };
+        if let Some(before) = before {
+            oldest.remove(&(before, Arc::clone(&key)));
+        }
+        if let Some(after) = after {
+            oldest.insert((after, key));
+        }
+    }
+
+    /// Drops the oldest block of all series (drop-oldest); false when there
+    /// is none.
+    fn drop_oldest_block(&mut self) -> bool {
+        let Some((_, key)) = self.oldest.as_mut().and_then(BTreeSet::pop_first) else {
+            return false;
+        };
+        let Some(&id) = self.ids.get(&key) else {
+            return false;
+        };
+        let series = &mut self.series[id];
+        let Some((points, bytes)) = series.drop_first_block() else {
+            return false;
+        };
+        let next = series.first_block_max();
+        let empty = series.is_empty();
+        self.points -= points;
+        self.series_bytes -= bytes;
+        self.freed.dropped_chunks += 1;
+        self.freed.dropped_points += points as u64;
+        if let (Some(next), Some(oldest)) = (next, &mut self.oldest) {
+            oldest.insert((next, Arc::clone(&key)));
+        }
+        if empty {
+            self.remove_series(&key);
+        }
+        true
+    }
+
+    /// Frees the expired points of the series from key `from` on (all of
+    /// them for None) as whole blocks (see [`Series::expire`]), and removes
+    /// the series left empty. Visits at most `budget` series and frees at
+    /// most `budget` blocks; returns the key to go on from, None when it
+    /// reached the last key.
+    pub fn expire(&mut self, from: Option<&Arc<str>>, budget: usize) -> Option<Arc<str>> {
+        let horizon = self.horizon;
+        let start = from.map_or(Bound::Unbounded, |key| Bound::Included(&**key));
+        let mut due = Vec::new();
+        let mut next = None;
+        for (visited, (key, &id)) in self.order.range::<str, _>((start, Bound::Unbounded)).enumerate() {
+            if visited == budget {
+                next = Some(Arc::clone(key));
+                break;
+            }
+            if self.series[id].has_expired(horizon) {
+                due.push(Arc::clone(key));
+            }
+        }
+        let mut blocks_left = budget;
+        for key in due {
+            let Some(&id) = self.ids.get(&key) else {
+                continue;
+            };
+            let series = &mut self.series[id];
+            let first = series.first_block_max();
+            let (points, bytes, blocks, unfinished) = series.expire(horizon, blocks_left);
+            blocks_left -= blocks;
+            self.points -= points;
+            self.series_bytes -= bytes;
+            self.freed.expired_points += points as u64;
+            if self.oldest.is_some() {
+                self.reindex(&key, first);
+            }
+            if self.series[id].is_empty() {
+                self.remove_series(&key);
+            }
+            if unfinished {
+                return Some(key);
+            }
+        }
+        next
+    }
+
+    /// Removes the empty series of `key`, freeing its allocations; its id
+    /// goes to the next new key.
+    fn remove_series(&mut self, key: &str) {
+        let Some(id) = self.ids.remove(key) else {
+            return;
+        };
+        self.order.remove(key);
+        let series = std::mem::take(&mut self.series[id]);
+        debug_assert!(series.is_empty());
+        if let (Some(oldest), Some(first)) = (&mut self.oldest, series.first_block_max()) {
+            oldest.retain(|(t, k)| (*t, &**k) != (first, key));
+        }
+        self.series_bytes -= series.allocated_bytes();
+        self.key_bytes -= key.len() + KEY_HEADER_BYTES;
+        self.free.push(id);
+    }
+
+    /// The id of the series of `key`, created if missing, with one hash
+    /// lookup for a key already stored (the hot path of every put).
+    #[inline]
+    fn id_or_insert(&mut self, key: &str) -> usize {
+        match self.ids.get(key) {
             Some(&id) => id,
             None => {
-                let id = self.series.len();
                 let key: Arc<str> = Arc::from(key);
-                self.series.push(Series::default());
+                let id = match self.free.pop() {
+                    Some(id) => id,
+                    None => {
+                        self.series.push(Series::default());
+                        self.series.len() - 1
+                    }
+                };
+                self.key_bytes += key.len() + KEY_HEADER_BYTES;
                 self.order.insert(Arc::clone(&key), id);
                 self.ids.insert(key, id);
                 id
             }
-        };
-        &mut self.series[id]
+        }
     }
 
     /// The series of one key.
@@ -469,23 +970,28 @@ impl Store {
         self.ids.get(key).map(|&id| &self.series[id])
     }
 
-    /// Visits every point, key by key in ascending byte order and by
-    /// timestamp within a key, starting after `from` (None: from the start).
-    /// `visit` returns false to stop after the point it was given; the walk
-    /// then returns where it stopped, and None when it reached the end.
+    /// Visits every point not expired, key by key in ascending byte order
+    /// and by timestamp within a key, starting after `from` (None: from the
+    /// start). `visit` returns false to stop after the point it was given;
+    /// the walk then returns where it stopped, and None when it reached the
+    /// end.
     ///
     /// A walk can be paused and resumed while puts go on (a sliced `get *`
-    /// answer, a snapshot written a slice per loop turn): keys are never
-    /// removed, so the key it stopped in is still there. Points and keys added
-    /// in between are seen if they sort after the place it stopped, and not
-    /// otherwise; no point is visited twice.
+    /// answer, a snapshot written a slice per loop turn). Points and keys
+    /// added in between are seen if they sort after the place it stopped,
+    /// and not otherwise; no point is visited twice. A key removed in
+    /// between (its points expired or dropped) is gone: the walk goes on
+    /// with the next key.
     pub fn walk(&self, from: Option<Cursor>, mut visit: impl FnMut(&Arc<str>, Point) -> bool) -> Option<Cursor> {
         let start = from
             .as_ref()
             .map_or(Bound::Unbounded, |cursor| Bound::Included(&*cursor.key));
-        let mut after = from.as_ref().map(|cursor| cursor.after);
+        // The last point expired: i64::MIN - 1 does not exist, so None.
+        let expired = self.horizon.checked_sub(1);
         for (key, &id) in self.order.range::<str, _>((start, Bound::Unbounded)) {
-            for point in self.series[id].points_after(after.take()) {
+            let resumed = from.as_ref().filter(|cursor| cursor.key == *key).map(|c| c.after);
+            let after = resumed.max(expired);
+            for point in self.series[id].points_after(after) {
                 if !visit(key, point) {
                     return Some(Cursor {
                         key: Arc::clone(key),
@@ -499,16 +1005,21 @@ impl Store {
 
     /// Visits every series as [`Store::walk`] does, but a [`Part`] at a
     /// time: whole sealed chunks and runs of plain points, for a snapshot
-    /// that stores chunks as they are. Pauses and resumes like a walk: the
+    /// that stores chunks as they are. Expired points are left out: a chunk
+    /// wholly older than the horizon by its last timestamp, and the older
+    /// points of one that straddles it. Pauses and resumes like a walk: the
     /// cursor is after the last point of the part `visit` stopped after.
     pub fn walk_parts(
         &self,
         from: Option<Cursor>,
         mut visit: impl FnMut(&Arc<str>, Part<'_>) -> bool,
     ) -> Option<Cursor> {
-        let mut after = from.as_ref().map(|cursor| cursor.after);
+        let expired = self.horizon.checked_sub(1);
         for (key, series) in self.series_from(from.as_ref().map(|cursor| &*cursor.key)) {
-            if let Some(last) = series.visit_parts(after.take(), |part| visit(key, part)) {
+            // The cursor's key may be gone (deleted, expired): then the
+            // walk starts the next key from its first point.
+            let resumed = from.as_ref().filter(|cursor| cursor.key == *key).map(|c| c.after);
+            if let Some(last) = series.visit_parts(resumed.max(expired), |part| visit(key, part)) {
                 return Some(Cursor {
                     key: Arc::clone(key),
                     after: last,
@@ -527,12 +1038,14 @@ impl Store {
             .map(|(key, &id)| (key, &self.series[id]))
     }
 
-    /// Number of series with points (a deleted key is not one).
+    /// Number of series: every key stored has points (a series emptied by
+    /// a delete, expiry or drop-oldest is removed).
     pub fn series_count(&self) -> usize {
-        self.live
+        self.ids.len()
     }
 
-    /// Number of points in all series.
+    /// Number of points held, including the expired ones not yet freed (at
+    /// most a block a series: see [`Series::expire`]).
     pub fn point_count(&self) -> usize {
         self.points
     }
@@ -760,6 +1273,7 @@ mod tests {
             let mut rng = XorShift::seeded(seed);
             let mut s = Series::default();
             let mut model = BTreeMap::new();
+            let mut bytes = 0isize;
             let n = 1 + rng.below(6000) as i64;
             for i in 0..n {
                 let t = match seed % 8 {
@@ -775,17 +1289,23 @@ mod tests {
                     _ if i % 2 == 0 => i,
                     _ => 100_000 - i,
                 };
-                assert_eq!(s.insert(t, i as f64), model.insert(t, i as f64));
+                let (replaced, grown) = s.insert_sized(t, i as f64);
+                assert_eq!(replaced, model.insert(t, i as f64));
+                bytes += grown;
                 // Now and then take a point back out (a failed commit's undo).
                 if rng.below(16) == 0 {
                     let gone = if rng.below(2) == 0 { t } else { rng.below(1000) as i64 };
-                    assert_eq!(s.remove(gone), model.remove(&gone).is_some());
+                    let (removed, grown) = s.remove_sized(gone);
+                    assert_eq!(removed, model.remove(&gone).is_some());
+                    bytes += grown;
                 }
                 if rng.below(2048) == 0 {
                     check_series(&s, &model, &mut rng);
+                    assert_eq!(bytes, s.allocated_bytes() as isize, "bytes kept as puts go");
                 }
             }
             check_series(&s, &model, &mut rng);
+            assert_eq!(bytes, s.allocated_bytes() as isize, "bytes kept as puts go");
         }
     }
 
@@ -944,6 +1464,470 @@ mod tests {
             s.blocks.len(),
             s.len()
         );
+    }
+}
+
+/// Retention and the memory limit: what is freed, in which order, and the
+/// byte count kept as points come and go against a recount.
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+    use crate::test_support::XorShift;
+    use std::time::Duration;
+
+    /// [`Store::allocated_bytes`] computed from scratch.
+    fn recount(store: &Store) -> usize {
+        let series: usize = store.ids.values().map(|&id| store.series[id].allocated_bytes()).sum();
+        // Removed slots hold nothing.
+        assert!(store.free.iter().all(|&id| store.series[id].allocated_bytes() == 0));
+        let keys: usize = store.ids.keys().map(|k| k.len() + KEY_HEADER_BYTES).sum();
+        assert_eq!((store.series_bytes, store.key_bytes), (series, keys));
+        assert_eq!(store.order.len(), store.ids.len());
+        let points: usize = store.ids.values().map(|&id| store.series[id].len()).sum();
+        assert_eq!(store.points, points);
+        if let Some(oldest) = &store.oldest {
+            let want: BTreeSet<(i64, Arc<str>)> = (store.ids.iter())
+                .filter_map(|(k, &id)| store.series[id].first_block_max().map(|t| (t, Arc::clone(k))))
+                .collect();
+            assert_eq!(oldest, &want, "drop-oldest index");
+        }
+        store.allocated_bytes()
+    }
+
+    fn retention(seconds: u64) -> Policy {
+        Policy {
+            retention: Some(Duration::from_secs(seconds)),
+            ..Policy::default()
+        }
+    }
+
+    /// Runs expiry passes of `slice` until done; returns the slices taken.
+    fn expire_all(store: &mut Store, slice: usize) -> usize {
+        let (mut from, mut slices) = (None, 0);
+        loop {
+            slices += 1;
+            from = store.expire(from.as_ref(), slice);
+            if from.is_none() {
+                return slices;
+            }
+        }
+    }
+
+    fn visible(store: &Store) -> Vec<(String, i64)> {
+        let mut seen = Vec::new();
+        store.walk(None, |k, p| {
+            seen.push((k.to_string(), p.0));
+            true
+        });
+        seen
+    }
+
+    #[test]
+    fn expiry_frees_whole_chunks_and_keeps_at_most_one_straddling() {
+        let n = CHUNK_POINTS as i64 * 10 + 7;
+        let mut store = Store::with_policy(retention(1000), 0);
+        for t in 0..n {
+            assert_eq!(store.try_put("k", t * 10, 1.0), Ok(None));
+        }
+        let before = recount(&store);
+        // Now 2000 s later: points before t = 1000 (the first 100) expire,
+        // none of them a whole chunk yet.
+        store.set_now(2000);
+        assert_eq!(store.horizon(), 1000);
+        expire_all(&mut store, EXPIRE_SLICE);
+        assert_eq!(
+            store.point_count(),
+            n as usize,
+            "nothing freed: the first chunk straddles"
+        );
+        assert_eq!(recount(&store), before);
+        assert_eq!(
+            visible(&store).len(),
+            n as usize - 100,
+            "but expired points are not listed"
+        );
+        // Five and a half chunks' time later: five chunks are freed whole.
+        let now = 1000 + CHUNK_POINTS as i64 * 10 * 11 / 2;
+        store.set_now(now);
+        expire_all(&mut store, EXPIRE_SLICE);
+        let s = store.get("k").unwrap();
+        assert_eq!(s.blocks.len(), 5);
+        assert_eq!(store.point_count(), n as usize - 5 * CHUNK_POINTS);
+        assert_eq!(store.freed().expired_points, 5 * CHUNK_POINTS as u64);
+        // At most one chunk of slack: the held points older than the horizon.
+        let stale = s.iter().filter(|p| p.0 < store.horizon()).count();
+        assert!(stale > 0 && stale < CHUNK_POINTS, "{stale}");
+        assert!(s.blocks[0].min_ts() < store.horizon() && s.blocks[0].max_ts() >= store.horizon());
+        assert!(recount(&store) < before);
+        assert!(visible(&store).iter().all(|p| p.1 >= store.horizon()));
+        // Past every point: the head is cut too and the series is gone.
+        store.set_now(n * 10 + 1000);
+        expire_all(&mut store, EXPIRE_SLICE);
+        assert_eq!((store.series_count(), store.point_count()), (0, 0));
+        assert!(store.get("k").is_none());
+        assert_eq!(store.freed().expired_points, n as u64);
+        assert_eq!(recount(&store), store.allocated_bytes());
+        // Too old to be stored at all; a new point is.
+        assert_eq!(store.try_put("k", n * 10 - 1, 1.0), Err(Refusal::Expired));
+        assert_eq!(store.try_put("k", n * 10, 1.0), Ok(None));
+        assert_eq!(store.series_count(), 1);
+    }
+
+    #[test]
+    fn series_with_no_points_left_disappear_and_their_ids_are_reused() {
+        let mut store = Store::with_policy(retention(100), 900);
+        for t in 900..1000 {
+            store.try_put("old", t - 100, 0.5).unwrap();
+            store.try_put("young", t + 60, 0.5).unwrap();
+        }
+        store.set_now(1070);
+        expire_all(&mut store, EXPIRE_SLICE);
+        assert_eq!(store.series_count(), 1);
+        assert!(store.get("old").is_none());
+        assert_eq!(visible(&store).first(), Some(&("young".to_owned(), 970)));
+        assert_eq!(store.free, vec![0]);
+        store.try_put("new", 2000, 1.0).unwrap();
+        assert!(store.free.is_empty(), "the free id is taken");
+        assert_eq!(store.get("new").map(Series::len), Some(1));
+        assert_eq!(store.set_now(0), (), "the horizon never moves back");
+        assert_eq!(store.horizon(), 970);
+        recount(&store);
+    }
+
+    #[test]
+    fn a_pass_in_small_slices_frees_what_one_pass_frees() {
+        let build = || {
+            let mut store = Store::with_policy(retention(5000), 0);
+            let mut rng = XorShift::seeded(3);
+            for i in 0..20_000 {
+                let key = format!("k{}", rng.below(300));
+                store
+                    .try_put(&key, (i % 9000) as i64 + rng.below(50) as i64, 1.0)
+                    .unwrap();
+            }
+            store.set_now(9000);
+            store
+        };
+        let (mut whole, mut sliced) = (build(), build());
+        assert_eq!(expire_all(&mut whole, EXPIRE_SLICE), 1);
+        assert!(expire_all(&mut sliced, 7) > 40);
+        assert_eq!(visible(&whole), visible(&sliced));
+        assert_eq!(whole.point_count(), sliced.point_count());
+        assert_eq!(recount(&whole), recount(&sliced));
+    }
+
+    #[test]
+    fn a_paused_walk_goes_on_after_a_removed_key() {
+        let mut store = Store::with_policy(retention(10), 100);
+        for k in ["a", "b", "c"] {
+            store.try_put(k, 95, 1.0).unwrap();
+            store.try_put(k, 200, 2.0).unwrap();
+        }
+        store.try_put("b0", 96, 1.0).unwrap();
+        let cursor = store.walk(None, |k, _| &**k != "b0");
+        assert_eq!(cursor.as_ref().map(|c| (&*c.key, c.after)), Some(("b0", 96)));
+        store.set_now(150);
+        expire_all(&mut store, EXPIRE_SLICE);
+        assert!(store.get("b0").is_none());
+        let mut rest = Vec::new();
+        store.walk(cursor, |k, p| {
+            rest.push((k.to_string(), p.0));
+            true
+        });
+        // c's point at 200 is after 96 but in another key: not skipped.
+        assert_eq!(rest, [("c".to_owned(), 200)]);
+    }
+
+    fn limited(max_bytes: u64, on_full: OnFull) -> Store {
+        Store::with_policy(
+            Policy {
+                max_bytes: Some(max_bytes),
+                on_full,
+                ..Policy::default()
+            },
+            0,
+        )
+    }
+
+    #[test]
+    fn reject_refuses_at_the_limit_and_keeps_everything_stored() {
+        const MAX: u64 = 256 * 1024;
+        let mut store = limited(MAX, OnFull::Reject);
+        let mut rng = XorShift::seeded(5);
+        let mut model: BTreeMap<(String, i64), f64> = BTreeMap::new();
+        let mut refused = 0;
+        for i in 0..100_000i64 {
+            let key = format!("host{}.cpu", rng.below(50));
+            let value = rng.below(1 << 40) as f64 / 7.0;
+            match store.try_put(&key, i, value) {
+                Ok(_) => {
+                    model.insert((key, i), value);
+                }
+                Err(refusal) => {
+                    assert_eq!(refusal, Refusal::MemoryFull);
+                    refused += 1;
+                }
+            }
+            // Past the limit by at most one put's growth.
+            assert!(
+                store.allocated_bytes() as u64 <= MAX + 8 * 1024,
+                "{}",
+                store.allocated_bytes()
+            );
+        }
+        assert!(refused > 50_000, "{refused} refused");
+        let want: Vec<(String, i64)> = model.keys().cloned().collect();
+        assert_eq!(visible(&store), want);
+        for ((key, t), v) in &model {
+            let got = store.get(key).unwrap().range(*t, *t).next();
+            assert_eq!(got.map(|p| p.1.to_bits()), Some(v.to_bits()));
+        }
+        assert_eq!(recount(&store), store.allocated_bytes());
+        assert_eq!(store.freed(), Freed::default());
+    }
+
+    #[test]
+    fn drop_oldest_drops_the_oldest_chunks_of_all_series_first() {
+        const MAX: u64 = 128 * 1024;
+        let mut store = limited(MAX, OnFull::DropOldest);
+        let mut rng = XorShift::seeded(11);
+        let mut model: BTreeMap<(String, i64), f64> = BTreeMap::new();
+        // Series at different phases and rates, so their chunks end at
+        // interleaved times.
+        for i in 0..60_000i64 {
+            let host = rng.below(20);
+            let key = format!("host{host}");
+            let t = i * 3 + host as i64;
+            let value = (rng.below(100_000) as f64) / 100.0;
+            store.try_put(&key, t, value).expect("drop-oldest makes room");
+            model.insert((key, t), value);
+            assert!(store.allocated_bytes() as u64 <= MAX + 8 * 1024);
+        }
+        assert!(store.freed().dropped_chunks > 50, "{:?}", store.freed());
+        let held = visible(&store);
+        assert_eq!(held.len(), store.point_count());
+        assert_eq!(
+            model.len() - held.len(),
+            store.freed().dropped_points as usize,
+            "every missing point was dropped with its chunk"
+        );
+        // Every dropped point is older than the oldest chunk still held, in
+        // any series.
+        let oldest_held = (store.ids.values())
+            .filter_map(|&id| store.series[id].first_block_max())
+            .min()
+            .unwrap();
+        let held_set: std::collections::HashSet<(String, i64)> = held.into_iter().collect();
+        for (key, t) in model.keys() {
+            if !held_set.contains(&(key.clone(), *t)) {
+                assert!(
+                    *t <= oldest_held,
+                    "{key} {t} dropped before a chunk ending at {oldest_held}"
+                );
+            }
+        }
+        assert_eq!(recount(&store), store.allocated_bytes());
+    }
+
+    #[test]
+    fn the_byte_count_matches_a_recount_through_every_change() {
+        for seed in 1..40u64 {
+            let mut rng = XorShift::seeded(seed);
+            let on_full = if seed % 2 == 0 {
+                OnFull::DropOldest
+            } else {
+                OnFull::Reject
+            };
+            let mut store = Store::with_policy(
+                Policy {
+                    retention: Some(Duration::from_secs(500)),
+                    max_bytes: Some(20_000 + rng.below(200_000)),
+                    on_full,
+                },
+                0,
+            );
+            let mut now = 0;
+            for i in 0..5000 {
+                let key = format!("k{}", rng.below(40));
+                let t = match rng.below(4) {
+                    0 => now - rng.below(600) as i64,
+                    _ => now + rng.below(10) as i64,
+                };
+                let _ = store.try_put(&key, t, rng.below(1000) as f64);
+                match rng.below(50) {
+                    0 => store.remove(&key, t),
+                    // A delete, and one undone.
+                    2 => drop(store.take_series(&key)),
+                    3 => {
+                        if let Some(series) = store.take_series(&key) {
+                            store.restore_series(&key, series);
+                        }
+                    }
+                    // A snapshot's chunk: after the series, or among it.
+                    4 => {
+                        let from = now - rng.below(1000) as i64;
+                        let points: Vec<Point> = (0..1 + rng.below(300) as i64).map(|i| (from + i, 1.0)).collect();
+                        store
+                            .adopt_chunk(&key, encode(&points))
+                            .expect("a chunk this test encoded");
+                    }
+                    1 => {
+                        now += rng.below(100) as i64;
+                        store.set_now(now);
+                        let budget = 1 + rng.below(8) as usize;
+                        store.expire(None, budget);
+                    }
+                    _ => {}
+                }
+                if i % 500 == 0 {
+                    recount(&store);
+                }
+            }
+            recount(&store);
+            store.set_now(now + 10_000);
+            expire_all(&mut store, 3);
+            assert_eq!(
+                (store.series_count(), store.point_count(), store.series_bytes),
+                (0, 0, 0)
+            );
+            recount(&store);
+        }
+    }
+
+    #[test]
+    fn a_delete_removes_the_series_and_expiry_goes_on_without_it() {
+        let policy = Policy {
+            retention: Some(Duration::from_secs(1000)),
+            max_bytes: Some(1 << 30),
+            on_full: OnFull::DropOldest,
+        };
+        let mut store = Store::with_policy(policy, 0);
+        let n = 3 * CHUNK_POINTS as i64;
+        for t in 0..n {
+            store.put("a", t, 1.0);
+            store.put("b", t, 2.0);
+        }
+        // A `get *` paused in the middle of a.
+        let mut visits = 0;
+        let paused = store.walk(None, |_, _| {
+            visits += 1;
+            visits < 10
+        });
+        let taken = store.take_series("a").expect("a is stored");
+        assert_eq!(taken.len(), n as usize);
+        assert!(store.get("a").is_none());
+        assert_eq!((store.series_count(), store.point_count()), (1, n as usize));
+        recount(&store);
+        // The paused walk goes on with b, from its first point.
+        let mut rest = Vec::new();
+        store.walk(paused, |k, p| {
+            rest.push((k.to_string(), p.0));
+            true
+        });
+        assert_eq!(rest, (0..n).map(|t| ("b".to_owned(), t)).collect::<Vec<_>>());
+        // The deleted points do not count as expired; b's do.
+        store.set_now(n + 1000);
+        expire_all(&mut store, 2);
+        assert_eq!(
+            (store.series_count(), store.point_count(), store.series_bytes),
+            (0, 0, 0)
+        );
+        assert_eq!(store.freed().expired_points, n as u64);
+        recount(&store);
+        // Undone, the delete brings a back with its bytes and its oldest chunk.
+        store.restore_series("a", taken);
+        assert_eq!((store.series_count(), store.point_count()), (1, n as usize));
+        recount(&store);
+        assert!(visible(&store).is_empty(), "a's points expired meanwhile");
+    }
+
+    #[test]
+    fn a_snapshot_chunk_wholly_expired_is_not_adopted_and_one_that_straddles_is() {
+        let mut store = Store::with_policy(
+            Policy {
+                retention: Some(Duration::from_secs(1000)),
+                max_bytes: Some(1 << 30),
+                on_full: OnFull::DropOldest,
+            },
+            10_000,
+        );
+        let chunk = |from: i64| encode(&(from..from + 100).map(|t| (t, t as f64)).collect::<Vec<_>>());
+        // Ends at 8,999, before the horizon of 9,000.
+        assert_eq!(store.adopt_chunk("k", chunk(8_900)), Ok(100));
+        assert_eq!(
+            (store.series_count(), store.point_count(), store.series_bytes),
+            (0, 0, 0)
+        );
+        assert_eq!(store.freed().expired_points, 100);
+        recount(&store);
+        // 8,950..9,049: kept whole, read from the horizon on.
+        assert_eq!(store.adopt_chunk("k", chunk(8_950)), Ok(100));
+        assert_eq!(store.adopt_chunk("k", chunk(9_050)), Ok(100));
+        assert_eq!((store.series_count(), store.point_count()), (1, 200));
+        assert_eq!(store.freed().expired_points, 100);
+        recount(&store);
+        assert_eq!(visible(&store).len(), 150);
+        // A snapshot written now leaves out the expired points.
+        let mut parts = 0;
+        store.walk_parts(None, |_, part| {
+            parts += match part {
+                Part::Sealed(c) => c.len(),
+                Part::Points(p) => p.len(),
+            };
+            true
+        });
+        assert_eq!(parts, 150);
+        // A chunk that overlaps the series is inserted point by point, its
+        // expired points skipped.
+        assert_eq!(store.adopt_chunk("j", chunk(9_500)), Ok(100));
+        assert_eq!(store.adopt_chunk("j", chunk(8_990)), Ok(100));
+        assert_eq!(store.freed().expired_points, 110);
+        assert_eq!(store.get("j").map(Series::len), Some(190));
+        recount(&store);
+    }
+
+    #[test]
+    fn a_snapshot_walk_resumed_after_a_deleted_key_starts_the_next_key_whole() {
+        let mut store = Store::new();
+        for t in 0..2 * CHUNK_POINTS as i64 {
+            store.put("a", t, 1.0);
+            store.put("b", t, 2.0);
+        }
+        let paused = store
+            .walk_parts(None, |_, _| false)
+            .expect("paused after a's first chunk");
+        assert_eq!((&*paused.key, paused.after), ("a", CHUNK_POINTS as i64 - 1));
+        store.take_series("a");
+        let mut rest = Vec::new();
+        store.walk_parts(Some(paused), |key, part| {
+            rest.push((key.to_string(), matches!(part, Part::Sealed(_))));
+            true
+        });
+        assert_eq!(rest, [("b".to_owned(), true), ("b".to_owned(), true)]);
+    }
+
+    #[test]
+    fn loading_skips_expired_points_and_drops_oldest_again() {
+        let mut store = Store::with_policy(retention(100), 1000);
+        store.load("k", 899, 1.0);
+        store.load("k", 900, 2.0);
+        store.put_points("j", [(10, 1.0), (950, 2.0)]);
+        store.put_points("gone", [(10, 1.0)]);
+        assert_eq!(visible(&store), [("j".to_owned(), 950), ("k".to_owned(), 900)]);
+        assert_eq!(store.freed().expired_points, 3);
+        assert_eq!(store.series_count(), 2);
+        let mut store = limited(64 * 1024, OnFull::DropOldest);
+        for t in 0..200_000 {
+            store.load("k", t, (t % 977) as f64 * 1.5);
+        }
+        assert!(store.allocated_bytes() <= 64 * 1024);
+        assert!(store.freed().dropped_chunks > 0);
+        let mut store = limited(64 * 1024, OnFull::Reject);
+        for t in 0..200_000 {
+            store.load("k", t, (t % 977) as f64 * 1.5);
+        }
+        assert_eq!(store.point_count(), 200_000, "a replayed put is never refused");
+        recount(&store);
     }
 }
 

@@ -393,6 +393,11 @@ fn command_line_errors_are_one_line_and_exit_non_zero() {
         &["--fsync", "sometimes"],
         &["--in-memory", "--data-dir", "x"],
         &["--compact-min-bytes", "-1"],
+        &["--retention", "0.5"],
+        &["--retention", "1y"],
+        &["--max-memory", "1.5GiB"],
+        &["--on-memory-full", "sometimes"],
+        &["--on-memory-full", "drop-oldest"],
     ] {
         let (code, err, _) = run(bad);
         assert_eq!(code, Some(2), "{bad:?}");

@@ -4,35 +4,10 @@
 
 mod common;
 
-use common::{exchange, read_answers, wait_until, TempDir, TestServer, IO_TIMEOUT};
-use std::collections::BTreeMap;
+use common::{exchange, read_answers, stats, stats_map, wait_until, TempDir, TestServer, IO_TIMEOUT};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-
-/// Sends `stats` and returns its figures in order, checking the answer's
-/// shape: `ok`, `<name> <integer>` lines, the empty line.
-fn stats(stream: &mut TcpStream) -> Vec<(String, u64)> {
-    let answer = exchange(stream, b"stats\n", 1);
-    let body = answer
-        .strip_prefix("ok\n")
-        .expect("ok")
-        .strip_suffix("\n\n")
-        .expect("end");
-    body.lines()
-        .map(|line| {
-            let (name, value) = line.split_once(' ').expect("two fields");
-            (
-                name.to_owned(),
-                value.parse().unwrap_or_else(|_| panic!("integer: {line}")),
-            )
-        })
-        .collect()
-}
-
-fn stats_map(stream: &mut TcpStream) -> BTreeMap<String, u64> {
-    stats(stream).into_iter().collect()
-}
 
 #[test]
 fn stats_counts_requests_errors_connections_and_data() {
@@ -94,6 +69,15 @@ fn stats_counts_requests_errors_connections_and_data() {
             "graphite.errors.non_finite_value",
             "graphite.errors.invalid_timestamp",
             "graphite.errors.line_too_long",
+            "store.bytes",
+            "store.chunk_bytes",
+            "store.bytes_per_point_milli",
+            "store.memory_limit_bytes",
+            "points.expired",
+            "refused.retention",
+            "refused.memory",
+            "chunks.dropped_for_memory",
+            "points.dropped_for_memory",
         ]
     );
     let mut other = server.connect();

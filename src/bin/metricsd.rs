@@ -5,9 +5,9 @@ mod cli;
 
 use cli::{duration, print_line, printed, size};
 use metricsd::config::{
-    Fsync, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_DATA_DIR, DEFAULT_FSYNC, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
+    Fsync, OnFull, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_DATA_DIR, DEFAULT_FSYNC, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_OUTPUT_MEMORY, DEFAULT_MAX_PENDING_OUTPUT,
-    DEFAULT_SELF_METRICS_INTERVAL, DEFAULT_SELF_METRICS_PREFIX, GRAPHITE_CUSTOMARY_PORT,
+    DEFAULT_ON_MEMORY_FULL, DEFAULT_SELF_METRICS_INTERVAL, DEFAULT_SELF_METRICS_PREFIX, GRAPHITE_CUSTOMARY_PORT,
 };
 use metricsd::journal;
 use metricsd::protocol::is_valid_key;
@@ -72,6 +72,18 @@ storage:
                              large and larger than the last snapshot
                              [default: {DEFAULT_COMPACT_MIN_BYTES}]
 
+retention and memory:
+  --retention DURATION       forget points whose timestamp is older than now
+                             minus this (at least 1s; puts older are refused)
+                             [default: keep forever]
+  --max-memory SIZE          bytes the stored points, keys and indexes may
+                             take; puts beyond are refused [default: no limit]
+  --on-memory-full POLICY    at --max-memory:
+                               reject       refuse the put, keep all stored
+                               drop-oldest  drop the oldest chunks of points
+                                            (of all series) to make room
+                             [default: {DEFAULT_ON_MEMORY_FULL}]
+
 self-monitoring:
   --self-metrics-interval DURATION
                              also store the figures of the 'stats' request as
@@ -107,7 +119,9 @@ const MIN_MAX_LINE_BYTES: usize = 8;
 const MAX_MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
 enum Action {
-    Run(Config),
+    // Boxed: the server's configuration is some 240 bytes, and the other
+    // variants none (clippy's large_enum_variant).
+    Run(Box<Config>),
     Help,
     Version,
 }
@@ -162,6 +176,15 @@ fn parse_args() -> Result<Action, lexopt::Error> {
             Long("fsync") => storage.fsync = parser.value()?.parse::<Fsync>()?,
             Long("repair") => storage.repair = true,
             Long("compact-min-bytes") => storage.compact_min_bytes = size("--compact-min-bytes", &mut parser)?,
+            Long("retention") => {
+                let retention = duration("--retention", &mut parser)?;
+                if retention.as_secs() == 0 {
+                    return Err("--retention takes at least 1s: timestamps are whole seconds".into());
+                }
+                config.store.retention = Some(retention);
+            }
+            Long("max-memory") => config.store.max_bytes = Some(size("--max-memory", &mut parser)?),
+            Long("on-memory-full") => config.store.on_full = parser.value()?.parse::<OnFull>()?,
             Long("idle-timeout") => config.idle_timeout = Some(duration("--idle-timeout", &mut parser)?),
             Long("self-metrics-interval") => {
                 self_metrics_interval = Some(duration("--self-metrics-interval", &mut parser)?)
@@ -171,6 +194,9 @@ fn parse_args() -> Result<Action, lexopt::Error> {
             Short('V') | Long("version") => return Ok(Action::Version),
             _ => return Err(arg.unexpected()),
         }
+    }
+    if config.store.on_full != DEFAULT_ON_MEMORY_FULL && config.store.max_bytes.is_none() {
+        return Err("--on-memory-full needs --max-memory".into());
     }
     if in_memory && data_dir_given {
         return Err("--in-memory and --data-dir cannot go together".into());
@@ -209,7 +235,7 @@ fn parse_args() -> Result<Action, lexopt::Error> {
             prefix: prefix.unwrap_or_else(|| DEFAULT_SELF_METRICS_PREFIX.to_owned()),
         }),
     };
-    Ok(Action::Run(config))
+    Ok(Action::Run(Box::new(config)))
 }
 
 /// A `flag` (`--listen`) as HOST:PORT with a host that resolves, or why
@@ -238,7 +264,7 @@ fn in_range(flag: &str, value: u64, min: usize, max: usize) -> Result<usize, lex
 
 fn main() -> ExitCode {
     let config = match parse_args() {
-        Ok(Action::Run(config)) => config,
+        Ok(Action::Run(config)) => *config,
         Ok(Action::Help) => return printed("metricsd", print_line(&usage())),
         Ok(Action::Version) => {
             return printed(
@@ -284,6 +310,12 @@ fn main() -> ExitCode {
     match &config.storage {
         Some(storage) => log::info!("data in {} (fsync {})", storage.dir.display(), storage.fsync),
         None => log::info!("in memory only: nothing is kept across restarts"),
+    }
+    if let Some(retention) = config.store.retention {
+        log::info!("retention: points older than {} s are forgotten", retention.as_secs());
+    }
+    if let Some(max) = config.store.max_bytes {
+        log::info!("memory limit: {max} bytes, then {}", config.store.on_full);
     }
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,7 +15,7 @@ use crate::graphite::plaintext::PlaintextError;
 use crate::journal::{self, AppendError, Batch, Journal, Undone};
 use crate::protocol::RequestError;
 use crate::rate_limit::RateLimitedWarning;
-use crate::store::{Series, Store};
+use crate::store::{Series, Store, EXPIRE_SLICE};
 use stats::{Counters, Gauges};
 use std::io;
 use std::net::SocketAddr;
@@ -27,6 +27,13 @@ pub enum EngineError {
     /// A put was refused, or taken back, because the log cannot keep it.
     #[error("not stored: {0}")]
     NotStored(#[from] AppendError),
+    /// A put older than `--retention`: it would be expired at once.
+    #[error("not stored: older than retention")]
+    OlderThanRetention,
+    /// A put past `--max-memory` (under drop-oldest: with no old chunk left
+    /// to drop).
+    #[error("not stored: memory limit reached")]
+    MemoryFull,
 }
 
 /// Something the server counts that happened outside the engine's own
@@ -66,6 +73,8 @@ pub struct Engine {
     warn_bad_request: RateLimitedWarning,
     warn_bad_graphite_line: RateLimitedWarning,
     warn_commit: RateLimitedWarning,
+    /// Where the expiry pass under way goes on; None between passes.
+    expiry: Option<Arc<str>>,
 }
 
 /// The journal and the turn's puts waiting for it.
@@ -94,12 +103,15 @@ impl Engine {
             warn_bad_request: RateLimitedWarning::default(),
             warn_bad_graphite_line: RateLimitedWarning::default(),
             warn_commit: RateLimitedWarning::default(),
+            expiry: None,
         }
     }
 
-    /// Locks the data directory and rebuilds the store from it.
-    pub fn open(options: &journal::Options) -> Result<Engine, journal::Error> {
-        let (journal, store) = Journal::open(options)?;
+    /// Locks the data directory and rebuilds the store from it, into
+    /// `store` (empty), whose policy (retention, memory limit) applies to
+    /// what is loaded.
+    pub fn open_into(options: &journal::Options, store: Store) -> Result<Engine, journal::Error> {
+        let (journal, store) = Journal::open_into(options, store)?;
         let mut engine = Engine::in_memory(store);
         engine.gauges.journal = Some(journal.status());
         engine.log = Some(Log {
@@ -118,7 +130,7 @@ impl Engine {
     pub fn put(&mut self, key: &str, timestamp: i64, value: f64) -> Result<(), EngineError> {
         self.counters.puts += 1;
         let stored = self.store_point(key, timestamp, value);
-        if stored.is_err() {
+        if let Err(EngineError::NotStored(_)) = stored {
             self.counters.not_stored += 1;
         }
         stored
@@ -132,8 +144,12 @@ impl Engine {
         self.counters.graphite_points += 1;
         let stored = self.store_point(key, timestamp, value);
         match (&stored, &mut self.log) {
-            (Err(_), _) => {
+            (Err(EngineError::NotStored(_)), _) => {
                 self.counters.not_stored += 1;
+                self.counters.graphite_not_stored += 1;
+            }
+            // Counted in `refused.*` already, like a put's.
+            (Err(EngineError::OlderThanRetention | EngineError::MemoryFull), _) => {
                 self.counters.graphite_not_stored += 1;
             }
             (Ok(()), Some(log)) => log.graphite_points += 1,
@@ -160,17 +176,46 @@ impl Engine {
     fn store_point(&mut self, key: &str, timestamp: i64, value: f64) -> Result<(), EngineError> {
         match &mut self.log {
             None => {
-                self.store.put(key, timestamp, value);
+                self.store
+                    .try_put(key, timestamp, value)
+                    .map_err(|r| self.counters.refused(r))?;
             }
             Some(log) => {
                 if let Some(cause) = &log.refusal {
                     return Err(EngineError::NotStored(cause.clone()));
                 }
-                let replaced = self.store.put(key, timestamp, value);
+                let replaced = self
+                    .store
+                    .try_put(key, timestamp, value)
+                    .map_err(|r| self.counters.refused(r))?;
                 log.batch.push(key, timestamp, value, replaced);
             }
         }
         Ok(())
+    }
+
+    /// Frees expired points, a slice at a time (at most
+    /// [`EXPIRE_SLICE`] series visited and chunks freed): the first call of
+    /// a pass moves the horizon to `now` (Unix seconds) minus the
+    /// retention, and later calls go on through the keys. Returns whether
+    /// the pass is unfinished (the loop should call again soon); false at
+    /// once without a retention.
+    pub fn expire_step(&mut self, now: i64) -> bool {
+        if self.store.policy().retention.is_none() {
+            return false;
+        }
+        let from = self.expiry.take();
+        if from.is_none() {
+            self.store.set_now(now);
+        }
+        self.expiry = self.store.expire(from.as_ref(), EXPIRE_SLICE);
+        self.expiry.is_some()
+    }
+
+    /// The oldest timestamp a read may return (see [`Store::horizon`]).
+    #[inline]
+    pub fn horizon(&self) -> i64 {
+        self.store.horizon()
     }
 
     /// Removes every point of `key` for a client (counted as a delete
@@ -436,7 +481,7 @@ impl Engine {
             fsync: journal::Fsync::Never,
             ..journal::Options::new(dir)
         };
-        Engine::open(&options).expect("open a fresh data directory")
+        Engine::open_into(&options, Store::new()).expect("open a fresh data directory")
     }
 
     /// The store itself, for unit tests that fill or inspect it directly.
@@ -573,6 +618,76 @@ mod tests {
         assert_eq!(engine.delete("a").map_err(|e| e.to_string()), Err(want));
         assert_eq!(points_of(&engine, "a"), [(1, 1.0)]);
         assert_eq!(figure(&engine, "errors.not_stored"), 2);
+    }
+
+    #[test]
+    fn retention_refuses_old_puts_and_expiry_frees_in_slices() {
+        use crate::store::{Policy, CHUNK_POINTS};
+        let policy = Policy {
+            retention: Some(std::time::Duration::from_secs(1000)),
+            ..Policy::default()
+        };
+        let mut engine = Engine::in_memory(Store::with_policy(policy, 10_000));
+        // Whole rounds of the 400 seconds below, over two slices' worth.
+        let keys = 400 * (2 * EXPIRE_SLICE as i64 / 400 + 1);
+        for k in 0..keys {
+            engine.put(&format!("k{k}"), 9_100 + k % 400, 1.0).unwrap();
+        }
+        // One long series: a chunk's time, twice.
+        for t in 0..2 * CHUNK_POINTS as i64 {
+            engine.put("long", 9_000 + t, 2.0).unwrap();
+        }
+        assert!(matches!(
+            engine.put("k0", 8_999, 1.0),
+            Err(EngineError::OlderThanRetention)
+        ));
+        assert_eq!(figure(&engine, "refused.retention"), 1);
+        // 300 s later the horizon is 9,300: 200 of the 400 seconds of the
+        // short series have expired, and the first chunk of "long".
+        let mut slices = 1;
+        while engine.expire_step(10_300) {
+            slices += 1;
+        }
+        assert_eq!(engine.horizon(), 9_300);
+        let series = keys as usize + 1;
+        assert_eq!(
+            slices,
+            series.div_ceil(EXPIRE_SLICE),
+            "a slice visits at most EXPIRE_SLICE series"
+        );
+        assert_eq!(figure(&engine, "series"), keys as u64 / 2 + 1);
+        assert_eq!(figure(&engine, "points.expired"), keys as u64 / 2 + CHUNK_POINTS as u64);
+        assert_eq!(figure(&engine, "points"), keys as u64 / 2 + CHUNK_POINTS as u64);
+        assert!(engine.get("k0").is_none());
+        // Without a retention there is nothing to do.
+        assert!(!Engine::in_memory(Store::new()).expire_step(i64::MAX));
+    }
+
+    #[test]
+    fn the_memory_figures_follow_the_store() {
+        use crate::store::{OnFull, Policy};
+        let policy = Policy {
+            max_bytes: Some(40_000),
+            on_full: OnFull::DropOldest,
+            ..Policy::default()
+        };
+        let mut engine = Engine::in_memory(Store::with_policy(policy, 0));
+        for t in 0..20_000 {
+            engine.put("k", t, (t * 7919 % 10_007) as f64 / 3.0).unwrap();
+        }
+        let held = figure(&engine, "store.bytes");
+        assert!(held <= 40_000 + 8 * 1024, "{held}");
+        assert!(figure(&engine, "store.chunk_bytes") < held);
+        assert_eq!(figure(&engine, "store.memory_limit_bytes"), 40_000);
+        let points = figure(&engine, "points");
+        assert_eq!(figure(&engine, "store.bytes_per_point_milli"), held * 1000 / points);
+        let dropped = figure(&engine, "chunks.dropped_for_memory");
+        assert!(dropped > 0);
+        assert_eq!(figure(&engine, "points.dropped_for_memory"), 20_000 - points);
+        assert_eq!(figure(&engine, "refused.memory"), 0);
+        let empty = Engine::in_memory(Store::new());
+        assert_eq!(figure(&empty, "store.bytes_per_point_milli"), 0);
+        assert_eq!(figure(&empty, "store.memory_limit_bytes"), 0, "0: no limit");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::graphite::plaintext::PlaintextError;
 use crate::journal;
 use crate::protocol::RequestError;
-use crate::store::Store;
+use crate::store::{Refusal, Store};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Counts that only grow.
@@ -25,6 +25,10 @@ pub struct Counters {
     pub errors: [u64; RequestError::ALL.len()],
     /// Valid puts answered with an error because the log could not take them.
     pub not_stored: u64,
+    /// Puts refused as older than the retention.
+    pub refused_retention: u64,
+    /// Puts refused at the memory limit.
+    pub refused_memory: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// Times a connection had to wait for the memory shared by all
@@ -38,6 +42,23 @@ pub struct Counters {
     pub graphite_datagrams: u64,
     /// Graphite lines skipped, by cause (indexed by [`PlaintextError::index`]).
     pub graphite_errors: [u64; PlaintextError::ALL.len()],
+}
+
+impl Counters {
+    /// Counts a put the store refused, and gives its engine error.
+    #[cold]
+    pub fn refused(&mut self, refusal: Refusal) -> super::EngineError {
+        match refusal {
+            Refusal::Expired => {
+                self.refused_retention += 1;
+                super::EngineError::OlderThanRetention
+            }
+            Refusal::MemoryFull => {
+                self.refused_memory += 1;
+                super::EngineError::MemoryFull
+            }
+        }
+    }
 }
 
 /// Figures of the moment, kept up to date by the event loop.
@@ -106,6 +127,26 @@ pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(Stri
             counters.graphite_errors[cause.index()],
         ));
     }
+    let (held, points) = (store.allocated_bytes() as u64, store.point_count() as u64);
+    let freed = store.freed();
+    all.extend([
+        ("store.bytes".to_owned(), held),
+        ("store.chunk_bytes".to_owned(), store.chunk_bytes() as u64),
+        // Stats values are integers, and a point takes a byte or two.
+        (
+            "store.bytes_per_point_milli".to_owned(),
+            (held as u128 * 1000).checked_div(points as u128).unwrap_or(0) as u64,
+        ),
+        (
+            "store.memory_limit_bytes".to_owned(),
+            store.policy().max_bytes.unwrap_or(0),
+        ),
+        ("points.expired".to_owned(), freed.expired_points),
+        ("refused.retention".to_owned(), counters.refused_retention),
+        ("refused.memory".to_owned(), counters.refused_memory),
+        ("chunks.dropped_for_memory".to_owned(), freed.dropped_chunks),
+        ("points.dropped_for_memory".to_owned(), freed.dropped_points),
+    ]);
     if let Some(status) = &gauges.journal {
         let unix = |t: Option<SystemTime>| {
             t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())

@@ -200,8 +200,14 @@ const COMPACTION_RETRY: Duration = Duration::from_secs(30);
 impl Journal {
     /// Locks the data directory and rebuilds the store from it.
     pub fn open(options: &Options) -> Result<(Journal, Store), Error> {
+        Journal::open_into(options, Store::new())
+    }
+
+    /// [`Journal::open`] into `store` (empty): what its policy does not keep
+    /// is not loaded.
+    pub fn open_into(options: &Options, store: Store) -> Result<(Journal, Store), Error> {
         let dir = DataDir::lock(&options.dir)?;
-        let recovered = recover::recover(&dir, options.repair)?;
+        let recovered = recover::recover(&dir, options.repair, store)?;
         let log_path = dir.log_path(recovered.generation);
         let (log, log_len, salt) = match recovered.log {
             Some((len, salt)) => {

@@ -37,8 +37,9 @@ pub struct Recovered {
     pub snapshot_bytes: u64,
 }
 
-/// Loads everything in `dir`.
-pub fn recover(dir: &DataDir, repair: bool) -> Result<Recovered, Error> {
+/// Loads everything in `dir` into `store` (empty, with the policy that
+/// decides what it keeps: expired points are not loaded).
+pub fn recover(dir: &DataDir, repair: bool, mut store: Store) -> Result<Recovered, Error> {
     let started = Instant::now();
     let listing = dir.list()?;
     for path in &listing.temporary {
@@ -46,7 +47,6 @@ pub fn recover(dir: &DataDir, repair: bool) -> Result<Recovered, Error> {
         std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
     }
     let base = listing.snapshots.last().copied();
-    let mut store = Store::new();
     let mut loaded = Loaded::default();
     if let Some(generation) = base {
         let path = dir.snapshot_path(generation);
@@ -318,7 +318,7 @@ fn replay_log(path: &Path, repair: bool, store: &mut Store) -> Result<Replayed, 
                 }
                 let _ = format::decode_log(body, |entry| match entry {
                     LogEntry::Put { key, timestamp, value } => {
-                        store.put(key, timestamp, value);
+                        store.load(key, timestamp, value);
                     }
                     LogEntry::Delete { key } => {
                         store.take_series(key);
@@ -445,7 +445,7 @@ mod tests {
 
     fn recover_dir(dir: &TempDir, repair: bool) -> Result<Recovered, Error> {
         let locked = DataDir::lock(&dir.0)?;
-        recover(&locked, repair)
+        recover(&locked, repair, Store::new())
     }
 
     fn options(dir: &TempDir) -> Options {

@@ -23,7 +23,7 @@ use crate::engine::{Engine, Event};
 use crate::journal;
 use crate::rate_limit::RateLimitedWarning;
 use crate::session::Protocol;
-use crate::store::Store;
+use crate::store::{Policy, Store};
 use connection::{Connection, Next};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -59,6 +59,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How often an idle loop looks whether a snapshot finished off the loop.
 const COMPACTION_POLL: Duration = Duration::from_millis(100);
+/// How often an expiry pass starts under `--retention`: timestamps are
+/// whole seconds, so the horizon moves once a second.
+const EXPIRE_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the loop does its chores: is the data directory still there,
 /// and the counts of warnings held back. Once a second is what the contract
 /// promises for noticing a removed data directory (`--fsync always` also
@@ -98,6 +101,8 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Store the server's own figures as series this often. None: never.
     pub self_metrics: Option<SelfMetrics>,
+    /// What the store keeps: retention and memory limit.
+    pub store: Policy,
     /// Where to take Graphite plaintext lines, over TCP and UDP on the same
     /// port (`host:port`; port 0 picks a port free for both). None: nowhere.
     pub graphite_listen: Option<String>,
@@ -130,6 +135,7 @@ impl Default for Config {
             self_metrics: None,
             graphite_listen: crate::config::DEFAULT_GRAPHITE_LISTEN.map(str::to_owned),
             http_listen: None,
+            store: Policy::default(),
         }
     }
 }
@@ -200,6 +206,10 @@ pub struct Server {
     next_idle_sweep: Option<Instant>,
     self_metrics: Option<SelfMetrics>,
     next_self_metrics: Option<Instant>,
+    /// When the next expiry pass starts (None without a retention).
+    next_expiry: Option<Instant>,
+    /// An expiry pass is under way: come back without waiting.
+    expiring: bool,
     /// When the chores are next due.
     next_housekeeping: Instant,
     limits: Limits,
@@ -251,9 +261,10 @@ impl Server {
         if limits.max_line_bytes == 0 || limits.max_pending_output == 0 || config.max_connections == 0 {
             return Err(StartError::Invalid("limits must be at least 1"));
         }
+        let store = Store::with_policy(config.store, crate::clock::unix_now());
         let mut engine = match &config.storage {
-            None => Engine::in_memory(Store::new()),
-            Some(options) => Engine::open(options)?,
+            None => Engine::in_memory(store),
+            Some(options) => Engine::open_into(options, store)?,
         };
         engine.limit_output(config.max_output_memory);
         let listen_error = |source| StartError::Listen {
@@ -329,6 +340,10 @@ impl Server {
             next_idle_sweep: config.idle_timeout.map(|t| Instant::now() + idle_sweep_interval(t)),
             next_self_metrics: config.self_metrics.as_ref().map(|m| Instant::now() + m.interval),
             self_metrics: config.self_metrics.clone(),
+            // The first pass at once: a restart may have loaded chunks that
+            // expired while the server was down.
+            next_expiry: config.store.retention.map(|_| Instant::now()),
+            expiring: false,
             next_housekeeping: Instant::now() + HOUSEKEEPING_INTERVAL,
             limits: config.limits,
             max_connections: config.max_connections,
@@ -470,6 +485,12 @@ impl Server {
             self.warn_accept.flush();
             self.next_housekeeping = self.now + HOUSEKEEPING_INTERVAL;
         }
+        if self.expiring || self.next_expiry.is_some_and(|at| self.now >= at) {
+            self.expiring = self.engine.expire_step(crate::clock::unix_now());
+            if !self.expiring {
+                self.next_expiry = Some(self.now + EXPIRE_INTERVAL);
+            }
+        }
         if self.next_idle_sweep.is_some_and(|at| self.now >= at) {
             if let Some(timeout) = self.idle_timeout {
                 self.close_idle(timeout);
@@ -515,7 +536,7 @@ impl Server {
         let accepting = self.listeners.iter().any(|l| l.accept == Accept::Ready);
         let datagrams = self.graphite_udp.as_ref().is_some_and(GraphiteUdp::is_ready);
         let stopped = self.stopping.is_some() && self.connections.is_empty();
-        if !self.ready.is_empty() || accepting || datagrams || self.compacting || stopped {
+        if !self.ready.is_empty() || accepting || datagrams || self.compacting || self.expiring || stopped {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
@@ -530,6 +551,7 @@ impl Server {
             finishing.then_some(COMPACTION_POLL),
             self.next_idle_sweep.map(|at| at.saturating_duration_since(now)),
             self.next_self_metrics.map(|at| at.saturating_duration_since(now)),
+            self.next_expiry.map(|at| at.saturating_duration_since(now)),
             Some(self.next_housekeeping.saturating_duration_since(now)),
         ]
         .into_iter()

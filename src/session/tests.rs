@@ -384,6 +384,101 @@ fn long_range_answers_come_in_slices_under_a_tiny_output_limit() {
     }
 }
 
+/// An engine whose store keeps `policy`, at Unix time 1000.
+fn engine_keeping(policy: crate::store::Policy) -> Engine {
+    Engine::in_memory(Store::with_policy(policy, 1000))
+}
+
+/// The answers to `pieces` from a session over `engine()`.
+fn answers_from(engine: fn() -> Engine, limits: Limits, pieces: &[&[u8]]) -> String {
+    let mut peer = Peer::with_engine(limits, engine());
+    for piece in pieces {
+        peer.send(piece);
+        peer.settle_down();
+    }
+    peer.received().to_owned()
+}
+
+/// Every split of `input` in two, roomy and throttled, answers as it does
+/// whole.
+fn check_every_split(engine: fn() -> Engine, input: &[u8], whole: &str) {
+    let tight = Limits {
+        max_line_bytes: 40,
+        max_pending_output: 1,
+    };
+    for at in 0..=input.len() {
+        let (a, b) = input.split_at(at);
+        assert_eq!(answers_from(engine, roomy(), &[a, b]), whole, "split at byte {at}");
+        assert_eq!(
+            answers_from(engine, tight.clone(), &[a, b]),
+            whole,
+            "split at {at}, throttled"
+        );
+    }
+}
+
+#[test]
+fn a_put_older_than_the_retention_is_an_error_and_the_connection_goes_on() {
+    // Retention 100 s at 1000: the horizon is 900.
+    fn engine() -> Engine {
+        engine_keeping(crate::store::Policy {
+            retention: Some(std::time::Duration::from_secs(100)),
+            ..Default::default()
+        })
+    }
+    const INPUT: &[u8] = b"put k 1 950\nput k 1 899\nget k\nput j 3 -5\nrange * 0 2000\nput k 2 900\nget k\nget j\n";
+    let want = [
+        "ok\n\n",
+        "error\nnot stored: older than retention\n\n",
+        "ok\nk 1.0 950\n\n",
+        "error\nnot stored: older than retention\n\n",
+        "ok\nk 1.0 950\n\n",
+        "ok\n\n",
+        "ok\nk 2.0 900\nk 1.0 950\n\n",
+        "ok\n\n",
+    ]
+    .concat();
+    let whole = answers_from(engine, roomy(), &[INPUT]);
+    assert_eq!(whole, want);
+    check_every_split(engine, INPUT, &want);
+    let mut peer = Peer::with_engine(roomy(), engine());
+    peer.send(INPUT);
+    peer.settle_down();
+    let figures = peer.engine.figures();
+    let figure = |name: &str| figures.iter().find(|(n, _)| n == name).map(|f| f.1);
+    assert_eq!(figure("refused.retention"), Some(2));
+    assert_eq!(figure("errors.not_stored"), Some(0));
+}
+
+#[test]
+fn a_put_past_the_memory_limit_is_an_error_and_reads_go_on() {
+    fn engine() -> Engine {
+        engine_keeping(crate::store::Policy {
+            max_bytes: Some(1500),
+            ..Default::default()
+        })
+    }
+    let input: Vec<u8> = (0..100)
+        .map(|t| format!("put k 1 {t}\n"))
+        .chain(["put another.key 1 1\nget k\n".to_owned()])
+        .collect::<String>()
+        .into_bytes();
+    let whole = answers_from(engine, roomy(), &[&input]);
+    // The first puts fill the budget; every later one is refused.
+    let stored = whole.matches("ok\n\n").count();
+    assert!((5..90).contains(&stored), "{stored} stored:\n{whole}");
+    let full = "error\nnot stored: memory limit reached\n\n";
+    let points: String = (0..stored).map(|t| format!("k 1.0 {t}\n")).collect();
+    let want = [
+        "ok\n\n".repeat(stored),
+        full.repeat(101 - stored),
+        format!("ok\n{points}\n"),
+    ]
+    .concat();
+    assert_eq!(whole, want);
+    check_every_split(engine, &input, &want);
+}
+
 /// Deletes among puts and gets, valid and not.
 const DELETES: &[u8] = b"put a 1 1\nput a 2 2\nput b 3 3\ndelete a\nget a\nget *\ndelete a\ndelete none\n\
     delete *\ndelete\ndelete a b\nDELETE b\nput a 4 4\nget a\ndelete\tb\r\nget *\n";

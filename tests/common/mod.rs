@@ -273,3 +273,28 @@ pub fn signal(pid: u32, name: &str) {
         .expect("run kill");
     assert!(status.success(), "kill -{name} {pid}");
 }
+
+/// Sends `stats` and returns its figures in order, checking the answer's
+/// shape: `ok`, `<name> <integer>` lines, the empty line.
+pub fn stats(stream: &mut TcpStream) -> Vec<(String, u64)> {
+    let answer = exchange(stream, b"stats\n", 1);
+    let body = answer
+        .strip_prefix("ok\n")
+        .expect("ok")
+        .strip_suffix("\n\n")
+        .expect("end");
+    body.lines()
+        .map(|line| {
+            let (name, value) = line.split_once(' ').expect("two fields");
+            (
+                name.to_owned(),
+                value.parse().unwrap_or_else(|_| panic!("integer: {line}")),
+            )
+        })
+        .collect()
+}
+
+/// [`stats`] by name.
+pub fn stats_map(stream: &mut TcpStream) -> std::collections::BTreeMap<String, u64> {
+    stats(stream).into_iter().collect()
+}

@@ -82,6 +82,8 @@ pub fn reject(out: &mut Vec<u8>) {
 pub fn write_engine_error(out: &mut Vec<u8>, error: &EngineError) {
     match error {
         EngineError::NotStored(cause) => response::write_error(out, &format!("not stored: {cause}")),
+        EngineError::OlderThanRetention => response::write_error(out, "not stored: older than retention"),
+        EngineError::MemoryFull => response::write_error(out, "not stored: memory limit reached"),
     }
 }
 
@@ -111,8 +113,9 @@ pub fn execute(request: Request<'_>, engine: &mut Engine, out: &mut Vec<u8>, roo
             None
         }
         Request::Get(Query::Key(key)) => {
+            let floor = engine.horizon();
             let series = engine.get(key);
-            begin_key(series, key, Window::ALL, out, room)
+            begin_key(series, key, Window::ALL, floor, out, room)
         }
         Request::Range(range) => {
             let window = Window {
@@ -122,8 +125,9 @@ pub fn execute(request: Request<'_>, engine: &mut Engine, out: &mut Vec<u8>, roo
             };
             match range.query {
                 Query::Key(key) => {
+                    let floor = engine.horizon();
                     let series = engine.range(key);
-                    begin_key(series, key, window, out, room)
+                    begin_key(series, key, window, floor, out, room)
                 }
                 Query::All => {
                     engine.range_all();
@@ -138,10 +142,17 @@ pub fn execute(request: Request<'_>, engine: &mut Engine, out: &mut Vec<u8>, roo
     }
 }
 
-/// Starts the answer for one key.
-fn begin_key(series: Option<&Series>, key: &str, window: Window, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
+/// Starts the answer for one key; points before `floor` are expired.
+fn begin_key(
+    series: Option<&Series>,
+    key: &str,
+    window: Window,
+    floor: i64,
+    out: &mut Vec<u8>,
+    room: usize,
+) -> Option<Resume> {
     response::begin_ok(out);
-    let after = Rows::new(window, out, room).key(series, key, None)?;
+    let after = Rows::new(window, floor, out, room).key(series, key, None)?;
     Some(Resume {
         all: false,
         key: key.into(),
@@ -153,12 +164,12 @@ fn begin_key(series: Option<&Series>, key: &str, window: Window, out: &mut Vec<u
 /// Starts the answer for every key.
 fn begin_all(engine: &Engine, window: Window, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
     response::begin_ok(out);
-    Rows::new(window, out, room).all(engine, None)
+    Rows::new(window, engine.horizon(), out, room).all(engine, None)
 }
 
 /// Goes on with an answer that ran out of room.
 pub fn resume(from: Resume, engine: &Engine, out: &mut Vec<u8>, room: usize) -> Option<Resume> {
-    let mut rows = Rows::new(from.window, out, room);
+    let mut rows = Rows::new(from.window, engine.horizon(), out, room);
     if from.all {
         rows.all(engine, Some((&from.key, from.after)))
     } else {
@@ -171,14 +182,22 @@ pub fn resume(from: Resume, engine: &Engine, out: &mut Vec<u8>, room: usize) -> 
 /// `stop_at`.
 struct Rows<'a> {
     window: Window,
+    /// The engine's horizon: older points are expired and never listed
+    /// (a series keeps some until their whole chunk ages out).
+    floor: i64,
     out: &'a mut Vec<u8>,
     stop_at: usize,
 }
 
 impl<'a> Rows<'a> {
-    fn new(window: Window, out: &'a mut Vec<u8>, room: usize) -> Rows<'a> {
+    fn new(window: Window, floor: i64, out: &'a mut Vec<u8>, room: usize) -> Rows<'a> {
         let stop_at = out.len().saturating_add(room);
-        Rows { window, out, stop_at }
+        Rows {
+            window,
+            floor,
+            out,
+            stop_at,
+        }
     }
 
     /// The rows of one key after `after`; ends the answer when they are
@@ -222,7 +241,7 @@ impl<'a> Rows<'a> {
             // after < to <= i64::MAX: no overflow.
             Some(after) => after + 1,
         };
-        let points = series.range(from, to);
+        let points = series.range(from.max(self.floor), to);
         let out = &mut *self.out;
         match buckets {
             None => {

@@ -305,3 +305,26 @@ fn points_the_log_cannot_keep_are_counted_and_taken_back() {
         "nothing to answer, nothing closed"
     );
 }
+
+#[test]
+fn points_the_store_policy_refuses_are_counted_not_answered() {
+    // Retention 100 s at 1,000 (the horizon is 900), and a memory limit
+    // that one new key fills.
+    let policy = crate::store::Policy {
+        retention: Some(std::time::Duration::from_secs(100)),
+        max_bytes: Some(400),
+        ..Default::default()
+    };
+    let mut feed = Feed::with_engine(100, Engine::in_memory(Store::with_policy(policy, 1000)));
+    feed.send(b"a 1 950\na 2 899\nb 3 960\n");
+    assert_eq!(feed.points(), "a 1.0 950\n");
+    assert_eq!(feed.figure("graphite.points"), 3);
+    assert_eq!(feed.figure("graphite.not_stored"), 2);
+    assert_eq!(feed.figure("refused.retention"), 1);
+    assert_eq!(feed.figure("refused.memory"), 1);
+    // Not the log's refusals.
+    assert_eq!(feed.figure("errors.not_stored"), 0);
+    // The connection goes on.
+    feed.send(b"a 4 960\n");
+    assert_eq!(feed.points(), "a 1.0 950\na 4.0 960\n");
+}

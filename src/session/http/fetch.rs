@@ -11,6 +11,10 @@
 //! to the slot its timestamp rounds down to, and of several points in one
 //! slot the latest wins (as in a whisper file, where a later write to the
 //! slot replaces the earlier).
+//!
+//! Points older than the engine's horizon (`--retention`) are expired:
+//! never fetched, nor looked at for the step, and a series with no other
+//! point is not found, as `get` would not list it.
 
 use crate::engine::Engine;
 use crate::graphite::path::PathPattern;
@@ -48,12 +52,16 @@ impl<'e> Fetcher<'e> {
         let mut found = Vec::new();
         match pattern.exact_key() {
             Some(key) => {
-                if let Some(series) = self.engine.series(&key) {
+                let horizon = self.engine.horizon();
+                if let Some(series) = (self.engine.series(&key)).filter(|s| unexpired(s, horizon).next().is_some()) {
                     found.push(self.on_grid(&key, path, series, from, until)?);
                 }
             }
             None => {
-                for (key, series) in self.engine.series_from(None).filter(|(key, _)| pattern.matches(key)) {
+                let (engine, horizon) = (self.engine, self.engine.horizon());
+                let found_series = (engine.series_from(None))
+                    .filter(|(key, series)| pattern.matches(key) && unexpired(series, horizon).next().is_some());
+                for (key, series) in found_series {
                     found.push(self.on_grid(key, path, series, from, until)?);
                 }
             }
@@ -69,7 +77,8 @@ impl<'e> Fetcher<'e> {
         from: i64,
         until: i64,
     ) -> Result<Series, String> {
-        let step = infer_step(series, from, until);
+        let horizon = self.engine.horizon();
+        let step = infer_step(series, from.max(horizon), until, unexpired(series, horizon));
         let start = from.saturating_sub(from.rem_euclid(step)).saturating_add(step);
         let end = until.saturating_sub(until.rem_euclid(step)).saturating_add(step);
         let slots = usize::try_from(end.saturating_sub(start) / step).unwrap_or(0);
@@ -81,7 +90,7 @@ impl<'e> Fetcher<'e> {
         }
         let mut values = vec![None; slots];
         if slots > 0 {
-            for (timestamp, value) in series.range(start, end - 1) {
+            for (timestamp, value) in series.range(start.max(horizon), end - 1) {
                 values[((timestamp - start) / step) as usize] = Some(value);
             }
         }
@@ -89,11 +98,17 @@ impl<'e> Fetcher<'e> {
     }
 }
 
+/// The points of `series` at or after `horizon` (not expired), ascending.
+fn unexpired(series: &store::Series, horizon: i64) -> impl Iterator<Item = store::Point> + '_ {
+    series.points_after(horizon.checked_sub(1))
+}
+
 /// The most common gap between consecutive points (see the module's text).
-fn infer_step(series: &store::Series, from: i64, until: i64) -> i64 {
+/// `from` is at or after the horizon, and `all` the points not expired.
+fn infer_step(series: &store::Series, from: i64, until: i64, all: impl Iterator<Item = store::Point>) -> i64 {
     let mut gaps = gaps_of(series.range(from, until));
     if gaps.is_empty() {
-        gaps = gaps_of(series.iter());
+        gaps = gaps_of(all);
     }
     gaps.sort_unstable();
     let mut best = (0, DEFAULT_STEP);
@@ -170,6 +185,36 @@ mod tests {
         assert_eq!(fetcher.fetch("k", 0, 20).unwrap()[0].values, vec![Some(1.0), Some(2.0)]);
         assert!(fetcher.fetch("nope", 0, 20).unwrap().is_empty());
         assert!(fetcher.fetch("{", 0, 20).unwrap().is_empty());
+    }
+
+    #[test]
+    fn expired_points_are_not_fetched_and_a_series_of_only_them_is_not_found() {
+        let policy = crate::store::Policy {
+            retention: Some(std::time::Duration::from_secs(100)),
+            ..Default::default()
+        };
+        // At 10,000 the horizon is 9,900.
+        let mut store = Store::with_policy(policy, 10_000);
+        for (key, t) in [
+            ("a.x", 9_800),
+            ("a.x", 9_890),
+            ("a.x", 9_900),
+            ("a.x", 9_960),
+            ("a.old", 9_800),
+        ] {
+            store.put(key, t, t as f64);
+        }
+        let engine = Engine::in_memory(store);
+        let mut fetcher = Fetcher::new(&engine);
+        let found = fetcher.fetch("a.*", 9_700, 9_960).unwrap();
+        assert_eq!(found.len(), 1, "a.old has only expired points");
+        // The step comes from the points not expired (9,900 and 9,960).
+        assert_eq!(
+            (found[0].name.as_str(), found[0].start, found[0].step),
+            ("a.x", 9_720, 60)
+        );
+        assert_eq!(found[0].values, vec![None, None, None, Some(9_900.0), Some(9_960.0)]);
+        assert!(fetcher.fetch("a.old", 9_700, 9_960).unwrap().is_empty());
     }
 
     #[test]
