@@ -882,7 +882,7 @@ impl Store {
     }
 
     /// Frees the expired points of the series from key `from` on (all of
-    /// them for None) as whole blocks (see [`Series::expire`]), and removes
+    /// them for None) as whole blocks (see `Series::expire`), and removes
     /// the series left empty. Visits at most `budget` series and frees at
     /// most `budget` blocks; returns the key to go on from, None when it
     /// reached the last key.
@@ -1045,7 +1045,7 @@ impl Store {
     }
 
     /// Number of points held, including the expired ones not yet freed (at
-    /// most a block a series: see [`Series::expire`]).
+    /// most a block a series: see `Series::expire`).
     pub fn point_count(&self) -> usize {
         self.points
     }
