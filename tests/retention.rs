@@ -151,8 +151,20 @@ fn expired_points_are_refused_hidden_and_not_loaded_at_a_restart() {
     assert!((350..=362).contains(&kept.len()), "{}", kept.len());
     let figures = stats_map(&mut s);
     assert_eq!(figures["series"], 1);
-    assert_eq!(figures["points"], kept.len() as u64, "the replay did not load them");
-    assert_eq!(figures["points.expired"], 730 - kept.len() as u64);
+    // `points` also counts expired points still held in a chunk that
+    // straddles the horizon, and the horizon moves on by a point every 10 s:
+    // between the `get *` above and this `stats`, one may have expired.
+    let points = figures["points"];
+    let read = kept.len() as u64;
+    assert!(
+        (read..=read + 1).contains(&points),
+        "the replay did not load them: {points} held, {read} read"
+    );
+    assert_eq!(
+        figures["points.expired"] + points,
+        730,
+        "every point is held or expired"
+    );
     // Too old to put; as old as the horizon's neighbour a minute on is fine.
     let old = format!("put cpu 1 {}\nput cpu 1 {}\n", horizon - 120, horizon + 120);
     assert_eq!(exchange(&mut s, old.as_bytes(), 2), format!("{OLD}{OK}"));
