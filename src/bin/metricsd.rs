@@ -12,6 +12,7 @@ use metricsd::config::{
 use metricsd::journal;
 use metricsd::protocol::is_valid_key;
 use metricsd::server::{Config, Handle, SelfMetrics, Server, SHUTDOWN_GRACE};
+use std::io::Write;
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -277,7 +278,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    init_logging();
     raise_descriptor_limit(config.max_connections);
     let server = match Server::bind(config.clone()) {
         Ok(server) => server,
@@ -407,4 +408,25 @@ fn raise_descriptor_limit(max_connections: usize) {
             limit.rlim_cur.saturating_sub(DESCRIPTORS_BESIDES_CONNECTIONS)
         );
     }
+}
+
+/// Log lines as env_logger's humantime format wrote them
+/// (`[2026-12-02T17:40:00Z INFO  metricsd::server] ...`), the time written
+/// by our own UTC formatter: env_logger's `humantime` feature brings two
+/// crates (jiff, jiff-core) to the runtime tree for this one field.
+fn init_logging() {
+    use metricsd::clock::unix_now;
+    use metricsd::graphite::time::format_time;
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(|out, record| {
+            writeln!(
+                out,
+                "[{} {:<5} {}] {}",
+                format_time(unix_now(), "%Y-%m-%dT%H:%M:%SZ"),
+                record.level(),
+                record.target(),
+                record.args()
+            )
+        })
+        .init();
 }
