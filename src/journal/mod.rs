@@ -174,23 +174,31 @@ pub struct Journal {
     /// (a compaction is running, failed or was abandoned): synced at a
     /// graceful stop with the current one, whatever the fsync policy.
     previous_logs: Vec<File>,
-    /// Stopping: no compaction starts any more.
-    stopping: bool,
     /// Size of the snapshot the current log started from.
     snapshot_bytes: u64,
     compact_min_bytes: u64,
-    /// The snapshot was cut by `--repair` or is of an older format: the
-    /// next compaction replaces it whatever the log's size, and clears this.
-    compact_at_once: bool,
     syncer: Option<Syncer>,
-    compaction: Option<Compaction>,
-    /// No compaction before this, after one failed.
-    compaction_retry_at: Option<Instant>,
+    compacting: Compacting,
     /// Why every put is refused until restart: a failed append could not
     /// be cut back (appending more would leave bad bytes in the middle of
     /// the log), or the data directory was removed or replaced.
     broken: Option<AppendError>,
     status: Status,
+}
+
+/// Where the journal is with compaction, between turns.
+enum Compacting {
+    /// None is going on. One starts when the log has outgrown the snapshot
+    /// (and `--compact-min-bytes`), or at the next turn when `urgent`: the
+    /// snapshot was cut by `--repair` or is of an older format, so it is
+    /// replaced whatever the log's size. `not_before` is set after a
+    /// failure.
+    Waiting { urgent: bool, not_before: Option<Instant> },
+    /// One is going on; `urgent` is kept for a retry if it fails.
+    Running { compaction: Compaction, urgent: bool },
+    /// The server is stopping: none starts any more, and one that was
+    /// already being finished off the loop is let finish.
+    Stopped { finishing: Option<Compaction> },
 }
 
 /// A compaction that failed is tried again after this long, so a full disk
@@ -241,13 +249,13 @@ impl Journal {
             log_len,
             salt,
             previous_logs: Vec::new(),
-            stopping: false,
             snapshot_bytes: recovered.snapshot_bytes,
             compact_min_bytes: options.compact_min_bytes,
-            compact_at_once: recovered.snapshot_repaired || recovered.snapshot_outdated,
             syncer,
-            compaction: None,
-            compaction_retry_at: None,
+            compacting: Compacting::Waiting {
+                urgent: recovered.snapshot_repaired || recovered.snapshot_outdated,
+                not_before: None,
+            },
             broken: None,
         };
         Ok((journal, recovered.store))
@@ -339,57 +347,73 @@ impl Journal {
     /// moves one going on a slice further. Returns whether it wants the loop
     /// to come back soon (a snapshot is being written).
     pub fn tick(&mut self, store: &Store) -> bool {
-        let gone = matches!(self.broken, Some(AppendError::DirectoryGone(_)));
-        if self.compaction.is_none() && !self.stopping && !gone {
-            if !self.wants_compaction() {
+        if let Compacting::Waiting { urgent, not_before } = self.compacting {
+            let gone = matches!(self.broken, Some(AppendError::DirectoryGone(_)));
+            if gone || !self.wants_compaction(urgent, not_before) {
                 return false;
             }
             match self.start_compaction() {
-                Ok(compaction) => self.compaction = Some(compaction),
+                Ok(compaction) => self.compacting = Compacting::Running { compaction, urgent },
                 Err(e) => {
                     log::warn!(
                         "cannot start a compaction: {e}; next try in {}s",
                         COMPACTION_RETRY.as_secs()
                     );
-                    self.compaction_retry_at = Some(Instant::now() + COMPACTION_RETRY);
+                    let not_before = Some(Instant::now() + COMPACTION_RETRY);
+                    self.compacting = Compacting::Waiting { urgent, not_before };
                     return false;
                 }
             }
         }
-        let Some(compaction) = &mut self.compaction else {
-            return false;
+        let (compaction, urgent) = match &mut self.compacting {
+            Compacting::Running { compaction, urgent } => (compaction, *urgent),
+            Compacting::Stopped {
+                finishing: Some(compaction),
+            } => (compaction, false),
+            Compacting::Waiting { .. } | Compacting::Stopped { finishing: None } => return false,
         };
-        match compaction.step(store, &self.dir) {
-            compact::Progress::Working => true,
-            compact::Progress::Waiting => false,
+        let next = match compaction.step(store, &self.dir) {
+            compact::Progress::Working => return true,
+            compact::Progress::Waiting => return false,
             compact::Progress::Done(Ok(bytes)) => {
                 self.snapshot_bytes = bytes;
-                self.compact_at_once = false;
                 // The snapshot covers them now, and they are removed.
                 self.previous_logs.clear();
                 self.status.compactions += 1;
                 self.status.last_compaction = Some(std::time::SystemTime::now());
-                self.compaction = None;
-                false
+                Compacting::Waiting {
+                    urgent: false,
+                    not_before: None,
+                }
             }
             compact::Progress::Done(Err(e)) => {
                 log::warn!("compaction failed: {e}; next try in {}s", COMPACTION_RETRY.as_secs());
-                self.compaction_retry_at = Some(Instant::now() + COMPACTION_RETRY);
-                self.compaction = None;
-                false
+                let not_before = Some(Instant::now() + COMPACTION_RETRY);
+                Compacting::Waiting { urgent, not_before }
             }
-        }
+        };
+        self.compacting = match self.compacting {
+            Compacting::Stopped { .. } => Compacting::Stopped { finishing: None },
+            _ => next,
+        };
+        false
     }
 
     /// Whether a snapshot is being finished off the loop (the loop should
     /// look again before long even when idle).
     pub fn finishing(&self) -> bool {
-        self.compaction.as_ref().is_some_and(Compaction::finishing)
+        match &self.compacting {
+            Compacting::Running { compaction, .. }
+            | Compacting::Stopped {
+                finishing: Some(compaction),
+            } => compaction.finishing(),
+            Compacting::Waiting { .. } | Compacting::Stopped { finishing: None } => false,
+        }
     }
 
-    fn wants_compaction(&self) -> bool {
+    fn wants_compaction(&self, urgent: bool, not_before: Option<Instant>) -> bool {
         let grown = self.log_len >= self.compact_min_bytes.max(self.snapshot_bytes);
-        (grown || self.compact_at_once) && self.compaction_retry_at.is_none_or(|at| Instant::now() >= at)
+        (grown || urgent) && not_before.is_none_or(|at| Instant::now() >= at)
     }
 
     /// Begins generation N+1: a fresh log takes the appends from now on,
@@ -433,12 +457,21 @@ impl Journal {
     /// (the logs hold everything) and none is started any more, so the
     /// stop is not held up by one.
     pub fn stop_compacting(&mut self) {
-        self.stopping = true;
-        if self.compaction.as_ref().is_some_and(|c| !c.finishing()) {
-            if let Some(compaction) = self.compaction.take() {
-                compaction.abandon();
+        let finishing = match std::mem::replace(&mut self.compacting, Compacting::Stopped { finishing: None }) {
+            Compacting::Running { compaction, .. }
+            | Compacting::Stopped {
+                finishing: Some(compaction),
+            } => {
+                if compaction.finishing() {
+                    Some(compaction)
+                } else {
+                    compaction.abandon();
+                    None
+                }
             }
-        }
+            Compacting::Waiting { .. } | Compacting::Stopped { finishing: None } => None,
+        };
+        self.compacting = Compacting::Stopped { finishing };
     }
 
     /// Test hook: the log's handle is swapped for a read-only one, so the
