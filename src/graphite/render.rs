@@ -24,57 +24,162 @@ pub struct JsonOptions {
 
 /// graphite-web's `renderViewJson`:
 /// `[{"target": NAME, "tags": {...}, "datapoints": [[value, ts], ...]}]`.
-pub fn render_json(mut series: Vec<Series>, options: JsonOptions) -> String {
-    if let Some(max) = options.max_data_points {
-        consolidate_to_max_data_points(&mut series, max);
+pub fn render_json(series: Vec<Series>, options: JsonOptions) -> String {
+    let mut answer = JsonAnswer::new(series, options);
+    let mut out = Vec::new();
+    answer.write(&mut out, usize::MAX);
+    // Only UTF-8 is written: JSON text of valid strings.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A `/render` JSON answer written a slice at a time, so that a large one
+/// need not be built whole: the series, consolidated once, and where the
+/// next slice goes on. The series' values are dropped as soon as they are
+/// written, so the memory held shrinks as the answer goes out.
+#[derive(Debug)]
+pub struct JsonAnswer {
+    series: Vec<Series>,
+    no_null_points: bool,
+    at: JsonAt,
+    /// Series written so far (each but the first starts with `, `).
+    written: usize,
+}
+
+/// Where a [`JsonAnswer`] goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JsonAt {
+    /// Nothing written yet.
+    Start,
+    /// Before series `index` (or the closing `]` after the last).
+    Series(usize),
+    /// In series `series`'s datapoints, at datapoint `point`; `any`: one
+    /// was written already.
+    Points { series: usize, point: usize, any: bool },
+    Done,
+}
+
+impl JsonAnswer {
+    /// The answer of `series`, consolidated to `options.max_data_points`.
+    pub fn new(mut series: Vec<Series>, options: JsonOptions) -> JsonAnswer {
+        if let Some(max) = options.max_data_points {
+            consolidate_to_max_data_points(&mut series, max);
+        }
+        JsonAnswer {
+            series,
+            no_null_points: options.no_null_points,
+            at: JsonAt::Start,
+            written: 0,
+        }
     }
-    let mut out = String::from("[");
-    let mut first = true;
-    for s in &series {
-        let points: Vec<(Option<f64>, i64)> = s
-            .datapoints()
-            .filter(|(v, _)| !options.no_null_points || v.is_some_and(|v| !v.is_nan()))
-            .collect();
-        if options.no_null_points && points.is_empty() {
-            continue;
-        }
-        if !first {
-            out.push_str(", ");
-        }
-        first = false;
-        out.push_str("{\"target\": ");
-        push_json_string(&mut out, &s.name, true);
-        out.push_str(", \"tags\": {");
-        for (i, (tag, value)) in s.tags.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
+
+    /// Appends the next part of the answer to `out`: about `room` bytes,
+    /// more by at most one datapoint (or one series' name and tags), fewer
+    /// only at the end. Returns whether the answer is complete.
+    pub fn write(&mut self, out: &mut Vec<u8>, room: usize) -> bool {
+        let limit = out.len().saturating_add(room);
+        loop {
+            if out.len() >= limit && self.at != JsonAt::Done {
+                return false;
             }
-            push_json_string(&mut out, tag, true);
-            out.push_str(": ");
-            match value {
-                TagValue::Str(text) => push_json_string(&mut out, text, true),
-                TagValue::Int(n) => out.push_str(&n.to_string()),
-                TagValue::Float(x) => push_json_number(&mut out, *x),
+            match self.at {
+                JsonAt::Start => {
+                    out.push(b'[');
+                    self.at = JsonAt::Series(0);
+                }
+                JsonAt::Series(index) => {
+                    let Some(s) = self.series.get(index) else {
+                        out.push(b']');
+                        self.series = Vec::new();
+                        self.at = JsonAt::Done;
+                        continue;
+                    };
+                    if self.no_null_points && !s.datapoints().any(|(v, _)| is_point(v)) {
+                        self.at = JsonAt::Series(index + 1);
+                        continue;
+                    }
+                    if self.written > 0 {
+                        out.extend_from_slice(b", ");
+                    }
+                    self.written += 1;
+                    write_series_head(out, s);
+                    self.at = JsonAt::Points {
+                        series: index,
+                        point: 0,
+                        any: false,
+                    };
+                }
+                JsonAt::Points { series, point, any } => {
+                    let s = &mut self.series[series];
+                    let (points, mut any) = (s.datapoints().skip(point), any);
+                    let mut next = point;
+                    for (value, timestamp) in points {
+                        if out.len() >= limit {
+                            break;
+                        }
+                        next += 1;
+                        if self.no_null_points && !is_point(value) {
+                            continue;
+                        }
+                        if any {
+                            out.extend_from_slice(b", ");
+                        }
+                        any = true;
+                        out.push(b'[');
+                        match value {
+                            Some(v) => push_json_number(out, v),
+                            None => out.extend_from_slice(b"null"),
+                        }
+                        out.extend_from_slice(b", ");
+                        out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
+                        out.push(b']');
+                    }
+                    if next < s.datapoint_count() {
+                        self.at = JsonAt::Points {
+                            series,
+                            point: next,
+                            any,
+                        };
+                        return false;
+                    }
+                    out.extend_from_slice(b"]}");
+                    // Written: its values are not needed any more.
+                    s.values = Vec::new();
+                    self.at = JsonAt::Series(series + 1);
+                }
+                JsonAt::Done => return true,
             }
         }
-        out.push_str("}, \"datapoints\": [");
-        for (i, (value, timestamp)) in points.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            out.push('[');
-            match value {
-                Some(v) => push_json_number(&mut out, *v),
-                None => out.push_str("null"),
-            }
-            out.push_str(", ");
-            out.push_str(&timestamp.to_string());
-            out.push(']');
-        }
-        out.push_str("]}");
     }
-    out.push(']');
-    out
+}
+
+/// A datapoint `noNullPoints` keeps: present and not NaN.
+fn is_point(value: Option<f64>) -> bool {
+    value.is_some_and(|v| !v.is_nan())
+}
+
+/// `{"target": NAME, "tags": {...}, "datapoints": [`.
+fn write_series_head(out: &mut Vec<u8>, s: &Series) {
+    let mut text = String::from("{\"target\": ");
+    push_json_string(&mut text, &s.name, true);
+    text.push_str(", \"tags\": {");
+    for (i, (tag, value)) in s.tags.iter().enumerate() {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        push_json_string(&mut text, tag, true);
+        text.push_str(": ");
+        match value {
+            TagValue::Str(value) => push_json_string(&mut text, value, true),
+            TagValue::Int(n) => text.push_str(&n.to_string()),
+            TagValue::Float(x) => {
+                let mut number = Vec::new();
+                push_json_number(&mut number, *x);
+                text.push_str(&String::from_utf8_lossy(&number));
+            }
+        }
+    }
+    text.push_str("}, \"datapoints\": [");
+    out.extend_from_slice(text.as_bytes());
 }
 
 /// graphite-web's `maxDataPoints` handling in `renderViewJson`: a series
@@ -114,11 +219,11 @@ pub fn consolidate_to_max_data_points(series: &mut [Series], max: usize) {
 
 /// A number as Python's `json.dumps` writes it, with graphite's
 /// replacements: infinities as `1e9999`, NaN as `null`.
-fn push_json_number(out: &mut String, x: f64) {
+fn push_json_number(out: &mut Vec<u8>, x: f64) {
     match x {
-        _ if x.is_nan() => out.push_str("null"),
-        _ if x.is_infinite() => out.push_str(if x > 0.0 { "1e9999" } else { "-1e9999" }),
-        _ => out.push_str(&pyfmt::repr(x)),
+        _ if x.is_nan() => out.extend_from_slice(b"null"),
+        _ if x.is_infinite() => out.extend_from_slice(if x > 0.0 { b"1e9999" } else { b"-1e9999" }),
+        _ => pyfmt::write_repr(out, x),
     }
 }
 
