@@ -64,7 +64,11 @@ pub enum Event {
     GraphiteDatagram(usize),
     /// An HTTP request was answered with `status`; `sliced`: its body
     /// goes out in slices.
-    HttpAnswer { route: HttpRoute, status: u16, sliced: bool },
+    HttpAnswer {
+        route: HttpRoute,
+        status: u16,
+        sliced: bool,
+    },
     /// An HTTP `100 Continue` was sent.
     HttpContinue,
 }

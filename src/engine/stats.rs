@@ -192,7 +192,10 @@ pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(Stri
         ));
     }
     for route in HttpRoute::ALL {
-        all.push((format!("http.route.{}", route.name()), counters.http_routes[route.index()]));
+        all.push((
+            format!("http.route.{}", route.name()),
+            counters.http_routes[route.index()],
+        ));
     }
     for (code, count) in HTTP_STATUSES.iter().zip(counters.http_statuses) {
         all.push((format!("http.status.{code}"), count));

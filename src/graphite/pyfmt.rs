@@ -173,7 +173,18 @@ mod tests {
     fn the_fast_path_writes_what_the_general_one_does() {
         // Every decimal exponent from -330 to 310, short and 17-digit
         // values, both signs, and the edges of the positional range.
-        let mut values = vec![0.0, -0.0, 5e-324, f64::MAX, f64::MIN_POSITIVE, 1e-5, 9.999e-5, 1e-4, 1e16, 9999999999999998.0];
+        let mut values = vec![
+            0.0,
+            -0.0,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            1e-5,
+            9.999e-5,
+            1e-4,
+            1e16,
+            9999999999999998.0,
+        ];
         for exp in -330..310 {
             for mantissa in [1.0, 1.5, 2.5, 9.999999999999998, 1.2345678901234567] {
                 values.push(mantissa * 10f64.powi(exp));

@@ -54,7 +54,11 @@ enum JsonAt {
     Series(usize),
     /// In series `series`'s datapoints, at datapoint `point`; `any`: one
     /// was written already.
-    Points { series: usize, point: usize, any: bool },
+    Points {
+        series: usize,
+        point: usize,
+        any: bool,
+    },
     Done,
 }
 
@@ -192,27 +196,65 @@ fn write_series_head(out: &mut Vec<u8>, s: &Series) {
 /// A `max` of 0, which makes graphite-web fail (a division by zero), sets
 /// no limit here.
 pub fn consolidate_to_max_data_points(series: &mut [Series], max: usize) {
-    if max == 0 || series.iter().all(|s| s.values.is_empty()) {
+    let Some(range) = max_data_points_range(series.iter().map(|s| (s.start, s.end, s.values.len()))) else {
         return;
-    }
-    let start = series.iter().map(|s| s.start).min().unwrap_or(0);
-    let end = series.iter().map(|s| s.end).max().unwrap_or(0);
-    let range = (end - start) as f64;
+    };
     for s in series {
-        if max == 1 {
-            let all = s.values.len();
-            s.consolidate(all);
-            continue;
+        if let Some(c) = Consolidation::of(s.start, s.step, s.values.len(), range, max) {
+            s.start = c.start;
+            s.consolidate_from(c.lose, c.per_point);
         }
-        let points = range / s.step as f64;
-        if (max as f64) < points {
-            let per_point = (points / max as f64).ceil() as i64;
-            let seconds = per_point * s.step;
-            let nudge = seconds + s.start.rem_euclid(s.step) - s.start.rem_euclid(seconds);
-            s.start += nudge;
-            let lose = usize::try_from(nudge / s.step - 1).unwrap_or(0).min(s.values.len());
-            s.values.drain(..lose);
-            s.consolidate(per_point as usize);
+    }
+}
+
+/// The time range `maxDataPoints` measures series against: from the
+/// earliest start to the latest end of the series given as `(start, end,
+/// values)`; None when no series has a value (nothing to consolidate).
+pub fn max_data_points_range(series: impl Iterator<Item = (i64, i64, usize)>) -> Option<(i64, i64)> {
+    let mut range: Option<(i64, i64, bool)> = None;
+    for (start, end, values) in series {
+        let (lo, hi, any) = range.unwrap_or((start, end, false));
+        range = Some((lo.min(start), hi.max(end), any || values > 0));
+    }
+    range.filter(|r| r.2).map(|(lo, hi, _)| (lo, hi))
+}
+
+/// How `maxDataPoints` consolidates one series (see
+/// [`consolidate_to_max_data_points`]): the `lose` first values dropped,
+/// then groups of `per_point` averaged, the first from `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consolidation {
+    pub start: i64,
+    pub lose: usize,
+    pub per_point: usize,
+}
+
+impl Consolidation {
+    /// The consolidation of a series of `len` values from `start`, `step`
+    /// apart, for the request's `range` and `max`; None if it keeps all.
+    pub fn of(start: i64, step: i64, len: usize, range: (i64, i64), max: usize) -> Option<Consolidation> {
+        match max {
+            0 => None,
+            // Everything averaged, and no nudge.
+            1 => (len > 1).then_some(Consolidation {
+                start,
+                lose: 0,
+                per_point: len,
+            }),
+            _ => {
+                let points = (range.1 - range.0) as f64 / step as f64;
+                if (max as f64) >= points {
+                    return None;
+                }
+                let per_point = (points / max as f64).ceil() as i64;
+                let seconds = per_point * step;
+                let nudge = seconds + start.rem_euclid(step) - start.rem_euclid(seconds);
+                Some(Consolidation {
+                    start: start + nudge,
+                    lose: usize::try_from(nudge / step - 1).unwrap_or(0).min(len),
+                    per_point: per_point as usize,
+                })
+            }
         }
     }
 }

@@ -124,14 +124,22 @@ impl Series {
     /// `consolidate` with its default function, `average`, and an
     /// xFilesFactor of 0. A last, shorter group is averaged too.
     pub fn consolidate(&mut self, per_point: usize) {
+        self.consolidate_from(0, per_point);
+    }
+
+    /// [`Series::consolidate`] after dropping the first `skip` values
+    /// (`maxDataPoints`' nudge), without moving the values kept first.
+    pub fn consolidate_from(&mut self, skip: usize, per_point: usize) {
+        let skip = skip.min(self.values.len());
         if per_point <= 1 {
+            self.values.drain(..skip);
             return;
         }
-        // In place: group `g` is read from `g * per_point` on, at or after
-        // where its average goes.
-        let groups = self.values.len().div_ceil(per_point);
+        // In place: group `g` is read from `skip + g * per_point` on, at or
+        // after where its average goes.
+        let groups = (self.values.len() - skip).div_ceil(per_point);
         for group in 0..groups {
-            let from = group * per_point;
+            let from = skip + group * per_point;
             let to = (from + per_point).min(self.values.len());
             self.values[group] = average(&self.values[from..to]);
         }

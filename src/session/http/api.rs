@@ -17,11 +17,13 @@ use super::head::{Method, Request};
 use super::reply::{Reply, Sliced, Status, JSON, TEXT};
 use crate::engine::{Engine, HttpRoute};
 use crate::graphite::expr;
-use crate::graphite::functions::{evaluate, function_json, functions_json};
+use crate::graphite::expr::Expr;
+use crate::graphite::functions::{evaluate, function_json, functions_json, passes_points_through};
 use crate::graphite::path::PathPattern;
 use crate::graphite::render::{
-    consolidate_to_max_data_points, expand_json, find_json, render_csv, JsonAnswer, JsonOptions,
+    consolidate_to_max_data_points, expand_json, find_json, max_data_points_range, render_csv, JsonAnswer, JsonOptions,
 };
+use crate::graphite::series::Series;
 use crate::graphite::svg::{render_svg, SvgOptions};
 use crate::graphite::time::parse_time;
 
@@ -75,7 +77,10 @@ fn trimmed(path: &str) -> &str {
 /// gets it at once.
 pub fn refusal(request: &Request<'_>) -> Option<Reply> {
     let Some((allows, _)) = allows(trimmed(request.path)) else {
-        return Some(Reply::error(Status::NotFound, &format!("no such path: {}", request.path)));
+        return Some(Reply::error(
+            Status::NotFound,
+            &format!("no such path: {}", request.path),
+        ));
     };
     let allowed = match request.method {
         Method::Get | Method::Head => true,
@@ -189,15 +194,33 @@ fn render(fields: &Fields, engine: &Engine, now: i64) -> Result<Answer, String> 
     if !matches!(format, "json" | "csv" | "svg") {
         return Err(format!("format {format:?} is not supported (json, csv, svg)"));
     }
-    let max_data_points = number::<usize>(fields, "maxDataPoints")?;
-    let mut fetcher = Fetcher::new(engine);
-    let mut series = Vec::new();
+    let mut max_data_points = number::<usize>(fields, "maxDataPoints")?;
+    let mut targets = Vec::new();
     for target in fields.all("target").filter(|t| !t.trim().is_empty()) {
-        let parsed = expr::parse(target).map_err(|e| format!("target {target:?}: {e}"))?;
-        let mut fetch = |path: &str, from: i64, until: i64| fetcher.fetch(path, from, until);
-        let found = evaluate(&parsed, from, until, &mut fetch).map_err(|e| format!("target {target:?}: {e}"))?;
-        series.extend(found);
+        targets.push((
+            target,
+            expr::parse(target).map_err(|e| format!("target {target:?}: {e}"))?,
+        ));
     }
+    let mut fetcher = Fetcher::new(engine);
+    if let Some(max) =
+        max_data_points.filter(|_| format == "json" && targets.iter().all(|t| passes_points_through(&t.1)))
+    {
+        // Grafana's queries: the series can be consolidated as they are
+        // read, once the range they are measured against is known from
+        // their shapes alone.
+        fetcher.plan();
+        let planned = evaluate_all(&targets, from, until, &mut fetcher)?;
+        if let Some(range) = max_data_points_range(
+            planned
+                .iter()
+                .map(|s| (s.start, s.end, ((s.end - s.start) / s.step) as usize)),
+        ) {
+            fetcher.consolidate(range, max);
+            max_data_points = None;
+        }
+    }
+    let mut series = evaluate_all(&targets, from, until, &mut fetcher)?;
     Ok(Answer::Whole(match format {
         "json" => {
             let options = JsonOptions {
@@ -225,6 +248,17 @@ fn render(fields: &Fields, engine: &Engine, now: i64) -> Result<Answer, String> 
             Reply::ok("image/svg+xml", render_svg(&series, &options).into_bytes())
         }
     }))
+}
+
+/// Every target's series, in order.
+fn evaluate_all(targets: &[(&str, Expr)], from: i64, until: i64, fetcher: &mut Fetcher) -> Result<Vec<Series>, String> {
+    let mut series = Vec::new();
+    for (target, parsed) in targets {
+        let mut fetch = |path: &str, from: i64, until: i64| fetcher.fetch(path, from, until);
+        let found = evaluate(parsed, from, until, &mut fetch).map_err(|e| format!("target {target:?}: {e}"))?;
+        series.extend(found);
+    }
+    Ok(series)
 }
 
 fn pattern(query: &str) -> Result<PathPattern, String> {
