@@ -441,6 +441,42 @@ mod tests {
     }
 
     #[test]
+    fn json_in_slices_of_any_room_is_the_whole_answer() {
+        let make = || {
+            vec![
+                series("a", 0, 10, vec![None, Some(1.5), None, Some(-2.0)]),
+                series("empty", 0, 10, vec![None, None]),
+                series("b", 0, 10, (0..40).map(|v| Some(v as f64 / 3.0)).collect()),
+            ]
+        };
+        for no_null_points in [false, true] {
+            let options = JsonOptions {
+                no_null_points,
+                ..JsonOptions::default()
+            };
+            let whole = render_json(make(), options);
+            for room in 1..whole.len() + 2 {
+                let mut answer = JsonAnswer::new(make(), options);
+                let mut out = Vec::new();
+                let mut slices = 0;
+                loop {
+                    let before = out.len();
+                    let done = answer.write(&mut out, room);
+                    // At most one datapoint (or a series' head) past the room.
+                    assert!(out.len() - before < room + 70, "room {room}");
+                    slices += 1;
+                    if done {
+                        break;
+                    }
+                    assert!(out.len() > before, "no progress at room {room}");
+                }
+                assert_eq!(String::from_utf8(out).unwrap(), whole, "room {room}");
+                assert!(slices > 1 || room >= whole.len(), "room {room}: one slice");
+            }
+        }
+    }
+
+    #[test]
     fn no_null_points_drops_points_and_empty_series() {
         let a = series("a", 0, 10, vec![None, Some(1.0), None]);
         let b = series("b", 0, 10, vec![None, None]);

@@ -4,15 +4,22 @@
 //! Requests are cut from the bytes read by [`head::next`] (httparse for the
 //! head, `Content-Length` for the body), each bounded: the input kept
 //! between reads is at most one head ([`head::MAX_HEAD_BYTES`]) and one
-//! body ([`head::MAX_BODY_BYTES`]). A whole request is answered at once
-//! from the engine ([`api::answer`]), its answer built whole, at most
-//! [`api::MAX_ANSWER_BYTES`], and put in the output.
+//! body ([`head::MAX_BODY_BYTES`]). A request sent with `Expect:
+//! 100-continue` gets `100 Continue` once its head is here and its body is
+//! not (or its refusal at once, if its head alone is refused). A whole
+//! request is answered at once from the engine ([`api::answer`]): most
+//! answers are built whole, at most [`api::MAX_ANSWER_BYTES`], and put in
+//! the output; `/render`'s JSON is a body written a slice at a time
+//! ([`reply::SlicedBody`]): whole with its length if the first slice is all
+//! of it, else in chunks, one each turn, with the requests behind it
+//! waiting until the last.
 //!
 //! Output is bounded as for every protocol ([`Budget`]): a request is
-//! answered only while the connection has room under `--max-pending-output`,
-//! its slice of the turn and the output memory all connections share;
-//! otherwise it waits, read but unanswered, and nothing more is read. So a
-//! connection's unsent output passes its bound by at most one answer.
+//! answered, or a slice written, only while the connection has room under
+//! `--max-pending-output`, its slice of the turn and the output memory all
+//! connections share; otherwise it waits, read but unanswered, and nothing
+//! more is read. So a connection's unsent output passes its bound by at
+//! most one answer built whole, or one slice.
 //!
 //! A request whose framing cannot be trusted (a malformed head, a head or
 //! body over its bound, a chunked body) is answered with its status and the
@@ -105,7 +112,7 @@ impl HttpSession {
     pub fn begin(&mut self, engine: &mut Engine, limits: &Limits) {
         self.budget.begin(engine);
         if self.answering.is_some() && self.room(limits) > 0 {
-            self.go_on_answering(limits);
+            self.go_on_answering(engine, limits);
         }
         if self.answering.is_none() && self.has_backlog() && self.room(limits) > 0 {
             self.answer_input(engine, limits);
@@ -292,7 +299,7 @@ impl HttpSession {
 
     /// Writes the next slice of the answer under way; once it is complete,
     /// the requests held behind it follow at the next turn.
-    fn go_on_answering(&mut self, limits: &Limits) {
+    fn go_on_answering(&mut self, engine: &mut Engine, limits: &Limits) {
         self.output.compact();
         let room = self.room(limits);
         let Some(unfinished) = self.answering.as_mut() else {
@@ -305,7 +312,11 @@ impl HttpSession {
         self.budget.produced(produced);
         if done {
             self.answering = None;
-            self.after_answering(limits);
+            match self.phase {
+                // Requests read behind it, if there is room for them.
+                Phase::Reading | Phase::Throttled if !self.input.is_empty() => self.answer_input(engine, limits),
+                _ => self.after_answering(limits),
+            }
         }
     }
 }

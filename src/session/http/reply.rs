@@ -211,3 +211,40 @@ pub fn write_slice(out: &mut Vec<u8>, body: &mut dyn SlicedBody, framing: Framin
     }
     done
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body of the given pieces, one a slice.
+    struct Pieces(Vec<&'static str>);
+
+    impl SlicedBody for Pieces {
+        fn write_slice(&mut self, out: &mut Vec<u8>, _room: usize) -> bool {
+            if !self.0.is_empty() {
+                out.extend_from_slice(self.0.remove(0).as_bytes());
+            }
+            self.0.is_empty()
+        }
+    }
+
+    #[test]
+    fn chunks_have_their_hex_size_and_the_last_ends_the_body() {
+        let long: &'static str = "x".repeat(300).leak();
+        let mut body = Pieces(vec!["hello", "", long, "!"]);
+        let mut out = b"head".to_vec();
+        let mut done = Vec::new();
+        for _ in 0..4 {
+            done.push(write_slice(&mut out, &mut body, Framing::Chunked, 10));
+        }
+        assert_eq!(done, [false, false, false, true]);
+        // The empty slice writes nothing: an empty chunk would end the body.
+        let want = format!("head5\r\nhello\r\n12c\r\n{long}\r\n1\r\n!\r\n0\r\n\r\n");
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+        let mut raw = Pieces(vec!["a", "b"]);
+        let mut out = Vec::new();
+        assert!(!write_slice(&mut out, &mut raw, Framing::UntilClose, 10));
+        assert!(write_slice(&mut out, &mut raw, Framing::UntilClose, 10));
+        assert_eq!(out, b"ab");
+    }
+}
