@@ -77,7 +77,7 @@ pub fn repr(x: f64) -> String {
 /// switches to `1e-05`: those, and the non-finite values, take the general
 /// path. Why: the general path (`{:e}` through `core::fmt`, then string
 /// surgery) took some 2,900 instructions a value, half of a `/render`
-/// answer's cost; Żmij takes about 200 (callgrind, BENCHMARKS.md).
+/// answer's cost; Żmij takes about 240 (callgrind, BENCHMARKS.md).
 #[inline]
 pub fn write_repr(out: &mut Vec<u8>, x: f64) {
     if x.is_finite() && !(1e-5..1e-4).contains(&x.abs()) {

@@ -31,7 +31,7 @@ use crate::graphite::time::parse_time;
 /// Grafana's "1.1.x" setting expects 1.1, and 1.1.10 is the last release.
 pub const GRAPHITE_VERSION: &str = "1.1.10";
 /// The largest answer body built whole (CSV, SVG, `/metrics/*`): 32 MiB,
-/// eight times the default `--max-pending-output`, about 800,000 CSV rows.
+/// eight times the default `--max-pending-output`, some 700,000 CSV rows.
 /// Larger: a 400 that says to narrow the request. `/render`'s JSON is
 /// not built whole but written in slices ([`Answer::Sliced`]), so this
 /// bound does not apply to it.
