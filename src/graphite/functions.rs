@@ -66,7 +66,7 @@ pub fn evaluate(target: &Expr, from: i64, until: i64, fetch: &mut Fetch<'_>) -> 
 /// new ones or moves the window.
 const POINTS_THROUGH: [&str; 6] = ["alias", "aliasByNode", "aliasSub", "group", "limit", "sortByName"];
 
-/// Whether `target` is a path, or one of [`POINTS_THROUGH`] over such
+/// Whether `target` is a path, or one of `POINTS_THROUGH` over such
 /// targets and literal arguments.
 pub fn passes_points_through(target: &Expr) -> bool {
     match target {
