@@ -294,21 +294,52 @@ fn push_json_string(out: &mut String, text: &str, ascii: bool) {
 /// field with a comma, a quote or a line break is quoted (Python's `csv`
 /// module, Excel dialect).
 pub fn render_csv(series: &[Series]) -> String {
-    let mut out = String::new();
-    for s in series {
-        let name = csv_field(&s.name);
-        for (i, value) in s.values.iter().enumerate() {
-            out.push_str(&name);
-            out.push(',');
-            out.push_str(&format_time(s.start + i as i64 * s.step, "%Y-%m-%d %H:%M:%S"));
-            out.push(',');
-            if let Some(v) = value {
-                out.push_str(&pyfmt::repr(*v));
-            }
-            out.push_str("\r\n");
-        }
+    let mut out = Vec::new();
+    CsvAnswer::new(series.to_vec()).write(&mut out, usize::MAX);
+    // Only UTF-8 is written: names, dates and numbers.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A `/render` CSV answer written a slice at a time, as [`JsonAnswer`] is:
+/// the series, and the next row (series, value) to write.
+#[derive(Debug)]
+pub struct CsvAnswer {
+    series: Vec<Series>,
+    at: (usize, usize),
+}
+
+impl CsvAnswer {
+    pub fn new(series: Vec<Series>) -> CsvAnswer {
+        CsvAnswer { series, at: (0, 0) }
     }
-    out
+
+    /// Appends the next rows to `out`: about `room` bytes, more by at most
+    /// one row. Returns whether the answer is complete.
+    pub fn write(&mut self, out: &mut Vec<u8>, room: usize) -> bool {
+        let limit = out.len().saturating_add(room);
+        while let Some(s) = self.series.get_mut(self.at.0) {
+            let name = csv_field(&s.name);
+            while let Some(value) = s.values.get(self.at.1) {
+                if out.len() >= limit {
+                    return false;
+                }
+                out.extend_from_slice(name.as_bytes());
+                out.push(b',');
+                let timestamp = s.start + self.at.1 as i64 * s.step;
+                out.extend_from_slice(format_time(timestamp, "%Y-%m-%d %H:%M:%S").as_bytes());
+                out.push(b',');
+                if let Some(v) = value {
+                    pyfmt::write_repr(out, *v);
+                }
+                out.extend_from_slice(b"\r\n");
+                self.at.1 += 1;
+            }
+            // Written: its values are not needed any more.
+            s.values = Vec::new();
+            self.at = (self.at.0 + 1, 0);
+        }
+        true
+    }
 }
 
 fn csv_field(text: &str) -> String {
@@ -474,6 +505,34 @@ mod tests {
                 assert!(slices > 1 || room >= whole.len(), "room {room}: one slice");
             }
         }
+    }
+
+    #[test]
+    fn csv_in_slices_of_any_room_is_the_whole_answer() {
+        let make = || {
+            vec![
+                series("a,b", 0, 60, vec![Some(1.0), None, Some(2.5)]),
+                series("c", 60, 60, vec![None, Some(-1.0)]),
+            ]
+        };
+        let whole = render_csv(&make());
+        for room in 1..whole.len() + 2 {
+            let mut answer = CsvAnswer::new(make());
+            let mut out = Vec::new();
+            while !answer.write(&mut out, room) {}
+            assert_eq!(String::from_utf8(out).unwrap(), whole, "room {room}");
+        }
+        // A room of one row's bytes: a row a slice.
+        let mut answer = CsvAnswer::new(make());
+        let mut slices = vec![Vec::new()];
+        while !answer.write(slices.last_mut().unwrap(), 1) {
+            slices.push(Vec::new());
+        }
+        let rows: Vec<usize> = slices
+            .iter()
+            .map(|s| s.iter().filter(|&&b| b == b'\n').count())
+            .collect();
+        assert_eq!(rows, [1, 1, 1, 1, 1]);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::graphite::expr::Expr;
 use crate::graphite::functions::{evaluate, function_json, functions_json, passes_points_through};
 use crate::graphite::path::PathPattern;
 use crate::graphite::render::{
-    consolidate_to_max_data_points, expand_json, find_json, max_data_points_range, render_csv, JsonAnswer, JsonOptions,
+    consolidate_to_max_data_points, expand_json, find_json, max_data_points_range, CsvAnswer, JsonAnswer, JsonOptions,
 };
 use crate::graphite::series::Series;
 use crate::graphite::svg::{render_svg, SvgOptions};
@@ -30,11 +30,12 @@ use crate::graphite::time::parse_time;
 /// The graphite-web release whose API this follows, answered by `/version`:
 /// Grafana's "1.1.x" setting expects 1.1, and 1.1.10 is the last release.
 pub const GRAPHITE_VERSION: &str = "1.1.10";
-/// The largest answer body built whole (CSV, SVG, `/metrics/*`): 32 MiB,
-/// eight times the default `--max-pending-output`, some 700,000 CSV rows.
-/// Larger: a 400 that says to narrow the request. `/render`'s JSON is
-/// not built whole but written in slices ([`Answer::Sliced`]), so this
-/// bound does not apply to it.
+/// The largest answer body built whole (SVG, `/metrics/*`, `/functions`):
+/// 32 MiB, eight times the default `--max-pending-output`, far more than
+/// any of them needs (an SVG has at most a point a pixel). Larger: a 400
+/// that says to narrow the request. `/render`'s JSON and CSV are not built
+/// whole but written in slices ([`Answer::Sliced`]), so this bound does not
+/// apply to them.
 pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 /// The largest SVG side, in pixels: larger than any screen, small enough
 /// that an axis of labels stays a few KB.
@@ -55,7 +56,8 @@ enum Allows {
 #[derive(Debug)]
 pub enum Answer {
     Whole(Reply),
-    /// `200 OK` with a body written a slice at a time (`/render`'s JSON).
+    /// `200 OK` with a body written a slice at a time (`/render`'s JSON
+    /// and CSV).
     Sliced(Sliced),
 }
 
@@ -232,7 +234,12 @@ fn render(fields: &Fields, engine: &Engine, now: i64) -> Result<Answer, String> 
                 body: Box::new(JsonAnswer::new(series, options)),
             }));
         }
-        "csv" => Reply::ok("text/csv", render_csv(&series).into_bytes()),
+        "csv" => {
+            return Ok(Answer::Sliced(Sliced {
+                content_type: "text/csv",
+                body: Box::new(CsvAnswer::new(series)),
+            }))
+        }
         _ => {
             let side = |name: &str, default: u32| -> Result<u32, String> {
                 Ok(number::<u32>(fields, name)?.unwrap_or(default).clamp(1, MAX_IMAGE_SIDE))

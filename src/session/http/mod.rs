@@ -9,7 +9,7 @@
 //! not (or its refusal at once, if its head alone is refused). A whole
 //! request is answered at once from the engine ([`api::answer`]): most
 //! answers are built whole, at most [`api::MAX_ANSWER_BYTES`], and put in
-//! the output; `/render`'s JSON is a body written a slice at a time
+//! the output; `/render`'s JSON and CSV are bodies written a slice at a time
 //! ([`reply::SlicedBody`]): whole with its length if the first slice is all
 //! of it, else in chunks, one each turn, with the requests behind it
 //! waiting until the last.

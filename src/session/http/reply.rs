@@ -170,6 +170,12 @@ impl SlicedBody for crate::graphite::render::JsonAnswer {
     }
 }
 
+impl SlicedBody for crate::graphite::render::CsvAnswer {
+    fn write_slice(&mut self, out: &mut Vec<u8>, room: usize) -> bool {
+        self.write(out, room)
+    }
+}
+
 /// An answer whose body is written in slices.
 pub struct Sliced {
     pub content_type: &'static str,

@@ -554,3 +554,31 @@ fn requests_are_counted_by_route_and_status() {
         figure(&peer, &format!("http.status.{}", status.code()));
     }
 }
+
+#[test]
+fn a_large_csv_render_goes_out_in_chunks_too() {
+    let mut peer = big_peer(Limits {
+        max_line_bytes: 1024,
+        max_pending_output: 16 * 1024,
+    });
+    peer.send(b"GET /render?target=big&from=10000&until=70000&format=csv HTTP/1.1\r\n\r\n");
+    peer.settle_down();
+    // Every timestamp is on 1970-01-01 (under 86,400).
+    let want: String = (0..6_000)
+        .map(|i| {
+            let t = 10_010 + i * 10;
+            format!(
+                "big,1970-01-01 {:02}:{:02}:{:02},{i}.5\r\n",
+                t / 3600,
+                t / 60 % 60,
+                t % 60
+            )
+        })
+        .collect();
+    let head = chunked_head(false).replace(JSON, "text/csv");
+    let body = peer.received().strip_prefix(&head).expect("a chunked head");
+    let (chunks, after) = dechunk(body);
+    assert!(chunks.concat() == want, "{} bytes", chunks.concat().len());
+    assert!(chunks.len() >= 3, "{} chunks", chunks.len());
+    assert_eq!(after, "");
+}
