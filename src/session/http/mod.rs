@@ -211,9 +211,9 @@ impl HttpSession {
                             reply::write(self.output.buf_mut(), &reply, closing, request.method == Method::Head);
                         }
                         Answer::Sliced(sliced) => {
-                            let sliced = self.start_sliced(sliced, &request, room, closing);
-                            closing |= sliced == Framing::UntilClose;
-                            count(engine, route, 200, !matches!(sliced, Framing::Length(_)));
+                            let framing = self.start_sliced(sliced, &request, room, closing);
+                            closing |= framing == Framing::UntilClose;
+                            count(engine, route, 200, self.answering.is_some());
                         }
                     }
                 }
@@ -298,7 +298,7 @@ impl HttpSession {
     }
 
     /// Writes the next slice of the answer under way; once it is complete,
-    /// the requests held behind it follow at the next turn.
+    /// the requests held behind it are answered while there is room.
     fn go_on_answering(&mut self, engine: &mut Engine, limits: &Limits) {
         self.output.compact();
         let room = self.room(limits);

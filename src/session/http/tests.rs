@@ -419,6 +419,8 @@ fn head_of_a_large_render_is_its_chunked_head_alone() {
         peer.received(),
         chunked_head(false) + &answer("200 OK", TEXT, "1.1.10", false)
     );
+    // No body went out, in slices or otherwise.
+    assert_eq!(figure(&peer, "http.sliced"), 0);
 }
 
 #[test]
