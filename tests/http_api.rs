@@ -88,7 +88,8 @@ impl Response {
     }
 }
 
-/// Reads one response (framed by its Content-Length) from `stream`.
+/// Reads one response from `stream`: its body framed by its
+/// Content-Length, or by chunks (a large `/render`), which are joined.
 fn read_response(stream: &mut TcpStream, pending: &mut Vec<u8>) -> Response {
     let mut buf = [0u8; 64 * 1024];
     loop {
@@ -103,20 +104,54 @@ fn read_response(stream: &mut TcpStream, pending: &mut Vec<u8>) -> Response {
                     (n.to_string(), v.trim().to_string())
                 })
                 .collect();
-            let length: usize = headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-                .map(|(_, v)| v.parse().unwrap())
-                .expect("every answer has a Content-Length");
-            if pending.len() >= end + 4 + length {
-                let body = String::from_utf8(pending[end + 4..end + 4 + length].to_vec()).unwrap();
-                pending.drain(..end + 4 + length);
-                return Response { status, headers, body };
+            let response = Response {
+                status,
+                headers,
+                body: String::new(),
+            };
+            let framed = match response.header("transfer-encoding") {
+                Some(coding) => {
+                    assert_eq!(coding, "chunked");
+                    assert_eq!(response.header("content-length"), None);
+                    dechunk(&pending[end + 4..])
+                }
+                None => {
+                    let length: usize = (response.header("content-length"))
+                        .expect("an answer has a Content-Length or chunks")
+                        .parse()
+                        .unwrap();
+                    let body = pending.get(end + 4..end + 4 + length);
+                    body.map(|body| (body.to_vec(), length))
+                }
+            };
+            if let Some((body, used)) = framed {
+                pending.drain(..end + 4 + used);
+                let body = String::from_utf8(body).unwrap();
+                return Response { body, ..response };
             }
         }
         let n = stream.read(&mut buf).expect("read an answer within the timeout");
         assert!(n > 0, "the server closed before the whole answer");
         pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A whole chunked body at the front of `bytes`: its data and the bytes it
+/// took; None if it is not all here.
+fn dechunk(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let mut body = Vec::new();
+    let mut at = 0;
+    loop {
+        let line_end = at + bytes[at..].windows(2).position(|w| w == b"\r\n")?;
+        let size = std::str::from_utf8(&bytes[at..line_end]).unwrap();
+        let size = usize::from_str_radix(size, 16).expect("a hex chunk size");
+        let data = line_end + 2;
+        if size == 0 {
+            return (bytes.get(data..data + 2)? == b"\r\n").then_some((body, data + 2));
+        }
+        body.extend_from_slice(bytes.get(data..data + size)?);
+        assert_eq!(bytes.get(data + size..data + size + 2)?, b"\r\n");
+        at = data + size + 2;
     }
 }
 
@@ -295,7 +330,7 @@ fn a_pipeline_over_a_socket_is_answered_in_order_and_a_close_closes() {
 }
 
 #[test]
-fn a_large_render_is_bounded_and_arrives_whole() {
+fn a_large_render_is_bounded_and_arrives_in_chunks() {
     let (server, http) = server();
     // A day of 10-second points for 20 series: 172,800 points of JSON.
     let mut client = Client::new("127.0.0.1", server.addr.port(), Some(IO_TIMEOUT)).unwrap();
@@ -311,6 +346,8 @@ fn a_large_render_is_bounded_and_arrives_whole() {
     stream.write_all(request.as_bytes()).unwrap();
     let r = read_response(&mut stream, &mut Vec::new());
     assert_eq!(r.status, 200);
+    // About 3 MB: over the first slice, so written one slice a turn.
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
     let json = r.json();
     assert_eq!(json.as_array().unwrap().len(), 20);
     for s in json.as_array().unwrap() {

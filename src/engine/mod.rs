@@ -17,6 +17,7 @@ use crate::protocol::RequestError;
 use crate::rate_limit::RateLimitedWarning;
 use crate::store::{Series, Store, EXPIRE_SLICE};
 use stats::{Counters, Gauges};
+pub use stats::{HttpRoute, HTTP_STATUSES};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +62,15 @@ pub enum Event {
     BadGraphiteLine { cause: PlaintextError, peer: SocketAddr },
     /// A UDP datagram of this many bytes came to the Graphite port.
     GraphiteDatagram(usize),
+    /// An HTTP request was answered with `status`; `sliced`: its body
+    /// goes out in slices.
+    HttpAnswer {
+        route: HttpRoute,
+        status: u16,
+        sliced: bool,
+    },
+    /// An HTTP `100 Continue` was sent.
+    HttpContinue,
 }
 
 /// The store, its journal when durable, and what the server counts.
@@ -308,6 +318,14 @@ impl Engine {
                 counters.graphite_datagrams += 1;
                 counters.bytes_in += n as u64;
             }
+            Event::HttpAnswer { route, status, sliced } => {
+                counters.http_routes[route.index()] += 1;
+                if let Some(at) = HTTP_STATUSES.iter().position(|&code| code == status) {
+                    counters.http_statuses[at] += 1;
+                }
+                counters.http_sliced += u64::from(sliced);
+            }
+            Event::HttpContinue => counters.http_continues += 1,
         }
     }
 

@@ -42,7 +42,70 @@ pub struct Counters {
     pub graphite_datagrams: u64,
     /// Graphite lines skipped, by cause (indexed by [`PlaintextError::index`]).
     pub graphite_errors: [u64; PlaintextError::ALL.len()],
+    /// HTTP requests answered (refused ones too), by route (indexed by
+    /// [`HttpRoute::index`]).
+    pub http_routes: [u64; HttpRoute::ALL.len()],
+    /// HTTP answers by status (indexed as [`HTTP_STATUSES`]).
+    pub http_statuses: [u64; HTTP_STATUSES.len()],
+    /// `100 Continue` interim answers sent.
+    pub http_continues: u64,
+    /// HTTP answers whose body went out in slices (chunked).
+    pub http_sliced: u64,
 }
+
+/// What an HTTP request asked for, as `stats` counts it: the routes of
+/// `docs/PROTOCOL.md` section 9.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpRoute {
+    Render,
+    /// `/metrics/find` and `/metrics`.
+    Find,
+    Expand,
+    /// `/functions` and `/functions/<name>`.
+    Functions,
+    Version,
+    /// `/tags/autoComplete/*`.
+    Tags,
+    /// `/`, `/app.js`, `/style.css`.
+    Page,
+    /// No such path, or a request refused before its path was read.
+    None,
+}
+
+impl HttpRoute {
+    pub const ALL: [HttpRoute; 8] = [
+        HttpRoute::Render,
+        HttpRoute::Find,
+        HttpRoute::Expand,
+        HttpRoute::Functions,
+        HttpRoute::Version,
+        HttpRoute::Tags,
+        HttpRoute::Page,
+        HttpRoute::None,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Its name in `stats`: `http.route.<name>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpRoute::Render => "render",
+            HttpRoute::Find => "find",
+            HttpRoute::Expand => "expand",
+            HttpRoute::Functions => "functions",
+            HttpRoute::Version => "version",
+            HttpRoute::Tags => "tags",
+            HttpRoute::Page => "page",
+            HttpRoute::None => "none",
+        }
+    }
+}
+
+/// Every status the HTTP API answers with, each counted as
+/// `http.status.<code>`.
+pub const HTTP_STATUSES: [u16; 9] = [200, 400, 404, 405, 411, 413, 417, 431, 501];
 
 impl Counters {
     /// Counts a put the store refused, and gives its engine error.
@@ -103,6 +166,7 @@ pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(Stri
         ("requests.stats".to_owned(), counters.stats),
         ("requests.range".to_owned(), counters.ranges),
         ("requests.delete".to_owned(), counters.deletes),
+        ("requests.http".to_owned(), counters.http_routes.iter().sum()),
     ];
     for cause in RequestError::ALL {
         all.push((format!("errors.{}", cause.name()), counters.errors[cause.index()]));
@@ -127,6 +191,19 @@ pub fn figures(counters: &Counters, gauges: &Gauges, store: &Store) -> Vec<(Stri
             counters.graphite_errors[cause.index()],
         ));
     }
+    for route in HttpRoute::ALL {
+        all.push((
+            format!("http.route.{}", route.name()),
+            counters.http_routes[route.index()],
+        ));
+    }
+    for (code, count) in HTTP_STATUSES.iter().zip(counters.http_statuses) {
+        all.push((format!("http.status.{code}"), count));
+    }
+    all.extend([
+        ("http.continues".to_owned(), counters.http_continues),
+        ("http.sliced".to_owned(), counters.http_sliced),
+    ]);
     let (held, points) = (store.allocated_bytes() as u64, store.point_count() as u64);
     let freed = store.freed();
     all.extend([

@@ -56,6 +56,36 @@ pub fn evaluate(target: &Expr, from: i64, until: i64, fetch: &mut Fetch<'_>) -> 
     }
 }
 
+/// The functions that hand on the points of the series they are given
+/// untouched, on the same grid over the same window: they only name,
+/// order or gather series. A target made of paths and these alone
+/// (Grafana's `aliasSub(<path>, "(^.*$)", "\\1 A")`) gives the same answer
+/// whether its series are consolidated for `maxDataPoints` before or after
+/// the functions run; so such series can be consolidated as they are
+/// fetched, never held whole. Every other function reads the values, makes
+/// new ones or moves the window.
+const POINTS_THROUGH: [&str; 6] = ["alias", "aliasByNode", "aliasSub", "group", "limit", "sortByName"];
+
+/// Whether `target` is a path, or one of `POINTS_THROUGH` over such
+/// targets and literal arguments.
+pub fn passes_points_through(target: &Expr) -> bool {
+    match target {
+        Expr::Path(_) => true,
+        Expr::Call(call) => {
+            POINTS_THROUGH.contains(&call.name.as_str())
+                && call
+                    .args
+                    .iter()
+                    .chain(call.kwargs.iter().map(|(_, e)| e))
+                    .all(|arg| match arg {
+                        Expr::Path(_) | Expr::Call(_) => passes_points_through(arg),
+                        _ => true,
+                    })
+        }
+        _ => false,
+    }
+}
+
 /// An evaluated argument.
 #[derive(Debug, Clone, PartialEq)]
 enum Value {

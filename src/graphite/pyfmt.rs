@@ -57,6 +57,50 @@ fn special(x: f64) -> Option<String> {
 /// exponents from -4 to 15 (always with a fraction: `100.0`), scientific
 /// otherwise (`1e+16`, `1.5e-07`).
 pub fn repr(x: f64) -> String {
+    let mut out = Vec::with_capacity(24);
+    write_repr(&mut out, x);
+    // Only ASCII is written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`repr`] appended to `out`, the way a `/render` answer writes each of its
+/// values.
+///
+/// Żmij (the `zmij` crate, which `protocol::number` uses for `get`) writes
+/// exactly Python's text for every finite value but those of magnitude in
+/// [1e-5, 1e-4): it picks the same shortest digits (Python's `repr`, David
+/// Gay's `dtoa` mode 0, also breaks a tie to even: `1000000000000000.2` for
+/// 1e15 + 0.25, where Rust's `{:?}` writes `.3`), places the point the same
+/// way for decimal exponents -4 to 15 (`100.0`, `0.0001`), and writes
+/// the others as `1e+16` and `1.5e-07`, with a sign (Żmij writes one
+/// exponent digit, `1.5e-7`, where Python writes two). Żmij keeps exponent -5 positional (`0.00001`) where Python
+/// switches to `1e-05`: those, and the non-finite values, take the general
+/// path. Why: the general path (`{:e}` through `core::fmt`, then string
+/// surgery) took some 2,900 instructions a value, half of a `/render`
+/// answer's cost; Żmij takes about 240 (callgrind, BENCHMARKS.md).
+#[inline]
+pub fn write_repr(out: &mut Vec<u8>, x: f64) {
+    if x.is_finite() && !(1e-5..1e-4).contains(&x.abs()) {
+        let mut buffer = zmij::Buffer::new();
+        let text = buffer.format_finite(x).as_bytes();
+        // Żmij writes one exponent digit where it can (`1e-7`), Python at
+        // least two (`1e-07`); only exponents -6 to -9 have one.
+        match text.len().checked_sub(3).filter(|_| x != 0.0 && x.abs() < 1e-5) {
+            Some(at) if text[at..at + 2] == *b"e-" => {
+                out.extend_from_slice(&text[..at + 2]);
+                out.push(b'0');
+                out.push(text[at + 2]);
+            }
+            _ => out.extend_from_slice(text),
+        }
+    } else {
+        out.extend_from_slice(repr_general(x).as_bytes());
+    }
+}
+
+/// [`repr`] the slow and obvious way: Rust's shortest digits, laid out by
+/// Python's rules.
+fn repr_general(x: f64) -> String {
     if let Some(text) = special(x) {
         return text;
     }
@@ -123,6 +167,48 @@ mod tests {
         ] {
             assert_eq!(repr(x), text, "{x:e}");
         }
+    }
+
+    #[test]
+    fn the_fast_path_writes_what_the_general_one_does() {
+        // Every decimal exponent from -330 to 310, short and 17-digit
+        // values, both signs, and the edges of the positional range.
+        let mut values = vec![
+            0.0,
+            -0.0,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            1e-5,
+            9.999e-5,
+            1e-4,
+            1e16,
+            9999999999999998.0,
+        ];
+        for exp in -330..310 {
+            for mantissa in [1.0, 1.5, 2.5, 9.999999999999998, 1.2345678901234567] {
+                values.push(mantissa * 10f64.powi(exp));
+                values.push(-mantissa * 10f64.powi(exp));
+            }
+        }
+        for x in values.into_iter().filter(|x| x.is_finite()) {
+            let mut fast = Vec::new();
+            write_repr(&mut fast, x);
+            let fast = String::from_utf8(fast).unwrap();
+            // Ties aside (there the general path, Rust's digits, rounds up
+            // and Python to even), both write the same text.
+            if !fast.contains("1000000000000000.") {
+                assert_eq!(fast, repr_general(x), "{x:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn ties_round_to_even_as_python_does() {
+        // Python 3: repr(1e15 + 0.25) == '1000000000000000.2'.
+        assert_eq!(repr(1e15 + 0.25), "1000000000000000.2");
+        assert_eq!(repr(1.2345678901234568e17), "1.2345678901234568e+17");
+        assert_eq!(repr(1.234e-5), "1.234e-05");
     }
 
     #[test]

@@ -24,57 +24,166 @@ pub struct JsonOptions {
 
 /// graphite-web's `renderViewJson`:
 /// `[{"target": NAME, "tags": {...}, "datapoints": [[value, ts], ...]}]`.
-pub fn render_json(mut series: Vec<Series>, options: JsonOptions) -> String {
-    if let Some(max) = options.max_data_points {
-        consolidate_to_max_data_points(&mut series, max);
+pub fn render_json(series: Vec<Series>, options: JsonOptions) -> String {
+    let mut answer = JsonAnswer::new(series, options);
+    let mut out = Vec::new();
+    answer.write(&mut out, usize::MAX);
+    // Only UTF-8 is written: JSON text of valid strings.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A `/render` JSON answer written a slice at a time, so that a large one
+/// need not be built whole: the series, consolidated once, and where the
+/// next slice goes on. The series' values are dropped as soon as they are
+/// written, so the memory held shrinks as the answer goes out.
+#[derive(Debug)]
+pub struct JsonAnswer {
+    series: Vec<Series>,
+    no_null_points: bool,
+    at: JsonAt,
+    /// Series written so far (each but the first starts with `, `).
+    written: usize,
+}
+
+/// Where a [`JsonAnswer`] goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JsonAt {
+    /// Nothing written yet.
+    Start,
+    /// Before series `index` (or the closing `]` after the last).
+    Series(usize),
+    /// In series `series`'s datapoints, at datapoint `point`; `any`: one
+    /// was written already.
+    Points {
+        series: usize,
+        point: usize,
+        any: bool,
+    },
+    Done,
+}
+
+impl JsonAnswer {
+    /// The answer of `series`, consolidated to `options.max_data_points`.
+    pub fn new(mut series: Vec<Series>, options: JsonOptions) -> JsonAnswer {
+        if let Some(max) = options.max_data_points {
+            consolidate_to_max_data_points(&mut series, max);
+        }
+        JsonAnswer {
+            series,
+            no_null_points: options.no_null_points,
+            at: JsonAt::Start,
+            written: 0,
+        }
     }
-    let mut out = String::from("[");
-    let mut first = true;
-    for s in &series {
-        let points: Vec<(Option<f64>, i64)> = s
-            .datapoints()
-            .filter(|(v, _)| !options.no_null_points || v.is_some_and(|v| !v.is_nan()))
-            .collect();
-        if options.no_null_points && points.is_empty() {
-            continue;
-        }
-        if !first {
-            out.push_str(", ");
-        }
-        first = false;
-        out.push_str("{\"target\": ");
-        push_json_string(&mut out, &s.name, true);
-        out.push_str(", \"tags\": {");
-        for (i, (tag, value)) in s.tags.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
+
+    /// Appends the next part of the answer to `out`: about `room` bytes,
+    /// more by at most one datapoint (or one series' name and tags), fewer
+    /// only at the end. Returns whether the answer is complete.
+    pub fn write(&mut self, out: &mut Vec<u8>, room: usize) -> bool {
+        let limit = out.len().saturating_add(room);
+        loop {
+            if out.len() >= limit && self.at != JsonAt::Done {
+                return false;
             }
-            push_json_string(&mut out, tag, true);
-            out.push_str(": ");
-            match value {
-                TagValue::Str(text) => push_json_string(&mut out, text, true),
-                TagValue::Int(n) => out.push_str(&n.to_string()),
-                TagValue::Float(x) => push_json_number(&mut out, *x),
+            match self.at {
+                JsonAt::Start => {
+                    out.push(b'[');
+                    self.at = JsonAt::Series(0);
+                }
+                JsonAt::Series(index) => {
+                    let Some(s) = self.series.get(index) else {
+                        out.push(b']');
+                        self.series = Vec::new();
+                        self.at = JsonAt::Done;
+                        continue;
+                    };
+                    if self.no_null_points && !s.datapoints().any(|(v, _)| is_point(v)) {
+                        self.at = JsonAt::Series(index + 1);
+                        continue;
+                    }
+                    if self.written > 0 {
+                        out.extend_from_slice(b", ");
+                    }
+                    self.written += 1;
+                    write_series_head(out, s);
+                    self.at = JsonAt::Points {
+                        series: index,
+                        point: 0,
+                        any: false,
+                    };
+                }
+                JsonAt::Points { series, point, any } => {
+                    let s = &mut self.series[series];
+                    let (points, mut any) = (s.datapoints().skip(point), any);
+                    let mut next = point;
+                    for (value, timestamp) in points {
+                        if out.len() >= limit {
+                            break;
+                        }
+                        next += 1;
+                        if self.no_null_points && !is_point(value) {
+                            continue;
+                        }
+                        if any {
+                            out.extend_from_slice(b", ");
+                        }
+                        any = true;
+                        out.push(b'[');
+                        match value {
+                            Some(v) => push_json_number(out, v),
+                            None => out.extend_from_slice(b"null"),
+                        }
+                        out.extend_from_slice(b", ");
+                        out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
+                        out.push(b']');
+                    }
+                    if next < s.datapoint_count() {
+                        self.at = JsonAt::Points {
+                            series,
+                            point: next,
+                            any,
+                        };
+                        return false;
+                    }
+                    out.extend_from_slice(b"]}");
+                    // Written: its values are not needed any more.
+                    s.values = Vec::new();
+                    self.at = JsonAt::Series(series + 1);
+                }
+                JsonAt::Done => return true,
             }
         }
-        out.push_str("}, \"datapoints\": [");
-        for (i, (value, timestamp)) in points.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            out.push('[');
-            match value {
-                Some(v) => push_json_number(&mut out, *v),
-                None => out.push_str("null"),
-            }
-            out.push_str(", ");
-            out.push_str(&timestamp.to_string());
-            out.push(']');
-        }
-        out.push_str("]}");
     }
-    out.push(']');
-    out
+}
+
+/// A datapoint `noNullPoints` keeps: present and not NaN.
+fn is_point(value: Option<f64>) -> bool {
+    value.is_some_and(|v| !v.is_nan())
+}
+
+/// `{"target": NAME, "tags": {...}, "datapoints": [`.
+fn write_series_head(out: &mut Vec<u8>, s: &Series) {
+    let mut text = String::from("{\"target\": ");
+    push_json_string(&mut text, &s.name, true);
+    text.push_str(", \"tags\": {");
+    for (i, (tag, value)) in s.tags.iter().enumerate() {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        push_json_string(&mut text, tag, true);
+        text.push_str(": ");
+        match value {
+            TagValue::Str(value) => push_json_string(&mut text, value, true),
+            TagValue::Int(n) => text.push_str(&n.to_string()),
+            TagValue::Float(x) => {
+                let mut number = Vec::new();
+                push_json_number(&mut number, *x);
+                text.push_str(&String::from_utf8_lossy(&number));
+            }
+        }
+    }
+    text.push_str("}, \"datapoints\": [");
+    out.extend_from_slice(text.as_bytes());
 }
 
 /// graphite-web's `maxDataPoints` handling in `renderViewJson`: a series
@@ -87,38 +196,76 @@ pub fn render_json(mut series: Vec<Series>, options: JsonOptions) -> String {
 /// A `max` of 0, which makes graphite-web fail (a division by zero), sets
 /// no limit here.
 pub fn consolidate_to_max_data_points(series: &mut [Series], max: usize) {
-    if max == 0 || series.iter().all(|s| s.values.is_empty()) {
+    let Some(range) = max_data_points_range(series.iter().map(|s| (s.start, s.end, s.values.len()))) else {
         return;
-    }
-    let start = series.iter().map(|s| s.start).min().unwrap_or(0);
-    let end = series.iter().map(|s| s.end).max().unwrap_or(0);
-    let range = (end - start) as f64;
+    };
     for s in series {
-        if max == 1 {
-            let all = s.values.len();
-            s.consolidate(all);
-            continue;
+        if let Some(c) = Consolidation::of(s.start, s.step, s.values.len(), range, max) {
+            s.start = c.start;
+            s.consolidate_from(c.lose, c.per_point);
         }
-        let points = range / s.step as f64;
-        if (max as f64) < points {
-            let per_point = (points / max as f64).ceil() as i64;
-            let seconds = per_point * s.step;
-            let nudge = seconds + s.start.rem_euclid(s.step) - s.start.rem_euclid(seconds);
-            s.start += nudge;
-            let lose = usize::try_from(nudge / s.step - 1).unwrap_or(0).min(s.values.len());
-            s.values.drain(..lose);
-            s.consolidate(per_point as usize);
+    }
+}
+
+/// The time range `maxDataPoints` measures series against: from the
+/// earliest start to the latest end of the series given as `(start, end,
+/// values)`; None when no series has a value (nothing to consolidate).
+pub fn max_data_points_range(series: impl Iterator<Item = (i64, i64, usize)>) -> Option<(i64, i64)> {
+    let mut range: Option<(i64, i64, bool)> = None;
+    for (start, end, values) in series {
+        let (lo, hi, any) = range.unwrap_or((start, end, false));
+        range = Some((lo.min(start), hi.max(end), any || values > 0));
+    }
+    range.filter(|r| r.2).map(|(lo, hi, _)| (lo, hi))
+}
+
+/// How `maxDataPoints` consolidates one series (see
+/// [`consolidate_to_max_data_points`]): the `lose` first values dropped,
+/// then groups of `per_point` averaged, the first from `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consolidation {
+    pub start: i64,
+    pub lose: usize,
+    pub per_point: usize,
+}
+
+impl Consolidation {
+    /// The consolidation of a series of `len` values from `start`, `step`
+    /// apart, for the request's `range` and `max`; None if it keeps all.
+    pub fn of(start: i64, step: i64, len: usize, range: (i64, i64), max: usize) -> Option<Consolidation> {
+        match max {
+            0 => None,
+            // Everything averaged, and no nudge.
+            1 => (len > 1).then_some(Consolidation {
+                start,
+                lose: 0,
+                per_point: len,
+            }),
+            _ => {
+                let points = (range.1 - range.0) as f64 / step as f64;
+                if (max as f64) >= points {
+                    return None;
+                }
+                let per_point = (points / max as f64).ceil() as i64;
+                let seconds = per_point * step;
+                let nudge = seconds + start.rem_euclid(step) - start.rem_euclid(seconds);
+                Some(Consolidation {
+                    start: start + nudge,
+                    lose: usize::try_from(nudge / step - 1).unwrap_or(0).min(len),
+                    per_point: per_point as usize,
+                })
+            }
         }
     }
 }
 
 /// A number as Python's `json.dumps` writes it, with graphite's
 /// replacements: infinities as `1e9999`, NaN as `null`.
-fn push_json_number(out: &mut String, x: f64) {
+fn push_json_number(out: &mut Vec<u8>, x: f64) {
     match x {
-        _ if x.is_nan() => out.push_str("null"),
-        _ if x.is_infinite() => out.push_str(if x > 0.0 { "1e9999" } else { "-1e9999" }),
-        _ => out.push_str(&pyfmt::repr(x)),
+        _ if x.is_nan() => out.extend_from_slice(b"null"),
+        _ if x.is_infinite() => out.extend_from_slice(if x > 0.0 { b"1e9999" } else { b"-1e9999" }),
+        _ => pyfmt::write_repr(out, x),
     }
 }
 
@@ -147,21 +294,52 @@ fn push_json_string(out: &mut String, text: &str, ascii: bool) {
 /// field with a comma, a quote or a line break is quoted (Python's `csv`
 /// module, Excel dialect).
 pub fn render_csv(series: &[Series]) -> String {
-    let mut out = String::new();
-    for s in series {
-        let name = csv_field(&s.name);
-        for (i, value) in s.values.iter().enumerate() {
-            out.push_str(&name);
-            out.push(',');
-            out.push_str(&format_time(s.start + i as i64 * s.step, "%Y-%m-%d %H:%M:%S"));
-            out.push(',');
-            if let Some(v) = value {
-                out.push_str(&pyfmt::repr(*v));
-            }
-            out.push_str("\r\n");
-        }
+    let mut out = Vec::new();
+    CsvAnswer::new(series.to_vec()).write(&mut out, usize::MAX);
+    // Only UTF-8 is written: names, dates and numbers.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A `/render` CSV answer written a slice at a time, as [`JsonAnswer`] is:
+/// the series, and the next row (series, value) to write.
+#[derive(Debug)]
+pub struct CsvAnswer {
+    series: Vec<Series>,
+    at: (usize, usize),
+}
+
+impl CsvAnswer {
+    pub fn new(series: Vec<Series>) -> CsvAnswer {
+        CsvAnswer { series, at: (0, 0) }
     }
-    out
+
+    /// Appends the next rows to `out`: about `room` bytes, more by at most
+    /// one row. Returns whether the answer is complete.
+    pub fn write(&mut self, out: &mut Vec<u8>, room: usize) -> bool {
+        let limit = out.len().saturating_add(room);
+        while let Some(s) = self.series.get_mut(self.at.0) {
+            let name = csv_field(&s.name);
+            while let Some(value) = s.values.get(self.at.1) {
+                if out.len() >= limit {
+                    return false;
+                }
+                out.extend_from_slice(name.as_bytes());
+                out.push(b',');
+                let timestamp = s.start + self.at.1 as i64 * s.step;
+                out.extend_from_slice(format_time(timestamp, "%Y-%m-%d %H:%M:%S").as_bytes());
+                out.push(b',');
+                if let Some(v) = value {
+                    pyfmt::write_repr(out, *v);
+                }
+                out.extend_from_slice(b"\r\n");
+                self.at.1 += 1;
+            }
+            // Written: its values are not needed any more.
+            s.values = Vec::new();
+            self.at = (self.at.0 + 1, 0);
+        }
+        true
+    }
 }
 
 fn csv_field(text: &str) -> String {
@@ -291,6 +469,70 @@ mod tests {
             render_json(vec![s], JsonOptions::default()),
             r#"[{"target": "\u00e9\"\\\n\ud83d\ude00", "tags": {"name": "\u00e9\"\\\n\ud83d\ude00"}, "datapoints": [[1e9999, 0], [-1e9999, 1], [null, 2], [1e+16, 3]]}]"#
         );
+    }
+
+    #[test]
+    fn json_in_slices_of_any_room_is_the_whole_answer() {
+        let make = || {
+            vec![
+                series("a", 0, 10, vec![None, Some(1.5), None, Some(-2.0)]),
+                series("empty", 0, 10, vec![None, None]),
+                series("b", 0, 10, (0..40).map(|v| Some(v as f64 / 3.0)).collect()),
+            ]
+        };
+        for no_null_points in [false, true] {
+            let options = JsonOptions {
+                no_null_points,
+                ..JsonOptions::default()
+            };
+            let whole = render_json(make(), options);
+            for room in 1..whole.len() + 2 {
+                let mut answer = JsonAnswer::new(make(), options);
+                let mut out = Vec::new();
+                let mut slices = 0;
+                loop {
+                    let before = out.len();
+                    let done = answer.write(&mut out, room);
+                    // At most one datapoint (or a series' head) past the room.
+                    assert!(out.len() - before < room + 70, "room {room}");
+                    slices += 1;
+                    if done {
+                        break;
+                    }
+                    assert!(out.len() > before, "no progress at room {room}");
+                }
+                assert_eq!(String::from_utf8(out).unwrap(), whole, "room {room}");
+                assert!(slices > 1 || room >= whole.len(), "room {room}: one slice");
+            }
+        }
+    }
+
+    #[test]
+    fn csv_in_slices_of_any_room_is_the_whole_answer() {
+        let make = || {
+            vec![
+                series("a,b", 0, 60, vec![Some(1.0), None, Some(2.5)]),
+                series("c", 60, 60, vec![None, Some(-1.0)]),
+            ]
+        };
+        let whole = render_csv(&make());
+        for room in 1..whole.len() + 2 {
+            let mut answer = CsvAnswer::new(make());
+            let mut out = Vec::new();
+            while !answer.write(&mut out, room) {}
+            assert_eq!(String::from_utf8(out).unwrap(), whole, "room {room}");
+        }
+        // A room of one row's bytes: a row a slice.
+        let mut answer = CsvAnswer::new(make());
+        let mut slices = vec![Vec::new()];
+        while !answer.write(slices.last_mut().unwrap(), 1) {
+            slices.push(Vec::new());
+        }
+        let rows: Vec<usize> = slices
+            .iter()
+            .map(|s| s.iter().filter(|&&b| b == b'\n').count())
+            .collect();
+        assert_eq!(rows, [1, 1, 1, 1, 1]);
     }
 
     #[test]

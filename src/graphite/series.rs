@@ -106,12 +106,17 @@ impl Series {
     /// The points as graphite-web answers them: each value with its
     /// timestamp, for the timestamps from `start` through `end`.
     pub fn datapoints(&self) -> impl Iterator<Item = (Option<f64>, i64)> + '_ {
-        let count = match self.end >= self.start {
-            true => (self.end - self.start) / self.step + 1,
+        let timestamps = (0..self.datapoint_count() as i64).map(|i| self.start + i * self.step);
+        self.values.iter().copied().zip(timestamps)
+    }
+
+    /// How many [`Series::datapoints`] there are.
+    pub fn datapoint_count(&self) -> usize {
+        let through_end = match self.end >= self.start {
+            true => usize::try_from((self.end - self.start) / self.step + 1).unwrap_or(usize::MAX),
             false => 0,
         };
-        let timestamps = (0..count).map(|i| self.start + i * self.step);
-        self.values.iter().copied().zip(timestamps)
+        through_end.min(self.values.len())
     }
 
     /// Every `per_point` values become their average (of the non-missing
@@ -119,19 +124,39 @@ impl Series {
     /// `consolidate` with its default function, `average`, and an
     /// xFilesFactor of 0. A last, shorter group is averaged too.
     pub fn consolidate(&mut self, per_point: usize) {
+        self.consolidate_from(0, per_point);
+    }
+
+    /// [`Series::consolidate`] after dropping the first `skip` values
+    /// (`maxDataPoints`' nudge), without moving the values kept first.
+    pub fn consolidate_from(&mut self, skip: usize, per_point: usize) {
+        let skip = skip.min(self.values.len());
         if per_point <= 1 {
+            self.values.drain(..skip);
             return;
         }
-        self.values = self.values.chunks(per_point).map(average).collect();
+        // In place: group `g` is read from `skip + g * per_point` on, at or
+        // after where its average goes.
+        let groups = (self.values.len() - skip).div_ceil(per_point);
+        for group in 0..groups {
+            let from = skip + group * per_point;
+            let to = (from + per_point).min(self.values.len());
+            self.values[group] = average(&self.values[from..to]);
+        }
+        self.values.truncate(groups);
         self.step *= per_point as i64;
     }
 }
 
-/// The average of the values present, `None` if there are none.
+/// The average of the values present, `None` if there are none. The sum
+/// starts at 0.0 as Python's `sum` does (so all `-0.0` average to `0.0`).
 pub(crate) fn average(values: &[Option<f64>]) -> Option<f64> {
-    let present = values.iter().flatten();
-    let count = present.clone().count();
-    (count > 0).then(|| present.sum::<f64>() / count as f64)
+    let (mut sum, mut count) = (0.0, 0usize);
+    for v in values.iter().flatten() {
+        sum += v;
+        count += 1;
+    }
+    (count > 0).then(|| sum / count as f64)
 }
 
 #[cfg(test)]

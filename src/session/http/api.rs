@@ -14,25 +14,28 @@
 use super::fetch::Fetcher;
 use super::form::Fields;
 use super::head::{Method, Request};
-use super::reply::{Reply, Status, JSON, TEXT};
-use crate::engine::Engine;
+use super::reply::{Reply, Sliced, Status, JSON, TEXT};
+use crate::engine::{Engine, HttpRoute};
 use crate::graphite::expr;
-use crate::graphite::functions::{evaluate, function_json, functions_json};
+use crate::graphite::expr::Expr;
+use crate::graphite::functions::{evaluate, function_json, functions_json, passes_points_through};
 use crate::graphite::path::PathPattern;
 use crate::graphite::render::{
-    consolidate_to_max_data_points, expand_json, find_json, render_csv, render_json, JsonOptions,
+    consolidate_to_max_data_points, expand_json, find_json, max_data_points_range, CsvAnswer, JsonAnswer, JsonOptions,
 };
+use crate::graphite::series::Series;
 use crate::graphite::svg::{render_svg, SvgOptions};
 use crate::graphite::time::parse_time;
 
 /// The graphite-web release whose API this follows, answered by `/version`:
 /// Grafana's "1.1.x" setting expects 1.1, and 1.1.10 is the last release.
 pub const GRAPHITE_VERSION: &str = "1.1.10";
-/// The largest answer body built: 32 MiB, eight times the default
-/// `--max-pending-output`, about a million JSON points (100 series of 2.8
-/// hours at 1 s, or of a week at 1 minute, unconsolidated). Larger: a 400
-/// that says to narrow the request. Grafana asks for `maxDataPoints`, so its
-/// answers are far smaller.
+/// The largest answer body built whole (SVG, `/metrics/*`, `/functions`):
+/// 32 MiB, eight times the default `--max-pending-output`, far more than
+/// any of them needs (an SVG has at most a point a pixel). Larger: a 400
+/// that says to narrow the request. `/render`'s JSON and CSV are not built
+/// whole but written in slices ([`Answer::Sliced`]), so this bound does not
+/// apply to them.
 pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 /// The largest SVG side, in pixels: larger than any screen, small enough
 /// that an axis of labels stays a few KB.
@@ -49,64 +52,101 @@ enum Allows {
     ReadAndPost,
 }
 
-/// The answer to `request`; `now` is the current Unix second.
-pub fn answer(request: &Request<'_>, engine: &Engine, now: i64) -> Reply {
-    // graphite-web's URL patterns take an optional trailing slash.
-    let path = match request.path {
+/// An answer: whole, or a body to write in slices.
+#[derive(Debug)]
+pub enum Answer {
+    Whole(Reply),
+    /// `200 OK` with a body written a slice at a time (`/render`'s JSON
+    /// and CSV).
+    Sliced(Sliced),
+}
+
+/// The route of `request`'s path, as `stats` counts it.
+pub fn route_of(request: &Request<'_>) -> HttpRoute {
+    allows(trimmed(request.path)).map_or(HttpRoute::None, |(_, route)| route)
+}
+
+/// graphite-web's URL patterns take an optional trailing slash.
+fn trimmed(path: &str) -> &str {
+    match path {
         "/" => "/",
         path => path.strip_suffix('/').unwrap_or(path),
-    };
-    let Some(allows) = allows(path) else {
-        return Reply::error(Status::NotFound, &format!("no such path: {}", request.path));
+    }
+}
+
+/// The answer to a request whose path or method is refused, known from its
+/// head alone: a client waiting to send its body (`Expect: 100-continue`)
+/// gets it at once.
+pub fn refusal(request: &Request<'_>) -> Option<Reply> {
+    let Some((allows, _)) = allows(trimmed(request.path)) else {
+        return Some(Reply::error(
+            Status::NotFound,
+            &format!("no such path: {}", request.path),
+        ));
     };
     let allowed = match request.method {
         Method::Get | Method::Head => true,
         Method::Post => allows == Allows::ReadAndPost,
         Method::Other => false,
     };
-    if !allowed {
-        let allow = match allows {
-            Allows::Read => "GET, HEAD",
-            Allows::ReadAndPost => "GET, HEAD, POST",
-        };
-        return Reply {
-            allow: Some(allow),
-            ..Reply::error(Status::MethodNotAllowed, &format!("{} allows {allow}", request.path))
-        };
+    if allowed {
+        return None;
+    }
+    let allow = match allows {
+        Allows::Read => "GET, HEAD",
+        Allows::ReadAndPost => "GET, HEAD, POST",
+    };
+    Some(Reply {
+        allow: Some(allow),
+        ..Reply::error(Status::MethodNotAllowed, &format!("{} allows {allow}", request.path))
+    })
+}
+
+/// The answer to `request`; `now` is the current Unix second.
+pub fn answer(request: &Request<'_>, engine: &Engine, now: i64) -> Answer {
+    if let Some(refused) = refusal(request) {
+        return Answer::Whole(refused);
     }
     let mut fields = Fields::default();
     fields.add(request.query.as_bytes());
     if request.form_body {
         fields.add(request.body);
     }
-    let reply = route(path, &fields, engine, now).unwrap_or_else(|reason| Reply::error(Status::BadRequest, &reason));
-    match reply.body.len() {
-        len if len > MAX_ANSWER_BYTES => Reply::error(
+    let answer = route(trimmed(request.path), &fields, engine, now)
+        .unwrap_or_else(|reason| Answer::Whole(Reply::error(Status::BadRequest, &reason)));
+    match answer {
+        Answer::Whole(reply) if reply.body.len() > MAX_ANSWER_BYTES => Answer::Whole(Reply::error(
             Status::BadRequest,
-            &format!("the answer of {len} bytes is over {MAX_ANSWER_BYTES}: ask for a shorter range, fewer series or maxDataPoints"),
-        ),
-        _ => reply,
+            &format!(
+                "the answer of {} bytes is over {MAX_ANSWER_BYTES}: ask for a shorter range, fewer series or maxDataPoints",
+                reply.body.len()
+            ),
+        )),
+        answer => answer,
     }
 }
 
-fn allows(path: &str) -> Option<Allows> {
-    match path {
-        "/render" | "/metrics/find" | "/metrics" | "/metrics/expand" => Some(Allows::ReadAndPost),
-        "/functions"
-        | "/version"
-        | "/tags/autoComplete/tags"
-        | "/tags/autoComplete/values"
-        | "/"
-        | "/app.js"
-        | "/style.css" => Some(Allows::Read),
-        path if path.starts_with("/functions/") => Some(Allows::Read),
-        _ => None,
-    }
+/// What a path allows, and its route.
+fn allows(path: &str) -> Option<(Allows, HttpRoute)> {
+    let read = Allows::Read;
+    Some(match path {
+        "/render" => (Allows::ReadAndPost, HttpRoute::Render),
+        "/metrics/find" | "/metrics" => (Allows::ReadAndPost, HttpRoute::Find),
+        "/metrics/expand" => (Allows::ReadAndPost, HttpRoute::Expand),
+        "/functions" => (read, HttpRoute::Functions),
+        "/version" => (read, HttpRoute::Version),
+        "/tags/autoComplete/tags" | "/tags/autoComplete/values" => (read, HttpRoute::Tags),
+        "/" | "/app.js" | "/style.css" => (read, HttpRoute::Page),
+        path if path.starts_with("/functions/") => (read, HttpRoute::Functions),
+        _ => return None,
+    })
 }
 
-fn route(path: &str, fields: &Fields, engine: &Engine, now: i64) -> Result<Reply, String> {
-    Ok(match path {
-        "/render" => render(fields, engine, now)?,
+fn route(path: &str, fields: &Fields, engine: &Engine, now: i64) -> Result<Answer, String> {
+    if path == "/render" {
+        return render(fields, engine, now);
+    }
+    Ok(Answer::Whole(match path {
         "/metrics/find" | "/metrics" => find(fields, engine)?,
         "/metrics/expand" => expand(fields, engine)?,
         "/functions" => Reply::ok(JSON, functions_json(flag(fields, "grouped")).into_bytes()),
@@ -122,7 +162,7 @@ fn route(path: &str, fields: &Fields, engine: &Engine, now: i64) -> Result<Reply
                 None => Reply::error(Status::NotFound, &format!("no such function: {name}")),
             }
         }
-    })
+    }))
 }
 
 /// A yes/no field: present and not `0`, `false` or empty.
@@ -145,7 +185,7 @@ fn number<T: std::str::FromStr>(fields: &Fields, name: &str) -> Result<Option<T>
 
 /// `/render`: every `target` evaluated between `from` (default `-1d`) and
 /// `until` (default `now`), as graphite-web does.
-fn render(fields: &Fields, engine: &Engine, now: i64) -> Result<Reply, String> {
+fn render(fields: &Fields, engine: &Engine, now: i64) -> Result<Answer, String> {
     let time =
         |name: &str, default: &str| parse_time(fields.get(name).unwrap_or(default), now).map_err(|e| e.to_string());
     let (from, until) = (time("from", "-1d")?, time("until", "now")?);
@@ -156,24 +196,50 @@ fn render(fields: &Fields, engine: &Engine, now: i64) -> Result<Reply, String> {
     if !matches!(format, "json" | "csv" | "svg") {
         return Err(format!("format {format:?} is not supported (json, csv, svg)"));
     }
-    let max_data_points = number::<usize>(fields, "maxDataPoints")?;
-    let mut fetcher = Fetcher::new(engine);
-    let mut series = Vec::new();
+    let mut max_data_points = number::<usize>(fields, "maxDataPoints")?;
+    let mut targets = Vec::new();
     for target in fields.all("target").filter(|t| !t.trim().is_empty()) {
-        let parsed = expr::parse(target).map_err(|e| format!("target {target:?}: {e}"))?;
-        let mut fetch = |path: &str, from: i64, until: i64| fetcher.fetch(path, from, until);
-        let found = evaluate(&parsed, from, until, &mut fetch).map_err(|e| format!("target {target:?}: {e}"))?;
-        series.extend(found);
+        targets.push((
+            target,
+            expr::parse(target).map_err(|e| format!("target {target:?}: {e}"))?,
+        ));
     }
-    Ok(match format {
+    let mut fetcher = Fetcher::new(engine);
+    if let Some(max) =
+        max_data_points.filter(|_| format == "json" && targets.iter().all(|t| passes_points_through(&t.1)))
+    {
+        // Grafana's queries: the series can be consolidated as they are
+        // read, once the range they are measured against is known from
+        // their shapes alone.
+        fetcher.plan();
+        let planned = evaluate_all(&targets, from, until, &mut fetcher)?;
+        if let Some(range) = max_data_points_range(
+            planned
+                .iter()
+                .map(|s| (s.start, s.end, ((s.end - s.start) / s.step) as usize)),
+        ) {
+            fetcher.consolidate(range, max);
+            max_data_points = None;
+        }
+    }
+    let mut series = evaluate_all(&targets, from, until, &mut fetcher)?;
+    Ok(Answer::Whole(match format {
         "json" => {
             let options = JsonOptions {
                 max_data_points,
                 no_null_points: flag(fields, "noNullPoints"),
             };
-            Reply::ok(JSON, render_json(series, options).into_bytes())
+            return Ok(Answer::Sliced(Sliced {
+                content_type: JSON,
+                body: Box::new(JsonAnswer::new(series, options)),
+            }));
         }
-        "csv" => Reply::ok("text/csv", render_csv(&series).into_bytes()),
+        "csv" => {
+            return Ok(Answer::Sliced(Sliced {
+                content_type: "text/csv",
+                body: Box::new(CsvAnswer::new(series)),
+            }))
+        }
         _ => {
             let side = |name: &str, default: u32| -> Result<u32, String> {
                 Ok(number::<u32>(fields, name)?.unwrap_or(default).clamp(1, MAX_IMAGE_SIDE))
@@ -188,7 +254,18 @@ fn render(fields: &Fields, engine: &Engine, now: i64) -> Result<Reply, String> {
             consolidate_to_max_data_points(&mut series, options.width as usize);
             Reply::ok("image/svg+xml", render_svg(&series, &options).into_bytes())
         }
-    })
+    }))
+}
+
+/// Every target's series, in order.
+fn evaluate_all(targets: &[(&str, Expr)], from: i64, until: i64, fetcher: &mut Fetcher) -> Result<Vec<Series>, String> {
+    let mut series = Vec::new();
+    for (target, parsed) in targets {
+        let mut fetch = |path: &str, from: i64, until: i64| fetcher.fetch(path, from, until);
+        let found = evaluate(parsed, from, until, &mut fetch).map_err(|e| format!("target {target:?}: {e}"))?;
+        series.extend(found);
+    }
+    Ok(series)
 }
 
 fn pattern(query: &str) -> Result<PathPattern, String> {

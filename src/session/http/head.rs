@@ -40,6 +40,8 @@ pub struct Request<'a> {
     /// The connection stays open after the answer (HTTP/1.1 without
     /// `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`).
     pub keep_alive: bool,
+    /// HTTP/1.1: the client reads a chunked answer.
+    pub http_1_1: bool,
 }
 
 /// A request that cannot be answered as asked: its status and one-line
@@ -58,6 +60,11 @@ pub enum Framed<'a> {
     Incomplete,
     /// A whole request and how many bytes it took.
     Request(Request<'a>, usize),
+    /// The head of a request with a body not all here, sent with `Expect:
+    /// 100-continue` (HTTP/1.1): the client waits for `100 Continue`, or a
+    /// final answer, before it sends the body. The request's `body` is
+    /// empty.
+    WantsContinue(Request<'a>),
     Refused(Refusal),
 }
 
@@ -92,6 +99,7 @@ pub fn next(input: &[u8]) -> Framed<'_> {
     let mut keep_alive = version == 1;
     let mut content_length: Option<usize> = None;
     let mut form_body = false;
+    let mut expect_continue = false;
     for header in parsed.headers.iter() {
         let name = header.name;
         let value = String::from_utf8_lossy(header.value);
@@ -129,6 +137,16 @@ pub fn next(input: &[u8]) -> Framed<'_> {
                     keep_alive = true;
                 }
             }
+        } else if name.eq_ignore_ascii_case("expect") {
+            // RFC 9110, 10.1.1: 100-continue is the only expectation; an
+            // HTTP/1.0 client's is ignored (it cannot read a 100).
+            if !value.eq_ignore_ascii_case("100-continue") {
+                return refuse(
+                    Status::ExpectationFailed,
+                    format!("expectation {value:?} is not supported (100-continue)"),
+                );
+            }
+            expect_continue = version == 1;
         } else if name.eq_ignore_ascii_case("content-type") {
             let media = value.split(';').next().unwrap_or("").trim();
             form_body = media.eq_ignore_ascii_case("application/x-www-form-urlencoded");
@@ -141,9 +159,6 @@ pub fn next(input: &[u8]) -> Framed<'_> {
             format!("request body of {body_len} bytes is over {MAX_BODY_BYTES}"),
         );
     }
-    let Some(body) = input.get(head_len..head_len + body_len) else {
-        return Framed::Incomplete;
-    };
     let method = match method {
         "GET" => Method::Get,
         "HEAD" => Method::Head,
@@ -151,15 +166,23 @@ pub fn next(input: &[u8]) -> Framed<'_> {
         _ => Method::Other,
     };
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let request = Request {
+    let mut request = Request {
         method,
         path,
         query,
         form_body,
-        body,
+        body: &[],
         keep_alive,
+        http_1_1: version == 1,
     };
-    Framed::Request(request, head_len + body_len)
+    match input.get(head_len..head_len + body_len) {
+        Some(body) => {
+            request.body = body;
+            Framed::Request(request, head_len + body_len)
+        }
+        None if expect_continue => Framed::WantsContinue(request),
+        None => Framed::Incomplete,
+    }
 }
 
 #[cfg(test)]
@@ -250,6 +273,32 @@ mod tests {
             refused(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()).0,
             Status::HeaderTooLarge
         );
+    }
+
+    #[test]
+    fn expect_100_continue_before_the_body() {
+        let head = b"POST /render HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n";
+        let Framed::WantsContinue(r) = next(head) else {
+            panic!("{:?}", next(head))
+        };
+        assert_eq!((r.method, r.path, r.body), (Method::Post, "/render", &b""[..]));
+        // Part of the body: still waiting, still for a 100.
+        let partial = [&head[..], b"a="].concat();
+        assert!(matches!(next(&partial), Framed::WantsContinue(_)));
+        // All of it (the client did not wait): the request.
+        let whole = [&head[..], b"a=b"].concat();
+        assert_eq!(request(&whole).1, whole.len());
+        // HTTP/1.0: the expectation is ignored.
+        let old = b"POST /render HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+        assert_eq!(next(old), Framed::Incomplete);
+        // Any other expectation: 417; a body over the limit: 413 at once.
+        let other = refused(b"POST / HTTP/1.1\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\n");
+        assert_eq!(other.0, Status::ExpectationFailed);
+        let too_big = format!(
+            "POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY_BYTES + 1
+        );
+        assert_eq!(refused(too_big.as_bytes()).0, Status::ContentTooLarge);
     }
 
     #[test]

@@ -4,15 +4,22 @@
 //! Requests are cut from the bytes read by [`head::next`] (httparse for the
 //! head, `Content-Length` for the body), each bounded: the input kept
 //! between reads is at most one head ([`head::MAX_HEAD_BYTES`]) and one
-//! body ([`head::MAX_BODY_BYTES`]). A whole request is answered at once
-//! from the engine ([`api::answer`]), its answer built whole, at most
-//! [`api::MAX_ANSWER_BYTES`], and put in the output.
+//! body ([`head::MAX_BODY_BYTES`]). A request sent with `Expect:
+//! 100-continue` gets `100 Continue` once its head is here and its body is
+//! not (or its refusal at once, if its head alone is refused). A whole
+//! request is answered at once from the engine ([`api::answer`]): most
+//! answers are built whole, at most [`api::MAX_ANSWER_BYTES`], and put in
+//! the output; `/render`'s JSON and CSV are bodies written a slice at a time
+//! ([`reply::SlicedBody`]): whole with its length if the first slice is all
+//! of it, else in chunks, one each turn, with the requests behind it
+//! waiting until the last.
 //!
 //! Output is bounded as for every protocol ([`Budget`]): a request is
-//! answered only while the connection has room under `--max-pending-output`,
-//! its slice of the turn and the output memory all connections share;
-//! otherwise it waits, read but unanswered, and nothing more is read. So a
-//! connection's unsent output passes its bound by at most one answer.
+//! answered, or a slice written, only while the connection has room under
+//! `--max-pending-output`, its slice of the turn and the output memory all
+//! connections share; otherwise it waits, read but unanswered, and nothing
+//! more is read. So a connection's unsent output passes its bound by at
+//! most one answer built whole, or one slice.
 //!
 //! A request whose framing cannot be trusted (a malformed head, a head or
 //! body over its bound, a chunked body) is answered with its status and the
@@ -26,13 +33,14 @@ mod form;
 mod head;
 mod reply;
 
-use super::bounds::{Limits, RETAIN_BUFFER_BYTES};
+use super::bounds::{Limits, ALWAYS_ALLOWED_OUTPUT_BYTES, RETAIN_BUFFER_BYTES};
 use super::budget::Budget;
 use super::output::Output;
 use super::phase::Phase;
-use crate::engine::{Engine, EngineError};
-use head::{Framed, Method};
-use reply::Reply;
+use crate::engine::{Engine, EngineError, Event, HttpRoute};
+use api::Answer;
+use head::{Framed, Method, Request};
+use reply::{Framing, Reply, Sliced, SlicedBody};
 use std::net::SocketAddr;
 
 pub struct HttpSession {
@@ -46,6 +54,25 @@ pub struct HttpSession {
     budget: Budget,
     /// A whole request arrived since the loop last looked.
     active: bool,
+    /// The answer whose body is being written a slice at a time; requests
+    /// after it wait.
+    answering: Option<Unfinished>,
+    /// Whether the request at the front of the input, which waits for its
+    /// body, was sent `100 Continue`.
+    continued: Continued,
+}
+
+/// Whether the request waiting for its body was told to send it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Continued {
+    No,
+    Sent,
+}
+
+/// A sliced answer under way: the rest of its body and how it is framed.
+struct Unfinished {
+    body: Box<dyn SlicedBody>,
+    framing: Framing,
 }
 
 impl HttpSession {
@@ -57,6 +84,8 @@ impl HttpSession {
             output: Output::default(),
             budget: Budget::default(),
             active: false,
+            answering: None,
+            continued: Continued::No,
         }
     }
 
@@ -82,7 +111,10 @@ impl HttpSession {
 
     pub fn begin(&mut self, engine: &mut Engine, limits: &Limits) {
         self.budget.begin(engine);
-        if self.has_backlog() && self.room(limits) > 0 {
+        if self.answering.is_some() && self.room(limits) > 0 {
+            self.go_on_answering(engine, limits);
+        }
+        if self.answering.is_none() && self.has_backlog() && self.room(limits) > 0 {
             self.answer_input(engine, limits);
         }
     }
@@ -120,7 +152,7 @@ impl HttpSession {
     }
 
     pub fn has_backlog(&self) -> bool {
-        matches!(self.phase, Phase::Throttled | Phase::Stopping) && !self.input.is_empty()
+        self.answering.is_some() || (matches!(self.phase, Phase::Throttled | Phase::Stopping) && !self.input.is_empty())
     }
 
     pub fn flushed(&mut self) {
@@ -145,20 +177,50 @@ impl HttpSession {
         let input = std::mem::take(&mut self.input);
         let mut pos = 0;
         let mut closing = false;
-        while pos < input.len() && self.room(limits) > 0 {
+        while pos < input.len() && self.room(limits) > 0 && self.answering.is_none() {
             let before = self.output.len();
             match head::next(&input[pos..]) {
                 Framed::Incomplete => break,
+                Framed::WantsContinue(request) => {
+                    if let Some(reply) = api::refusal(&request) {
+                        // Refused from its head: the client need not send
+                        // the body, and what it sends anyway is not read.
+                        self.active = true;
+                        count(engine, api::route_of(&request), reply.status.code(), false);
+                        reply::write(self.output.buf_mut(), &reply, true, request.method == Method::Head);
+                        closing = true;
+                    } else if self.continued == Continued::No {
+                        self.output.buf_mut().extend_from_slice(reply::CONTINUE);
+                        engine.count(Event::HttpContinue);
+                        self.continued = Continued::Sent;
+                    }
+                    if !closing {
+                        break;
+                    }
+                }
                 Framed::Request(request, used) => {
                     self.active = true;
+                    self.continued = Continued::No;
                     pos += used;
-                    let reply = api::answer(&request, engine, crate::clock::unix_now());
                     closing = !request.keep_alive;
-                    reply::write(self.output.buf_mut(), &reply, closing, request.method == Method::Head);
+                    let room = self.room(limits);
+                    let route = api::route_of(&request);
+                    match api::answer(&request, engine, crate::clock::unix_now()) {
+                        Answer::Whole(reply) => {
+                            count(engine, route, reply.status.code(), false);
+                            reply::write(self.output.buf_mut(), &reply, closing, request.method == Method::Head);
+                        }
+                        Answer::Sliced(sliced) => {
+                            let framing = self.start_sliced(sliced, &request, room, closing);
+                            closing |= framing == Framing::UntilClose;
+                            count(engine, route, 200, self.answering.is_some());
+                        }
+                    }
                 }
                 Framed::Refused(refusal) => {
                     self.active = true;
                     log::debug!("refused an HTTP request from {}: {}", self.peer, refusal.reason);
+                    count(engine, HttpRoute::None, refusal.status.code(), false);
                     let reply = Reply::error(refusal.status, &refusal.reason);
                     reply::write(self.output.buf_mut(), &reply, true, false);
                     closing = true;
@@ -180,7 +242,12 @@ impl HttpSession {
             };
             return;
         }
-        let held = !self.input.is_empty() && self.room(limits) == 0;
+        self.after_answering(limits);
+    }
+
+    /// The phase once the input has been answered as far as it could be.
+    fn after_answering(&mut self, limits: &Limits) {
+        let held = self.answering.is_some() || (!self.input.is_empty() && self.room(limits) == 0);
         self.phase = match self.phase {
             Phase::Reading | Phase::Throttled if held => Phase::Throttled,
             Phase::Reading | Phase::Throttled => Phase::Reading,
@@ -193,6 +260,80 @@ impl HttpSession {
         if self.input.is_empty() {
             self.input.shrink_to(RETAIN_BUFFER_BYTES);
         }
+    }
+
+    /// Writes a sliced answer's head and first slice: with its length if
+    /// that slice is the whole body, else chunked and kept to go on with.
+    /// Returns its framing. An answer of up to the output every connection
+    /// may always have (`ALWAYS_ALLOWED_OUTPUT_BYTES`, 64 KiB) is always
+    /// whole, as every other small answer is, even when the room left is
+    /// less: so Grafana's usual answers keep their `Content-Length`, and
+    /// a tiny room does not cut one into tiny chunks.
+    fn start_sliced(&mut self, sliced: Sliced, request: &Request<'_>, room: usize, closing: bool) -> Framing {
+        let Sliced { content_type, mut body } = sliced;
+        let mut first = Vec::new();
+        let head_only = request.method == Method::Head;
+        let out = self.output.buf_mut();
+        if body.write_slice(&mut first, room.max(ALWAYS_ALLOWED_OUTPUT_BYTES)) {
+            let framing = Framing::Length(first.len());
+            reply::write_head(out, reply::Status::Ok, content_type, framing, None, closing);
+            if !head_only {
+                out.extend_from_slice(&first);
+            }
+            return framing;
+        }
+        let framing = match request.http_1_1 {
+            true => Framing::Chunked,
+            false => Framing::UntilClose,
+        };
+        let close = closing || framing == Framing::UntilClose;
+        reply::write_head(out, reply::Status::Ok, content_type, framing, None, close);
+        if head_only {
+            return framing;
+        }
+        let mut first = SliceReady(Some(first));
+        reply::write_slice(out, &mut first, framing, room);
+        self.answering = Some(Unfinished { body, framing });
+        framing
+    }
+
+    /// Writes the next slice of the answer under way; once it is complete,
+    /// the requests held behind it are answered while there is room.
+    fn go_on_answering(&mut self, engine: &mut Engine, limits: &Limits) {
+        self.output.compact();
+        let room = self.room(limits);
+        let Some(unfinished) = self.answering.as_mut() else {
+            return;
+        };
+        let out = self.output.buf_mut();
+        let before = out.len();
+        let done = reply::write_slice(out, unfinished.body.as_mut(), unfinished.framing, room);
+        let produced = out.len() - before;
+        self.budget.produced(produced);
+        if done {
+            self.answering = None;
+            match self.phase {
+                // Requests read behind it, if there is room for them.
+                Phase::Reading | Phase::Throttled if !self.input.is_empty() => self.answer_input(engine, limits),
+                _ => self.after_answering(limits),
+            }
+        }
+    }
+}
+
+/// Counts an answer in `stats`.
+fn count(engine: &mut Engine, route: HttpRoute, status: u16, sliced: bool) {
+    engine.count(Event::HttpAnswer { route, status, sliced });
+}
+
+/// A first slice already written, handed to [`reply::write_slice`] to be
+/// framed.
+struct SliceReady(Option<Vec<u8>>);
+
+impl SlicedBody for SliceReady {
+    fn write_slice(&mut self, out: &mut Vec<u8>, _room: usize) -> bool {
+        out.extend_from_slice(&self.0.take().unwrap_or_default());
+        false
     }
 }
 

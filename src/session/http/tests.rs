@@ -294,3 +294,293 @@ fn the_page_and_its_files_are_served() {
         assert!(got.contains(&format!("Content-Type: {content_type}\r\n")), "{path}");
     }
 }
+
+/// A peer whose store holds `big`: 6,000 points 10 s apart from 10,010,
+/// valued `i + 0.5`; its JSON answer is about 100 KB.
+fn big_peer(limits: Limits) -> Peer {
+    let mut store = Store::new();
+    for i in 0..6_000 {
+        store.put("big", 10_010 + i * 10, i as f64 + 0.5);
+    }
+    Peer::speaking(Protocol::Http, limits, Engine::in_memory(store))
+}
+
+const BIG: &[u8] = b"GET /render?target=big&from=10000&until=70000&format=json HTTP/1.1\r\n\r\n";
+
+/// The JSON of `big`, written out here independently of the server's code.
+fn big_json() -> String {
+    let points: Vec<String> = (0..6_000).map(|i| format!("[{}.5, {}]", i, 10_010 + i * 10)).collect();
+    format!(
+        r#"[{{"target": "big", "tags": {{"name": "big"}}, "datapoints": [{}]}}]"#,
+        points.join(", ")
+    )
+}
+
+/// Splits a chunked body off the front of `bytes`: the chunks' data, and
+/// what follows the last chunk.
+fn dechunk(mut bytes: &str) -> (Vec<&str>, &str) {
+    let mut chunks = Vec::new();
+    loop {
+        let (size, rest) = bytes.split_once("\r\n").expect("a chunk size line");
+        let size = usize::from_str_radix(size, 16).expect("a hex chunk size");
+        if size == 0 {
+            return (chunks, rest.strip_prefix("\r\n").expect("the end of the body"));
+        }
+        chunks.push(&rest[..size]);
+        bytes = rest[size..].strip_prefix("\r\n").expect("CRLF after a chunk");
+    }
+}
+
+fn chunked_head(close: bool) -> String {
+    let close = if close { "Connection: close\r\n" } else { "" };
+    format!(
+        "HTTP/1.1 200 OK\r\nServer: metricsd/{}\r\nContent-Type: {JSON}\r\nTransfer-Encoding: chunked\r\n{close}\r\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+#[test]
+fn a_large_render_goes_out_in_chunks_one_slice_a_turn_and_requests_wait_behind_it() {
+    let limits = Limits {
+        max_line_bytes: 1024,
+        max_pending_output: 16 * 1024,
+    };
+    let mut peer = big_peer(limits);
+    peer.send(&[BIG, b"GET /version HTTP/1.1\r\n\r\n"].concat());
+    // The first slice is out; the rest, and the pipelined request, wait.
+    assert_eq!(peer.session.phase(), Phase::Throttled);
+    assert!(peer.session.has_backlog());
+    assert!(!peer.session.wants_input(&peer.limits));
+    let mut turns = 0;
+    while peer.session.has_backlog() {
+        peer.read_all();
+        let before = peer.received.len();
+        peer.session.begin(&mut peer.engine, &peer.limits);
+        peer.read_all();
+        // A slice passes the room by at most one datapoint and its framing.
+        assert!(peer.received.len() - before <= 16 * 1024 + 40, "turn {turns}");
+        turns += 1;
+        assert!(turns < 100, "the answer never ended");
+    }
+    let received = peer.received();
+    let body = received.strip_prefix(&chunked_head(false)).expect("a chunked head");
+    let (chunks, after) = dechunk(body);
+    let (got, want) = (chunks.concat(), big_json());
+    assert!(
+        got == want,
+        "{} bytes, want {}; differ from {:?}",
+        got.len(),
+        want.len(),
+        got.bytes().zip(want.bytes()).position(|(a, b)| a != b)
+    );
+    // The first slice is the 64 KiB every connection may always have.
+    assert!(
+        (64 * 1024..64 * 1024 + 20).contains(&chunks[0].len()),
+        "{}",
+        chunks[0].len()
+    );
+    assert!(
+        chunks.len() >= 3 && turns >= 2,
+        "{} chunks, {turns} turns",
+        chunks.len()
+    );
+    assert_eq!(after, answer("200 OK", TEXT, "1.1.10", false));
+    assert_eq!(peer.session.phase(), Phase::Reading);
+    assert_eq!(figure(&peer, "http.sliced"), 1);
+}
+
+#[test]
+fn a_large_render_to_http_1_0_ends_with_the_connection() {
+    let mut peer = big_peer(Limits {
+        max_line_bytes: 1024,
+        max_pending_output: 16 * 1024,
+    });
+    peer.send(b"GET /render?target=big&from=10000&until=70000&format=json HTTP/1.0\r\n\r\n");
+    peer.settle_down();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nServer: metricsd/{}\r\nContent-Type: {JSON}\r\nConnection: close\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(peer.received() == head + &big_json(), "{} bytes", peer.received.len());
+    assert_eq!(peer.session.phase(), Phase::Stopping);
+    assert!(peer.session.all_sent());
+}
+
+#[test]
+fn head_of_a_large_render_is_its_chunked_head_alone() {
+    let mut peer = big_peer(Limits {
+        max_line_bytes: 1024,
+        max_pending_output: 16 * 1024,
+    });
+    let head = [b"HEAD", &BIG[3..]].concat();
+    peer.send(&[&head[..], b"GET /version HTTP/1.1\r\n\r\n"].concat());
+    peer.settle_down();
+    assert_eq!(
+        peer.received(),
+        chunked_head(false) + &answer("200 OK", TEXT, "1.1.10", false)
+    );
+    // No body went out, in slices or otherwise.
+    assert_eq!(figure(&peer, "http.sliced"), 0);
+}
+
+#[test]
+fn a_small_render_keeps_its_length_under_any_room() {
+    // An answer under the 64 KiB always allowed is whole, even when the
+    // connection's room is smaller.
+    let tiny = Limits {
+        max_line_bytes: 1024,
+        max_pending_output: 10,
+    };
+    let mut peer = peer_with(tiny);
+    peer.send(RENDER);
+    peer.settle_down();
+    assert_eq!(peer.received(), answer("200 OK", JSON, RENDER_ANSWER, false));
+}
+
+const CONTINUE: &str = "HTTP/1.1 100 Continue\r\n\r\n";
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body_once() {
+    let head = b"POST /metrics/find HTTP/1.1\r\nExpect: 100-continue\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 9\r\n\r\n";
+    let mut peer = peer();
+    peer.send(head);
+    peer.read_all();
+    assert_eq!(peer.received(), CONTINUE);
+    peer.send(b"query");
+    peer.read_all();
+    assert_eq!(peer.received(), CONTINUE, "one 100 a request");
+    peer.send(b"=*.*");
+    peer.read_all();
+    assert_eq!(
+        peer.received(),
+        CONTINUE.to_string() + &answer("200 OK", JSON, FIND_ANSWER, false)
+    );
+    // The next request with a body gets its own 100.
+    peer.send(head);
+    peer.read_all();
+    assert!(peer.received().ends_with(CONTINUE));
+    assert_eq!(figure(&peer, "http.continues"), 2);
+    // A client that did not wait: its body is here, no 100.
+    let (got, _) = answer_to(&[&head[..], b"query=*.*"].concat());
+    assert_eq!(got, answer("200 OK", JSON, FIND_ANSWER, false));
+    // HTTP/1.0 ignores the expectation.
+    let (got, _) = answer_to(b"POST /metrics/find HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n");
+    assert_eq!(got, "");
+}
+
+#[test]
+fn a_refused_expect_100_continue_is_answered_at_once_and_closes() {
+    let big = format!(
+        "POST /render HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        MAX_BODY_BYTES + 1
+    );
+    let cases: [(&[u8], String); 4] = [
+        (
+            big.as_bytes(),
+            answer(
+                "413 Content Too Large",
+                TEXT,
+                &format!("request body of {} bytes is over {MAX_BODY_BYTES}\n", MAX_BODY_BYTES + 1),
+                true,
+            ),
+        ),
+        (
+            b"POST /nope HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+            answer("404 Not Found", TEXT, "no such path: /nope\n", true),
+        ),
+        (
+            b"POST /version HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+            format!(
+                "HTTP/1.1 405 Method Not Allowed\r\nServer: metricsd/{}\r\nContent-Type: {TEXT}\r\nContent-Length: 26\r\nAllow: GET, HEAD\r\nConnection: close\r\n\r\n/version allows GET, HEAD\n",
+                env!("CARGO_PKG_VERSION")
+            ),
+        ),
+        (
+            b"POST /render HTTP/1.1\r\nExpect: 200-ok\r\nContent-Length: 5\r\n\r\n",
+            answer(
+                "417 Expectation Failed",
+                TEXT,
+                "expectation \"200-ok\" is not supported (100-continue)\n",
+                true,
+            ),
+        ),
+    ];
+    for (request, want) in cases {
+        let (got, phase) = answer_to(request);
+        assert_eq!(got, want, "{}", String::from_utf8_lossy(request));
+        assert_eq!(phase, Phase::Stopping);
+    }
+}
+
+/// A `stats` figure of the peer's engine.
+fn figure(peer: &Peer, name: &str) -> u64 {
+    let figures = peer.engine.figures();
+    figures
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no figure {name}"))
+        .1
+}
+
+#[test]
+fn requests_are_counted_by_route_and_status() {
+    let mut peer = peer();
+    let requests = [
+        RENDER,
+        FIND,
+        b"GET /version HTTP/1.1\r\n\r\n",
+        b"GET /nope HTTP/1.1\r\n\r\n",
+    ]
+    .concat();
+    peer.send(&requests);
+    peer.send(b"GET /render?target=a(&format=json HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nBad\r\n\r\n");
+    peer.settle_down();
+    let counted = [
+        ("requests.http", 6),
+        ("http.route.render", 2),
+        ("http.route.find", 1),
+        ("http.route.version", 1),
+        ("http.route.page", 0),
+        ("http.route.none", 2),
+        ("http.status.200", 3),
+        ("http.status.400", 2),
+        ("http.status.404", 1),
+        ("http.sliced", 0),
+        ("http.continues", 0),
+    ];
+    for (name, count) in counted {
+        assert_eq!(figure(&peer, name), count, "{name}");
+    }
+    // Every status the server answers with has its figure.
+    for status in super::reply::Status::ALL {
+        figure(&peer, &format!("http.status.{}", status.code()));
+    }
+}
+
+#[test]
+fn a_large_csv_render_goes_out_in_chunks_too() {
+    let mut peer = big_peer(Limits {
+        max_line_bytes: 1024,
+        max_pending_output: 16 * 1024,
+    });
+    peer.send(b"GET /render?target=big&from=10000&until=70000&format=csv HTTP/1.1\r\n\r\n");
+    peer.settle_down();
+    // Every timestamp is on 1970-01-01 (under 86,400).
+    let want: String = (0..6_000)
+        .map(|i| {
+            let t = 10_010 + i * 10;
+            format!(
+                "big,1970-01-01 {:02}:{:02}:{:02},{i}.5\r\n",
+                t / 3600,
+                t / 60 % 60,
+                t % 60
+            )
+        })
+        .collect();
+    let head = chunked_head(false).replace(JSON, "text/csv");
+    let body = peer.received().strip_prefix(&head).expect("a chunked head");
+    let (chunks, after) = dechunk(body);
+    assert!(chunks.concat() == want, "{} bytes", chunks.concat().len());
+    assert!(chunks.len() >= 3, "{} chunks", chunks.len());
+    assert_eq!(after, "");
+}
