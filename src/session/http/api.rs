@@ -3,14 +3,15 @@
 //!
 //! | path | methods | answer |
 //! | --- | --- | --- |
-//! | `/render` | GET, HEAD, POST | series as JSON, CSV or an SVG chart |
-//! | `/metrics/find`, `/metrics` | GET, HEAD, POST | the nodes a glob names, graphite-web's tree JSON |
+//! | `/render` | GET, HEAD, POST | series as JSON, CSV or an SVG chart; a pickle for graphite-web's cluster (`cluster`) |
+//! | `/metrics/find`, `/metrics` | GET, HEAD, POST | the nodes a glob names, graphite-web's tree JSON; a pickle for its cluster |
 //! | `/metrics/expand` | GET, HEAD, POST | the full paths globs name |
 //! | `/functions`, `/functions/<name>` | GET, HEAD | the supported functions, graphite-web's JSON |
 //! | `/version` | GET, HEAD | the graphite-web version this API follows |
 //! | `/tags/autoComplete/tags`, `…/values` | GET, HEAD | `[]`: no tag index |
 //! | `/`, `/app.js`, `/style.css` | GET, HEAD | the page |
 
+use super::cluster;
 use super::fetch::Fetcher;
 use super::form::Fields;
 use super::head::{Method, Request};
@@ -106,6 +107,9 @@ fn allows(path: &str) -> Option<Allows> {
 
 fn route(path: &str, fields: &Fields, engine: &Engine, now: i64) -> Result<Reply, String> {
     Ok(match path {
+        // graphite-web's cluster requests (`format=pickle`): cluster.rs.
+        "/render" if cluster::wants(fields) => cluster::render(fields, engine, now)?,
+        "/metrics/find" | "/metrics" if cluster::wants(fields) => cluster::find(fields, engine, now)?,
         "/render" => render(fields, engine, now)?,
         "/metrics/find" | "/metrics" => find(fields, engine)?,
         "/metrics/expand" => expand(fields, engine)?,
@@ -154,7 +158,7 @@ fn render(fields: &Fields, engine: &Engine, now: i64) -> Result<Reply, String> {
     }
     let format = fields.get("format").unwrap_or("svg");
     if !matches!(format, "json" | "csv" | "svg") {
-        return Err(format!("format {format:?} is not supported (json, csv, svg)"));
+        return Err(format!("format {format:?} is not supported (json, csv, svg, pickle)"));
     }
     let max_data_points = number::<usize>(fields, "maxDataPoints")?;
     let mut fetcher = Fetcher::new(engine);
@@ -199,7 +203,7 @@ fn pattern(query: &str) -> Result<PathPattern, String> {
 fn find(fields: &Fields, engine: &Engine) -> Result<Reply, String> {
     let query = fields.get("query").ok_or("missing query")?;
     if let Some(format) = fields.get("format").filter(|f| *f != "treejson") {
-        return Err(format!("format {format:?} is not supported (treejson)"));
+        return Err(format!("format {format:?} is not supported (treejson, pickle)"));
     }
     let nodes = pattern(query)?.find(engine.series_from(None).map(|(key, _)| &**key));
     Ok(Reply::ok(
