@@ -78,8 +78,11 @@ say "phase 2: node 2 (holding $node2_series series) stopped with $(tail -1 "$CLU
 wait "$SENDER" || die "the sender failed"
 SENDER=
 dest="relay.destinations.$(node_var 2 GRAPHITE | tr . _)"
-# The relay's figures come every second: wait for one after the last write.
-sleep 1.5
+# The relay's figures come every second: wait for a set written after the
+# last write (each line ends in its Unix time).
+sent_at=$(date +%s)
+stats_after() { [ "$(tail -1 "$CLUSTER_DIR/relay/stats.txt" | awk '{print $3}')" -gt "$sent_at" ]; }
+wait_until "the relay's statistics" stats_after
 queued=$(relay_stat "$dest.queued")
 dropped=$(relay_stat "$dest.dropped")
 say "phase 2: the relay holds $queued points queued for node 2 and has dropped $dropped (queue ${RELAY_QUEUE:-25000})"
