@@ -12,6 +12,7 @@
 //! | [`functions`] | evaluating targets over a fetch callback with graphite-web's functions; the `/functions` table |
 //! | [`resub`] | Python's `re.sub`, for `aliasSub` |
 //! | [`pyfmt`] | numbers as Python writes them (`repr`, `%g`) |
+//! | [`pickle`] | the cluster format: `/metrics/find` and `/render` answers as the pickles graphite-web's remote finder and reader read |
 //! | [`render`] | `/render` JSON and CSV, `/metrics/find` and `/metrics/expand` answers |
 //! | [`svg`] | `/render?format=svg`: a line chart with axes, UTC time labels and a legend |
 //!
@@ -22,6 +23,7 @@
 pub mod expr;
 pub mod functions;
 pub mod path;
+pub mod pickle;
 pub mod plaintext;
 pub mod pyfmt;
 pub mod render;

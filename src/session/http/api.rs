@@ -3,14 +3,15 @@
 //!
 //! | path | methods | answer |
 //! | --- | --- | --- |
-//! | `/render` | GET, HEAD, POST | series as JSON, CSV or an SVG chart |
-//! | `/metrics/find`, `/metrics` | GET, HEAD, POST | the nodes a glob names, graphite-web's tree JSON |
+//! | `/render` | GET, HEAD, POST | series as JSON, CSV or an SVG chart; a pickle for graphite-web's cluster (`cluster`) |
+//! | `/metrics/find`, `/metrics` | GET, HEAD, POST | the nodes a glob names, graphite-web's tree JSON; a pickle for its cluster |
 //! | `/metrics/expand` | GET, HEAD, POST | the full paths globs name |
 //! | `/functions`, `/functions/<name>` | GET, HEAD | the supported functions, graphite-web's JSON |
 //! | `/version` | GET, HEAD | the graphite-web version this API follows |
 //! | `/tags/autoComplete/tags`, `…/values` | GET, HEAD | `[]`: no tag index |
 //! | `/`, `/app.js`, `/style.css` | GET, HEAD | the page |
 
+use super::cluster;
 use super::fetch::Fetcher;
 use super::form::Fields;
 use super::head::{Method, Request};
@@ -143,8 +144,14 @@ fn allows(path: &str) -> Option<(Allows, HttpRoute)> {
 }
 
 fn route(path: &str, fields: &Fields, engine: &Engine, now: i64) -> Result<Answer, String> {
-    if path == "/render" {
-        return render(fields, engine, now);
+    match path {
+        // graphite-web's cluster requests (`format=pickle`): cluster.rs.
+        "/render" if cluster::wants(fields) => return Ok(Answer::Whole(cluster::render(fields, engine, now)?)),
+        "/metrics/find" | "/metrics" if cluster::wants(fields) => {
+            return Ok(Answer::Whole(cluster::find(fields, engine, now)?))
+        }
+        "/render" => return render(fields, engine, now),
+        _ => {}
     }
     Ok(Answer::Whole(match path {
         "/metrics/find" | "/metrics" => find(fields, engine)?,
@@ -194,7 +201,7 @@ fn render(fields: &Fields, engine: &Engine, now: i64) -> Result<Answer, String> 
     }
     let format = fields.get("format").unwrap_or("svg");
     if !matches!(format, "json" | "csv" | "svg") {
-        return Err(format!("format {format:?} is not supported (json, csv, svg)"));
+        return Err(format!("format {format:?} is not supported (json, csv, svg, pickle)"));
     }
     let mut max_data_points = number::<usize>(fields, "maxDataPoints")?;
     let mut targets = Vec::new();
@@ -276,7 +283,7 @@ fn pattern(query: &str) -> Result<PathPattern, String> {
 fn find(fields: &Fields, engine: &Engine) -> Result<Reply, String> {
     let query = fields.get("query").ok_or("missing query")?;
     if let Some(format) = fields.get("format").filter(|f| *f != "treejson") {
-        return Err(format!("format {format:?} is not supported (treejson)"));
+        return Err(format!("format {format:?} is not supported (treejson, pickle)"));
     }
     let nodes = pattern(query)?.find(engine.series_from(None).map(|(key, _)| &**key));
     Ok(Reply::ok(

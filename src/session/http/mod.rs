@@ -28,6 +28,7 @@
 //! close. So does an answer to `Connection: close` or HTTP/1.0.
 
 mod api;
+mod cluster;
 mod fetch;
 mod form;
 mod head;

@@ -154,7 +154,7 @@ fn each_error_status_with_its_one_line_reason() {
         (
             b"GET /render?target=a&format=png HTTP/1.1\r\n\r\n",
             "400 Bad Request",
-            "format \"png\" is not supported (json, csv, svg)\n",
+            "format \"png\" is not supported (json, csv, svg, pickle)\n",
         ),
         (
             b"GET /render?target=a&format=json&maxDataPoints=x HTTP/1.1\r\n\r\n",
