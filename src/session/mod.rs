@@ -26,11 +26,13 @@ mod graphite;
 mod http;
 mod output;
 mod phase;
+mod state;
 
 use crate::engine::{Engine, EngineError};
 use course::CourseSession;
 use graphite::GraphiteSession;
 use http::HttpSession;
+use state::State;
 use std::net::SocketAddr;
 
 pub use bounds::{Limits, ANSWER_SLICE_BYTES};
@@ -68,6 +70,14 @@ macro_rules! dispatch {
 }
 
 impl Session {
+    fn state(&self) -> &State {
+        dispatch!(self, s => &s.state)
+    }
+
+    fn state_mut(&mut self) -> &mut State {
+        dispatch!(self, s => &mut s.state)
+    }
+
     /// A session for a new connection from `peer` (named in logs).
     pub fn new(protocol: Protocol, peer: SocketAddr, limits: &Limits) -> Session {
         match protocol {
@@ -78,7 +88,7 @@ impl Session {
     }
 
     pub fn phase(&self) -> Phase {
-        dispatch!(self, s => s.phase())
+        self.state().phase
     }
 
     /// The start of one service call: a fresh budget of answer bytes, and
@@ -91,7 +101,11 @@ impl Session {
     /// Whether the connection should read now: the session is Reading and
     /// has room for answers.
     pub fn wants_input(&self, limits: &Limits) -> bool {
-        dispatch!(self, s => s.wants_input(limits))
+        match self {
+            // Never throttled: it has no answers to make room for.
+            Session::Graphite(s) => s.state.phase == Phase::Reading,
+            _ => self.state().wants_input(limits),
+        }
     }
 
     /// Answers bytes just read, keeping what cannot be answered yet.
@@ -101,29 +115,33 @@ impl Session {
 
     /// The peer's end of stream.
     pub fn end_of_input(&mut self) {
-        dispatch!(self, s => s.end_of_input())
+        self.state_mut().end_of_input()
     }
 
     /// The server is stopping.
     pub fn stop(&mut self) {
-        dispatch!(self, s => s.stop())
+        self.state_mut().stop()
     }
 
     /// Stopping and everything sent: from now on the peer's bytes are
     /// dropped ([`Session::dropped_input`]) until its end of stream.
     pub fn linger(&mut self) {
-        dispatch!(self, s => s.linger())
+        self.state_mut().linger()
     }
 
     /// Lingering: the peer sent more, which was dropped.
     pub fn dropped_input(&mut self) {
-        dispatch!(self, s => s.dropped_input())
+        self.state_mut().dropped_input()
     }
 
     /// Whether the session has no room for answers only because all
     /// connections' output together has reached `--max-output-memory`.
     pub fn waits_for_shared_room(&self, limits: &Limits) -> bool {
-        dispatch!(self, s => s.waits_for_shared_room(limits))
+        match self {
+            // Never: it has no output to wait for.
+            Session::Graphite(_) => false,
+            _ => self.state().waits_for_shared_room(limits),
+        }
     }
 
     /// Whether requests or the rest of an answer wait to be answered.
@@ -140,15 +158,15 @@ impl Session {
     /// After the connection wrote what it could: a draining session that
     /// has sent everything is done.
     pub fn flushed(&mut self) {
-        dispatch!(self, s => s.flushed())
+        self.state_mut().flushed()
     }
 
     pub fn output(&self) -> &Output {
-        dispatch!(self, s => s.output())
+        &self.state().output
     }
 
     pub fn output_mut(&mut self) -> &mut Output {
-        dispatch!(self, s => s.output_mut())
+        &mut self.state_mut().output
     }
 
     /// After the turn's commit: releases the output held for it, its put
@@ -160,7 +178,7 @@ impl Session {
     /// Whether the peer sent a whole request or took answer bytes since the
     /// last call (for the idle timeout).
     pub fn take_active(&mut self) -> bool {
-        dispatch!(self, s => s.take_active())
+        self.state_mut().take_active()
     }
 }
 

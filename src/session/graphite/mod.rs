@@ -17,80 +17,53 @@
 //! [`receive_datagram`] stores them, its last line with or without `\n`.
 
 use super::bounds::{Limits, RETAIN_BUFFER_BYTES};
-use super::output::Output;
 use super::phase::Phase;
+use super::state::State;
 use crate::engine::{Engine, EngineError, Event};
 use crate::graphite::plaintext::{
     datagram_lines, parse_line, Decoded, Metric, PlaintextDecoder, PlaintextError, Timestamp,
 };
 use std::net::SocketAddr;
 
+/// Its [`State`] differs from an answering session's: its input is only an
+/// incomplete line from the last read (at most `--max-line-bytes`: the
+/// framer skips a longer one without keeping it), dropped at the end of
+/// stream as carbon drops it (Twisted's line receiver keeps only whole
+/// lines); its output is always empty, so it is never Throttled.
 pub struct GraphiteSession {
-    /// Named in the warnings about its bad lines.
-    peer: SocketAddr,
-    /// Reading, Draining, Stopping, Lingering or Closing: with no answers
-    /// there is never output to wait for, so never Throttled.
-    phase: Phase,
+    pub(super) state: State,
     decoder: PlaintextDecoder,
-    /// An incomplete line from the last read (at most `--max-line-bytes`:
-    /// the framer skips a longer one without keeping it).
-    input: Vec<u8>,
-    /// Always empty: the protocol has no answers. Kept so that the loop
-    /// drives this session like any other.
-    output: Output,
-    /// A whole line arrived since the loop last looked.
-    active: bool,
 }
 
 impl GraphiteSession {
     pub fn new(peer: SocketAddr, max_line: usize) -> Self {
         GraphiteSession {
-            peer,
-            phase: Phase::Reading,
+            state: State::new(peer),
             decoder: PlaintextDecoder::new(max_line),
-            input: Vec::new(),
-            output: Output::default(),
-            active: false,
         }
-    }
-
-    pub fn phase(&self) -> Phase {
-        self.phase
-    }
-
-    pub fn output(&self) -> &Output {
-        &self.output
-    }
-
-    pub fn output_mut(&mut self) -> &mut Output {
-        &mut self.output
     }
 
     /// Nothing is ever left over from the last call.
     pub fn begin(&mut self, _engine: &mut Engine, _limits: &Limits) {}
 
-    pub fn wants_input(&self, _limits: &Limits) -> bool {
-        self.phase == Phase::Reading
-    }
-
     /// Stores every complete line of what was read, and keeps an incomplete
     /// last line for the next read.
     pub fn receive(&mut self, data: &[u8], engine: &mut Engine, _limits: &Limits) {
-        debug_assert_eq!(self.phase, Phase::Reading, "input while not reading");
+        debug_assert_eq!(self.state.phase, Phase::Reading, "input while not reading");
         let mut now = Now::default();
-        if self.input.is_empty() {
+        if self.state.input.is_empty() {
             let used = self.store_lines(data, engine, &mut now);
-            self.input.extend_from_slice(&data[used..]);
+            self.state.input.extend_from_slice(&data[used..]);
         } else {
             // An incomplete line is waiting: the new bytes continue it.
-            let mut input = std::mem::take(&mut self.input);
+            let mut input = std::mem::take(&mut self.state.input);
             input.extend_from_slice(data);
             let used = self.store_lines(&input, engine, &mut now);
             input.drain(..used);
-            self.input = input;
+            self.state.input = input;
         }
-        if self.input.is_empty() {
-            self.input.shrink_to(RETAIN_BUFFER_BYTES);
+        if self.state.input.is_empty() {
+            self.state.input.shrink_to(RETAIN_BUFFER_BYTES);
         }
     }
 
@@ -105,41 +78,10 @@ impl GraphiteSession {
                 Decoded::Incomplete => return pos,
                 Decoded::Metric(metric) => store(metric, engine, now),
                 Decoded::Blank => {}
-                Decoded::Bad(cause) => bad_line(cause, self.peer, engine),
+                Decoded::Bad(cause) => bad_line(cause, self.state.peer, engine),
             }
-            self.active = true;
+            self.state.active = true;
         }
-    }
-
-    /// The peer's end of stream. A last line without its `\n` is dropped,
-    /// as carbon drops it (Twisted's line receiver keeps only whole lines).
-    pub fn end_of_input(&mut self) {
-        if self.phase == Phase::Reading {
-            self.input = Vec::new();
-        }
-        self.phase = self.phase.at_end_of_input();
-    }
-
-    /// The server is stopping: everything read was stored already, only an
-    /// incomplete line is dropped.
-    pub fn stop(&mut self) {
-        if self.phase == Phase::Reading {
-            self.input = Vec::new();
-            self.phase = Phase::Stopping;
-        }
-    }
-
-    pub fn linger(&mut self) {
-        self.phase = self.phase.lingering();
-    }
-
-    pub fn dropped_input(&mut self) {
-        self.phase = self.phase.dropped_input();
-    }
-
-    /// Never: there is no output to wait for.
-    pub fn waits_for_shared_room(&self, _limits: &Limits) -> bool {
-        false
     }
 
     /// Never: every complete line is stored as soon as it is read.
@@ -147,20 +89,9 @@ impl GraphiteSession {
         false
     }
 
-    /// A draining session has nothing to send: it is done.
-    pub fn flushed(&mut self) {
-        if self.phase == Phase::Draining {
-            self.phase = Phase::Closing;
-        }
-    }
-
     /// Nothing is ever held for the commit: a refused point is counted by
     /// the engine, not answered.
     pub fn settle(&mut self, _commit: Result<(), &EngineError>) {}
-
-    pub fn take_active(&mut self) -> bool {
-        std::mem::take(&mut self.active)
-    }
 }
 
 /// Stores the lines of one UDP datagram from `peer`: every line, the last

@@ -14,7 +14,7 @@
 //! of it, else in chunks, one each turn, with the requests behind it
 //! waiting until the last.
 //!
-//! Output is bounded as for every protocol ([`Budget`]): a request is
+//! Output is bounded as for every protocol ([`super::budget::Budget`]): a request is
 //! answered, or a slice written, only while the connection has room under
 //! `--max-pending-output`, its slice of the turn and the output memory all
 //! connections share; otherwise it waits, read but unanswered, and nothing
@@ -35,9 +35,8 @@ mod head;
 mod reply;
 
 use super::bounds::{Limits, ALWAYS_ALLOWED_OUTPUT_BYTES, RETAIN_BUFFER_BYTES};
-use super::budget::Budget;
-use super::output::Output;
 use super::phase::Phase;
+use super::state::State;
 use crate::engine::{Engine, EngineError, Event, HttpRoute};
 use api::Answer;
 use head::{Framed, Method, Request};
@@ -45,16 +44,7 @@ use reply::{Framing, Reply, Sliced, SlicedBody};
 use std::net::SocketAddr;
 
 pub struct HttpSession {
-    /// Named in the debug log of refused requests.
-    peer: SocketAddr,
-    phase: Phase,
-    /// Bytes read and not yet answered: an incomplete request, or whole
-    /// requests held back while the output has no room.
-    input: Vec<u8>,
-    output: Output,
-    budget: Budget,
-    /// A whole request arrived since the loop last looked.
-    active: bool,
+    pub(super) state: State,
     /// The answer whose body is being written a slice at a time; requests
     /// after it wait.
     answering: Option<Unfinished>,
@@ -79,93 +69,30 @@ struct Unfinished {
 impl HttpSession {
     pub fn new(peer: SocketAddr) -> Self {
         HttpSession {
-            peer,
-            phase: Phase::Reading,
-            input: Vec::new(),
-            output: Output::default(),
-            budget: Budget::default(),
-            active: false,
+            state: State::new(peer),
             answering: None,
             continued: Continued::No,
         }
     }
 
-    pub fn phase(&self) -> Phase {
-        self.phase
-    }
-
-    pub fn output(&self) -> &Output {
-        &self.output
-    }
-
-    pub fn output_mut(&mut self) -> &mut Output {
-        &mut self.output
-    }
-
-    fn room(&self, limits: &Limits) -> usize {
-        self.budget.room(self.output.pending(), limits)
-    }
-
-    pub fn waits_for_shared_room(&self, limits: &Limits) -> bool {
-        self.budget.waits_for_shared_room(self.output.pending(), limits)
-    }
-
     pub fn begin(&mut self, engine: &mut Engine, limits: &Limits) {
-        self.budget.begin(engine);
-        if self.answering.is_some() && self.room(limits) > 0 {
+        self.state.budget.begin(engine);
+        if self.answering.is_some() && self.state.room(limits) > 0 {
             self.go_on_answering(engine, limits);
         }
-        if self.answering.is_none() && self.has_backlog() && self.room(limits) > 0 {
+        if self.answering.is_none() && self.has_backlog() && self.state.room(limits) > 0 {
             self.answer_input(engine, limits);
         }
     }
 
-    pub fn wants_input(&self, limits: &Limits) -> bool {
-        self.phase == Phase::Reading && self.room(limits) > 0
-    }
-
     pub fn receive(&mut self, data: &[u8], engine: &mut Engine, limits: &Limits) {
-        debug_assert_eq!(self.phase, Phase::Reading, "input while not reading");
-        self.input.extend_from_slice(data);
+        debug_assert_eq!(self.state.phase, Phase::Reading, "input while not reading");
+        self.state.input.extend_from_slice(data);
         self.answer_input(engine, limits);
     }
 
-    pub fn end_of_input(&mut self) {
-        if self.phase == Phase::Reading {
-            self.input = Vec::new();
-        }
-        self.phase = self.phase.at_end_of_input();
-    }
-
-    pub fn stop(&mut self) {
-        if self.phase == Phase::Reading {
-            self.input = Vec::new();
-        }
-        self.phase = self.phase.at_stop();
-    }
-
-    pub fn linger(&mut self) {
-        self.phase = self.phase.lingering();
-    }
-
-    pub fn dropped_input(&mut self) {
-        self.phase = self.phase.dropped_input();
-    }
-
     pub fn has_backlog(&self) -> bool {
-        self.answering.is_some() || (matches!(self.phase, Phase::Throttled | Phase::Stopping) && !self.input.is_empty())
-    }
-
-    pub fn flushed(&mut self) {
-        self.output.tidy();
-        if self.phase == Phase::Draining && self.output.pending() == 0 {
-            self.phase = Phase::Closing;
-        }
-    }
-
-    pub fn take_active(&mut self) -> bool {
-        let taken = self.output.take_taken();
-        std::mem::take(&mut self.active) || taken
+        self.state.has_backlog(self.answering.is_some())
     }
 
     /// Nothing of an HTTP answer waits for the log: the API only reads.
@@ -174,24 +101,29 @@ impl HttpSession {
     /// Answers whole requests at the front of the input while there is
     /// room, and keeps the rest.
     fn answer_input(&mut self, engine: &mut Engine, limits: &Limits) {
-        self.output.compact();
-        let input = std::mem::take(&mut self.input);
+        self.state.output.compact();
+        let input = std::mem::take(&mut self.state.input);
         let mut pos = 0;
         let mut closing = false;
-        while pos < input.len() && self.room(limits) > 0 && self.answering.is_none() {
-            let before = self.output.len();
+        while pos < input.len() && self.state.room(limits) > 0 && self.answering.is_none() {
+            let before = self.state.output.len();
             match head::next(&input[pos..]) {
                 Framed::Incomplete => break,
                 Framed::WantsContinue(request) => {
                     if let Some(reply) = api::refusal(&request) {
                         // Refused from its head: the client need not send
                         // the body, and what it sends anyway is not read.
-                        self.active = true;
+                        self.state.active = true;
                         count(engine, api::route_of(&request), reply.status.code(), false);
-                        reply::write(self.output.buf_mut(), &reply, true, request.method == Method::Head);
+                        reply::write(
+                            self.state.output.buf_mut(),
+                            &reply,
+                            true,
+                            request.method == Method::Head,
+                        );
                         closing = true;
                     } else if self.continued == Continued::No {
-                        self.output.buf_mut().extend_from_slice(reply::CONTINUE);
+                        self.state.output.buf_mut().extend_from_slice(reply::CONTINUE);
                         engine.count(Event::HttpContinue);
                         self.continued = Continued::Sent;
                     }
@@ -200,16 +132,21 @@ impl HttpSession {
                     }
                 }
                 Framed::Request(request, used) => {
-                    self.active = true;
+                    self.state.active = true;
                     self.continued = Continued::No;
                     pos += used;
                     closing = !request.keep_alive;
-                    let room = self.room(limits);
+                    let room = self.state.room(limits);
                     let route = api::route_of(&request);
                     match api::answer(&request, engine, crate::clock::unix_now()) {
                         Answer::Whole(reply) => {
                             count(engine, route, reply.status.code(), false);
-                            reply::write(self.output.buf_mut(), &reply, closing, request.method == Method::Head);
+                            reply::write(
+                                self.state.output.buf_mut(),
+                                &reply,
+                                closing,
+                                request.method == Method::Head,
+                            );
                         }
                         Answer::Sliced(sliced) => {
                             let framing = self.start_sliced(sliced, &request, room, closing);
@@ -219,25 +156,25 @@ impl HttpSession {
                     }
                 }
                 Framed::Refused(refusal) => {
-                    self.active = true;
-                    log::debug!("refused an HTTP request from {}: {}", self.peer, refusal.reason);
+                    self.state.active = true;
+                    log::debug!("refused an HTTP request from {}: {}", self.state.peer, refusal.reason);
                     count(engine, HttpRoute::None, refusal.status.code(), false);
                     let reply = Reply::error(refusal.status, &refusal.reason);
-                    reply::write(self.output.buf_mut(), &reply, true, false);
+                    reply::write(self.state.output.buf_mut(), &reply, true, false);
                     closing = true;
                 }
             }
-            self.budget.produced(self.output.len() - before);
+            self.state.budget.produced(self.state.output.len() - before);
             if closing {
                 break;
             }
         }
-        self.input = input;
-        self.input.drain(..pos);
+        self.state.input = input;
+        self.state.input.drain(..pos);
         if closing {
             // Nothing after this answer is read or answered.
-            self.input = Vec::new();
-            self.phase = match self.phase {
+            self.state.input = Vec::new();
+            self.state.phase = match self.state.phase {
                 Phase::Draining => Phase::Draining,
                 _ => Phase::Stopping,
             };
@@ -248,18 +185,18 @@ impl HttpSession {
 
     /// The phase once the input has been answered as far as it could be.
     fn after_answering(&mut self, limits: &Limits) {
-        let held = self.answering.is_some() || (!self.input.is_empty() && self.room(limits) == 0);
-        self.phase = match self.phase {
+        let held = self.answering.is_some() || (!self.state.input.is_empty() && self.state.room(limits) == 0);
+        self.state.phase = match self.state.phase {
             Phase::Reading | Phase::Throttled if held => Phase::Throttled,
             Phase::Reading | Phase::Throttled => Phase::Reading,
             other => other,
         };
-        if self.phase == Phase::Stopping && !held {
+        if self.state.phase == Phase::Stopping && !held {
             // Only an incomplete request is left: it is never answered.
-            self.input.clear();
+            self.state.input.clear();
         }
-        if self.input.is_empty() {
-            self.input.shrink_to(RETAIN_BUFFER_BYTES);
+        if self.state.input.is_empty() {
+            self.state.input.shrink_to(RETAIN_BUFFER_BYTES);
         }
     }
 
@@ -274,7 +211,7 @@ impl HttpSession {
         let Sliced { content_type, mut body } = sliced;
         let mut first = Vec::new();
         let head_only = request.method == Method::Head;
-        let out = self.output.buf_mut();
+        let out = self.state.output.buf_mut();
         if body.write_slice(&mut first, room.max(ALWAYS_ALLOWED_OUTPUT_BYTES)) {
             let framing = Framing::Length(first.len());
             reply::write_head(out, reply::Status::Ok, content_type, framing, None, closing);
@@ -301,21 +238,21 @@ impl HttpSession {
     /// Writes the next slice of the answer under way; once it is complete,
     /// the requests held behind it are answered while there is room.
     fn go_on_answering(&mut self, engine: &mut Engine, limits: &Limits) {
-        self.output.compact();
-        let room = self.room(limits);
+        self.state.output.compact();
+        let room = self.state.room(limits);
         let Some(unfinished) = self.answering.as_mut() else {
             return;
         };
-        let out = self.output.buf_mut();
+        let out = self.state.output.buf_mut();
         let before = out.len();
         let done = reply::write_slice(out, unfinished.body.as_mut(), unfinished.framing, room);
         let produced = out.len() - before;
-        self.budget.produced(produced);
+        self.state.budget.produced(produced);
         if done {
             self.answering = None;
-            match self.phase {
+            match self.state.phase {
                 // Requests read behind it, if there is room for them.
-                Phase::Reading | Phase::Throttled if !self.input.is_empty() => self.answer_input(engine, limits),
+                Phase::Reading | Phase::Throttled if !self.state.input.is_empty() => self.answer_input(engine, limits),
                 _ => self.after_answering(limits),
             }
         }
