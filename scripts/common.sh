@@ -1,7 +1,7 @@
 # Shared by the figure scripts: `source "$(dirname "$0")/common.sh"`.
 # Installs what is missing (the Debian packages in NEEDS, default
-# redis-server strace bc), builds metricsd and metricsd-bench (release),
-# and sets ROOT, BENCH (the metricsd-bench binary) and WORK (a temporary
+# redis-server strace bc), builds metricsd, metricsd-bench and metricsctl
+# (release), and sets ROOT, BENCH (the metricsd-bench binary), METRICSCTL and WORK (a temporary
 # directory removed on exit, with every process in PIDS killed).
 # METRICSD=path runs another build of metricsd (an earlier commit's, to
 # compare the two against the same peer).
@@ -14,8 +14,9 @@ if [ ${#MISSING[@]} -gt 0 ]; then
   apt-get update -q >/dev/null
   apt-get install -yq "${MISSING[@]}" >/dev/null
 fi
-cargo build --release -q --bin metricsd --bin metricsd-bench
+cargo build --release -q --bin metricsd --bin metricsd-bench --bin metricsctl
 BENCH=$ROOT/target/release/metricsd-bench
+METRICSCTL=$ROOT/target/release/metricsctl
 WORK=$(mktemp -d)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT

@@ -40,23 +40,7 @@ echo "new build: $NEW ($("$NEW" --version)), $(git -C "$ROOT" rev-parse --short 
 with() { local METRICSD=$1; shift; "$@"; }
 # stat_figure NAME: one figure of the `stats` answer of the server at MADDR,
 # or nothing if it has no such figure.
-stat_figure() {
-  python3 - "$MADDR" "$1" <<'EOF'
-import socket, sys
-host, port = sys.argv[1].rsplit(":", 1)
-s = socket.create_connection((host, int(port)), timeout=10)
-s.sendall(b"stats\n")
-data = b""
-while not data.endswith(b"\n\n"):
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    data += chunk
-for line in data.decode().splitlines():
-    if line.startswith(sys.argv[2] + " "):
-        print(line.split()[1])
-EOF
-}
+stat_figure() { "$METRICSCTL" --addr "$MADDR" stats --raw | awk -v name="$1" '$1 == name { print $2 }'; }
 # section N: whether section N runs.
 section() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 ratio() { echo "scale=2; $1 / $2" | bc; }

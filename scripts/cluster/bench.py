@@ -24,7 +24,9 @@
 """
 import http.client
 import json
+import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -32,18 +34,13 @@ import urllib.parse
 
 
 def points(addrs):
+    """The points the servers at addrs (course ports) hold together, as
+    lib.sh's stat_points counts them (through metricsctl)."""
     total = 0
     for addr in addrs:
-        host, port = addr.rsplit(':', 1)
-        with socket.create_connection((host, int(port)), timeout=10) as s:
-            s.sendall(b'stats\n')
-            data = b''
-            while not data.endswith(b'\n\n'):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        for line in data.decode().splitlines():
+        out = subprocess.run([os.environ['METRICSCTL'], '--addr', addr, 'stats', '--raw'],
+                             check=True, capture_output=True, text=True).stdout
+        for line in out.splitlines():
             name, _, value = line.partition(' ')
             if name == 'points':
                 total += int(value)

@@ -21,10 +21,7 @@ KEYS=${KEYS:-10000}
 install_deb carbon-c-relay carbon-c-relay
 need_graphite_web
 start_deadline
-if [ -z "${METRICSD:-}" ]; then
-  (cd "$ROOT" && cargo build --release -q --bin metricsd) || die "cargo build failed"
-fi
-export METRICSD=$(realpath "${METRICSD:-$ROOT/target/release/metricsd}")
+need_metricsd
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/metricsd-cluster-bench.XXXXXX")
 SINGLE=
 cleanup() {

@@ -26,10 +26,7 @@ INSTALLED=$SECONDS
 export CLUSTER_SECONDS=${CHECK_SECONDS:-120}
 start_deadline
 
-if [ -z "${METRICSD:-}" ]; then
-  (cd "$ROOT" && cargo build --release -q --bin metricsd) || die "cargo build failed"
-fi
-export METRICSD=$(realpath "${METRICSD:-$ROOT/target/release/metricsd}")
+need_metricsd
 CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/metricsd-cluster-check.XXXXXX")
 SENDER=
 cleanup() {

@@ -57,6 +57,32 @@ need_graphite_web() {
   say "install graphite-web (apt-get): $((SECONDS - start)) s"
 }
 
+# need_metricsd: METRICSD (exported, an absolute path) is the metricsd to
+# run, a release build unless METRICSD names one; METRICSCTL the
+# metricsctl beside it, or this tree's release one.
+need_metricsd() {
+  if [ -z "${METRICSD:-}" ]; then
+    (cd "$ROOT" && cargo build --release -q --bin metricsd --bin metricsctl) || die "cargo build failed"
+  fi
+  METRICSD=$(realpath "${METRICSD:-$ROOT/target/release/metricsd}")
+  METRICSCTL=$(dirname "$METRICSD")/metricsctl
+  if [ ! -x "$METRICSCTL" ]; then
+    (cd "$ROOT" && cargo build --release -q --bin metricsctl) || die "cargo build failed"
+    METRICSCTL=$ROOT/target/release/metricsctl
+  fi
+  export METRICSD METRICSCTL
+}
+
+# stat_points ADDR...: the points the servers at ADDR (course ports) hold
+# together, from their `stats`.
+stat_points() {
+  local addr total=0
+  for addr in "$@"; do
+    total=$((total + $("$METRICSCTL" --addr "$addr" stats --raw | awk '$1 == "points" { print $2 }')))
+  done
+  echo "$total"
+}
+
 # free_port: a port free on 127.0.0.1 now. Ports are chosen once, so that
 # a node restarted by check.sh comes back where the relay and graphite-web
 # look for it.
@@ -126,24 +152,7 @@ start_node() {
 stop_node() { stop_pids "$CLUSTER_DIR/node$1/pid"; }
 
 # node_points I: the points node I holds (its stats' `points`).
-node_points() {
-  "$PY" - "$(node_var "$1" COURSE)" <<'PYEOF'
-import socket, sys
-host, port = sys.argv[1].rsplit(":", 1)
-with socket.create_connection((host, int(port)), timeout=5) as s:
-    s.sendall(b"stats\n")
-    data = b""
-    while not data.endswith(b"\n\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-for line in data.decode().splitlines():
-    name, _, value = line.partition(" ")
-    if name == "points":
-        print(value)
-PYEOF
-}
+node_points() { stat_points "$(node_var "$1" COURSE)"; }
 # cluster_points: the points all nodes hold together (replicas counted).
 cluster_points() {
   local i total=0

@@ -26,10 +26,7 @@ install_deb carbon-c-relay carbon-c-relay
 need_graphite_web
 start_deadline
 
-if [ -z "${METRICSD:-}" ]; then
-  (cd "$ROOT" && cargo build --release -q --bin metricsd) || die "cargo build failed"
-fi
-METRICSD=$(realpath "${METRICSD:-$ROOT/target/release/metricsd}")
+need_metricsd
 
 CLUSTER_DIR=${CLUSTER_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/metricsd-cluster.XXXXXX")}
 mkdir -p "$CLUSTER_DIR"/{relay,graphite/storage,graphite/log}
