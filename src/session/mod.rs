@@ -147,6 +147,17 @@ impl Session {
         dispatch!(self, s => s.output())
     }
 
+    /// The heap bytes an unfinished answer holds to write the rest (an HTTP
+    /// `/render`'s series), besides its output: they count against
+    /// `--max-output-memory` with the unsent output. Only HTTP answers
+    /// hold any; a course `get` reads the store as it goes.
+    pub fn held_answer_bytes(&self) -> usize {
+        match self {
+            Session::Http(s) => s.held_answer_bytes(),
+            Session::Course(_) | Session::Graphite(_) => 0,
+        }
+    }
+
     pub fn output_mut(&mut self) -> &mut Output {
         dispatch!(self, s => s.output_mut())
     }
