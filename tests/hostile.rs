@@ -557,3 +557,86 @@ sys.exit(0 if got == want else 1)
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The HTTP API's address, from the server's log.
+fn http_addr(server: &TestServer) -> std::net::SocketAddr {
+    wait_for("the HTTP address in the log", || {
+        (server.log().lines())
+            .find_map(|l| l.strip_prefix("HTTP API and page on http://"))
+            .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+    })
+}
+
+#[test]
+fn non_readers_of_big_renders_hold_no_more_than_the_output_memory_and_others_are_served() {
+    const LIMIT: u64 = MIB as u64;
+    const HOGS: usize = 20;
+    // What every connection may always hold (64 KiB) plus the slice of a
+    // turn an answer may pass it by (256 KiB and one datapoint).
+    const PER_CONNECTION: u64 = 64 * 1024 + 256 * 1024 + 100;
+    // One answer's series, admitted while there was room: 1.9 million
+    // slots of 16 bytes.
+    const ONE_ANSWER: u64 = 1_900_000 * 16 + 4096;
+    let server = TestServer::start(&["--http-listen", "127.0.0.1:0", "--max-output-memory", "1MiB"]);
+    let http = http_addr(&server);
+    let mut setup = server.connect();
+    // Two points 1 s apart: a step of 1 s, so a render over 1.9 million
+    // seconds is 1.9 million slots (30 MB held, 32 MB of JSON), far more
+    // than the kernel's socket buffers take.
+    assert_eq!(exchange(&mut setup, b"put big 1 0\nput big 2 1\n", 2), OK.repeat(2));
+    let before = server.rss_kib();
+    let render = b"GET /render?target=big&from=0&until=1900000&format=json HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut hogs: Vec<TcpStream> = (0..HOGS).map(|_| TcpStream::connect(http).unwrap()).collect();
+    for hog in &mut hogs {
+        hog.write_all(render).unwrap();
+    }
+    // One render is evaluated and holds its series; every other waits,
+    // read but not evaluated.
+    wait_until("the other hogs to wait for output memory", || {
+        figure(&mut setup, "output.memory_waits") >= HOGS as u64 - 1
+    });
+    let connections = HOGS as u64 + 2;
+    let bound = LIMIT + ONE_ANSWER + connections * PER_CONNECTION;
+    for _ in 0..20 {
+        let pending = figure(&mut setup, "output.pending_bytes");
+        assert!(pending <= bound, "{pending} bytes unsent or held, bound {bound}");
+        assert!(pending > LIMIT, "{pending} bytes: the answer's series are not counted");
+    }
+    // RSS: the bound, the evaluation of the one answer (its fetch and its
+    // series, 30 MB each at most) and slack for the allocator; without the
+    // bound, 20 hogs held 600 MB.
+    let grown = server.rss_kib().saturating_sub(before);
+    assert!(
+        grown < (bound + ONE_ANSWER) / 1024 + 16 * 1024,
+        "server grew by {grown} KiB for {HOGS} clients that never read"
+    );
+    // Others are served: a course get, and HTTP answers that hold nothing.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut fresh = server.connect();
+    assert_eq!(exchange(&mut fresh, b"get big\n", 1), "ok\nbig 1.0 0\nbig 2.0 1\n\n");
+    let mut web = TcpStream::connect(http).unwrap();
+    web.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    web.write_all(b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    web.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("\r\n\r\n1.1.10"),
+        "{answer}"
+    );
+    assert!(Instant::now() < deadline, "others were held up");
+    // The hogs go: their memory is freed, and a render is answered again.
+    drop(hogs);
+    wait_until("the hogs' memory freed", || {
+        figure(&mut setup, "output.pending_bytes") == 0
+    });
+    let mut web = TcpStream::connect(http).unwrap();
+    web.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    web.write_all(b"GET /render?target=big&from=0&until=2&format=json HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    web.read_to_string(&mut answer).unwrap();
+    let body = r#"[{"target": "big", "tags": {"name": "big"}, "datapoints": [[2.0, 1], [null, 2]]}]"#;
+    assert!(answer.ends_with(&format!("\r\n\r\n{body}")), "{answer}");
+    server.assert_serves();
+}

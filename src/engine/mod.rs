@@ -354,7 +354,8 @@ impl Engine {
         self.gauges.connections = connections;
     }
 
-    /// A connection's answer bytes not yet taken by its socket went from
+    /// A connection's answer bytes not yet taken by its socket (and the
+    /// bytes its unfinished answer holds to write the rest) went from
     /// `before` to `after` (the gauge sums them over all connections).
     #[inline]
     pub fn output_changed(&mut self, before: usize, after: usize) {
@@ -369,11 +370,16 @@ impl Engine {
         self.gauges.max_output_memory = bytes;
     }
 
-    /// Answer bytes the connections together may still produce under
-    /// `--max-output-memory`.
+    /// Answer bytes the connections together may still produce (or hold
+    /// for an unfinished answer) under `--max-output-memory`. A limit of 0
+    /// counts as 1 here: a waiting `/render` starts once no connection has
+    /// anything unsent or held, rather than never.
     #[inline]
     pub fn output_room(&self) -> usize {
-        self.gauges.max_output_memory.saturating_sub(self.gauges.pending_output)
+        self.gauges
+            .max_output_memory
+            .max(1)
+            .saturating_sub(self.gauges.pending_output)
     }
 
     /// Puts and deletes waiting for the turn's commit: grows by one with

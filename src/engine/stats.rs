@@ -129,7 +129,8 @@ impl Counters {
 pub struct Gauges {
     pub started: Instant,
     pub connections: usize,
-    /// Answer bytes accepted but not yet taken by the sockets, all
+    /// Answer bytes accepted but not yet taken by the sockets, and the
+    /// bytes unfinished HTTP answers hold to write the rest, all
     /// connections together.
     pub pending_output: usize,
     /// `--max-output-memory`: the bound on `pending_output`, apart from the

@@ -76,8 +76,179 @@ pub fn find_pickle(nodes: &[Node]) -> Result<Vec<u8>, String> {
 /// reader ignores. graphite-web files each series under its
 /// `pathExpression`, so that must be the target exactly as the request
 /// sent it (the caller sees to that); `maxDataPoints` does not apply.
-pub fn render_pickle(series: &[Series]) -> Result<Vec<u8>, String> {
-    encode(&List(series))
+///
+/// Written a slice at a time, as the JSON answer is: graphite-web asks a
+/// node for every point (100 series of a day at 1 s are 8 MB of pickle).
+/// The bytes are serde-pickle's protocol 2 encoding of that list, byte for
+/// byte (the tests compare them): no memo, lists and dicts as `EMPTY_LIST`
+/// or `EMPTY_DICT`, then `MARK`, the items and `APPENDS` or `SETITEMS`
+/// (none of these for an empty one), a batch closed and another opened
+/// every 1,000 items as Python's pickle does; strings `BINUNICODE`, ints
+/// `BININT` (or `LONG1` of 8 bytes past 32 bits), floats `BINFLOAT`.
+#[derive(Debug)]
+pub struct PickleAnswer {
+    series: Vec<Series>,
+    at: PickleAt,
+    /// The heap bytes `series` holds, as the JSON answer keeps it.
+    held: usize,
+}
+
+/// Where a [`PickleAnswer`] goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PickleAt {
+    /// Nothing written yet.
+    Start,
+    /// Before series `index`'s dict (or the list's end after the last).
+    Series(usize),
+    /// In series `series`'s values, before value `point`.
+    Values {
+        series: usize,
+        point: usize,
+    },
+    Done,
+}
+
+/// Python's pickle (and serde-pickle) closes an `APPENDS` or `SETITEMS`
+/// batch every 1,000 items.
+const BATCH: usize = 1000;
+
+impl PickleAnswer {
+    pub fn new(series: Vec<Series>) -> PickleAnswer {
+        PickleAnswer {
+            held: super::render::held_bytes(&series),
+            series,
+            at: PickleAt::Start,
+        }
+    }
+
+    /// The heap bytes the answer still holds: its series, less the values
+    /// already written.
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    /// Appends the next part of the pickle to `out`: about `room` bytes,
+    /// more by at most one series' dict around its values (its name, path
+    /// expression and fixed fields), fewer only at the end. Returns whether
+    /// the pickle is complete.
+    pub fn write(&mut self, out: &mut Vec<u8>, room: usize) -> bool {
+        let limit = out.len().saturating_add(room);
+        loop {
+            if out.len() >= limit && self.at != PickleAt::Done {
+                return false;
+            }
+            match self.at {
+                PickleAt::Start => {
+                    // PROTO 2, EMPTY_LIST, and MARK unless it stays empty.
+                    out.extend_from_slice(b"\x80\x02]");
+                    match self.series.is_empty() {
+                        true => {
+                            out.push(b'.');
+                            self.at = PickleAt::Done;
+                        }
+                        false => {
+                            out.push(b'(');
+                            self.at = PickleAt::Series(0);
+                        }
+                    }
+                }
+                PickleAt::Series(index) => {
+                    let Some(s) = self.series.get(index) else {
+                        // APPENDS, STOP.
+                        out.extend_from_slice(b"e.");
+                        self.series = Vec::new();
+                        self.held = 0;
+                        self.at = PickleAt::Done;
+                        continue;
+                    };
+                    // EMPTY_DICT, MARK, then the entries up to the values.
+                    out.extend_from_slice(b"}(");
+                    push_str(out, "name");
+                    push_str(out, &s.name);
+                    for (key, value) in [("start", s.start), ("end", s.end), ("step", s.step)] {
+                        push_str(out, key);
+                        push_int(out, value);
+                    }
+                    push_str(out, "values");
+                    out.push(b']');
+                    if !s.values.is_empty() {
+                        out.push(b'(');
+                    }
+                    self.at = PickleAt::Values {
+                        series: index,
+                        point: 0,
+                    };
+                }
+                PickleAt::Values { series, point } => {
+                    let s = &mut self.series[series];
+                    let mut next = point;
+                    for value in &s.values[point..] {
+                        if out.len() >= limit {
+                            self.at = PickleAt::Values { series, point: next };
+                            return false;
+                        }
+                        match value {
+                            Some(v) => push_float(out, *v),
+                            None => out.push(b'N'),
+                        }
+                        next += 1;
+                        if next % BATCH == 0 {
+                            out.extend_from_slice(b"e(");
+                        }
+                    }
+                    if !s.values.is_empty() {
+                        out.push(b'e');
+                    }
+                    push_str(out, "pathExpression");
+                    push_str(out, &s.path_expression);
+                    push_str(out, "valuesPerPoint");
+                    push_int(out, 1);
+                    push_str(out, "consolidationFunc");
+                    push_str(out, "average");
+                    push_str(out, "xFilesFactor");
+                    push_float(out, 0.0);
+                    // SETITEMS: nine entries, one batch.
+                    out.push(b'u');
+                    if (series + 1) % BATCH == 0 {
+                        out.extend_from_slice(b"e(");
+                    }
+                    // Written: its values are not needed any more.
+                    self.held -= s.values_bytes();
+                    s.values = Vec::new();
+                    self.at = PickleAt::Series(series + 1);
+                }
+                PickleAt::Done => return true,
+            }
+        }
+    }
+}
+
+/// BINUNICODE: the UTF-8 bytes after their length, 4 bytes little-endian
+/// (a name is far below 4 GiB: a request is at most 1 MiB).
+fn push_str(out: &mut Vec<u8>, text: &str) {
+    out.push(b'X');
+    out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// BININT for what fits 32 bits signed, else LONG1 of 8 bytes.
+fn push_int(out: &mut Vec<u8>, value: i64) {
+    match i32::try_from(value) {
+        Ok(small) => {
+            out.push(b'J');
+            out.extend_from_slice(&small.to_le_bytes());
+        }
+        Err(_) => {
+            out.extend_from_slice(b"\x8a\x08");
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+}
+
+/// BINFLOAT: the 8 bytes big-endian.
+fn push_float(out: &mut Vec<u8>, value: f64) {
+    out.push(b'G');
+    out.extend_from_slice(&value.to_be_bytes());
 }
 
 fn encode(value: &impl Serialize) -> Result<Vec<u8>, String> {
@@ -124,6 +295,9 @@ impl Serialize for Dict<'_, Node> {
     }
 }
 
+/// serde-pickle's encoding of a series, which [`PickleAnswer`] writes by
+/// hand: the tests compare the two.
+#[cfg(test)]
 impl Serialize for Dict<'_, Series> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let series = self.0;
@@ -146,6 +320,18 @@ mod tests {
     use super::*;
     use serde_pickle::{DeOptions, HashableValue as H, Value as V};
     use std::collections::BTreeMap;
+
+    /// The whole answer, in one slice.
+    fn render_pickle(series: &[Series]) -> Vec<u8> {
+        let mut out = Vec::new();
+        assert!(PickleAnswer::new(series.to_vec()).write(&mut out, usize::MAX));
+        out
+    }
+
+    /// serde-pickle's bytes for the same list.
+    fn serde_pickle_of(series: &[Series]) -> Vec<u8> {
+        encode(&List(series)).expect("a Vec takes any pickle")
+    }
 
     fn decode(bytes: &[u8]) -> V {
         serde_pickle::value_from_slice(bytes, DeOptions::new()).expect("a pickle")
@@ -226,7 +412,7 @@ mod tests {
             vec![Some(1.5), None, Some(-2.0)],
         );
         series.path_expression = "servers.*.cpu".into();
-        let bytes = render_pickle(&[series]).unwrap();
+        let bytes = render_pickle(&[series]);
         assert_eq!(
             decode(&bytes),
             V::List(vec![dict(vec![
@@ -245,19 +431,95 @@ mod tests {
 
     #[test]
     fn empty_answers_are_empty_lists() {
-        assert_eq!(render_pickle(&[]).unwrap(), b"\x80\x02].");
+        assert_eq!(render_pickle(&[]), b"\x80\x02].");
+        assert_eq!(serde_pickle_of(&[]), b"\x80\x02].");
         assert_eq!(find_pickle(&[]).unwrap(), b"\x80\x02].");
     }
 
     #[test]
     fn large_timestamps_and_non_ascii_names_survive() {
         let series = Series::fetched("é.ü", "é.*", 1 << 40, 1, vec![Some(f64::INFINITY)]);
-        let V::List(items) = decode(&render_pickle(&[series]).unwrap()) else {
+        let V::List(items) = decode(&render_pickle(&[series])) else {
             panic!("not a list")
         };
         let V::Dict(d) = &items[0] else { panic!("not a dict") };
         assert_eq!(d[&H::String("name".into())], V::String("é.ü".into()));
         assert_eq!(d[&H::String("start".into())], V::I64(1 << 40));
         assert_eq!(d[&H::String("values".into())], V::List(vec![V::F64(f64::INFINITY)]));
+    }
+
+    /// Series that reach every branch of the encoding: values past one and
+    /// two batches of 1,000, an empty series, missing and special values,
+    /// timestamps past 32 bits, non-ASCII names; and, with `many`, more
+    /// than 1,000 series.
+    fn awkward(many: usize) -> Vec<Series> {
+        let values = (0..2_345)
+            .map(|i| match i % 7 {
+                0 => None,
+                1 => Some(f64::NAN),
+                2 => Some(-0.0),
+                3 => Some(f64::NEG_INFINITY),
+                _ => Some(i as f64 * 1.25),
+            })
+            .collect();
+        let mut series = vec![
+            Series::fetched("a.b", "a.*", 600, 60, values),
+            Series::fetched("é.ü", "{é,x}.ü", 1 << 40, 1, vec![]),
+            Series::fetched("c", "c", -(1 << 35), 10, vec![Some(1.0); 1_000]),
+        ];
+        for i in 0..many {
+            series.push(Series::fetched(
+                &format!("k{i}"),
+                "k*",
+                i as i64,
+                1,
+                vec![Some(i as f64)],
+            ));
+        }
+        series
+    }
+
+    #[test]
+    fn the_whole_answer_is_serde_pickles_encoding_byte_for_byte() {
+        for many in [0, 996, 997, 998, 1_500, 2_997] {
+            let series = awkward(many);
+            let want = serde_pickle_of(&series);
+            assert!(render_pickle(&series) == want, "{many} more series");
+        }
+    }
+
+    #[test]
+    fn the_answer_in_slices_is_the_whole_answer_at_every_slice_size() {
+        let series = awkward(1_100);
+        let whole = serde_pickle_of(&series);
+        let rooms = (1..=600).chain([1_000, 4_096, 9_999, 20_000, 65_536, whole.len() - 1, whole.len()]);
+        for room in rooms {
+            let mut answer = PickleAnswer::new(series.clone());
+            assert!(answer.held_bytes() >= 3_345 * 16);
+            let mut out = Vec::new();
+            let mut slices = 0;
+            loop {
+                let before = out.len();
+                let done = answer.write(&mut out, room);
+                // A slice passes its room by at most one series' dict
+                // around its values.
+                assert!(
+                    out.len() - before < room + 200,
+                    "room {room}: a slice of {}",
+                    out.len() - before
+                );
+                slices += 1;
+                assert!(slices <= whole.len() + 1, "room {room}: the answer never ended");
+                if done {
+                    break;
+                }
+            }
+            assert!(
+                out == whole,
+                "room {room}: differs at byte {:?}",
+                out.iter().zip(&whole).position(|(a, b)| a != b)
+            );
+            assert_eq!(answer.held_bytes(), 0, "room {room}: held after the end");
+        }
     }
 }

@@ -43,6 +43,9 @@ pub struct JsonAnswer {
     at: JsonAt,
     /// Series written so far (each but the first starts with `, `).
     written: usize,
+    /// The heap bytes `series` holds ([`Series::held_bytes`]), kept as
+    /// values are freed rather than summed again on every call.
+    held: usize,
 }
 
 /// Where a [`JsonAnswer`] goes on.
@@ -69,11 +72,18 @@ impl JsonAnswer {
             consolidate_to_max_data_points(&mut series, max);
         }
         JsonAnswer {
+            held: held_bytes(&series),
             series,
             no_null_points: options.no_null_points,
             at: JsonAt::Start,
             written: 0,
         }
+    }
+
+    /// The heap bytes the answer still holds: its series, less the values
+    /// already written.
+    pub fn held_bytes(&self) -> usize {
+        self.held
     }
 
     /// Appends the next part of the answer to `out`: about `room` bytes,
@@ -94,6 +104,7 @@ impl JsonAnswer {
                     let Some(s) = self.series.get(index) else {
                         out.push(b']');
                         self.series = Vec::new();
+                        self.held = 0;
                         self.at = JsonAt::Done;
                         continue;
                     };
@@ -147,6 +158,7 @@ impl JsonAnswer {
                     }
                     out.extend_from_slice(b"]}");
                     // Written: its values are not needed any more.
+                    self.held -= s.values_bytes();
                     s.values = Vec::new();
                     self.at = JsonAt::Series(series + 1);
                 }
@@ -154,6 +166,12 @@ impl JsonAnswer {
             }
         }
     }
+}
+
+/// The heap bytes of `series` and of the vector that holds them.
+pub fn held_bytes(series: &[Series]) -> usize {
+    let slots = std::mem::size_of_val(series);
+    slots + series.iter().map(Series::held_bytes).sum::<usize>()
 }
 
 /// A datapoint `noNullPoints` keeps: present and not NaN.
@@ -306,11 +324,22 @@ pub fn render_csv(series: &[Series]) -> String {
 pub struct CsvAnswer {
     series: Vec<Series>,
     at: (usize, usize),
+    /// As [`JsonAnswer`]'s.
+    held: usize,
 }
 
 impl CsvAnswer {
     pub fn new(series: Vec<Series>) -> CsvAnswer {
-        CsvAnswer { series, at: (0, 0) }
+        CsvAnswer {
+            held: held_bytes(&series),
+            series,
+            at: (0, 0),
+        }
+    }
+
+    /// The heap bytes the answer still holds, as [`JsonAnswer::held_bytes`].
+    pub fn held_bytes(&self) -> usize {
+        self.held
     }
 
     /// Appends the next rows to `out`: about `room` bytes, more by at most
@@ -335,9 +364,12 @@ impl CsvAnswer {
                 self.at.1 += 1;
             }
             // Written: its values are not needed any more.
+            self.held -= s.values_bytes();
             s.values = Vec::new();
             self.at = (self.at.0 + 1, 0);
         }
+        self.series = Vec::new();
+        self.held = 0;
         true
     }
 }

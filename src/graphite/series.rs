@@ -96,6 +96,29 @@ impl Series {
         }
     }
 
+    /// The heap bytes the series holds: its values (16 bytes a slot, what
+    /// an `Option<f64>` takes), name, path expression and tags. An answer
+    /// being written counts them against the output memory all connections
+    /// share (`--max-output-memory`).
+    pub fn held_bytes(&self) -> usize {
+        let tags: usize = (self.tags.0.iter())
+            .map(|(tag, value)| {
+                let text = match value {
+                    TagValue::Str(text) => text.capacity(),
+                    TagValue::Int(_) | TagValue::Float(_) => 0,
+                };
+                std::mem::size_of::<(String, TagValue)>() + tag.capacity() + text
+            })
+            .sum();
+        self.values_bytes() + self.name.capacity() + self.path_expression.capacity() + tags
+    }
+
+    /// The heap bytes of the values alone: what is freed once they are
+    /// written.
+    pub fn values_bytes(&self) -> usize {
+        self.values.capacity() * std::mem::size_of::<Option<f64>>()
+    }
+
     /// Renames the series; as graphite's functions do, the path expression
     /// becomes the new name too.
     pub fn rename(&mut self, name: String) {
@@ -144,6 +167,9 @@ impl Series {
             self.values[group] = average(&self.values[from..to]);
         }
         self.values.truncate(groups);
+        // The slots consolidated away are freed: an answer holds the
+        // consolidated values alone until it is written.
+        self.values.shrink_to_fit();
         self.step *= per_point as i64;
     }
 }

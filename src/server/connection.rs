@@ -100,9 +100,12 @@ impl Connection {
         }
     }
 
-    /// Output accepted from requests but not yet taken by the socket.
+    /// Output accepted from requests but not yet taken by the socket, and
+    /// the bytes an unfinished answer holds to write the rest: what the
+    /// connection adds to the total `--max-output-memory` bounds. (Each
+    /// changes only in the calls after which the loop reads it again.)
     pub fn pending_output(&self) -> usize {
-        self.session.output().pending()
+        self.session.output().pending() + self.session.held_answer_bytes()
     }
 
     /// The interest this state needs: WRITABLE only while output that may be

@@ -41,6 +41,20 @@ impl Budget {
         self.room(pending, limits) == 0 && self.own_room(pending, limits) > 0
     }
 
+    /// Whether all connections' output and held answers were under
+    /// `--max-output-memory` when this call began, less what it added: an
+    /// answer that holds memory until it is read (an HTTP `/render`) starts
+    /// only then.
+    pub fn has_shared_room(&self) -> bool {
+        self.shared_left > 0
+    }
+
+    /// Records `n` bytes an unfinished answer holds to write the rest: they
+    /// count against the shared room but not against this call's slice.
+    pub fn held(&mut self, n: usize) {
+        self.shared_left = self.shared_left.saturating_sub(n);
+    }
+
     /// Records `n` answer bytes produced in this call.
     pub fn produced(&mut self, n: usize) {
         self.slice_left = self.slice_left.saturating_sub(n);

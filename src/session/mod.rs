@@ -140,7 +140,9 @@ impl Session {
         match self {
             // Never: it has no output to wait for.
             Session::Graphite(_) => false,
-            _ => self.state().waits_for_shared_room(limits),
+            // Also when its next request waits to hold an answer.
+            Session::Http(s) => s.waits_for_shared_room(limits),
+            Session::Course(s) => s.state.waits_for_shared_room(limits),
         }
     }
 
@@ -163,6 +165,17 @@ impl Session {
 
     pub fn output(&self) -> &Output {
         &self.state().output
+    }
+
+    /// The heap bytes an unfinished answer holds to write the rest (an HTTP
+    /// `/render`'s series), besides its output: they count against
+    /// `--max-output-memory` with the unsent output. Only HTTP answers
+    /// hold any; a course `get` reads the store as it goes.
+    pub fn held_answer_bytes(&self) -> usize {
+        match self {
+            Session::Http(s) => s.held_answer_bytes(),
+            Session::Course(_) | Session::Graphite(_) => 0,
+        }
     }
 
     pub fn output_mut(&mut self) -> &mut Output {

@@ -57,14 +57,24 @@ enum Allows {
 #[derive(Debug)]
 pub enum Answer {
     Whole(Reply),
-    /// `200 OK` with a body written a slice at a time (`/render`'s JSON
-    /// and CSV).
+    /// `200 OK` with a body written a slice at a time (`/render`'s JSON,
+    /// CSV and pickle).
     Sliced(Sliced),
 }
 
 /// The route of `request`'s path, as `stats` counts it.
 pub fn route_of(request: &Request<'_>) -> HttpRoute {
     allows(trimmed(request.path)).map_or(HttpRoute::None, |(_, route)| route)
+}
+
+/// Whether `request`'s answer may hold much memory until it is read: it
+/// evaluates series (`/render`) or lists keys (`/metrics/*`), up to the
+/// fetch bound or [`MAX_ANSWER_BYTES`]. Every other answer is a few KB.
+pub fn holds_memory(request: &Request<'_>) -> bool {
+    matches!(
+        route_of(request),
+        HttpRoute::Render | HttpRoute::Find | HttpRoute::Expand
+    )
 }
 
 /// graphite-web's URL patterns take an optional trailing slash.
@@ -146,7 +156,7 @@ fn allows(path: &str) -> Option<(Allows, HttpRoute)> {
 fn route(path: &str, fields: &Fields, engine: &Engine, now: i64) -> Result<Answer, String> {
     match path {
         // graphite-web's cluster requests (`format=pickle`): cluster.rs.
-        "/render" if cluster::wants(fields) => return Ok(Answer::Whole(cluster::render(fields, engine, now)?)),
+        "/render" if cluster::wants(fields) => return Ok(Answer::Sliced(cluster::render(fields, engine, now)?)),
         "/metrics/find" | "/metrics" if cluster::wants(fields) => {
             return Ok(Answer::Whole(cluster::find(fields, engine, now)?))
         }

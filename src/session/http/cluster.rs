@@ -12,12 +12,12 @@
 
 use super::fetch::Fetcher;
 use super::form::Fields;
-use super::reply::Reply;
+use super::reply::{Reply, Sliced};
 use crate::engine::Engine;
 use crate::graphite::expr::{self, Expr};
 use crate::graphite::functions::evaluate;
 use crate::graphite::path::PathPattern;
-use crate::graphite::pickle::{find_pickle, render_pickle, Node, CONTENT_TYPE};
+use crate::graphite::pickle::{find_pickle, Node, PickleAnswer, CONTENT_TYPE};
 use crate::graphite::time::parse_time;
 
 /// The request asks for a cluster answer.
@@ -28,7 +28,8 @@ pub fn wants(fields: &Fields) -> bool {
 /// `/render?format=pickle`: every `target`'s series between `from` (default
 /// `-1d`) and `until` (default `now`); `now` (epoch seconds, graphite-web
 /// sends its own clock's) is the moment relative times count from.
-pub fn render(fields: &Fields, engine: &Engine, now: i64) -> Result<Reply, String> {
+/// The pickle is written a slice at a time, as `/render`'s JSON is.
+pub fn render(fields: &Fields, engine: &Engine, now: i64) -> Result<Sliced, String> {
     let now = match fields.get("now").filter(|n| !n.is_empty()) {
         Some(text) => text.trim().parse().map_err(|_| format!("invalid now {text:?}"))?,
         None => now,
@@ -55,7 +56,10 @@ pub fn render(fields: &Fields, engine: &Engine, now: i64) -> Result<Reply, Strin
         }
         series.extend(found);
     }
-    Ok(Reply::ok(CONTENT_TYPE, render_pickle(&series)?))
+    Ok(Sliced {
+        content_type: CONTENT_TYPE,
+        body: Box::new(PickleAnswer::new(series)),
+    })
 }
 
 /// `/metrics/find?format=pickle`: the nodes `query` names, each key with

@@ -21,6 +21,15 @@
 //! more is read. So a connection's unsent output passes its bound by at
 //! most one answer built whole, or one slice.
 //!
+//! A sliced answer also holds its evaluated series until they are written
+//! (up to the fetch bound, 32 MB), which the connection's 64 KiB of output
+//! always allowed does not cover: those bytes count with the output against
+//! `--max-output-memory` ([`HttpSession::held_answer_bytes`]), and a request
+//! that evaluates series or builds a big answer (`/render`,
+//! `/metrics/*`) is answered only while that shared memory has room;
+//! otherwise it waits as above, for other clients to read
+//! ([`Front::WaitsForSharedRoom`]).
+//!
 //! A request whose framing cannot be trusted (a malformed head, a head or
 //! body over its bound, a chunked body) is answered with its status and the
 //! connection closes after it, with the lingering close of a stopping
@@ -51,6 +60,18 @@ pub struct HttpSession {
     /// Whether the request at the front of the input, which waits for its
     /// body, was sent `100 Continue`.
     continued: Continued,
+    /// Why the whole request at the front of the input is not answered.
+    front: Front,
+}
+
+/// Why a whole request at the front of the input waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Front {
+    /// For nothing, or for the connection's own room.
+    Free,
+    /// Its answer holds memory until read, and all connections' output
+    /// and held answers have reached `--max-output-memory`.
+    WaitsForSharedRoom,
 }
 
 /// Whether the request waiting for its body was told to send it.
@@ -72,7 +93,19 @@ impl HttpSession {
             state: State::new(peer),
             answering: None,
             continued: Continued::No,
+            front: Front::Free,
         }
+    }
+
+    /// The heap bytes the answer under way holds to write the rest.
+    pub fn held_answer_bytes(&self) -> usize {
+        self.answering
+            .as_ref()
+            .map_or(0, |unfinished| unfinished.body.held_bytes())
+    }
+
+    pub fn waits_for_shared_room(&self, limits: &Limits) -> bool {
+        self.state.waits_for_shared_room(limits) || self.front == Front::WaitsForSharedRoom
     }
 
     pub fn begin(&mut self, engine: &mut Engine, limits: &Limits) {
@@ -105,6 +138,7 @@ impl HttpSession {
         let input = std::mem::take(&mut self.state.input);
         let mut pos = 0;
         let mut closing = false;
+        self.front = Front::Free;
         while pos < input.len() && self.state.room(limits) > 0 && self.answering.is_none() {
             let before = self.state.output.len();
             match head::next(&input[pos..]) {
@@ -130,6 +164,12 @@ impl HttpSession {
                     if !closing {
                         break;
                     }
+                }
+                Framed::Request(request, _) if api::holds_memory(&request) && !self.state.budget.has_shared_room() => {
+                    // Evaluated, it would hold memory nobody may be
+                    // reading: it waits for other clients to read theirs.
+                    self.front = Front::WaitsForSharedRoom;
+                    break;
                 }
                 Framed::Request(request, used) => {
                     self.state.active = true;
@@ -165,6 +205,7 @@ impl HttpSession {
                 }
             }
             self.state.budget.produced(self.state.output.len() - before);
+            self.state.budget.held(self.held_answer_bytes());
             if closing {
                 break;
             }
@@ -185,7 +226,8 @@ impl HttpSession {
 
     /// The phase once the input has been answered as far as it could be.
     fn after_answering(&mut self, limits: &Limits) {
-        let held = self.answering.is_some() || (!self.state.input.is_empty() && self.state.room(limits) == 0);
+        let waits = self.state.room(limits) == 0 || self.front == Front::WaitsForSharedRoom;
+        let held = self.answering.is_some() || (!self.state.input.is_empty() && waits);
         self.state.phase = match self.state.phase {
             Phase::Reading | Phase::Throttled if held => Phase::Throttled,
             Phase::Reading | Phase::Throttled => Phase::Reading,
@@ -272,6 +314,11 @@ impl SlicedBody for SliceReady {
     fn write_slice(&mut self, out: &mut Vec<u8>, _room: usize) -> bool {
         out.extend_from_slice(&self.0.take().unwrap_or_default());
         false
+    }
+
+    /// Written at once, in the call it is made for.
+    fn held_bytes(&self) -> usize {
+        0
     }
 }
 

@@ -162,17 +162,41 @@ pub trait SlicedBody: Send {
     /// pass `room` by a small, bounded amount); returns whether the body is
     /// complete.
     fn write_slice(&mut self, out: &mut Vec<u8>, room: usize) -> bool;
+
+    /// The heap bytes the body holds to write the rest (its series'
+    /// values, names and tags): counted with the unsent output against
+    /// `--max-output-memory`, so that answers nobody reads cannot hold
+    /// memory past it.
+    fn held_bytes(&self) -> usize;
 }
 
 impl SlicedBody for crate::graphite::render::JsonAnswer {
     fn write_slice(&mut self, out: &mut Vec<u8>, room: usize) -> bool {
         self.write(out, room)
     }
+
+    fn held_bytes(&self) -> usize {
+        self.held_bytes()
+    }
 }
 
 impl SlicedBody for crate::graphite::render::CsvAnswer {
     fn write_slice(&mut self, out: &mut Vec<u8>, room: usize) -> bool {
         self.write(out, room)
+    }
+
+    fn held_bytes(&self) -> usize {
+        self.held_bytes()
+    }
+}
+
+impl SlicedBody for crate::graphite::pickle::PickleAnswer {
+    fn write_slice(&mut self, out: &mut Vec<u8>, room: usize) -> bool {
+        self.write(out, room)
+    }
+
+    fn held_bytes(&self) -> usize {
+        self.held_bytes()
     }
 }
 
@@ -231,6 +255,10 @@ mod tests {
                 out.extend_from_slice(self.0.remove(0).as_bytes());
             }
             self.0.is_empty()
+        }
+
+        fn held_bytes(&self) -> usize {
+            0
         }
     }
 

@@ -584,3 +584,76 @@ fn a_large_csv_render_goes_out_in_chunks_too() {
     assert!(chunks.len() >= 3, "{} chunks", chunks.len());
     assert_eq!(after, "");
 }
+
+#[test]
+fn a_render_waits_while_the_shared_output_memory_is_full_and_goes_on_once_it_frees() {
+    let limits = Limits {
+        max_line_bytes: 1024,
+        max_pending_output: 16 * 1024,
+    };
+    let mut peer = big_peer(limits.clone());
+    // Other connections hold all the memory answers may take.
+    peer.engine.limit_output(1 << 20);
+    peer.engine.output_changed(0, 1 << 20);
+    peer.send(&[BIG, b"GET /version HTTP/1.1\r\n\r\n"].concat());
+    // Read, not evaluated: nothing written, nothing held, nothing read more.
+    assert_eq!(peer.session.output().pending(), 0);
+    assert_eq!(peer.session.held_answer_bytes(), 0);
+    assert_eq!(peer.session.phase(), Phase::Throttled);
+    assert!(peer.session.has_backlog());
+    assert!(peer.session.waits_for_shared_room(&limits));
+    assert!(!peer.session.wants_input(&limits));
+    // Woken while the memory is still full, it waits on.
+    peer.session.begin(&mut peer.engine, &limits);
+    peer.read_all();
+    assert_eq!(peer.received(), "");
+    assert!(peer.session.waits_for_shared_room(&limits));
+    // A connection that needs no evaluation is answered meanwhile.
+    let mut other = big_peer(limits.clone());
+    other.engine.limit_output(1 << 20);
+    other.engine.output_changed(0, 1 << 20);
+    other.send(b"GET /version HTTP/1.1\r\n\r\n");
+    other.read_all();
+    assert_eq!(other.received(), answer("200 OK", TEXT, "1.1.10", false));
+    // The others read theirs: the render is evaluated, and holds its
+    // series (6,000 values, 16 bytes each) until they are written.
+    peer.engine.output_changed(1 << 20, 0);
+    peer.session.begin(&mut peer.engine, &limits);
+    assert!(!peer.session.waits_for_shared_room(&limits));
+    assert!(peer.session.held_answer_bytes() >= 6_000 * 16);
+    peer.settle_down();
+    assert_eq!(peer.session.held_answer_bytes(), 0);
+    let received = peer.received();
+    let body = received.strip_prefix(&chunked_head(false)).expect("a chunked head");
+    let (chunks, after) = dechunk(body);
+    assert!(chunks.concat() == big_json());
+    assert_eq!(after, answer("200 OK", TEXT, "1.1.10", false));
+    assert_eq!(peer.session.phase(), Phase::Reading);
+}
+
+#[test]
+fn the_series_a_render_holds_count_against_the_shared_output_memory() {
+    let limits = Limits {
+        max_line_bytes: 1024,
+        max_pending_output: 16 * 1024,
+    };
+    let mut first = big_peer(limits.clone());
+    first.engine.limit_output(4096);
+    // An unread render holds its series: the next render on the same
+    // engine finds no shared room, and waits.
+    first.send(BIG);
+    let held = first.session.held_answer_bytes();
+    assert!(held >= 6_000 * 16, "{held} bytes held");
+    let pending = first.session.output().pending();
+    first.engine.output_changed(0, pending + held);
+    let mut second = Peer::speaking(Protocol::Http, limits.clone(), first.engine);
+    second.send(BIG);
+    assert_eq!(second.session.output().pending(), 0);
+    assert!(second.session.waits_for_shared_room(&limits));
+    // A limit of 0 counts as 1: with nothing held anywhere, it goes on.
+    second.engine.output_changed(pending + held, 0);
+    second.engine.limit_output(0);
+    second.session.begin(&mut second.engine, &limits);
+    assert!(second.session.output().pending() > 0);
+    assert!(!second.session.waits_for_shared_room(&limits));
+}
