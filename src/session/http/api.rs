@@ -129,7 +129,7 @@ pub fn answer(request: &Request<'_>, engine: &Engine, now: i64) -> Answer {
         Answer::Whole(reply) if reply.body.len() > MAX_ANSWER_BYTES => Answer::Whole(Reply::error(
             Status::BadRequest,
             &format!(
-                "the answer of {} bytes is over {MAX_ANSWER_BYTES}: ask for a shorter range, fewer series or maxDataPoints",
+                "the answer of {} bytes is over {MAX_ANSWER_BYTES}: ask for less (a narrower query or target, a shorter range, maxDataPoints)",
                 reply.body.len()
             ),
         )),
