@@ -215,17 +215,17 @@ fn read_dod(r: &mut BitReader<'_>) -> Result<i64, DecodeError> {
     Ok(sign_extend(r.get(bits).ok_or(DecodeError::Truncated)?, bits))
 }
 
-struct TimestampEncoder {
-    prev: i64,
-    delta: i64,
+pub(super) struct TimestampEncoder {
+    pub(super) prev: i64,
+    pub(super) delta: i64,
 }
 
 impl TimestampEncoder {
-    fn new(first: i64) -> Self {
+    pub(super) fn new(first: i64) -> Self {
         Self { prev: first, delta: 0 }
     }
 
-    fn put(&mut self, sink: &mut impl BitSink, t: i64) {
+    pub(super) fn put(&mut self, sink: &mut impl BitSink, t: i64) {
         let delta = t.wrapping_sub(self.prev);
         let dod = delta.wrapping_sub(self.delta);
         (self.prev, self.delta) = (t, delta);
@@ -495,20 +495,20 @@ impl ValueCoding {
 
 /// Gorilla's XOR coding between values: the previous bits and the window of
 /// meaningful bits (leading zeros, length) last written.
-struct XorState {
-    prev: u64,
-    window: Option<(u32, u32)>,
+pub(super) struct XorState {
+    pub(super) prev: u64,
+    pub(super) window: Option<(u32, u32)>,
 }
 
 impl XorState {
-    fn new(first: u64) -> Self {
+    pub(super) fn new(first: u64) -> Self {
         Self {
             prev: first,
             window: None,
         }
     }
 
-    fn put(&mut self, sink: &mut impl BitSink, bits: u64) {
+    pub(super) fn put(&mut self, sink: &mut impl BitSink, bits: u64) {
         let xor = bits ^ self.prev;
         self.prev = bits;
         if xor == 0 {
@@ -558,8 +558,8 @@ impl XorState {
 
 /// The scheme field: its width and values (decimal codings take
 /// `TAG_DECIMAL + order`).
-const TAG_BITS: u32 = 3;
-const TAG_XOR: u64 = 0;
+pub(super) const TAG_BITS: u32 = 3;
+pub(super) const TAG_XOR: u64 = 0;
 const TAG_CONSTANT: u64 = 1;
 const TAG_DECIMAL: u64 = 2;
 
@@ -657,12 +657,17 @@ pub struct Points<'a> {
 
 impl<'a> Points<'a> {
     fn new(chunk: &'a Chunk) -> Self {
+        Self::over(&chunk.bytes, chunk.min_ts, chunk.max_ts, chunk.count)
+    }
+
+    /// The points of a chunk's bits kept elsewhere (an open head's).
+    pub(super) fn over(bytes: &'a [u8], min_ts: i64, max_ts: i64, count: u16) -> Self {
         Points {
-            reader: BitReader::new(&chunk.bytes),
+            reader: BitReader::new(bytes),
             values: None,
-            max_ts: chunk.max_ts,
-            left: chunk.count,
-            ts: chunk.min_ts,
+            max_ts,
+            left: count,
+            ts: min_ts,
             delta: 0,
             error: None,
         }
