@@ -77,13 +77,6 @@ impl Block {
         }
     }
 
-    fn points(&self) -> BlockPoints<'_> {
-        match self {
-            Block::Sealed(c) => BlockPoints::Sealed(c.iter()),
-            Block::Thawed(points) => BlockPoints::Plain(points.iter()),
-        }
-    }
-
     /// The points, to change them.
     fn into_points(self) -> Vec<Point> {
         match self {
@@ -107,26 +100,6 @@ impl Block {
         let before = points.capacity() * std::mem::size_of::<Point>();
         *self = Block::Sealed(encode(points));
         self.heap_bytes() as isize - before as isize
-    }
-}
-
-/// The points of a block or a head, in order.
-enum BlockPoints<'a> {
-    Sealed(chunk::Points<'a>),
-    Plain(std::slice::Iter<'a, Point>),
-    Packed(head::Points<'a>),
-}
-
-impl Iterator for BlockPoints<'_> {
-    type Item = Point;
-
-    #[inline]
-    fn next(&mut self) -> Option<Point> {
-        match self {
-            BlockPoints::Sealed(points) => points.next(),
-            BlockPoints::Plain(points) => points.next().copied(),
-            BlockPoints::Packed(points) => points.next(),
-        }
     }
 }
 
@@ -176,10 +149,11 @@ impl Head {
         }
     }
 
-    fn points(&self) -> BlockPoints<'_> {
+    #[cfg(test)]
+    fn points(&self) -> Vec<Point> {
         match self {
-            Head::Packed(p) => BlockPoints::Packed(p.iter()),
-            Head::Plain(points) => BlockPoints::Plain(points.iter()),
+            Head::Packed(p) => p.to_vec(),
+            Head::Plain(points) => points.clone(),
         }
     }
 
@@ -207,6 +181,82 @@ impl Head {
             Head::Packed(p) => p.heap_bytes(),
             Head::Plain(points) => points.capacity() * std::mem::size_of::<Point>(),
         }
+    }
+}
+
+/// The points of a series from a timestamp on, in order: a sealed chunk is
+/// decoded whole into a buffer ([`Chunk::decode_into`], a tight loop per
+/// value coding) and handed out from there, plain points straight from
+/// where they are, so that the next point costs a bounds check (the buffer
+/// is allocated once, when the first sealed chunk is read).
+#[derive(Default)]
+struct SeriesPoints<'a> {
+    /// Decoded points, handed out from `pos`.
+    buf: Vec<Point>,
+    pos: usize,
+    /// Plain points being handed out (a thawed block, a plain head).
+    plain: &'a [Point],
+    /// A packed head being decoded (at most a chunk's worth of points, in
+    /// the head's own bits).
+    packed: Option<head::Points<'a>>,
+    /// What is left to read.
+    blocks: std::slice::Iter<'a, Block>,
+    head: Option<&'a Head>,
+    /// Points before this are skipped.
+    from: i64,
+}
+
+impl SeriesPoints<'_> {
+    /// The next point once the buffer is spent: from the plain points or
+    /// the packed head being read, or from the next block or the head.
+    fn next_slow(&mut self) -> Option<Point> {
+        loop {
+            if let Some((&point, rest)) = self.plain.split_first() {
+                self.plain = rest;
+                return Some(point);
+            }
+            if let Some(packed) = &mut self.packed {
+                match packed.next() {
+                    Some(point) if point.0 < self.from => continue,
+                    Some(point) => return Some(point),
+                    None => self.packed = None,
+                }
+            }
+            let from = self.from;
+            let after = |points: &[Point]| points.partition_point(|p| p.0 < from);
+            if let Some(block) = self.blocks.next() {
+                match block {
+                    Block::Sealed(chunk) => {
+                        self.buf.clear();
+                        chunk.decode_into(&mut self.buf).expect("a chunk the store encoded decodes");
+                        self.pos = after(&self.buf);
+                        if let Some(&point) = self.buf.get(self.pos) {
+                            self.pos += 1;
+                            return Some(point);
+                        }
+                    }
+                    Block::Thawed(points) => self.plain = &points[after(points)..],
+                }
+                continue;
+            }
+            match self.head.take()? {
+                Head::Plain(points) => self.plain = &points[after(points)..],
+                Head::Packed(p) => self.packed = Some(p.iter()),
+            }
+        }
+    }
+}
+
+impl Iterator for SeriesPoints<'_> {
+    type Item = Point;
+
+    #[inline]
+    fn next(&mut self) -> Option<Point> {
+        if let Some(&point) = self.buf.get(self.pos) {
+            self.pos += 1;
+            return Some(point);
+        }
+        self.next_slow()
     }
 }
 
@@ -471,7 +521,13 @@ impl Series {
     /// ascending: where an answer cut into slices goes on. Sealed chunks
     /// wholly at or before `after` are skipped by their bounds, undecoded.
     pub fn points_after(&self, after: Option<i64>) -> impl Iterator<Item = Point> + '_ {
-        self.points_from(move |t| after.is_some_and(|after| t <= after))
+        match after {
+            None => self.points_from(i64::MIN),
+            Some(after) => match after.checked_add(1) {
+                Some(from) => self.points_from(from),
+                None => SeriesPoints::default(),
+            },
+        }
     }
 
     /// The points with `from <= timestamp <= to`, ascending. Chunks wholly
@@ -479,20 +535,19 @@ impl Series {
     /// undecoded, and the walk stops at the first point past `to`, so a short
     /// window of a long series costs about its own points.
     pub fn range(&self, from: i64, to: i64) -> impl Iterator<Item = Point> + '_ {
-        self.points_from(move |t| t < from).take_while(move |&(t, _)| t <= to)
+        self.points_from(from).take_while(move |&(t, _)| t <= to)
     }
 
-    /// The points from the first whose timestamp is not `before`, which
-    /// holds for a prefix of the timestamps (a binary search finds its end
-    /// among the chunks).
-    fn points_from<'a>(&'a self, before: impl Fn(i64) -> bool + Copy + 'a) -> impl Iterator<Item = Point> + 'a {
-        let first = self.blocks.partition_point(|b| before(b.max_ts()));
-        let head = self.head.last_ts().filter(|&t| !before(t)).map(|_| self.head.points());
-        self.blocks[first..]
-            .iter()
-            .map(Block::points)
-            .chain(head)
-            .flat_map(move |points| points.filter(move |p| !before(p.0)))
+    /// The points from timestamp `from` on (a binary search finds the first
+    /// block that has any).
+    fn points_from(&self, from: i64) -> SeriesPoints<'_> {
+        let first = self.blocks.partition_point(|b| b.max_ts() < from);
+        SeriesPoints {
+            blocks: self.blocks[first..].iter(),
+            head: self.head.last_ts().is_some_and(|t| t >= from).then_some(&self.head),
+            from,
+            ..SeriesPoints::default()
+        }
     }
 
     /// Hands out the series after `after` (all of it for `None`) in
@@ -1697,6 +1752,109 @@ mod tests {
             assert_eq!(dump(&loaded), dump(&store), "seed {seed}");
             assert_eq!(loaded.point_count(), store.point_count());
         }
+    }
+
+    /// A store rebuilt from what a snapshot of `store` holds (its parts).
+    fn snapshot_round_trip(store: &Store) -> Store {
+        let mut loaded = Store::new();
+        store.walk_parts(None, |key, part| {
+            match part {
+                Part::Sealed(chunk) => {
+                    loaded.adopt_chunk(key, chunk.clone()).expect("a stored chunk");
+                }
+                Part::Points(points) => loaded.put_points(key, points.iter().copied()),
+            }
+            true
+        });
+        loaded
+    }
+
+    #[test]
+    fn the_packed_head_takes_late_and_duplicate_points_at_every_split() {
+        // k points in order, then a point out of order, a retry (same
+        // bits) or an overwrite (other bits) of a point, or one more in
+        // order, then in order again up to n: around the sealing bounds.
+        let value = |t: i64| (t % 17) as f64 / 4.0 + 0.1 * (t % 3) as f64;
+        let mut cases = 0;
+        for n in [1i64, 2, 3, 10, 239, 240, 241, 481] {
+            let splits: Vec<i64> = if n <= 10 {
+                (0..=n).collect()
+            } else {
+                vec![0, 1, 2, n / 2, 238, 239, 240, 241, n - 2, n - 1, n]
+            };
+            for k in splits.into_iter().filter(|&k| k <= n) {
+                for twist in 0..5 {
+                    let mut s = Series::default();
+                    let mut model = BTreeMap::new();
+                    let mut bytes = 0isize;
+                    let mut put = |s: &mut Series, model: &mut BTreeMap<i64, f64>, t: i64, v: f64| {
+                        let (replaced, grown) = s.insert_sized(t, v);
+                        assert_eq!(replaced.map(f64::to_bits), model.insert(t, v).map(f64::to_bits), "n {n} k {k} twist {twist} t {t}");
+                        bytes += grown;
+                        assert_eq!(bytes, s.allocated_bytes() as isize, "bytes kept as puts go");
+                    };
+                    for t in 0..k {
+                        put(&mut s, &mut model, 10 * t, value(t));
+                    }
+                    let last = 10 * (k - 1);
+                    let (packed, head_len) = (matches!(s.head, Head::Packed(_)), s.head.len());
+                    match twist {
+                        // Late: before the last point, between two points.
+                        0 => put(&mut s, &mut model, last - 5, -1.0),
+                        // Older than everything.
+                        1 => put(&mut s, &mut model, -1000, -2.0),
+                        // A retry of the last point: a packed head stays packed.
+                        2 if k > 0 => {
+                            put(&mut s, &mut model, last, value(k - 1));
+                            assert_eq!(matches!(s.head, Head::Packed(_)), packed);
+                        }
+                        // An overwrite of the last point with other bits.
+                        3 if k > 0 => put(&mut s, &mut model, last, -value(k - 1) - 1.0),
+                        _ => {}
+                    }
+                    if twist == 4 || k == 0 {
+                        // In order only: the head never turns plain.
+                        assert!(matches!(s.head, Head::Packed(_)));
+                        assert_eq!(head_len, k as usize % CHUNK_POINTS);
+                    }
+                    for t in k..n {
+                        put(&mut s, &mut model, 10 * t, value(t));
+                    }
+                    check_series(&s, &model, &mut XorShift::seeded(k as u64));
+                    let mut store = Store::new();
+                    store.restore_series("k", s);
+                    let loaded = snapshot_round_trip(&store);
+                    assert_eq!(dump(&loaded), dump(&store), "n {n} k {k} twist {twist}");
+                    cases += 1;
+                }
+            }
+        }
+        assert!(cases > 200);
+    }
+
+    #[test]
+    fn a_packed_head_is_sealed_at_the_chunk_size_and_a_plain_one_packs_again_after() {
+        let mut s = Series::default();
+        for t in 0..CHUNK_POINTS as i64 - 1 {
+            s.insert(t, 1.5);
+        }
+        assert!(matches!(&s.head, Head::Packed(p) if p.len() == CHUNK_POINTS - 1));
+        assert!(s.head.heap_bytes() < CHUNK_POINTS, "a few bits a point");
+        s.insert(5, 2.5);
+        assert!(matches!(&s.head, Head::Plain(p) if p.len() == CHUNK_POINTS - 1));
+        s.insert(CHUNK_POINTS as i64, 1.5);
+        assert_eq!((s.blocks.len(), s.head.len()), (1, 0));
+        s.insert(CHUNK_POINTS as i64 + 1, 1.5);
+        assert!(matches!(&s.head, Head::Packed(p) if p.len() == 1));
+        assert_eq!(s.head.heap_bytes(), 0, "one point takes no bits");
+        // A point older than the head's but after the blocks: plain again.
+        let mut model: BTreeMap<i64, f64> = (0..CHUNK_POINTS as i64 - 1).map(|t| (t, 1.5)).collect();
+        model.extend([(5, 2.5), (CHUNK_POINTS as i64, 1.5), (CHUNK_POINTS as i64 + 1, 1.5)]);
+        check_series(&s, &model, &mut XorShift::seeded(9));
+        assert!(s.remove(CHUNK_POINTS as i64 + 1));
+        assert!(!s.remove(CHUNK_POINTS as i64 + 1));
+        model.remove(&(CHUNK_POINTS as i64 + 1));
+        check_series(&s, &model, &mut XorShift::seeded(9));
     }
 
     #[test]

@@ -170,12 +170,72 @@ impl Chunk {
 
     /// Every point, or why the bits are not a chunk.
     pub fn decode(&self) -> Result<Vec<(i64, f64)>, DecodeError> {
-        let mut points = self.iter();
         let mut out = Vec::with_capacity(self.len());
-        while let Some(p) = points.next_point()? {
-            out.push(p);
-        }
+        self.decode_into(&mut out)?;
         Ok(out)
+    }
+
+    /// Appends every point to `out`, or says why the bits are not a chunk
+    /// (`out` then holds some points of it). What [`Chunk::iter`] yields,
+    /// several times faster: a loop per value coding, without a decoder's
+    /// state machine between points (reads decode whole chunks: a point
+    /// costs a few ns here, against the tens its formatting takes).
+    pub fn decode_into(&self, out: &mut Vec<(i64, f64)>) -> Result<(), DecodeError> {
+        let mut r = BitReader::new(&self.bytes);
+        let values = ValueDecoder::read_header(&mut r)?;
+        let count = usize::from(self.count);
+        out.reserve(count);
+        let start = out.len();
+        out.push((self.min_ts, values.first_value()));
+        let (mut ts, mut delta, max_ts) = (self.min_ts, 0i64, self.max_ts);
+        // The next timestamp, checked against the bounds as the iterator
+        // checks it.
+        let mut next_ts = |r: &mut BitReader<'_>| -> Result<i64, DecodeError> {
+            delta = delta.wrapping_add(read_dod(r)?);
+            let t = ts.wrapping_add(delta);
+            if t <= ts || t > max_ts {
+                return Err(DecodeError::Corrupt("timestamp out of order or bounds"));
+            }
+            ts = t;
+            Ok(t)
+        };
+        match values {
+            ValueDecoder::Constant(v) => {
+                for _ in 1..count {
+                    out.push((next_ts(&mut r)?, v));
+                }
+            }
+            ValueDecoder::Xor(mut xor) => {
+                for _ in 1..count {
+                    let t = next_ts(&mut r)?;
+                    out.push((t, f64::from_bits(xor.get(&mut r)?)));
+                }
+            }
+            ValueDecoder::Decimal { params, .. } => {
+                let (mut m, mut step) = (params.first, 0i64);
+                for _ in 1..count {
+                    let t = next_ts(&mut r)?;
+                    let z = get_rice(&mut r, params.rice).ok_or(DecodeError::Truncated)?;
+                    let residual = unzigzag(z).wrapping_shl(params.shift);
+                    m = match params.order {
+                        0 => params.first.wrapping_add(residual),
+                        1 => m.wrapping_add(residual),
+                        _ => {
+                            step = step.wrapping_add(residual);
+                            m.wrapping_add(step)
+                        }
+                    };
+                    out.push((t, unscale(m, params.scale)));
+                }
+            }
+        }
+        if out[out.len() - 1].0 != max_ts || out.len() - start != count {
+            return Err(DecodeError::Corrupt("last timestamp is not the chunk's last"));
+        }
+        if r.remaining() >= 8 {
+            return Err(DecodeError::Corrupt("bytes after the last point"));
+        }
+        Ok(())
     }
 }
 
@@ -747,7 +807,9 @@ mod tests {
         for (a, b) in points.iter().zip(&back) {
             assert_eq!((a.0, a.1.to_bits()), (b.0, b.1.to_bits()), "{a:?} came back as {b:?}");
         }
-        assert_eq!(chunk.iter().count(), points.len());
+        let iterated: Vec<(u64, u64)> = chunk.iter().map(|p| (p.0 as u64, p.1.to_bits())).collect();
+        let decoded: Vec<(u64, u64)> = back.iter().map(|p| (p.0 as u64, p.1.to_bits())).collect();
+        assert_eq!(iterated, decoded, "the iterator and decode_into agree");
         let again = Chunk::from_parts(chunk.min_ts(), chunk.max_ts(), chunk.len() as u16, chunk.bytes().into());
         assert_eq!(again.as_ref(), Ok(&chunk));
         chunk
@@ -886,7 +948,17 @@ mod tests {
             let bit = flip.index(bytes.len() * 8);
             bytes[bit / 8] ^= 0x80 >> (bit % 8);
             let bad = Chunk::from_parts(chunk.min_ts(), chunk.max_ts(), chunk.len() as u16, bytes.into()).unwrap();
-            let _ = bad.decode();
+            // The loop decoder and the iterator find the same points, or
+            // both an error.
+            let mut it = bad.iter();
+            let iterated: Vec<(i64, u64)> = it.by_ref().map(|p| (p.0, p.1.to_bits())).collect();
+            match bad.decode() {
+                Ok(points) => {
+                    prop_assert!(it.error().is_none());
+                    prop_assert_eq!(iterated, points.iter().map(|p| (p.0, p.1.to_bits())).collect::<Vec<_>>());
+                }
+                Err(_) => prop_assert!(it.error().is_some()),
+            }
         }
     }
 
