@@ -184,11 +184,11 @@ impl Head {
     }
 }
 
-/// The points of a series from a timestamp on, in order: a sealed chunk is
-/// decoded whole into a buffer ([`Chunk::decode_into`], a tight loop per
-/// value coding) and handed out from there, plain points straight from
-/// where they are, so that the next point costs a bounds check (the buffer
-/// is allocated once, when the first sealed chunk is read).
+/// The points of a series from a timestamp on, in order: a sealed chunk or
+/// a packed head is decoded whole into a buffer ([`Chunk::decode_into`], a
+/// tight loop per value coding) and handed out from there, plain points
+/// straight from where they are, so that the next point costs a bounds
+/// check (the buffer is allocated once, for the first bits read).
 #[derive(Default)]
 struct SeriesPoints<'a> {
     /// Decoded points, handed out from `pos`.
@@ -196,9 +196,6 @@ struct SeriesPoints<'a> {
     pos: usize,
     /// Plain points being handed out (a thawed block, a plain head).
     plain: &'a [Point],
-    /// A packed head being decoded (at most a chunk's worth of points, in
-    /// the head's own bits).
-    packed: Option<head::Points<'a>>,
     /// What is left to read.
     blocks: std::slice::Iter<'a, Block>,
     head: Option<&'a Head>,
@@ -215,33 +212,23 @@ impl SeriesPoints<'_> {
                 self.plain = rest;
                 return Some(point);
             }
-            if let Some(packed) = &mut self.packed {
-                match packed.next() {
-                    Some(point) if point.0 < self.from => continue,
-                    Some(point) => return Some(point),
-                    None => self.packed = None,
-                }
-            }
             let from = self.from;
             let after = |points: &[Point]| points.partition_point(|p| p.0 < from);
-            if let Some(block) = self.blocks.next() {
-                match block {
-                    Block::Sealed(chunk) => {
-                        self.buf.clear();
-                        chunk.decode_into(&mut self.buf).expect("a chunk the store encoded decodes");
-                        self.pos = after(&self.buf);
-                        if let Some(&point) = self.buf.get(self.pos) {
-                            self.pos += 1;
-                            return Some(point);
-                        }
-                    }
-                    Block::Thawed(points) => self.plain = &points[after(points)..],
+            self.buf.clear();
+            match self.blocks.next() {
+                Some(Block::Sealed(chunk)) => {
+                    chunk.decode_into(&mut self.buf).expect("a chunk the store encoded decodes");
                 }
-                continue;
+                Some(Block::Thawed(points)) => self.plain = &points[after(points)..],
+                None => match self.head.take()? {
+                    Head::Plain(points) => self.plain = &points[after(points)..],
+                    Head::Packed(p) => p.decode_into(&mut self.buf),
+                },
             }
-            match self.head.take()? {
-                Head::Plain(points) => self.plain = &points[after(points)..],
-                Head::Packed(p) => self.packed = Some(p.iter()),
+            self.pos = after(&self.buf);
+            if let Some(&point) = self.buf.get(self.pos) {
+                self.pos += 1;
+                return Some(point);
             }
         }
     }

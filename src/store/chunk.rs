@@ -181,13 +181,27 @@ impl Chunk {
     /// state machine between points (reads decode whole chunks: a point
     /// costs a few ns here, against the tens its formatting takes).
     pub fn decode_into(&self, out: &mut Vec<(i64, f64)>) -> Result<(), DecodeError> {
-        let mut r = BitReader::new(&self.bytes);
+        decode_into(&self.bytes, self.min_ts, self.max_ts, self.count, out)
+    }
+}
+
+/// [`Chunk::decode_into`] for a chunk's parts kept elsewhere (an open
+/// head's).
+pub(super) fn decode_into(
+    bytes: &[u8],
+    min_ts: i64,
+    max_ts: i64,
+    count: u16,
+    out: &mut Vec<(i64, f64)>,
+) -> Result<(), DecodeError> {
+    {
+        let mut r = BitReader::new(bytes);
         let values = ValueDecoder::read_header(&mut r)?;
-        let count = usize::from(self.count);
+        let count = usize::from(count);
         out.reserve(count);
         let start = out.len();
-        out.push((self.min_ts, values.first_value()));
-        let (mut ts, mut delta, max_ts) = (self.min_ts, 0i64, self.max_ts);
+        out.push((min_ts, values.first_value()));
+        let (mut ts, mut delta) = (min_ts, 0i64);
         // The next timestamp, checked against the bounds as the iterator
         // checks it.
         let mut next_ts = |r: &mut BitReader<'_>| -> Result<i64, DecodeError> {

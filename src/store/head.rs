@@ -205,6 +205,22 @@ impl Packed {
         }
     }
 
+    /// Appends every point to `out`, as [`chunk::Chunk::decode_into`] does.
+    pub fn decode_into(&self, out: &mut Vec<Point>) {
+        match self.count {
+            0 => {}
+            1 => out.extend(self.last()),
+            _ => chunk::decode_into(
+                &self.bytes[8..(self.bits as usize).div_ceil(8)],
+                self.first_ts().unwrap_or(self.last_ts),
+                self.last_ts,
+                self.count,
+                out,
+            )
+            .expect("a head's own bits decode"),
+        }
+    }
+
     /// Every point, plain.
     pub fn to_vec(&self) -> Vec<Point> {
         let mut points = Vec::with_capacity(self.len());
@@ -282,6 +298,9 @@ mod tests {
             for (i, &(t, v)) in points.iter().enumerate() {
                 head.push(t, v).unwrap();
                 prop_assert!(same(&head.to_vec(), &points[..=i]));
+                let mut decoded = vec![(0, 0.0)];
+                head.decode_into(&mut decoded);
+                prop_assert!(same(&decoded[1..], &points[..=i]));
                 prop_assert_eq!(head.first_ts(), Some(points[0].0));
                 prop_assert_eq!(head.len(), i + 1);
             }
