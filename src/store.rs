@@ -168,11 +168,20 @@ impl Head {
         }
     }
 
-    /// Takes the points out, leaving an empty packed head.
+    /// Takes the points out, leaving an empty packed head (that keeps a
+    /// packed one's allocation for the points to come: see
+    /// [`head::Packed::clear`]).
     fn take(&mut self) -> Vec<Point> {
-        match std::mem::take(self) {
-            Head::Packed(p) => p.to_vec(),
-            Head::Plain(points) => points,
+        match self {
+            Head::Packed(p) => {
+                let points = p.to_vec();
+                p.clear();
+                points
+            }
+            Head::Plain(_) => match std::mem::take(self) {
+                Head::Plain(points) => points,
+                Head::Packed(_) => unreachable!("matched plain just above"),
+            },
         }
     }
 

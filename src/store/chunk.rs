@@ -102,18 +102,21 @@ impl Chunk {
             return Err(EncodeError::Unsorted);
         }
         let values = ValueCoding::cheapest(points);
-        let mut w = BitWriter::with_capacity(points.len() * 2);
-        values.put_header(&mut w, points[0].1);
-        let mut ts = TimestampEncoder::new(min_ts);
-        let mut xor = XorState::new(points[0].1.to_bits());
-        for (i, &(t, v)) in points.iter().enumerate().skip(1) {
-            ts.put(&mut w, t);
-            values.put_value(&mut w, &mut xor, i, v);
-        }
+
+        // Counted first, then written into an allocation of the exact
+        // size: a buffer grown and then shrunk to fit leaves a hole in the
+        // heap per chunk, which cost a server 0.1-0.2 B of RSS a point.
+        let mut counter = BitCounter::default();
+        values.put_points(&mut counter, points);
+        let len = usize::try_from(counter.0.div_ceil(8)).expect("a chunk's bits fit in memory");
+        let mut w = BitWriter::with_capacity(len);
+        values.put_points(&mut w, points);
+        let bytes = w.finish();
+        debug_assert_eq!(bytes.len(), bytes.capacity());
         Ok(Chunk {
             min_ts,
             max_ts,
-            bytes: w.finish().into_boxed_slice(),
+            bytes: bytes.into_boxed_slice(),
             count,
         })
     }
@@ -524,6 +527,17 @@ impl ValueCoding {
         let mut header = BitCounter::default();
         coding.put_header(&mut header, 0.0);
         (coding, header.0 + values_bits)
+    }
+
+    /// The chunk's bits: the header, then every point after the first.
+    fn put_points(&self, sink: &mut impl BitSink, points: &[(i64, f64)]) {
+        self.put_header(sink, points[0].1);
+        let mut ts = TimestampEncoder::new(points[0].0);
+        let mut xor = XorState::new(points[0].1.to_bits());
+        for (i, &(t, v)) in points.iter().enumerate().skip(1) {
+            ts.put(sink, t);
+            self.put_value(sink, &mut xor, i, v);
+        }
     }
 
     /// Bits of the values of `points` in this coding.

@@ -115,6 +115,18 @@ impl Packed {
         self.bytes.len()
     }
 
+    /// Empties the head but keeps its allocation, zeroed, for the points
+    /// to come: a series whose points come at a steady pace then allocates
+    /// its head once, not at every step of its growth after each sealing.
+    /// Heads freed and grown again side by side leave holes in the heap
+    /// that the allocator does not give back (they cost a server ingesting
+    /// the mix some 0.4 B of RSS a point, more than the heads themselves).
+    pub fn clear(&mut self) {
+        let mut bytes = std::mem::take(&mut self.bytes);
+        bytes.fill(0);
+        *self = Packed { bytes, ..Packed::default() };
+    }
+
     /// Appends a point after the last one; returns how much the allocation
     /// grew by.
     pub fn push(&mut self, timestamp: i64, value: f64) -> Result<usize, PushError> {
@@ -168,12 +180,12 @@ impl Packed {
         let end = self.bits as usize + acc.n as usize;
         let needed = end.div_ceil(8);
         if needed > self.bytes.len() {
-            // An eighth more than needed beyond a few words: a head that
-            // grows to a full chunk's 1-2 KiB reallocates some 20 times,
-            // and a short one wastes less than a chunk of the allocator.
+            // Half as much again: a head that grows to a full chunk's 1-2
+            // KiB without a hint (its series' first) reallocates about ten
+            // times, and a short one takes the allocator's next size up.
             let len = self.bytes.len();
             let mut bytes = std::mem::take(&mut self.bytes).into_vec();
-            let target = allocation_for(needed.max(len + len / 8));
+            let target = allocation_for(needed.max(len + len / 2));
             bytes.reserve_exact(target - len);
             bytes.resize(target, 0);
             self.bytes = bytes.into_boxed_slice();
@@ -263,6 +275,16 @@ mod tests {
         head
     }
 
+    impl Packed {
+        /// The same head with an allocation of `len` bytes.
+        fn with_bytes(mut self, len: usize) -> Packed {
+            let mut bytes = self.bytes.into_vec();
+            bytes.resize(len, 0);
+            self.bytes = bytes.into_boxed_slice();
+            self
+        }
+    }
+
     fn same(a: &[Point], b: &[Point]) -> bool {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && x.1.to_bits() == y.1.to_bits())
     }
@@ -312,6 +334,21 @@ mod tests {
     }
 
     #[test]
+    fn a_cleared_head_keeps_its_allocation_and_fills_it_again() {
+        let points: Vec<Point> = (0..240).map(|t| (10 * t, (t % 7) as f64 * 1.25)).collect();
+        let mut head = packed(&points);
+        let bytes = head.heap_bytes();
+        head.clear();
+        assert_eq!((head.len(), head.heap_bytes(), head.to_vec()), (0, bytes, vec![]));
+        for &(t, v) in &points {
+            assert_eq!(head.push(t + 1, v + 1.0), Ok(0));
+        }
+        let moved: Vec<Point> = points.iter().map(|&(t, v)| (t + 1, v + 1.0)).collect();
+        assert_eq!(head.to_vec(), moved);
+        assert_eq!(head, packed(&moved).with_bytes(bytes));
+    }
+
+    #[test]
     fn one_point_allocates_nothing() {
         let head = packed(&[(5, 0.5)]);
         assert_eq!((head.heap_bytes(), head.to_vec()), (0, vec![(5, 0.5)]));
@@ -339,7 +376,7 @@ mod tests {
         // one for the value.
         let head = packed(&(0..240).map(|t| (1_700_000_000 + 10 * t, 1.0)).collect::<Vec<_>>());
         assert_eq!(head.bits, 64 + 67 + 10 + 1 + 2 * 238);
-        assert!(head.heap_bytes() < 96, "{}", head.heap_bytes());
+        assert!(head.heap_bytes() < 128, "{}", head.heap_bytes());
         assert_eq!(head.heap_bytes() % 16, 8);
         assert_eq!([1, 24, 25, 40, 41].map(allocation_for), [24, 24, 40, 40, 56]);
     }
