@@ -31,14 +31,17 @@ use std::sync::Arc;
 /// A stored measurement: (timestamp, value).
 pub type Point = (i64, f64);
 
-/// Points a head holds before it is sealed into a chunk: 240, 40 minutes
+/// Points a head holds before it is sealed into a chunk: 480, 80 minutes
 /// at a 10 s interval. Prometheus seals at 120 samples; here each chunk also
-/// costs a 40-byte `Chunk` and an allocation (about 0.5 B a point at 120,
-/// 0.25 at 240: see the `mix` test), while the bits themselves shrink by
-/// only 1.5% from 120 to 240. The head is plain points, 16 bytes each,
-/// so a larger chunk costs a larger head (4 KiB per series that filled one)
-/// and a dearer late point (it re-encodes up to 2 × CHUNK_POINTS).
-pub const CHUNK_POINTS: usize = 240;
+/// costs a 40-byte `Block` in its series' list and an allocation, some 60
+/// bytes: 0.25 B a point at 240, 0.12 at 480, which took a server holding
+/// the mix from 2.15 to 1.94 B of RSS a point (BENCHMARKS.md, issue 13),
+/// while the bits themselves shrink by only a few percent. The head is
+/// packed ([`head`]), so a larger chunk no longer costs a plain head of
+/// 16 bytes a point; it costs a dearer late point (it re-encodes up to 2
+/// × CHUNK_POINTS), more held but expired points (a chunk a series at
+/// most), and a short `range` decodes up to two chunks.
+pub const CHUNK_POINTS: usize = 480;
 
 /// A block grown past this by late points is split in two.
 const MAX_BLOCK_POINTS: usize = 2 * CHUNK_POINTS;
@@ -963,8 +966,8 @@ impl Store {
     /// Room for one put of `key`: a point for a key stored already, the key
     /// and its entries (and any growth of the tables) for a new one. The
     /// store may still pass the limit by what one put adds beyond its
-    /// point: a chunk sealed (at most 4.4 KiB), a head's doubling (at most
-    /// 2 KiB) or the doubling of its series' block list.
+    /// point: a chunk sealed (under 9 KiB), a packed head's growth (half again,
+    /// under 3 KiB) or the doubling of its series' block list.
     fn make_room(&mut self, key: &str, max: u64) -> Result<(), Refusal> {
         let max = usize::try_from(max).unwrap_or(usize::MAX);
         loop {
@@ -1692,7 +1695,7 @@ mod tests {
             // In order, so that most of it is sealed; late points come
             // while the walk is paused, some between two chunks (which
             // grows the one the walk paused after past where it paused).
-            for t in 0..1200 {
+            for t in 0..4 * CHUNK_POINTS as i64 {
                 for key in keys {
                     store.put(key, 2 * t, rng.below(1000) as f64 / 10.0);
                 }
@@ -1734,7 +1737,7 @@ mod tests {
                     during.push((key, at.after + 1, 0.25));
                 }
                 for _ in 0..rng.below(40) {
-                    during.push(put(&mut store, &mut rng, 2500));
+                    during.push(put(&mut store, &mut rng, 8 * CHUNK_POINTS as u64 + 100));
                 }
             }
             assert!(sealed >= 8, "seed {seed}: {sealed} sealed chunks");
