@@ -151,6 +151,26 @@ impl<'a> BitReader<'a> {
         Some(ones)
     }
 
+    /// The next bits, the first in the high bit, without reading them: at
+    /// least 57 of them (zeros past the end), for a decoder to take fields
+    /// apart with shifts and then [`BitReader::skip`] them.
+    #[inline(always)]
+    pub fn peek(&self) -> u64 {
+        self.word() << (self.pos % 8)
+    }
+
+    /// Consumes `n` bits (at most 57) a [`BitReader::peek`] showed; None if
+    /// fewer are left.
+    #[inline(always)]
+    pub fn skip(&mut self, n: u32) -> Option<()> {
+        let end = self.pos + n as usize;
+        if end > self.bytes.len() * 8 {
+            return None;
+        }
+        self.pos = end;
+        Some(())
+    }
+
     /// Bits left to read.
     pub fn remaining(&self) -> usize {
         self.bytes.len() * 8 - self.pos

@@ -282,13 +282,26 @@ fn sign_extend(v: u64, bits: u32) -> i64 {
 }
 
 /// The reader of [`TimestampEncoder::put`].
+#[inline]
 fn read_dod(r: &mut BitReader<'_>) -> Result<i64, DecodeError> {
-    let ones = r.get_ones(TS_ESCAPE).ok_or(DecodeError::Truncated)?;
+    // One look at the next bits serves the prefix and, but for the widest
+    // buckets, the field.
+    let word = r.peek();
+    let ones = (!word).leading_zeros().min(TS_ESCAPE);
     let bits = match ones {
-        0 => return Ok(0),
+        0 => {
+            r.skip(1).ok_or(DecodeError::Truncated)?;
+            return Ok(0);
+        }
         _ if ones == TS_ESCAPE => 64,
         _ => TS_BITS[ones as usize - 1],
     };
+    if ones < TS_ESCAPE && ones + 1 + bits <= 57 {
+        r.skip(ones + 1 + bits).ok_or(DecodeError::Truncated)?;
+        return Ok(sign_extend((word << (ones + 1)) >> (64 - bits), bits));
+    }
+    let prefix = ones + u32::from(ones < TS_ESCAPE);
+    r.skip(prefix).ok_or(DecodeError::Truncated)?;
     Ok(sign_extend(r.get(bits).ok_or(DecodeError::Truncated)?, bits))
 }
 
@@ -623,17 +636,25 @@ impl XorState {
         self.window = Some((leading, len));
     }
 
+    #[inline]
     fn get(&mut self, r: &mut BitReader<'_>) -> Result<u64, DecodeError> {
-        if !r.get_bit().ok_or(DecodeError::Truncated)? {
+        // The control bits and a new window's fields from one look.
+        let word = r.peek();
+        if word >> 63 == 0 {
+            r.skip(1).ok_or(DecodeError::Truncated)?;
             return Ok(self.prev);
         }
-        if r.get_bit().ok_or(DecodeError::Truncated)? {
-            let leading = r.get(5).ok_or(DecodeError::Truncated)? as u32;
-            let len = r.get(6).ok_or(DecodeError::Truncated)? as u32 + 1;
+        if (word >> 62) & 1 == 1 {
+            let leading = (word >> 57) as u32 & 31;
+            let len = (word >> 51) as u32 & 63;
+            r.skip(13).ok_or(DecodeError::Truncated)?;
+            let len = len + 1;
             if leading + len > 64 {
                 return Err(DecodeError::Corrupt("XOR window past 64 bits"));
             }
             self.window = Some((leading, len));
+        } else {
+            r.skip(2).ok_or(DecodeError::Truncated)?;
         }
         let (leading, len) = self
             .window

@@ -190,12 +190,17 @@ impl Packed {
             bytes.resize(target, 0);
             self.bytes = bytes.into_boxed_slice();
         }
+        // Up to 57 bits at a time: after a shift of up to 7 they fit one
+        // big-endian word, ORed into the (zero) bytes they reach.
         let (mut pos, mut left) = (self.bits as usize, acc.n);
         while left > 0 {
-            let room = 8 - (pos % 8) as u32;
-            let take = room.min(left);
-            let part = ((acc.value >> (left - take)) & ((1 << take) - 1)) as u8;
-            self.bytes[pos / 8] |= part << (room - take);
+            let take = left.min(57);
+            let part = (acc.value >> (left - take)) as u64 & (u64::MAX >> (64 - take));
+            let word = (part << (64 - take)) >> (pos % 8);
+            let bytes = &mut self.bytes[pos / 8..(pos + take as usize).div_ceil(8)];
+            for (byte, new) in bytes.iter_mut().zip(word.to_be_bytes()) {
+                *byte |= new;
+            }
             pos += take as usize;
             left -= take;
         }
