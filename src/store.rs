@@ -229,7 +229,9 @@ impl SeriesPoints<'_> {
             self.buf.clear();
             match self.blocks.next() {
                 Some(Block::Sealed(chunk)) => {
-                    chunk.decode_into(&mut self.buf).expect("a chunk the store encoded decodes");
+                    chunk
+                        .decode_into(&mut self.buf)
+                        .expect("a chunk the store encoded decodes");
                 }
                 Some(Block::Thawed(points)) => self.plain = &points[after(points)..],
                 None => match self.head.take()? {
@@ -296,11 +298,15 @@ impl Series {
                 // The common case for metrics: a point newer than all
                 // stored ones, appended to the head's bits.
                 if p.last().is_none_or(|(t, _)| t < timestamp) {
-                    let grown = p.push(timestamp, value).expect("after the last point, under a chunk's count");
+                    let grown = p
+                        .push(timestamp, value)
+                        .expect("after the last point, under a chunk's count");
                     return (None, grown as isize + self.seal_full_head());
                 }
                 // A client's retry of the last point leaves the head packed.
-                if p.last().is_some_and(|(t, v)| t == timestamp && v.to_bits() == value.to_bits()) {
+                if p.last()
+                    .is_some_and(|(t, v)| t == timestamp && v.to_bits() == value.to_bits())
+                {
                     return (Some(value), 0);
                 }
             }
@@ -925,7 +931,9 @@ impl Store {
     #[inline]
     fn id(&self, key: &str) -> Option<usize> {
         let keys = &self.keys;
-        let found = self.ids.find(self.hasher.hash_one(key), |&id| keys[id as usize].as_deref() == Some(key));
+        let found = self.ids.find(self.hasher.hash_one(key), |&id| {
+            keys[id as usize].as_deref() == Some(key)
+        });
         found.map(|&id| id as usize)
     }
 
@@ -1278,7 +1286,9 @@ impl Store {
     /// goes to a new key once the order has purged it.
     fn remove_series(&mut self, key: &str) {
         let keys = &self.keys;
-        let found = (self.ids).find_entry(self.hasher.hash_one(key), |&id| keys[id as usize].as_deref() == Some(key));
+        let found = (self.ids).find_entry(self.hasher.hash_one(key), |&id| {
+            keys[id as usize].as_deref() == Some(key)
+        });
         let Ok(entry) = found else {
             return;
         };
@@ -1788,7 +1798,11 @@ mod tests {
                     let mut bytes = 0isize;
                     let mut put = |s: &mut Series, model: &mut BTreeMap<i64, f64>, t: i64, v: f64| {
                         let (replaced, grown) = s.insert_sized(t, v);
-                        assert_eq!(replaced.map(f64::to_bits), model.insert(t, v).map(f64::to_bits), "n {n} k {k} twist {twist} t {t}");
+                        assert_eq!(
+                            replaced.map(f64::to_bits),
+                            model.insert(t, v).map(f64::to_bits),
+                            "n {n} k {k} twist {twist} t {t}"
+                        );
                         bytes += grown;
                         assert_eq!(bytes, s.allocated_bytes() as isize, "bytes kept as puts go");
                     };
@@ -2066,7 +2080,10 @@ mod policy_tests {
         assert_eq!(visible(&store).first(), Some(&("young".to_owned(), 970)));
         // The removed series stays in the order (its key with it) until
         // the removed ones are many.
-        assert_eq!((store.order.dead.as_slice(), store.free.as_slice()), (&[0][..], &[][..]));
+        assert_eq!(
+            (store.order.dead.as_slice(), store.free.as_slice()),
+            (&[0][..], &[][..])
+        );
         assert_eq!(store.keys[0].as_deref(), Some("old"));
         recount(&store);
         for i in 0..PURGE_MIN {

@@ -110,7 +110,7 @@ impl<'a> BitReader<'a> {
 
     /// The next `n` bits (`n` <= 64) as the low bits of a `u64`; None if
     /// fewer are left.
-    #[inline]
+    #[inline(always)]
     pub fn get(&mut self, n: u32) -> Option<u64> {
         debug_assert!(n <= 64);
         if n == 0 {
@@ -130,10 +130,6 @@ impl<'a> BitReader<'a> {
         Some(value)
     }
 
-    #[inline]
-    pub fn get_bit(&mut self) -> Option<bool> {
-        self.get(1).map(|b| b == 1)
-    }
 
     /// Counts one bits up to a zero bit (consumed) or up to `max` ones (the
     /// zero then not read): the reader of [`BitSink::put_ones`].

@@ -124,7 +124,10 @@ impl Packed {
     pub fn clear(&mut self) {
         let mut bytes = std::mem::take(&mut self.bytes);
         bytes.fill(0);
-        *self = Packed { bytes, ..Packed::default() };
+        *self = Packed {
+            bytes,
+            ..Packed::default()
+        };
     }
 
     /// Appends a point after the last one; returns how much the allocation
@@ -291,7 +294,10 @@ mod tests {
     }
 
     fn same(a: &[Point], b: &[Point]) -> bool {
-        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && x.1.to_bits() == y.1.to_bits())
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x.0 == y.0 && x.1.to_bits() == y.1.to_bits())
     }
 
     proptest! {
