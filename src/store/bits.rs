@@ -130,7 +130,6 @@ impl<'a> BitReader<'a> {
         Some(value)
     }
 
-
     /// Counts one bits up to a zero bit (consumed) or up to `max` ones (the
     /// zero then not read): the reader of [`BitSink::put_ones`].
     #[inline]
