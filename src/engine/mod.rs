@@ -635,7 +635,7 @@ mod tests {
         }
         // One long series: a chunk's time, twice, the first chunk before
         // 9,300.
-        assert!(CHUNK_POINTS < 800);
+        const { assert!(CHUNK_POINTS < 800) };
         for t in 0..2 * CHUNK_POINTS as i64 {
             engine.put("long", 8_500 + t, 2.0).unwrap();
         }
