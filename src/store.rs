@@ -20,12 +20,12 @@
 mod bits;
 pub mod chunk;
 pub mod head;
+mod index;
 pub mod mix;
 
 pub use crate::config::OnFull;
 use chunk::Chunk;
 use std::collections::BTreeSet;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// A stored measurement: (timestamp, value).
@@ -703,20 +703,7 @@ const KEY_HEADER_BYTES: usize = 16;
 /// series take about 120 slices.
 pub const EXPIRE_SLICE: usize = 8192;
 
-/// A series' id: an index into the store's tables. 32 bits hold four
-/// billion series, far more than fit in memory (each costs some 200
-/// bytes), and halve the order's and the hash table's entries.
-type Id = u32;
-
-/// Bytes of a `hashbrown::HashTable<Id>` that holds `capacity` entries:
-/// a power of two of buckets at most 7/8 full, each an id and a control
-/// byte, plus a group of control bytes.
-fn table_bytes(capacity: usize) -> usize {
-    if capacity == 0 {
-        return 0;
-    }
-    (capacity * 8 / 7).next_power_of_two() * (std::mem::size_of::<Id>() + 1) + 16
-}
+use index::{Id, KeyIndex};
 
 /// Fewest recent keys [`Order`] merges into its sorted run at once.
 const RECENT_MIN: usize = 256;
@@ -857,13 +844,10 @@ pub struct Store {
     series: Vec<Series>,
     /// The key of each id; None for an id free for a new key.
     keys: Vec<Option<Arc<str>>>,
-    /// The ids of the stored series, found by their keys' hashes, for puts
-    /// and gets: one hash lookup, and 5 bytes a bucket where a map of the
-    /// keys to their ids took 25 (the key is in `keys`, not here).
-    ids: hashbrown::HashTable<Id>,
-    /// SipHash with random keys, as std's `HashMap` hashes: keys come from
-    /// clients.
-    hasher: std::hash::RandomState,
+    /// The ids of the stored series by their keys, for puts and gets: one
+    /// hash lookup, and 9 bytes a bucket where a map of the keys to their
+    /// ids took 25 (the key is in `keys`, not there).
+    ids: KeyIndex,
     /// The ids in key order, for walks.
     order: Order,
     points: usize,
@@ -891,8 +875,7 @@ impl Default for Store {
         Store {
             series: Vec::new(),
             keys: Vec::new(),
-            ids: hashbrown::HashTable::new(),
-            hasher: std::hash::RandomState::new(),
+            ids: KeyIndex::default(),
             order: Order::default(),
             points: 0,
             free: Vec::new(),
@@ -930,11 +913,8 @@ impl Store {
     /// The id of the series of `key`, if stored.
     #[inline]
     fn id(&self, key: &str) -> Option<usize> {
-        let keys = &self.keys;
-        let found = self.ids.find(self.hasher.hash_one(key), |&id| {
-            keys[id as usize].as_deref() == Some(key)
-        });
-        found.map(|&id| id as usize)
+        let found = self.ids.find(&self.keys, key, self.ids.hash(key));
+        found.map(|id| id as usize)
     }
 
     /// The oldest timestamp kept: older points are expired, never returned
@@ -1002,10 +982,7 @@ impl Store {
             let slot = std::mem::size_of::<Series>() + std::mem::size_of::<Option<Arc<str>>>();
             bytes += self.series.capacity().max(4) * slot;
         }
-        if self.ids.len() == self.ids.capacity() {
-            bytes += table_bytes(self.ids.capacity().max(3) * 2);
-        }
-        bytes
+        bytes + self.ids.growth_bytes()
     }
 
     /// Bytes the store holds: every series' points (chunks, thawed blocks,
@@ -1019,7 +996,7 @@ impl Store {
             + self.series.capacity() * std::mem::size_of::<Series>()
             + self.keys.capacity() * std::mem::size_of::<Option<Arc<str>>>()
             + self.free.capacity() * std::mem::size_of::<Id>()
-            + table_bytes(self.ids.capacity())
+            + self.ids.bytes()
             + self.order.bytes()
             + self.oldest.as_ref().map_or(0, |o| o.len() * OLDEST_ENTRY_BYTES)
     }
@@ -1285,14 +1262,9 @@ impl Store {
     /// Removes the empty series of `key`, freeing its allocations; its id
     /// goes to a new key once the order has purged it.
     fn remove_series(&mut self, key: &str) {
-        let keys = &self.keys;
-        let found = (self.ids).find_entry(self.hasher.hash_one(key), |&id| {
-            keys[id as usize].as_deref() == Some(key)
-        });
-        let Ok(entry) = found else {
+        let Some(id) = self.ids.remove(&self.keys, key, self.ids.hash(key)) else {
             return;
         };
-        let (id, _) = entry.remove();
         let series = std::mem::take(&mut self.series[id as usize]);
         debug_assert!(series.is_empty());
         if let (Some(oldest), Some(first)) = (&mut self.oldest, series.first_block_max()) {
@@ -1313,9 +1285,8 @@ impl Store {
     /// lookup for a key already stored (the hot path of every put).
     #[inline]
     fn id_or_insert(&mut self, key: &str) -> usize {
-        let hash = self.hasher.hash_one(key);
-        let keys = &self.keys;
-        if let Some(&id) = self.ids.find(hash, |&id| keys[id as usize].as_deref() == Some(key)) {
+        let hash = self.ids.hash(key);
+        if let Some(id) = self.ids.find(&self.keys, key, hash) {
             return id as usize;
         }
         let id = match self.free.pop() {
@@ -1330,10 +1301,8 @@ impl Store {
         };
         let key: Arc<str> = Arc::from(key);
         self.key_bytes += key.len() + KEY_HEADER_BYTES;
+        self.ids.insert(&key, hash, id);
         self.keys[id as usize] = Some(key);
-        let (keys, hasher) = (&self.keys, &self.hasher);
-        self.ids
-            .insert_unique(hash, id, |&id| hasher.hash_one(key_of(keys, id)));
         self.order.insert(&self.keys, id);
         id as usize
     }
@@ -1956,7 +1925,7 @@ mod policy_tests {
 
     /// [`Store::allocated_bytes`] computed from scratch.
     fn recount(store: &Store) -> usize {
-        let live = || store.ids.iter().map(|&id| id as usize);
+        let live = || store.ids.ids().map(|id| id as usize);
         let series: usize = live().map(|id| store.series[id].allocated_bytes()).sum();
         // Removed slots hold nothing, and free ones no key.
         assert!(store.series.iter().all(|s| !s.is_empty() || s.allocated_bytes() == 0));
@@ -2227,8 +2196,8 @@ mod policy_tests {
         );
         // Every dropped point is older than the oldest chunk still held, in
         // any series.
-        let oldest_held = (store.ids.iter())
-            .filter_map(|&id| store.series[id as usize].first_block_max())
+        let oldest_held = (store.ids.ids())
+            .filter_map(|id| store.series[id as usize].first_block_max())
             .min()
             .unwrap();
         let held_set: std::collections::HashSet<(String, i64)> = held.into_iter().collect();
