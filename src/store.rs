@@ -19,25 +19,29 @@
 
 mod bits;
 pub mod chunk;
+pub mod head;
+mod index;
 pub mod mix;
 
 pub use crate::config::OnFull;
 use chunk::Chunk;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::Bound;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// A stored measurement: (timestamp, value).
 pub type Point = (i64, f64);
 
-/// Points a head holds before it is sealed into a chunk: 240, 40 minutes
+/// Points a head holds before it is sealed into a chunk: 480, 80 minutes
 /// at a 10 s interval. Prometheus seals at 120 samples; here each chunk also
-/// costs a 40-byte `Chunk` and an allocation (about 0.5 B a point at 120,
-/// 0.25 at 240: see the `mix` test), while the bits themselves shrink by
-/// only 1.5% from 120 to 240. The head is plain points, 16 bytes each,
-/// so a larger chunk costs a larger head (4 KiB per series that filled one)
-/// and a dearer late point (it re-encodes up to 2 × CHUNK_POINTS).
-pub const CHUNK_POINTS: usize = 240;
+/// costs a 40-byte `Block` in its series' list and an allocation, some 60
+/// bytes: 0.25 B a point at 240, 0.12 at 480, which took a server holding
+/// the mix from 2.15 to 1.94 B of RSS a point (BENCHMARKS.md, issue 13),
+/// while the bits themselves shrink by only a few percent. The head is
+/// packed ([`head`]), so a larger chunk no longer costs a plain head of
+/// 16 bytes a point; it costs a dearer late point (it re-encodes up to 2
+/// × CHUNK_POINTS), more held but expired points (a chunk a series at
+/// most), and a short `range` decodes up to two chunks.
+pub const CHUNK_POINTS: usize = 480;
 
 /// A block grown past this by late points is split in two.
 const MAX_BLOCK_POINTS: usize = 2 * CHUNK_POINTS;
@@ -76,13 +80,6 @@ impl Block {
         }
     }
 
-    fn points(&self) -> BlockPoints<'_> {
-        match self {
-            Block::Sealed(c) => BlockPoints::Sealed(c.iter()),
-            Block::Thawed(points) => BlockPoints::Thawed(points.iter()),
-        }
-    }
-
     /// The points, to change them.
     fn into_points(self) -> Vec<Point> {
         match self {
@@ -109,20 +106,158 @@ impl Block {
     }
 }
 
-/// The points of a block, in order.
-enum BlockPoints<'a> {
-    Sealed(chunk::Points<'a>),
-    Thawed(std::slice::Iter<'a, Point>),
+/// The open end of a series: the points after its last block.
+#[derive(Debug, Clone)]
+enum Head {
+    /// Appended as bits as they arrive (in order, as metrics mostly do): a
+    /// few bits a point instead of 16, which is most of what a short series
+    /// costs.
+    Packed(head::Packed),
+    /// Plain points, sorted: a head that took a point out of order or an
+    /// overwrite (other than a retry of its last point) turns plain until
+    /// it is sealed, so late points cost an insert each rather than a
+    /// re-encoding of the head each.
+    Plain(Vec<Point>),
 }
 
-impl Iterator for BlockPoints<'_> {
+impl Default for Head {
+    fn default() -> Self {
+        Head::Packed(head::Packed::default())
+    }
+}
+
+impl Head {
+    fn len(&self) -> usize {
+        match self {
+            Head::Packed(p) => p.len(),
+            Head::Plain(points) => points.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn first_ts(&self) -> Option<i64> {
+        match self {
+            Head::Packed(p) => p.first_ts(),
+            Head::Plain(points) => points.first().map(|p| p.0),
+        }
+    }
+
+    fn last_ts(&self) -> Option<i64> {
+        match self {
+            Head::Packed(p) => p.last().map(|p| p.0),
+            Head::Plain(points) => points.last().map(|p| p.0),
+        }
+    }
+
+    #[cfg(test)]
+    fn points(&self) -> Vec<Point> {
+        match self {
+            Head::Packed(p) => p.to_vec(),
+            Head::Plain(points) => points.clone(),
+        }
+    }
+
+    /// The points as a plain list, turning a packed head plain.
+    fn plain(&mut self) -> &mut Vec<Point> {
+        if let Head::Packed(p) = self {
+            *self = Head::Plain(p.to_vec());
+        }
+        match self {
+            Head::Plain(points) => points,
+            Head::Packed(_) => unreachable!("turned plain just above"),
+        }
+    }
+
+    /// Takes the points out, leaving an empty packed head (that keeps a
+    /// packed one's allocation for the points to come: see
+    /// [`head::Packed::clear`]).
+    fn take(&mut self) -> Vec<Point> {
+        match self {
+            Head::Packed(p) => {
+                let points = p.to_vec();
+                p.clear();
+                points
+            }
+            Head::Plain(_) => match std::mem::take(self) {
+                Head::Plain(points) => points,
+                Head::Packed(_) => unreachable!("matched plain just above"),
+            },
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Head::Packed(p) => p.heap_bytes(),
+            Head::Plain(points) => points.capacity() * std::mem::size_of::<Point>(),
+        }
+    }
+}
+
+/// The points of a series from a timestamp on, in order: a sealed chunk or
+/// a packed head is decoded whole into a buffer ([`Chunk::decode_into`], a
+/// tight loop per value coding) and handed out from there, plain points
+/// straight from where they are, so that the next point costs a bounds
+/// check (the buffer is allocated once, for the first bits read).
+#[derive(Default)]
+struct SeriesPoints<'a> {
+    /// Decoded points, handed out from `pos`.
+    buf: Vec<Point>,
+    pos: usize,
+    /// Plain points being handed out (a thawed block, a plain head).
+    plain: &'a [Point],
+    /// What is left to read.
+    blocks: std::slice::Iter<'a, Block>,
+    head: Option<&'a Head>,
+    /// Points before this are skipped.
+    from: i64,
+}
+
+impl SeriesPoints<'_> {
+    /// The next point once the buffer is spent: from the plain points or
+    /// the packed head being read, or from the next block or the head.
+    fn next_slow(&mut self) -> Option<Point> {
+        loop {
+            if let Some((&point, rest)) = self.plain.split_first() {
+                self.plain = rest;
+                return Some(point);
+            }
+            let from = self.from;
+            let after = |points: &[Point]| points.partition_point(|p| p.0 < from);
+            self.buf.clear();
+            match self.blocks.next() {
+                Some(Block::Sealed(chunk)) => {
+                    chunk
+                        .decode_into(&mut self.buf)
+                        .expect("a chunk the store encoded decodes");
+                }
+                Some(Block::Thawed(points)) => self.plain = &points[after(points)..],
+                None => match self.head.take()? {
+                    Head::Plain(points) => self.plain = &points[after(points)..],
+                    Head::Packed(p) => p.decode_into(&mut self.buf),
+                },
+            }
+            self.pos = after(&self.buf);
+            if let Some(&point) = self.buf.get(self.pos) {
+                self.pos += 1;
+                return Some(point);
+            }
+        }
+    }
+}
+
+impl Iterator for SeriesPoints<'_> {
     type Item = Point;
 
+    #[inline]
     fn next(&mut self) -> Option<Point> {
-        match self {
-            BlockPoints::Sealed(points) => points.next(),
-            BlockPoints::Thawed(points) => points.next().copied(),
+        if let Some(&point) = self.buf.get(self.pos) {
+            self.pos += 1;
+            return Some(point);
         }
+        self.next_slow()
     }
 }
 
@@ -133,7 +268,7 @@ pub struct Series {
     /// most one thawed.
     blocks: Vec<Block>,
     /// Sorted, fewer than CHUNK_POINTS points, all after the last block.
-    head: Vec<Point>,
+    head: Head,
 }
 
 /// Decodes a chunk this store sealed.
@@ -158,31 +293,62 @@ impl Series {
     /// the block list's capacities, and the blocks the put changed, each
     /// measured as it changes (no pass over the other blocks).
     pub fn insert_sized(&mut self, timestamp: i64, value: f64) -> (Option<f64>, isize) {
+        if self.blocks.last().is_none_or(|b| b.max_ts() < timestamp) {
+            if let Head::Packed(p) = &mut self.head {
+                // The common case for metrics: a point newer than all
+                // stored ones, appended to the head's bits.
+                if p.last().is_none_or(|(t, _)| t < timestamp) {
+                    let grown = p
+                        .push(timestamp, value)
+                        .expect("after the last point, under a chunk's count");
+                    return (None, grown as isize + self.seal_full_head());
+                }
+                // A client's retry of the last point leaves the head packed.
+                if p.last()
+                    .is_some_and(|(t, v)| t == timestamp && v.to_bits() == value.to_bits())
+                {
+                    return (Some(value), 0);
+                }
+            }
+        }
         let fixed = self.fixed_bytes() as isize;
         let (replaced, blocks) = self.insert_into_blocks(timestamp, value);
         (replaced, blocks + self.fixed_bytes() as isize - fixed)
     }
 
-    /// The work of [`Series::insert_sized`]; the bytes are the blocks' own.
+    /// Seals the head into a chunk if it is full; returns how much the
+    /// allocation grew by.
+    fn seal_full_head(&mut self) -> isize {
+        if self.head.len() < CHUNK_POINTS {
+            return 0;
+        }
+        let fixed = self.fixed_bytes() as isize;
+        let mut grown = self.seal_thawed();
+        let chunk = Block::Sealed(encode(&self.head.take()));
+        grown += chunk.heap_bytes() as isize;
+        self.blocks.push(chunk);
+        grown + self.fixed_bytes() as isize - fixed
+    }
+
+    /// The work of [`Series::insert_sized`] but its packed appends; the
+    /// bytes are the blocks' own (and a sealed head's).
     fn insert_into_blocks(&mut self, timestamp: i64, value: f64) -> (Option<f64>, isize) {
         if self.blocks.last().is_none_or(|b| b.max_ts() < timestamp) {
-            // The common case for metrics: a point newer than all stored ones.
-            if self.head.last().is_none_or(|&(t, _)| t < timestamp) {
-                self.head.push((timestamp, value));
+            let head = self.head.plain();
+            if head.last().is_none_or(|&(t, _)| t < timestamp) {
+                head.push((timestamp, value));
             } else {
-                match self.head.binary_search_by_key(&timestamp, |&(t, _)| t) {
-                    Ok(i) => return (Some(std::mem::replace(&mut self.head[i].1, value)), 0),
-                    Err(i) => self.head.insert(i, (timestamp, value)),
+                match head.binary_search_by_key(&timestamp, |&(t, _)| t) {
+                    Ok(i) => return (Some(std::mem::replace(&mut head[i].1, value)), 0),
+                    Err(i) => head.insert(i, (timestamp, value)),
                 }
             }
             let mut grown = 0;
             if self.head.len() >= CHUNK_POINTS {
                 grown += self.seal_thawed();
-                let chunk = Block::Sealed(encode(&self.head));
+                let chunk = Block::Sealed(encode(&self.head.take()));
                 grown += chunk.heap_bytes() as isize;
                 self.blocks.push(chunk);
-                // The head keeps its capacity for the next chunk.
-                self.head.clear();
             }
             return (None, grown);
         }
@@ -237,9 +403,9 @@ impl Series {
 
     /// Whether some point is older than `horizon`, or the series is empty.
     fn has_expired(&self, horizon: i64) -> bool {
-        match (self.blocks.first(), self.head.first()) {
+        match (self.blocks.first(), self.head.first_ts()) {
             (Some(block), _) => block.max_ts() < horizon,
-            (None, Some(point)) => point.0 < horizon,
+            (None, Some(first)) => first < horizon,
             (None, None) => true,
         }
     }
@@ -262,26 +428,41 @@ impl Series {
 
     /// Frees what is older than `horizon` as whole blocks: every block whose
     /// last point is older, and then, if no block is left, the head's older
-    /// points (a plain list, cut in place). A block that straddles the
-    /// horizon stays until its last point is older (at most one per series:
-    /// blocks do not overlap); reads filter its older points. Stops after
-    /// `budget` blocks. Returns the points freed, the bytes freed, the
-    /// blocks dropped, and whether it stopped for the budget.
-    fn expire(&mut self, horizon: i64, budget: usize) -> (usize, usize, usize, bool) {
+    /// points (cut from a plain head in place, a packed one packed again).
+    /// A block that straddles the horizon stays until its last point is
+    /// older (at most one per series: blocks do not overlap); reads filter
+    /// its older points. Stops after `budget` blocks. Returns the points
+    /// freed, the bytes freed, the blocks dropped, and whether it stopped
+    /// for the budget.
+    fn expire(&mut self, horizon: i64, budget: usize) -> (usize, isize, usize, bool) {
         let expired = self.blocks.partition_point(|b| b.max_ts() < horizon);
         let dropped = expired.min(budget);
         let (mut points, mut bytes) = (0, 0);
         for block in self.blocks.drain(..dropped) {
             points += block.len();
-            bytes += block.heap_bytes();
+            bytes += block.heap_bytes() as isize;
         }
         if dropped < expired {
             return (points, bytes, dropped, true);
         }
-        if self.blocks.is_empty() {
-            let old = self.head.partition_point(|p| p.0 < horizon);
-            self.head.drain(..old);
-            points += old;
+        if self.blocks.is_empty() && self.head.first_ts().is_some_and(|t| t < horizon) {
+            let before = self.head.heap_bytes() as isize;
+            match &mut self.head {
+                Head::Plain(head) => {
+                    let old = head.partition_point(|p| p.0 < horizon);
+                    head.drain(..old);
+                    points += old;
+                }
+                Head::Packed(p) => {
+                    let mut kept = head::Packed::default();
+                    for (t, v) in p.iter().filter(|p| p.0 >= horizon) {
+                        kept.push(t, v).expect("in order, fewer than before");
+                    }
+                    points += p.len() - kept.len();
+                    *p = kept;
+                }
+            }
+            bytes += before - self.head.heap_bytes() as isize;
         }
         (points, bytes, dropped, false)
     }
@@ -290,10 +471,16 @@ impl Series {
     /// log write failed). A block left empty is dropped.
     pub fn remove(&mut self, timestamp: i64) -> bool {
         if self.blocks.last().is_none_or(|b| b.max_ts() < timestamp) {
-            let Ok(i) = self.head.binary_search_by_key(&timestamp, |&(t, _)| t) else {
+            if let Head::Packed(p) = &self.head {
+                if p.last().is_none_or(|(t, _)| t < timestamp) {
+                    return false;
+                }
+            }
+            let head = self.head.plain();
+            let Ok(i) = head.binary_search_by_key(&timestamp, |&(t, _)| t) else {
                 return false;
             };
-            self.head.remove(i);
+            head.remove(i);
             return true;
         }
         let idx = self.covering_block(timestamp);
@@ -339,7 +526,13 @@ impl Series {
     /// ascending: where an answer cut into slices goes on. Sealed chunks
     /// wholly at or before `after` are skipped by their bounds, undecoded.
     pub fn points_after(&self, after: Option<i64>) -> impl Iterator<Item = Point> + '_ {
-        self.points_from(move |t| after.is_some_and(|after| t <= after))
+        match after {
+            None => self.points_from(i64::MIN),
+            Some(after) => match after.checked_add(1) {
+                Some(from) => self.points_from(from),
+                None => SeriesPoints::default(),
+            },
+        }
     }
 
     /// The points with `from <= timestamp <= to`, ascending. Chunks wholly
@@ -347,19 +540,19 @@ impl Series {
     /// undecoded, and the walk stops at the first point past `to`, so a short
     /// window of a long series costs about its own points.
     pub fn range(&self, from: i64, to: i64) -> impl Iterator<Item = Point> + '_ {
-        self.points_from(move |t| t < from).take_while(move |&(t, _)| t <= to)
+        self.points_from(from).take_while(move |&(t, _)| t <= to)
     }
 
-    /// The points from the first whose timestamp is not `before`, which
-    /// holds for a prefix of the timestamps (a binary search finds its end
-    /// among the chunks and in the head).
-    fn points_from<'a>(&'a self, before: impl Fn(i64) -> bool + Copy + 'a) -> impl Iterator<Item = Point> + 'a {
-        let first = self.blocks.partition_point(|b| before(b.max_ts()));
-        let head = self.head.partition_point(|p| before(p.0));
-        self.blocks[first..]
-            .iter()
-            .flat_map(move |b| b.points().filter(move |p| !before(p.0)))
-            .chain(self.head[head..].iter().copied())
+    /// The points from timestamp `from` on (a binary search finds the first
+    /// block that has any).
+    fn points_from(&self, from: i64) -> SeriesPoints<'_> {
+        let first = self.blocks.partition_point(|b| b.max_ts() < from);
+        SeriesPoints {
+            blocks: self.blocks[first..].iter(),
+            head: self.head.last_ts().is_some_and(|t| t >= from).then_some(&self.head),
+            from,
+            ..SeriesPoints::default()
+        }
     }
 
     /// Hands out the series after `after` (all of it for `None`) in
@@ -383,7 +576,16 @@ impl Series {
                 return Some(block.max_ts());
             }
         }
-        let head = &self.head[self.head.partition_point(|p| before(p.0))..];
+        // A packed head is handed out plain, as a plain one is: a snapshot
+        // stores it as points, as it always has.
+        let unpacked: Vec<Point>;
+        let head = match &self.head {
+            Head::Plain(points) => &points[points.partition_point(|p| before(p.0))..],
+            Head::Packed(p) => {
+                unpacked = p.iter().filter(|p| !before(p.0)).collect();
+                &unpacked
+            }
+        };
         match head.last() {
             Some(last) if !visit(Part::Points(head)) => Some(last.0),
             _ => None,
@@ -396,17 +598,16 @@ impl Series {
     /// sealed first, so the blocks stay in order. Returns how much the
     /// series' allocation grew by.
     fn adopt(&mut self, chunk: Chunk) -> Result<isize, Chunk> {
-        let last = self.head.last().map(|p| p.0).or(self.blocks.last().map(Block::max_ts));
+        let last = self.head.last_ts().or(self.blocks.last().map(Block::max_ts));
         if chunk.len() > MAX_BLOCK_POINTS || last.is_some_and(|t| t >= chunk.min_ts()) {
             return Err(chunk);
         }
         let fixed = self.fixed_bytes() as isize;
         let mut grown = self.seal_thawed();
         if !self.head.is_empty() {
-            let head = Block::Sealed(encode(&self.head));
+            let head = Block::Sealed(encode(&self.head.take()));
             grown += head.heap_bytes() as isize;
             self.blocks.push(head);
-            self.head.clear();
         }
         let chunk = Block::Sealed(chunk);
         grown += chunk.heap_bytes() as isize;
@@ -422,7 +623,7 @@ impl Series {
 
     /// The block list's and the head's allocations, without the blocks' own.
     fn fixed_bytes(&self) -> usize {
-        self.blocks.capacity() * std::mem::size_of::<Block>() + self.head.capacity() * std::mem::size_of::<Point>()
+        self.blocks.capacity() * std::mem::size_of::<Block>() + self.head.heap_bytes()
     }
 }
 
@@ -490,11 +691,9 @@ pub struct Freed {
     pub dropped_points: u64,
 }
 
-/// Bytes a key's entry costs in the ordered index: a `BTreeMap` node holds
+/// The drop-oldest index's entries cost about this: a `BTreeSet` node holds
 /// up to 11 entries of 24 bytes in about 290 bytes, and keys inserted in
 /// order leave nodes half full (about 6 entries), so about 48 bytes each.
-const ORDER_ENTRY_BYTES: usize = 48;
-/// The same for the drop-oldest index, whose entries are also 24 bytes.
 const OLDEST_ENTRY_BYTES: usize = 48;
 /// An `Arc<str>` key's allocation beyond its bytes: the two reference counts.
 const KEY_HEADER_BYTES: usize = 16;
@@ -504,33 +703,159 @@ const KEY_HEADER_BYTES: usize = 16;
 /// series take about 120 slices.
 pub const EXPIRE_SLICE: usize = 8192;
 
-/// Bytes of a `HashMap` of `(Arc<str>, usize)` that holds `capacity`
-/// entries: hashbrown keeps a power of two of buckets at most 7/8 full,
-/// each an entry and a control byte, plus a group of control bytes.
-fn hash_table_bytes(capacity: usize) -> usize {
-    capacity / 7 * 8 * (std::mem::size_of::<(Arc<str>, usize)>() + 1) + 16
+use index::{Id, KeyIndex};
+
+/// Fewest recent keys [`Order`] merges into its sorted run at once.
+const RECENT_MIN: usize = 256;
+/// Fewest removed series [`Order`] keeps before it purges them.
+const PURGE_MIN: usize = 64;
+
+/// The ids of the store's series in ascending byte order of their keys,
+/// for walks (`get *`, snapshots, expiry): 4 bytes a series where an
+/// ordered map of the keys took about 48.
+///
+/// A sorted run, and a short sorted run of the keys added since it was
+/// last merged: a new key is inserted into the short one (moving at most a
+/// few thousand ids), which is merged into the long one when it reaches
+/// about 4·√keys (moving every id, once per that many new keys: some 1.5 KiB
+/// of copying a new key at a million keys). A walk merges the two runs as
+/// it goes, and finds where to resume by a binary search in each, so a
+/// walk resumed after any key finds its place in O(log keys) however many
+/// keys arrived in between.
+///
+/// A removed series stays in the runs, skipped by walks (its series is
+/// empty, and a stored series never is), its key kept so that the runs
+/// stay sorted, and its id not reused, until the removed ones are more
+/// than an eighth of the rest: then one pass drops them all from the runs
+/// and frees their ids and keys.
+#[derive(Debug, Default)]
+struct Order {
+    /// Sorted.
+    main: Vec<Id>,
+    /// Sorted; at most `recent_max(main.len())`.
+    recent: Vec<Id>,
+    /// Removed series still in the runs.
+    dead: Vec<Id>,
+}
+
+/// The key of `id`, which is in the order (removed or not).
+fn key_of(keys: &[Option<Arc<str>>], id: Id) -> &str {
+    keys[id as usize].as_deref().expect("an id in the order has its key")
+}
+
+impl Order {
+    fn recent_max(main: usize) -> usize {
+        RECENT_MIN.max(4 * main.isqrt())
+    }
+
+    /// Places the id of a new key.
+    fn insert(&mut self, keys: &[Option<Arc<str>>], id: Id) {
+        let key = key_of(keys, id);
+        let at = self.recent.partition_point(|&other| key_of(keys, other) < key);
+        self.recent.insert(at, id);
+        if self.recent.len() > Self::recent_max(self.main.len()) {
+            self.merge(keys);
+        }
+    }
+
+    /// Merges the recent run into the main one: a binary search per recent
+    /// key, and one copy of the main run.
+    fn merge(&mut self, keys: &[Option<Arc<str>>]) {
+        let mut merged = Vec::with_capacity(self.main.len() + self.recent.len());
+        let mut from = 0;
+        for &id in &self.recent {
+            let key = key_of(keys, id);
+            let at = from + self.main[from..].partition_point(|&other| key_of(keys, other) <= key);
+            merged.extend_from_slice(&self.main[from..at]);
+            merged.push(id);
+            from = at;
+        }
+        merged.extend_from_slice(&self.main[from..]);
+        self.main = merged;
+        self.recent.clear();
+    }
+
+    /// Notes a removed series; true when the removed ones are to be purged.
+    fn remove(&mut self, id: Id) -> bool {
+        self.dead.push(id);
+        let live = self.main.len() + self.recent.len() - self.dead.len();
+        self.dead.len() > PURGE_MIN.max(live / 8)
+    }
+
+    /// Drops the removed series from the runs; returns their ids.
+    fn purge(&mut self, series: &[Series]) -> Vec<Id> {
+        let live = |id: &Id| !series[*id as usize].is_empty();
+        self.main.retain(live);
+        self.recent.retain(live);
+        self.main.shrink_to_fit();
+        std::mem::take(&mut self.dead)
+    }
+
+    /// The ids from the first key at or after `start` on (all for None), in
+    /// key order, removed ones included.
+    fn from<'a>(&'a self, keys: &'a [Option<Arc<str>>], start: Option<&str>) -> OrderIter<'a> {
+        let at = |run: &'a [Id]| match start {
+            None => run,
+            Some(start) => &run[run.partition_point(|&id| key_of(keys, id) < start)..],
+        };
+        OrderIter {
+            keys,
+            main: at(&self.main),
+            recent: at(&self.recent),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        (self.main.capacity() + self.recent.capacity() + self.dead.capacity()) * std::mem::size_of::<Id>()
+    }
+}
+
+/// The two runs of an [`Order`] merged.
+struct OrderIter<'a> {
+    keys: &'a [Option<Arc<str>>],
+    main: &'a [Id],
+    recent: &'a [Id],
+}
+
+impl Iterator for OrderIter<'_> {
+    type Item = Id;
+
+    #[inline]
+    fn next(&mut self) -> Option<Id> {
+        let take_main = match (self.main.first(), self.recent.first()) {
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
+            (Some(&a), Some(&b)) => key_of(self.keys, a) <= key_of(self.keys, b),
+        };
+        let run = if take_main { &mut self.main } else { &mut self.recent };
+        let (&id, rest) = run.split_first()?;
+        *run = rest;
+        Some(id)
+    }
 }
 
 /// Every series, by key.
 #[derive(Debug)]
 pub struct Store {
     /// The series; an index here is a series' id. The id of a series
-    /// removed (expired or dropped empty) is reused by the next new key.
+    /// removed (expired, deleted or dropped empty) is reused by a new key
+    /// once [`Order`] has purged it.
     series: Vec<Series>,
-    /// Key → id, for puts and gets: one hash lookup.
-    ids: HashMap<Arc<str>, usize>,
-    /// Key → id in ascending byte order, for walks (`get *`, snapshots). A
-    /// walk resumed after any key finds its place in O(log keys) however
-    /// many keys arrived since (a sorted `Vec` with new keys merged in at
-    /// the next walk cost O(keys) a slice), and reaches each series without
-    /// hashing its key (which was most of a walk over a million series).
-    order: BTreeMap<Arc<str>, usize>,
+    /// The key of each id; None for an id free for a new key.
+    keys: Vec<Option<Arc<str>>>,
+    /// The ids of the stored series by their keys, for puts and gets: one
+    /// hash lookup, and 9 bytes a bucket where a map of the keys to their
+    /// ids took 25 (the key is in `keys`, not there).
+    ids: KeyIndex,
+    /// The ids in key order, for walks.
+    order: Order,
     points: usize,
-    /// Ids of removed series, for new keys.
-    free: Vec<usize>,
+    /// Ids free for new keys.
+    free: Vec<Id>,
     /// Sum of [`Series::allocated_bytes`], kept as puts change it.
     series_bytes: usize,
-    /// The keys' allocations (one per key: both maps share it).
+    /// The keys' allocations.
     key_bytes: usize,
     policy: Policy,
     /// Points with a timestamp below this are expired (i64::MIN: none).
@@ -549,8 +874,9 @@ impl Default for Store {
     fn default() -> Self {
         Store {
             series: Vec::new(),
-            ids: HashMap::new(),
-            order: BTreeMap::new(),
+            keys: Vec::new(),
+            ids: KeyIndex::default(),
+            order: Order::default(),
             points: 0,
             free: Vec::new(),
             series_bytes: 0,
@@ -582,6 +908,13 @@ impl Store {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// The id of the series of `key`, if stored.
+    #[inline]
+    fn id(&self, key: &str) -> Option<usize> {
+        let found = self.ids.find(&self.keys, key, self.ids.hash(key));
+        found.map(|id| id as usize)
     }
 
     /// The oldest timestamp kept: older points are expired, never returned
@@ -621,8 +954,8 @@ impl Store {
     /// Room for one put of `key`: a point for a key stored already, the key
     /// and its entries (and any growth of the tables) for a new one. The
     /// store may still pass the limit by what one put adds beyond its
-    /// point: a chunk sealed (at most 4.4 KiB), a head's doubling (at most
-    /// 2 KiB) or the doubling of its series' block list.
+    /// point: a chunk sealed (under 9 KiB), a packed head's growth (half again,
+    /// under 3 KiB) or the doubling of its series' block list.
     fn make_room(&mut self, key: &str, max: u64) -> Result<(), Refusal> {
         let max = usize::try_from(max).unwrap_or(usize::MAX);
         loop {
@@ -632,7 +965,7 @@ impl Store {
             if held + self.new_key_bytes(key) + point <= max {
                 return Ok(());
             }
-            if held + point <= max && self.ids.contains_key(key) {
+            if held + point <= max && self.id(key).is_some() {
                 return Ok(());
             }
             if self.policy.on_full == OnFull::Reject || !self.drop_oldest_block() {
@@ -644,14 +977,12 @@ impl Store {
     /// What a new `key` would add: its allocation, its entries, and the
     /// growth of any table that is full.
     fn new_key_bytes(&self, key: &str) -> usize {
-        let mut bytes = key.len() + KEY_HEADER_BYTES + ORDER_ENTRY_BYTES;
+        let mut bytes = key.len() + KEY_HEADER_BYTES + std::mem::size_of::<Id>();
         if self.free.is_empty() && self.series.len() == self.series.capacity() {
-            bytes += self.series.capacity().max(4) * std::mem::size_of::<Series>();
+            let slot = std::mem::size_of::<Series>() + std::mem::size_of::<Option<Arc<str>>>();
+            bytes += self.series.capacity().max(4) * slot;
         }
-        if self.ids.len() == self.ids.capacity() {
-            bytes += hash_table_bytes(self.ids.capacity().max(3) * 2);
-        }
-        bytes
+        bytes + self.ids.growth_bytes()
     }
 
     /// Bytes the store holds: every series' points (chunks, thawed blocks,
@@ -663,9 +994,10 @@ impl Store {
         self.series_bytes
             + self.key_bytes
             + self.series.capacity() * std::mem::size_of::<Series>()
-            + self.free.capacity() * std::mem::size_of::<usize>()
-            + hash_table_bytes(self.ids.capacity())
-            + self.order.len() * ORDER_ENTRY_BYTES
+            + self.keys.capacity() * std::mem::size_of::<Option<Arc<str>>>()
+            + self.free.capacity() * std::mem::size_of::<Id>()
+            + self.ids.bytes()
+            + self.order.bytes()
             + self.oldest.as_ref().map_or(0, |o| o.len() * OLDEST_ENTRY_BYTES)
     }
 
@@ -744,7 +1076,7 @@ impl Store {
 
     /// Removes one point, if stored; a series left empty is removed.
     pub fn remove(&mut self, key: &str, timestamp: i64) {
-        let Some(&id) = self.ids.get(key) else {
+        let Some(id) = self.id(key) else {
             return;
         };
         let series = &mut self.series[id];
@@ -802,7 +1134,7 @@ impl Store {
     /// the next new key, and a paused [`Store::walk`] goes on with the next
     /// key).
     pub fn take_series(&mut self, key: &str) -> Option<Series> {
-        let &id = self.ids.get(key)?;
+        let id = self.id(key)?;
         let first = self.series[id].first_block_max();
         let series = std::mem::take(&mut self.series[id]);
         self.points -= series.len();
@@ -834,16 +1166,15 @@ impl Store {
     /// Keeps the drop-oldest index right after the series of `key`, whose
     /// oldest block ended at `before`, changed.
     fn reindex(&mut self, key: &str, before: Option<i64>) {
-        let Some(&id) = self.ids.get(key) else {
+        let Some(id) = self.id(key) else {
             return;
         };
         let after = self.series[id].first_block_max();
         let (Some(oldest), true) = (&mut self.oldest, after != before) else {
             return;
         };
-        let key = match self.ids.get_key_value(key) {
-            Some((key, _)) => Arc::clone(key),
-            None => return,
+        let Some(key) = self.keys[id].clone() else {
+            return;
         };
         if let Some(before) = before {
             oldest.remove(&(before, Arc::clone(&key)));
@@ -859,7 +1190,7 @@ impl Store {
         let Some((_, key)) = self.oldest.as_mut().and_then(BTreeSet::pop_first) else {
             return false;
         };
-        let Some(&id) = self.ids.get(&key) else {
+        let Some(id) = self.id(&key) else {
             return false;
         };
         let series = &mut self.series[id];
@@ -888,21 +1219,24 @@ impl Store {
     /// reached the last key.
     pub fn expire(&mut self, from: Option<&Arc<str>>, budget: usize) -> Option<Arc<str>> {
         let horizon = self.horizon;
-        let start = from.map_or(Bound::Unbounded, |key| Bound::Included(&**key));
         let mut due = Vec::new();
         let mut next = None;
-        for (visited, (key, &id)) in self.order.range::<str, _>((start, Bound::Unbounded)).enumerate() {
+        // Removed series (empty) are skipped, and not counted: a key
+        // removed and stored again is in the order more than once, and the
+        // pass must get past it (they are at most an eighth of the rest).
+        let stored = self.series_from(from.map(|key| &**key));
+        for (visited, (key, series)) in stored.enumerate() {
             if visited == budget {
                 next = Some(Arc::clone(key));
                 break;
             }
-            if self.series[id].has_expired(horizon) {
+            if series.has_expired(horizon) {
                 due.push(Arc::clone(key));
             }
         }
         let mut blocks_left = budget;
         for key in due {
-            let Some(&id) = self.ids.get(&key) else {
+            let Some(id) = self.id(&key) else {
                 continue;
             };
             let series = &mut self.series[id];
@@ -910,7 +1244,7 @@ impl Store {
             let (points, bytes, blocks, unfinished) = series.expire(horizon, blocks_left);
             blocks_left -= blocks;
             self.points -= points;
-            self.series_bytes -= bytes;
+            self.series_bytes = self.series_bytes.wrapping_add_signed(-bytes);
             self.freed.expired_points += points as u64;
             if self.oldest.is_some() {
                 self.reindex(&key, first);
@@ -926,48 +1260,56 @@ impl Store {
     }
 
     /// Removes the empty series of `key`, freeing its allocations; its id
-    /// goes to the next new key.
+    /// goes to a new key once the order has purged it.
     fn remove_series(&mut self, key: &str) {
-        let Some(id) = self.ids.remove(key) else {
+        let Some(id) = self.ids.remove(&self.keys, key, self.ids.hash(key)) else {
             return;
         };
-        self.order.remove(key);
-        let series = std::mem::take(&mut self.series[id]);
+        let series = std::mem::take(&mut self.series[id as usize]);
         debug_assert!(series.is_empty());
         if let (Some(oldest), Some(first)) = (&mut self.oldest, series.first_block_max()) {
             oldest.retain(|(t, k)| (*t, &**k) != (first, key));
         }
         self.series_bytes -= series.allocated_bytes();
-        self.key_bytes -= key.len() + KEY_HEADER_BYTES;
-        self.free.push(id);
+        if self.order.remove(id) {
+            for id in self.order.purge(&self.series) {
+                if let Some(key) = self.keys[id as usize].take() {
+                    self.key_bytes -= key.len() + KEY_HEADER_BYTES;
+                }
+                self.free.push(id);
+            }
+        }
     }
 
     /// The id of the series of `key`, created if missing, with one hash
     /// lookup for a key already stored (the hot path of every put).
     #[inline]
     fn id_or_insert(&mut self, key: &str) -> usize {
-        match self.ids.get(key) {
-            Some(&id) => id,
+        let hash = self.ids.hash(key);
+        if let Some(id) = self.ids.find(&self.keys, key, hash) {
+            return id as usize;
+        }
+        let id = match self.free.pop() {
+            Some(id) => id,
             None => {
-                let key: Arc<str> = Arc::from(key);
-                let id = match self.free.pop() {
-                    Some(id) => id,
-                    None => {
-                        self.series.push(Series::default());
-                        self.series.len() - 1
-                    }
-                };
-                self.key_bytes += key.len() + KEY_HEADER_BYTES;
-                self.order.insert(Arc::clone(&key), id);
-                self.ids.insert(key, id);
+                // Four billion series do not fit in memory (see `Id`).
+                let id = Id::try_from(self.series.len()).expect("fewer than 2^32 series");
+                self.series.push(Series::default());
+                self.keys.push(None);
                 id
             }
-        }
+        };
+        let key: Arc<str> = Arc::from(key);
+        self.key_bytes += key.len() + KEY_HEADER_BYTES;
+        self.ids.insert(&key, hash, id);
+        self.keys[id as usize] = Some(key);
+        self.order.insert(&self.keys, id);
+        id as usize
     }
 
     /// The series of one key.
     pub fn get(&self, key: &str) -> Option<&Series> {
-        self.ids.get(key).map(|&id| &self.series[id])
+        self.id(key).map(|id| &self.series[id])
     }
 
     /// Visits every point not expired, key by key in ascending byte order
@@ -983,15 +1325,12 @@ impl Store {
     /// between (its points expired or dropped) is gone: the walk goes on
     /// with the next key.
     pub fn walk(&self, from: Option<Cursor>, mut visit: impl FnMut(&Arc<str>, Point) -> bool) -> Option<Cursor> {
-        let start = from
-            .as_ref()
-            .map_or(Bound::Unbounded, |cursor| Bound::Included(&*cursor.key));
         // The last point expired: i64::MIN - 1 does not exist, so None.
         let expired = self.horizon.checked_sub(1);
-        for (key, &id) in self.order.range::<str, _>((start, Bound::Unbounded)) {
+        for (key, series) in self.series_from(from.as_ref().map(|cursor| &*cursor.key)) {
             let resumed = from.as_ref().filter(|cursor| cursor.key == *key).map(|c| c.after);
             let after = resumed.max(expired);
-            for point in self.series[id].points_after(after) {
+            for point in series.points_after(after) {
                 if !visit(key, point) {
                     return Some(Cursor {
                         key: Arc::clone(key),
@@ -1032,10 +1371,10 @@ impl Store {
     /// Every series from the key `start` on (all of them for `None`), in
     /// ascending byte order of their keys, as [`Store::walk`] visits them.
     pub fn series_from<'a>(&'a self, start: Option<&'a str>) -> impl Iterator<Item = (&'a Arc<str>, &'a Series)> + 'a {
-        let start = start.map_or(Bound::Unbounded, Bound::Included);
-        self.order
-            .range::<str, _>((start, Bound::Unbounded))
-            .map(|(key, &id)| (key, &self.series[id]))
+        (self.order.from(&self.keys, start))
+            .map(|id| (&self.keys[id as usize], &self.series[id as usize]))
+            // A removed series is empty, a stored one never.
+            .filter_map(|(key, series)| Some((key.as_ref()?, series)).filter(|(_, s)| !s.is_empty()))
     }
 
     /// Number of series: every key stored has points (a series emptied by
@@ -1055,6 +1394,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::test_support::XorShift;
+    use std::collections::BTreeMap;
 
     #[test]
     fn in_order_appends_fill_whole_chunks() {
@@ -1233,13 +1573,13 @@ mod tests {
             }
         }
         assert!(s.head.len() < CHUNK_POINTS);
-        for p in &s.head {
+        for p in s.head.points() {
             assert!(prev.is_none_or(|q| q < p.0), "head unsorted or before a chunk");
             prev = Some(p.0);
         }
         assert_eq!(s.len(), model.len());
         let mut afters = vec![i64::MIN, i64::MIN + 1, i64::MAX, i64::MAX - 1, -1, 0];
-        let head_bounds = s.head.first().zip(s.head.last()).map(|(a, b)| (a.0, b.0));
+        let head_bounds = s.head.first_ts().zip(s.head.last_ts());
         assert!(s.blocks.iter().filter(|b| matches!(b, Block::Thawed(_))).count() <= 1);
         for (min, max) in s.blocks.iter().map(|b| (b.min_ts(), b.max_ts())).chain(head_bounds) {
             for t in [min, max] {
@@ -1334,7 +1674,7 @@ mod tests {
             // In order, so that most of it is sealed; late points come
             // while the walk is paused, some between two chunks (which
             // grows the one the walk paused after past where it paused).
-            for t in 0..1200 {
+            for t in 0..4 * CHUNK_POINTS as i64 {
                 for key in keys {
                     store.put(key, 2 * t, rng.below(1000) as f64 / 10.0);
                 }
@@ -1376,7 +1716,7 @@ mod tests {
                     during.push((key, at.after + 1, 0.25));
                 }
                 for _ in 0..rng.below(40) {
-                    during.push(put(&mut store, &mut rng, 2500));
+                    during.push(put(&mut store, &mut rng, 8 * CHUNK_POINTS as u64 + 100));
                 }
             }
             assert!(sealed >= 8, "seed {seed}: {sealed} sealed chunks");
@@ -1390,6 +1730,113 @@ mod tests {
             assert_eq!(dump(&loaded), dump(&store), "seed {seed}");
             assert_eq!(loaded.point_count(), store.point_count());
         }
+    }
+
+    /// A store rebuilt from what a snapshot of `store` holds (its parts).
+    fn snapshot_round_trip(store: &Store) -> Store {
+        let mut loaded = Store::new();
+        store.walk_parts(None, |key, part| {
+            match part {
+                Part::Sealed(chunk) => {
+                    loaded.adopt_chunk(key, chunk.clone()).expect("a stored chunk");
+                }
+                Part::Points(points) => loaded.put_points(key, points.iter().copied()),
+            }
+            true
+        });
+        loaded
+    }
+
+    #[test]
+    fn the_packed_head_takes_late_and_duplicate_points_at_every_split() {
+        // k points in order, then a point out of order, a retry (same
+        // bits) or an overwrite (other bits) of a point, or one more in
+        // order, then in order again up to n: around the sealing bounds.
+        let value = |t: i64| (t % 17) as f64 / 4.0 + 0.1 * (t % 3) as f64;
+        let mut cases = 0;
+        for n in [1i64, 2, 3, 10, 239, 240, 241, 481] {
+            let splits: Vec<i64> = if n <= 10 {
+                (0..=n).collect()
+            } else {
+                vec![0, 1, 2, n / 2, 238, 239, 240, 241, n - 2, n - 1, n]
+            };
+            for k in splits.into_iter().filter(|&k| k <= n) {
+                for twist in 0..5 {
+                    let mut s = Series::default();
+                    let mut model = BTreeMap::new();
+                    let mut bytes = 0isize;
+                    let mut put = |s: &mut Series, model: &mut BTreeMap<i64, f64>, t: i64, v: f64| {
+                        let (replaced, grown) = s.insert_sized(t, v);
+                        assert_eq!(
+                            replaced.map(f64::to_bits),
+                            model.insert(t, v).map(f64::to_bits),
+                            "n {n} k {k} twist {twist} t {t}"
+                        );
+                        bytes += grown;
+                        assert_eq!(bytes, s.allocated_bytes() as isize, "bytes kept as puts go");
+                    };
+                    for t in 0..k {
+                        put(&mut s, &mut model, 10 * t, value(t));
+                    }
+                    let last = 10 * (k - 1);
+                    let (packed, head_len) = (matches!(s.head, Head::Packed(_)), s.head.len());
+                    match twist {
+                        // Late: before the last point, between two points.
+                        0 => put(&mut s, &mut model, last - 5, -1.0),
+                        // Older than everything.
+                        1 => put(&mut s, &mut model, -1000, -2.0),
+                        // A retry of the last point: a packed head stays packed.
+                        2 if k > 0 => {
+                            put(&mut s, &mut model, last, value(k - 1));
+                            assert_eq!(matches!(s.head, Head::Packed(_)), packed);
+                        }
+                        // An overwrite of the last point with other bits.
+                        3 if k > 0 => put(&mut s, &mut model, last, -value(k - 1) - 1.0),
+                        _ => {}
+                    }
+                    if twist == 4 || k == 0 {
+                        // In order only: the head never turns plain.
+                        assert!(matches!(s.head, Head::Packed(_)));
+                        assert_eq!(head_len, k as usize % CHUNK_POINTS);
+                    }
+                    for t in k..n {
+                        put(&mut s, &mut model, 10 * t, value(t));
+                    }
+                    check_series(&s, &model, &mut XorShift::seeded(k as u64));
+                    let mut store = Store::new();
+                    store.restore_series("k", s);
+                    let loaded = snapshot_round_trip(&store);
+                    assert_eq!(dump(&loaded), dump(&store), "n {n} k {k} twist {twist}");
+                    cases += 1;
+                }
+            }
+        }
+        assert!(cases > 200);
+    }
+
+    #[test]
+    fn a_packed_head_is_sealed_at_the_chunk_size_and_a_plain_one_packs_again_after() {
+        let mut s = Series::default();
+        for t in 0..CHUNK_POINTS as i64 - 1 {
+            s.insert(t, 1.5);
+        }
+        assert!(matches!(&s.head, Head::Packed(p) if p.len() == CHUNK_POINTS - 1));
+        assert!(s.head.heap_bytes() < CHUNK_POINTS, "a few bits a point");
+        s.insert(5, 2.5);
+        assert!(matches!(&s.head, Head::Plain(p) if p.len() == CHUNK_POINTS - 1));
+        s.insert(CHUNK_POINTS as i64, 1.5);
+        assert_eq!((s.blocks.len(), s.head.len()), (1, 0));
+        s.insert(CHUNK_POINTS as i64 + 1, 1.5);
+        assert!(matches!(&s.head, Head::Packed(p) if p.len() == 1));
+        assert_eq!(s.head.heap_bytes(), 0, "one point takes no bits");
+        // A point older than the head's but after the blocks: plain again.
+        let mut model: BTreeMap<i64, f64> = (0..CHUNK_POINTS as i64 - 1).map(|t| (t, 1.5)).collect();
+        model.extend([(5, 2.5), (CHUNK_POINTS as i64, 1.5), (CHUNK_POINTS as i64 + 1, 1.5)]);
+        check_series(&s, &model, &mut XorShift::seeded(9));
+        assert!(s.remove(CHUNK_POINTS as i64 + 1));
+        assert!(!s.remove(CHUNK_POINTS as i64 + 1));
+        model.remove(&(CHUNK_POINTS as i64 + 1));
+        check_series(&s, &model, &mut XorShift::seeded(9));
     }
 
     #[test]
@@ -1473,21 +1920,36 @@ mod tests {
 mod policy_tests {
     use super::*;
     use crate::test_support::XorShift;
+    use std::collections::BTreeMap;
     use std::time::Duration;
 
     /// [`Store::allocated_bytes`] computed from scratch.
     fn recount(store: &Store) -> usize {
-        let series: usize = store.ids.values().map(|&id| store.series[id].allocated_bytes()).sum();
-        // Removed slots hold nothing.
-        assert!(store.free.iter().all(|&id| store.series[id].allocated_bytes() == 0));
-        let keys: usize = store.ids.keys().map(|k| k.len() + KEY_HEADER_BYTES).sum();
+        let live = || store.ids.ids().map(|id| id as usize);
+        let series: usize = live().map(|id| store.series[id].allocated_bytes()).sum();
+        // Removed slots hold nothing, and free ones no key.
+        assert!(store.series.iter().all(|s| !s.is_empty() || s.allocated_bytes() == 0));
+        assert!(store.free.iter().all(|&id| store.keys[id as usize].is_none()));
+        // The keys of the stored series and of the removed ones the order
+        // still holds.
+        let keys: usize = store.keys.iter().flatten().map(|k| k.len() + KEY_HEADER_BYTES).sum();
         assert_eq!((store.series_bytes, store.key_bytes), (series, keys));
-        assert_eq!(store.order.len(), store.ids.len());
-        let points: usize = store.ids.values().map(|&id| store.series[id].len()).sum();
+        let order: Vec<u32> = store.order.from(&store.keys, None).collect();
+        assert_eq!(order.len(), store.ids.len() + store.order.dead.len());
+        let live_in_order: Vec<usize> = (order.iter().map(|&id| id as usize))
+            .filter(|&id| !store.series[id].is_empty())
+            .collect();
+        let mut want: Vec<usize> = live().collect();
+        want.sort_by_key(|&id| store.keys[id].clone());
+        assert_eq!(live_in_order, want, "the order holds every stored key, in order");
+        let points: usize = live().map(|id| store.series[id].len()).sum();
         assert_eq!(store.points, points);
         if let Some(oldest) = &store.oldest {
-            let want: BTreeSet<(i64, Arc<str>)> = (store.ids.iter())
-                .filter_map(|(k, &id)| store.series[id].first_block_max().map(|t| (t, Arc::clone(k))))
+            let want: BTreeSet<(i64, Arc<str>)> = live()
+                .filter_map(|id| {
+                    let key = store.keys[id].clone().expect("a stored series' key");
+                    store.series[id].first_block_max().map(|t| (t, key))
+                })
                 .collect();
             assert_eq!(oldest, &want, "drop-oldest index");
         }
@@ -1585,12 +2047,33 @@ mod policy_tests {
         assert_eq!(store.series_count(), 1);
         assert!(store.get("old").is_none());
         assert_eq!(visible(&store).first(), Some(&("young".to_owned(), 970)));
-        assert_eq!(store.free, vec![0]);
+        // The removed series stays in the order (its key with it) until
+        // the removed ones are many.
+        assert_eq!(
+            (store.order.dead.as_slice(), store.free.as_slice()),
+            (&[0][..], &[][..])
+        );
+        assert_eq!(store.keys[0].as_deref(), Some("old"));
+        recount(&store);
+        for i in 0..PURGE_MIN {
+            store.try_put(&format!("gone{i}"), 1000, 0.5).unwrap();
+        }
+        let slots = store.series.len();
+        store.set_now(1101);
+        expire_all(&mut store, EXPIRE_SLICE);
+        assert_eq!(store.series_count(), 1);
+        assert!(store.order.dead.is_empty(), "purged");
+        assert_eq!(store.free.len(), PURGE_MIN + 1);
+        assert!(store.keys.iter().flatten().all(|k| &**k == "young"));
+        recount(&store);
         store.try_put("new", 2000, 1.0).unwrap();
-        assert!(store.free.is_empty(), "the free id is taken");
+        assert_eq!(store.free.len(), PURGE_MIN, "a free id is taken");
+        assert_eq!(store.series.len(), slots);
         assert_eq!(store.get("new").map(Series::len), Some(1));
         assert_eq!(store.set_now(0), (), "the horizon never moves back");
-        assert_eq!(store.horizon(), 970);
+        assert_eq!(store.horizon(), 1001);
+        let keys: Vec<String> = store.series_from(None).map(|(k, _)| k.to_string()).collect();
+        assert_eq!(keys, ["new", "young"]);
         recount(&store);
     }
 
@@ -1713,8 +2196,8 @@ mod policy_tests {
         );
         // Every dropped point is older than the oldest chunk still held, in
         // any series.
-        let oldest_held = (store.ids.values())
-            .filter_map(|&id| store.series[id].first_block_max())
+        let oldest_held = (store.ids.ids())
+            .filter_map(|id| store.series[id as usize].first_block_max())
             .min()
             .unwrap();
         let held_set: std::collections::HashSet<(String, i64)> = held.into_iter().collect();

@@ -535,10 +535,11 @@ fn a_data_directory_of_the_release_before_chunks_loads_exactly_and_is_rewritten_
     let v1_len = std::fs::metadata(fixtures.join("datadir-v1").join(v1_snapshot))
         .unwrap()
         .len();
-    // Two series of one sealed chunk each, a few bits a point: the rest
-    // are heads, still 16 bytes a point.
+    // With chunks of 480 points no series of the fixture fills one: all
+    // are heads, which a snapshot writes as points, as format 1 did (a
+    // sealed chunk's few bits a point show in the store's own tests).
     assert!(
-        (v2.len() as u64) < v1_len * 2 / 3,
+        (v2.len() as u64) < v1_len * 11 / 10,
         "{} bytes, {v1_len} in format 1",
         v2.len()
     );

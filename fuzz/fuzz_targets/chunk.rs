@@ -6,7 +6,9 @@
 //! bits: any f64 bits, a decimal `i32 / 10^k`, the previous value again, the
 //! previous value plus a small integer); bytes 1-8 give the numbers. The
 //! chunk of those points must decode to the same timestamps and the same
-//! value bits.
+//! value bits; and so must the open head those points are appended to one
+//! by one (`store::head::Packed`), which must also refuse a point at or
+//! before its last.
 //!
 //! Garbage: the input read as a chunk's stored parts (first timestamp,
 //! span, count, bits). Decoding must end in points or an error, never
@@ -16,6 +18,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use metricsd::store::chunk::{Chunk, MAX_POINTS};
+use metricsd::store::head::{Packed, PushError};
 
 fuzz_target!(|data: &[u8]| {
     round_trip(data);
@@ -53,6 +56,19 @@ fn round_trip(data: &[u8]) {
     }
     let chunk = Chunk::encode(&points).expect("ascending points encode");
     let back = chunk.decode().expect("a chunk just encoded decodes");
+    assert_eq!(back.len(), points.len());
+    for (a, b) in points.iter().zip(&back) {
+        assert_eq!((a.0, a.1.to_bits()), (b.0, b.1.to_bits()));
+    }
+    let mut head = Packed::default();
+    let mut bytes = 0;
+    for &(t, v) in &points {
+        bytes += head.push(t, v).expect("ascending points append");
+    }
+    assert_eq!(bytes, head.heap_bytes());
+    let last = points[points.len() - 1];
+    assert_eq!(head.push(last.0, last.1), Err(PushError::Unsorted));
+    let back = head.to_vec();
     assert_eq!(back.len(), points.len());
     for (a, b) in points.iter().zip(&back) {
         assert_eq!((a.0, a.1.to_bits()), (b.0, b.1.to_bits()));

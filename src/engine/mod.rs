@@ -648,7 +648,7 @@ mod tests {
     fn retention_refuses_old_puts_and_expiry_frees_in_slices() {
         use crate::store::{Policy, CHUNK_POINTS};
         let policy = Policy {
-            retention: Some(std::time::Duration::from_secs(1000)),
+            retention: Some(std::time::Duration::from_secs(1600)),
             ..Policy::default()
         };
         let mut engine = Engine::in_memory(Store::with_policy(policy, 10_000));
@@ -657,19 +657,21 @@ mod tests {
         for k in 0..keys {
             engine.put(&format!("k{k}"), 9_100 + k % 400, 1.0).unwrap();
         }
-        // One long series: a chunk's time, twice.
+        // One long series: a chunk's time, twice, the first chunk before
+        // 9,300.
+        const { assert!(CHUNK_POINTS < 800) };
         for t in 0..2 * CHUNK_POINTS as i64 {
-            engine.put("long", 9_000 + t, 2.0).unwrap();
+            engine.put("long", 8_500 + t, 2.0).unwrap();
         }
         assert!(matches!(
-            engine.put("k0", 8_999, 1.0),
+            engine.put("k0", 8_399, 1.0),
             Err(EngineError::OlderThanRetention)
         ));
         assert_eq!(figure(&engine, "refused.retention"), 1);
-        // 300 s later the horizon is 9,300: 200 of the 400 seconds of the
+        // 900 s later the horizon is 9,300: 200 of the 400 seconds of the
         // short series have expired, and the first chunk of "long".
         let mut slices = 1;
-        while engine.expire_step(10_300) {
+        while engine.expire_step(10_900) {
             slices += 1;
         }
         assert_eq!(engine.horizon(), 9_300);

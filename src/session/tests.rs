@@ -454,12 +454,15 @@ fn a_put_older_than_the_retention_is_an_error_and_the_connection_goes_on() {
 fn a_put_past_the_memory_limit_is_an_error_and_reads_go_on() {
     fn engine() -> Engine {
         engine_keeping(crate::store::Policy {
-            max_bytes: Some(1500),
+            max_bytes: Some(1000),
             ..Default::default()
         })
     }
+    // Values of many digits: a packed point then takes some 60 bits, so
+    // that the puts fill the budget.
+    let value = |t: usize| 1.0 + t as f64 / 100.0 + 1e-9;
     let input: Vec<u8> = (0..100)
-        .map(|t| format!("put k 1 {t}\n"))
+        .map(|t| format!("put k {:?} {t}\n", value(t)))
         .chain(["put another.key 1 1\nget k\n".to_owned()])
         .collect::<String>()
         .into_bytes();
@@ -468,7 +471,7 @@ fn a_put_past_the_memory_limit_is_an_error_and_reads_go_on() {
     let stored = whole.matches("ok\n\n").count();
     assert!((5..90).contains(&stored), "{stored} stored:\n{whole}");
     let full = "error\nnot stored: memory limit reached\n\n";
-    let points: String = (0..stored).map(|t| format!("k 1.0 {t}\n")).collect();
+    let points: String = (0..stored).map(|t| format!("k {:?} {t}\n", value(t))).collect();
     let want = [
         "ok\n\n".repeat(stored),
         full.repeat(101 - stored),

@@ -77,7 +77,10 @@ impl BitSink for BitWriter {
     }
 }
 
-/// Reads bits written by a [`BitWriter`].
+/// Reads bits written by a [`BitWriter`], a 64-bit word at a time: a read
+/// of up to 57 bits is one unaligned big-endian load and two shifts, and a
+/// unary count is one `leading_zeros`, instead of a loop over bytes or bits
+/// (decoding is most of what a read of sealed chunks costs).
 #[derive(Debug, Clone)]
 pub struct BitReader<'a> {
     bytes: &'a [u8],
@@ -90,43 +93,77 @@ impl<'a> BitReader<'a> {
         Self { bytes, pos: 0 }
     }
 
+    /// The 64 bits from the byte of `pos` on, zeros past the end.
+    #[inline(always)]
+    fn word(&self) -> u64 {
+        let i = self.pos / 8;
+        match self.bytes.get(i..i + 8) {
+            Some(eight) => u64::from_be_bytes(eight.try_into().expect("8 bytes")),
+            None => {
+                let mut eight = [0u8; 8];
+                let tail = self.bytes.get(i..).unwrap_or(&[]);
+                eight[..tail.len()].copy_from_slice(tail);
+                u64::from_be_bytes(eight)
+            }
+        }
+    }
+
     /// The next `n` bits (`n` <= 64) as the low bits of a `u64`; None if
     /// fewer are left.
+    #[inline(always)]
     pub fn get(&mut self, n: u32) -> Option<u64> {
         debug_assert!(n <= 64);
         if n == 0 {
             return Some(0);
         }
+        if n > 57 {
+            // More than one word can hold after a shift of up to 7 bits.
+            let high = self.get(n - 32)?;
+            return Some((high << 32) | self.get(32)?);
+        }
         let end = self.pos + n as usize;
         if end > self.bytes.len() * 8 {
             return None;
         }
-        let (first, last) = (self.pos / 8, (end - 1) / 8);
-        // At most 9 bytes: 72 bits fit a u128.
-        let wide = self.bytes[first..=last]
-            .iter()
-            .fold(0u128, |acc, &b| (acc << 8) | u128::from(b));
-        let unread_after = (last + 1) * 8 - end;
+        let value = (self.word() << (self.pos % 8)) >> (64 - n);
         self.pos = end;
-        let value = (wide >> unread_after) as u64;
-        Some(if n == 64 { value } else { value & ((1 << n) - 1) })
-    }
-
-    pub fn get_bit(&mut self) -> Option<bool> {
-        self.get(1).map(|b| b == 1)
+        Some(value)
     }
 
     /// Counts one bits up to a zero bit (consumed) or up to `max` ones (the
     /// zero then not read): the reader of [`BitSink::put_ones`].
+    #[inline]
     pub fn get_ones(&mut self, max: u32) -> Option<u32> {
-        let mut ones = 0;
-        while ones < max {
-            if !self.get_bit()? {
-                return Some(ones);
-            }
-            ones += 1;
+        debug_assert!(max <= 56);
+        // Zeros past the end stop the count; a count past the end is then
+        // refused below.
+        let ones = (!(self.word() << (self.pos % 8))).leading_zeros().min(max);
+        let used = ones as usize + usize::from(ones < max);
+        if self.pos + used > self.bytes.len() * 8 {
+            return None;
         }
+        self.pos += used;
         Some(ones)
+    }
+
+    /// The next bits, the first in the high bit, without reading them: at
+    /// least 57 of them (zeros past the end), for a decoder to take fields
+    /// apart with shifts and then [`BitReader::skip`] them.
+    #[inline(always)]
+    pub fn peek(&self) -> u64 {
+        self.word() << (self.pos % 8)
+    }
+
+    /// Consumes `n` bits (at most 57) a [`BitReader::peek`] showed; None if
+    /// fewer are left.
+    #[inline(always)]
+    pub fn skip(&mut self, n: u32) -> Option<()> {
+        let end = self.pos + n as usize;
+        if end > self.bytes.len() * 8 {
+            return None;
+        }
+        self.pos = end;
+        Some(())
     }
 
     /// Bits left to read.

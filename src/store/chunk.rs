@@ -102,18 +102,21 @@ impl Chunk {
             return Err(EncodeError::Unsorted);
         }
         let values = ValueCoding::cheapest(points);
-        let mut w = BitWriter::with_capacity(points.len() * 2);
-        values.put_header(&mut w, points[0].1);
-        let mut ts = TimestampEncoder::new(min_ts);
-        let mut xor = XorState::new(points[0].1.to_bits());
-        for (i, &(t, v)) in points.iter().enumerate().skip(1) {
-            ts.put(&mut w, t);
-            values.put_value(&mut w, &mut xor, i, v);
-        }
+
+        // Counted first, then written into an allocation of the exact
+        // size: a buffer grown and then shrunk to fit leaves a hole in the
+        // heap per chunk, which cost a server 0.1-0.2 B of RSS a point.
+        let mut counter = BitCounter::default();
+        values.put_points(&mut counter, points);
+        let len = usize::try_from(counter.0.div_ceil(8)).expect("a chunk's bits fit in memory");
+        let mut w = BitWriter::with_capacity(len);
+        values.put_points(&mut w, points);
+        let bytes = w.finish();
+        debug_assert_eq!(bytes.len(), bytes.capacity());
         Ok(Chunk {
             min_ts,
             max_ts,
-            bytes: w.finish().into_boxed_slice(),
+            bytes: bytes.into_boxed_slice(),
             count,
         })
     }
@@ -170,12 +173,86 @@ impl Chunk {
 
     /// Every point, or why the bits are not a chunk.
     pub fn decode(&self) -> Result<Vec<(i64, f64)>, DecodeError> {
-        let mut points = self.iter();
         let mut out = Vec::with_capacity(self.len());
-        while let Some(p) = points.next_point()? {
-            out.push(p);
-        }
+        self.decode_into(&mut out)?;
         Ok(out)
+    }
+
+    /// Appends every point to `out`, or says why the bits are not a chunk
+    /// (`out` then holds some points of it). What [`Chunk::iter`] yields,
+    /// several times faster: a loop per value coding, without a decoder's
+    /// state machine between points (reads decode whole chunks: a point
+    /// costs a few ns here, against the tens its formatting takes).
+    pub fn decode_into(&self, out: &mut Vec<(i64, f64)>) -> Result<(), DecodeError> {
+        decode_into(&self.bytes, self.min_ts, self.max_ts, self.count, out)
+    }
+}
+
+/// [`Chunk::decode_into`] for a chunk's parts kept elsewhere (an open
+/// head's).
+pub(super) fn decode_into(
+    bytes: &[u8],
+    min_ts: i64,
+    max_ts: i64,
+    count: u16,
+    out: &mut Vec<(i64, f64)>,
+) -> Result<(), DecodeError> {
+    {
+        let mut r = BitReader::new(bytes);
+        let values = ValueDecoder::read_header(&mut r)?;
+        let count = usize::from(count);
+        out.reserve(count);
+        let start = out.len();
+        out.push((min_ts, values.first_value()));
+        let (mut ts, mut delta) = (min_ts, 0i64);
+        // The next timestamp, checked against the bounds as the iterator
+        // checks it.
+        let mut next_ts = |r: &mut BitReader<'_>| -> Result<i64, DecodeError> {
+            delta = delta.wrapping_add(read_dod(r)?);
+            let t = ts.wrapping_add(delta);
+            if t <= ts || t > max_ts {
+                return Err(DecodeError::Corrupt("timestamp out of order or bounds"));
+            }
+            ts = t;
+            Ok(t)
+        };
+        match values {
+            ValueDecoder::Constant(v) => {
+                for _ in 1..count {
+                    out.push((next_ts(&mut r)?, v));
+                }
+            }
+            ValueDecoder::Xor(mut xor) => {
+                for _ in 1..count {
+                    let t = next_ts(&mut r)?;
+                    out.push((t, f64::from_bits(xor.get(&mut r)?)));
+                }
+            }
+            ValueDecoder::Decimal { params, .. } => {
+                let (mut m, mut step) = (params.first, 0i64);
+                for _ in 1..count {
+                    let t = next_ts(&mut r)?;
+                    let z = get_rice(&mut r, params.rice).ok_or(DecodeError::Truncated)?;
+                    let residual = unzigzag(z).wrapping_shl(params.shift);
+                    m = match params.order {
+                        0 => params.first.wrapping_add(residual),
+                        1 => m.wrapping_add(residual),
+                        _ => {
+                            step = step.wrapping_add(residual);
+                            m.wrapping_add(step)
+                        }
+                    };
+                    out.push((t, unscale(m, params.scale)));
+                }
+            }
+        }
+        if out[out.len() - 1].0 != max_ts || out.len() - start != count {
+            return Err(DecodeError::Corrupt("last timestamp is not the chunk's last"));
+        }
+        if r.remaining() >= 8 {
+            return Err(DecodeError::Corrupt("bytes after the last point"));
+        }
+        Ok(())
     }
 }
 
@@ -205,27 +282,40 @@ fn sign_extend(v: u64, bits: u32) -> i64 {
 }
 
 /// The reader of [`TimestampEncoder::put`].
+#[inline]
 fn read_dod(r: &mut BitReader<'_>) -> Result<i64, DecodeError> {
-    let ones = r.get_ones(TS_ESCAPE).ok_or(DecodeError::Truncated)?;
+    // One look at the next bits serves the prefix and, but for the widest
+    // buckets, the field.
+    let word = r.peek();
+    let ones = (!word).leading_zeros().min(TS_ESCAPE);
     let bits = match ones {
-        0 => return Ok(0),
+        0 => {
+            r.skip(1).ok_or(DecodeError::Truncated)?;
+            return Ok(0);
+        }
         _ if ones == TS_ESCAPE => 64,
         _ => TS_BITS[ones as usize - 1],
     };
+    if ones < TS_ESCAPE && ones + 1 + bits <= 57 {
+        r.skip(ones + 1 + bits).ok_or(DecodeError::Truncated)?;
+        return Ok(sign_extend((word << (ones + 1)) >> (64 - bits), bits));
+    }
+    let prefix = ones + u32::from(ones < TS_ESCAPE);
+    r.skip(prefix).ok_or(DecodeError::Truncated)?;
     Ok(sign_extend(r.get(bits).ok_or(DecodeError::Truncated)?, bits))
 }
 
-struct TimestampEncoder {
-    prev: i64,
-    delta: i64,
+pub(super) struct TimestampEncoder {
+    pub(super) prev: i64,
+    pub(super) delta: i64,
 }
 
 impl TimestampEncoder {
-    fn new(first: i64) -> Self {
+    pub(super) fn new(first: i64) -> Self {
         Self { prev: first, delta: 0 }
     }
 
-    fn put(&mut self, sink: &mut impl BitSink, t: i64) {
+    pub(super) fn put(&mut self, sink: &mut impl BitSink, t: i64) {
         let delta = t.wrapping_sub(self.prev);
         let dod = delta.wrapping_sub(self.delta);
         (self.prev, self.delta) = (t, delta);
@@ -452,6 +542,17 @@ impl ValueCoding {
         (coding, header.0 + values_bits)
     }
 
+    /// The chunk's bits: the header, then every point after the first.
+    fn put_points(&self, sink: &mut impl BitSink, points: &[(i64, f64)]) {
+        self.put_header(sink, points[0].1);
+        let mut ts = TimestampEncoder::new(points[0].0);
+        let mut xor = XorState::new(points[0].1.to_bits());
+        for (i, &(t, v)) in points.iter().enumerate().skip(1) {
+            ts.put(sink, t);
+            self.put_value(sink, &mut xor, i, v);
+        }
+    }
+
     /// Bits of the values of `points` in this coding.
     fn bits(&self, points: &[(i64, f64)]) -> u64 {
         let mut c = BitCounter::default();
@@ -495,20 +596,20 @@ impl ValueCoding {
 
 /// Gorilla's XOR coding between values: the previous bits and the window of
 /// meaningful bits (leading zeros, length) last written.
-struct XorState {
-    prev: u64,
-    window: Option<(u32, u32)>,
+pub(super) struct XorState {
+    pub(super) prev: u64,
+    pub(super) window: Option<(u32, u32)>,
 }
 
 impl XorState {
-    fn new(first: u64) -> Self {
+    pub(super) fn new(first: u64) -> Self {
         Self {
             prev: first,
             window: None,
         }
     }
 
-    fn put(&mut self, sink: &mut impl BitSink, bits: u64) {
+    pub(super) fn put(&mut self, sink: &mut impl BitSink, bits: u64) {
         let xor = bits ^ self.prev;
         self.prev = bits;
         if xor == 0 {
@@ -535,17 +636,25 @@ impl XorState {
         self.window = Some((leading, len));
     }
 
+    #[inline]
     fn get(&mut self, r: &mut BitReader<'_>) -> Result<u64, DecodeError> {
-        if !r.get_bit().ok_or(DecodeError::Truncated)? {
+        // The control bits and a new window's fields from one look.
+        let word = r.peek();
+        if word >> 63 == 0 {
+            r.skip(1).ok_or(DecodeError::Truncated)?;
             return Ok(self.prev);
         }
-        if r.get_bit().ok_or(DecodeError::Truncated)? {
-            let leading = r.get(5).ok_or(DecodeError::Truncated)? as u32;
-            let len = r.get(6).ok_or(DecodeError::Truncated)? as u32 + 1;
+        if (word >> 62) & 1 == 1 {
+            let leading = (word >> 57) as u32 & 31;
+            let len = (word >> 51) as u32 & 63;
+            r.skip(13).ok_or(DecodeError::Truncated)?;
+            let len = len + 1;
             if leading + len > 64 {
                 return Err(DecodeError::Corrupt("XOR window past 64 bits"));
             }
             self.window = Some((leading, len));
+        } else {
+            r.skip(2).ok_or(DecodeError::Truncated)?;
         }
         let (leading, len) = self
             .window
@@ -558,8 +667,8 @@ impl XorState {
 
 /// The scheme field: its width and values (decimal codings take
 /// `TAG_DECIMAL + order`).
-const TAG_BITS: u32 = 3;
-const TAG_XOR: u64 = 0;
+pub(super) const TAG_BITS: u32 = 3;
+pub(super) const TAG_XOR: u64 = 0;
 const TAG_CONSTANT: u64 = 1;
 const TAG_DECIMAL: u64 = 2;
 
@@ -657,12 +766,17 @@ pub struct Points<'a> {
 
 impl<'a> Points<'a> {
     fn new(chunk: &'a Chunk) -> Self {
+        Self::over(&chunk.bytes, chunk.min_ts, chunk.max_ts, chunk.count)
+    }
+
+    /// The points of a chunk's bits kept elsewhere (an open head's).
+    pub(super) fn over(bytes: &'a [u8], min_ts: i64, max_ts: i64, count: u16) -> Self {
         Points {
-            reader: BitReader::new(&chunk.bytes),
+            reader: BitReader::new(bytes),
             values: None,
-            max_ts: chunk.max_ts,
-            left: chunk.count,
-            ts: chunk.min_ts,
+            max_ts,
+            left: count,
+            ts: min_ts,
             delta: 0,
             error: None,
         }
@@ -742,7 +856,9 @@ mod tests {
         for (a, b) in points.iter().zip(&back) {
             assert_eq!((a.0, a.1.to_bits()), (b.0, b.1.to_bits()), "{a:?} came back as {b:?}");
         }
-        assert_eq!(chunk.iter().count(), points.len());
+        let iterated: Vec<(u64, u64)> = chunk.iter().map(|p| (p.0 as u64, p.1.to_bits())).collect();
+        let decoded: Vec<(u64, u64)> = back.iter().map(|p| (p.0 as u64, p.1.to_bits())).collect();
+        assert_eq!(iterated, decoded, "the iterator and decode_into agree");
         let again = Chunk::from_parts(chunk.min_ts(), chunk.max_ts(), chunk.len() as u16, chunk.bytes().into());
         assert_eq!(again.as_ref(), Ok(&chunk));
         chunk
@@ -881,7 +997,17 @@ mod tests {
             let bit = flip.index(bytes.len() * 8);
             bytes[bit / 8] ^= 0x80 >> (bit % 8);
             let bad = Chunk::from_parts(chunk.min_ts(), chunk.max_ts(), chunk.len() as u16, bytes.into()).unwrap();
-            let _ = bad.decode();
+            // The loop decoder and the iterator find the same points, or
+            // both an error.
+            let mut it = bad.iter();
+            let iterated: Vec<(i64, u64)> = it.by_ref().map(|p| (p.0, p.1.to_bits())).collect();
+            match bad.decode() {
+                Ok(points) => {
+                    prop_assert!(it.error().is_none());
+                    prop_assert_eq!(iterated, points.iter().map(|p| (p.0, p.1.to_bits())).collect::<Vec<_>>());
+                }
+                Err(_) => prop_assert!(it.error().is_some()),
+            }
         }
     }
 

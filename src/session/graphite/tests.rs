@@ -309,10 +309,14 @@ fn points_the_log_cannot_keep_are_counted_and_taken_back() {
 #[test]
 fn points_the_store_policy_refuses_are_counted_not_answered() {
     // Retention 100 s at 1,000 (the horizon is 900), and a memory limit
-    // that one new key fills.
+    // that one new key fills: what a store of one point holds, and some
+    // room (the first key's estimate counts a little more than the tables
+    // take), less than a second key's point and entries (37 bytes).
+    let mut one = Store::new();
+    one.put("a", 950, 1.0);
     let policy = crate::store::Policy {
         retention: Some(std::time::Duration::from_secs(100)),
-        max_bytes: Some(400),
+        max_bytes: Some(one.allocated_bytes() as u64 + 30),
         ..Default::default()
     };
     let mut feed = Feed::with_engine(100, Engine::in_memory(Store::with_policy(policy, 1000)));
