@@ -566,7 +566,10 @@ impl Series {
             }
             let go_on = match block {
                 Block::Sealed(chunk) => {
-                    chunk.decode_into(&mut buf).expect("a chunk the store encoded decodes");
+                    // Up to the window's end only.
+                    chunk
+                        .decode_until(to, &mut buf)
+                        .expect("a chunk the store encoded decodes");
                     run(&buf)
                 }
                 Block::Thawed(points) => run(points),

@@ -186,6 +186,14 @@ impl Chunk {
     pub fn decode_into(&self, out: &mut Vec<(i64, f64)>) -> Result<(), DecodeError> {
         decode_into(&self.bytes, self.min_ts, self.max_ts, self.count, out)
     }
+
+    /// [`Chunk::decode_into`] up to the first point past `until` (which it
+    /// appends too): what a range read that ends inside the chunk needs,
+    /// without decoding the rest. The bits after that point are not checked.
+    pub fn decode_until(&self, until: i64, out: &mut Vec<(i64, f64)>) -> Result<(), DecodeError> {
+        let len = self.bytes.len();
+        decode_prefix(&self.bytes, len, self.min_ts, self.max_ts, self.count, until, out)
+    }
 }
 
 /// [`Chunk::decode_into`] for a chunk's parts kept elsewhere (an open
@@ -197,7 +205,7 @@ pub(super) fn decode_into(
     count: u16,
     out: &mut Vec<(i64, f64)>,
 ) -> Result<(), DecodeError> {
-    decode_prefix(bytes, bytes.len(), min_ts, max_ts, count, out)
+    decode_prefix(bytes, bytes.len(), min_ts, max_ts, count, i64::MAX, out)
 }
 
 /// [`decode_into`] for the chunk in the first `len` bytes of `bytes`, the
@@ -209,12 +217,16 @@ pub(super) fn decode_into(
 /// bounds, or a field was corrupt is gathered as the loop goes and checked
 /// once after it, so the loop has no exit but its count. Bits past the end
 /// read as zeros meanwhile, so garbage costs at most the count's points.
+///
+/// Stops after the first point past `until` (a range read needs no more;
+/// the bits after it are then not checked).
 pub(super) fn decode_prefix(
     bytes: &[u8],
     len: usize,
     min_ts: i64,
     max_ts: i64,
     count: u16,
+    until: i64,
     out: &mut Vec<(i64, f64)>,
 ) -> Result<(), DecodeError> {
     if count == 0 {
@@ -226,9 +238,15 @@ pub(super) fn decode_prefix(
     let mut pos = r.position();
     let start = out.len();
     out.push((min_ts, values.first_value()));
+    if min_ts > until {
+        return Ok(());
+    }
     // Filled in place: no capacity check per point.
     out.resize(start + usize::from(count), (0, 0.0));
     let slots = &mut out[start + 1..];
+    // Points decoded after the first: fewer than the count when one past
+    // `until` stopped the loop.
+    let mut filled = slots.len();
     let mut ts = Timestamps {
         ts: min_ts,
         delta: 0,
@@ -236,8 +254,13 @@ pub(super) fn decode_prefix(
     };
     match values {
         ValueDecoder::Constant(v) => {
-            for slot in slots {
-                *slot = (ts.next(bytes, &mut pos), v);
+            for (i, slot) in slots.iter_mut().enumerate() {
+                let t = ts.next(bytes, &mut pos);
+                *slot = (t, v);
+                if t > until {
+                    filled = i + 1;
+                    break;
+                }
             }
         }
         ValueDecoder::Xor(xor) => {
@@ -246,7 +269,7 @@ pub(super) fn decode_prefix(
             // bits hold at most 31) marks it unset, and a `10` before it
             // corrupt.
             let (mut leading, mut len) = (32u32, 32u32);
-            for slot in slots {
+            for (i, slot) in slots.iter_mut().enumerate() {
                 // One word serves the timestamp and, when it is short (it
                 // nearly always is), the value's control bits and often its
                 // meaningful bits too: at least 57 bits of it are real.
@@ -283,12 +306,16 @@ pub(super) fn decode_prefix(
                     pos += 1;
                 }
                 *slot = (t, f64::from_bits(prev));
+                if t > until {
+                    filled = i + 1;
+                    break;
+                }
             }
         }
         ValueDecoder::Decimal { params, .. } => {
             let (mut m, mut step) = (params.first, 0i64);
             let rice = params.rice;
-            for slot in slots {
+            for (i, slot) in slots.iter_mut().enumerate() {
                 let t = ts.next(bytes, &mut pos);
                 let word = peek_at(bytes, pos);
                 let q = (!word).leading_zeros().min(RICE_ESCAPE);
@@ -322,6 +349,10 @@ pub(super) fn decode_prefix(
                     }
                 };
                 *slot = (t, unscale(m, params.scale));
+                if t > until {
+                    filled = i + 1;
+                    break;
+                }
             }
         }
     }
@@ -332,6 +363,11 @@ pub(super) fn decode_prefix(
         return Err(DecodeError::Corrupt(
             "timestamp out of order, or XOR window past 64 bits or reused before set",
         ));
+    }
+    if start + 1 + filled < out.len() {
+        // Stopped early: the rest of the bits is not looked at.
+        out.truncate(start + 1 + filled);
+        return Ok(());
     }
     if out[out.len() - 1].0 != max_ts {
         return Err(DecodeError::Corrupt("last timestamp is not the chunk's last"));
@@ -999,6 +1035,20 @@ mod tests {
         let iterated: Vec<(u64, u64)> = chunk.iter().map(|p| (p.0 as u64, p.1.to_bits())).collect();
         let decoded: Vec<(u64, u64)> = back.iter().map(|p| (p.0 as u64, p.1.to_bits())).collect();
         assert_eq!(iterated, decoded, "the iterator and decode_into agree");
+        // Up to a bound: the points up to the first past it.
+        let n = points.len();
+        for k in [0, 1.min(n - 1), n / 3, n / 2, n - 1] {
+            for until in [points[k].0.saturating_sub(1), points[k].0] {
+                let mut out = vec![(7, 7.0)];
+                chunk
+                    .decode_until(until, &mut out)
+                    .expect("a chunk just encoded decodes");
+                let want = points.iter().position(|p| p.0 > until).map_or(n, |i| i + 1);
+                assert_eq!(out.len(), 1 + want, "until {until}");
+                let bits = |points: &[(i64, f64)]| points.iter().map(|p| (p.0, p.1.to_bits())).collect::<Vec<_>>();
+                assert_eq!(bits(&out[1..]), bits(&back[..want]));
+            }
+        }
         let again = Chunk::from_parts(chunk.min_ts(), chunk.max_ts(), chunk.len() as u16, chunk.bytes().into());
         assert_eq!(again.as_ref(), Ok(&chunk));
         chunk

@@ -355,6 +355,7 @@ impl Packed {
                 self.first_ts().unwrap_or(self.last_ts),
                 self.last_ts,
                 self.count,
+                i64::MAX,
                 out,
             )
             .expect("a head's own bits decode"),
