@@ -192,7 +192,7 @@ impl Chunk {
     /// without decoding the rest. The bits after that point are not checked.
     pub fn decode_until(&self, until: i64, out: &mut Vec<(i64, f64)>) -> Result<(), DecodeError> {
         let len = self.bytes.len();
-        decode_prefix(&self.bytes, len, self.min_ts, self.max_ts, self.count, until, out)
+        decode_prefix::<true>(&self.bytes, len, self.min_ts, self.max_ts, self.count, until, out)
     }
 }
 
@@ -205,7 +205,7 @@ pub(super) fn decode_into(
     count: u16,
     out: &mut Vec<(i64, f64)>,
 ) -> Result<(), DecodeError> {
-    decode_prefix(bytes, bytes.len(), min_ts, max_ts, count, i64::MAX, out)
+    decode_prefix::<false>(bytes, bytes.len(), min_ts, max_ts, count, i64::MAX, out)
 }
 
 /// [`decode_into`] for the chunk in the first `len` bytes of `bytes`, the
@@ -218,9 +218,10 @@ pub(super) fn decode_into(
 /// once after it, so the loop has no exit but its count. Bits past the end
 /// read as zeros meanwhile, so garbage costs at most the count's points.
 ///
-/// Stops after the first point past `until` (a range read needs no more;
-/// the bits after it are then not checked).
-pub(super) fn decode_prefix(
+/// With `STOP`, stops after the first point past `until` (a range read
+/// needs no more; the bits after it are then not checked); without, the
+/// loops have no such test (5 instructions a point).
+pub(super) fn decode_prefix<const STOP: bool>(
     bytes: &[u8],
     len: usize,
     min_ts: i64,
@@ -238,7 +239,7 @@ pub(super) fn decode_prefix(
     let mut pos = r.position();
     let start = out.len();
     out.push((min_ts, values.first_value()));
-    if min_ts > until {
+    if STOP && min_ts > until {
         return Ok(());
     }
     // Filled in place: no capacity check per point.
@@ -257,7 +258,7 @@ pub(super) fn decode_prefix(
             for (i, slot) in slots.iter_mut().enumerate() {
                 let t = ts.next(bytes, &mut pos);
                 *slot = (t, v);
-                if t > until {
+                if STOP && t > until {
                     filled = i + 1;
                     break;
                 }
@@ -306,7 +307,7 @@ pub(super) fn decode_prefix(
                     pos += 1;
                 }
                 *slot = (t, f64::from_bits(prev));
-                if t > until {
+                if STOP && t > until {
                     filled = i + 1;
                     break;
                 }
@@ -349,7 +350,7 @@ pub(super) fn decode_prefix(
                     }
                 };
                 *slot = (t, unscale(m, params.scale));
-                if t > until {
+                if STOP && t > until {
                     filled = i + 1;
                     break;
                 }

@@ -349,7 +349,7 @@ impl Packed {
             1 => out.extend(self.last()),
             // The whole allocation, zero past the bits: reads near the
             // end look past them without leaving it.
-            _ => chunk::decode_prefix(
+            _ => chunk::decode_prefix::<false>(
                 &self.bytes[8..],
                 (self.bits as usize).div_ceil(8) - 8,
                 self.first_ts().unwrap_or(self.last_ts),
