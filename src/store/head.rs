@@ -152,7 +152,7 @@ impl Packed {
     /// grew by.
     ///
     /// The fields of a point are coded here with a few shifts each and
-    /// written with one or two word-wide ORs ([`Packed::put`]): a point
+    /// written with one or two word-wide ORs (`Packed::put`): a point
     /// costs a put some 60 instructions (a generic bit sink, field by field,
     /// cost 340).
     #[inline]
