@@ -152,9 +152,10 @@ impl Packed {
     /// grew by.
     ///
     /// The fields of a point are coded here with a few shifts each and
-    /// written with one or two word-wide ORs (`Packed::put`): a point
-    /// costs a put some 60 instructions (a generic bit sink, field by field,
-    /// cost 340).
+    /// written with one or two word-wide ORs (`Packed::put`): a point with
+    /// a jittered timestamp and a new XOR window costs a put about 120
+    /// instructions, its growth included (callgrind, `scripts/profile.sh`),
+    /// where a generic bit sink, field by field, cost 340.
     #[inline]
     pub fn push(&mut self, timestamp: i64, value: f64) -> Result<usize, PushError> {
         let value = value.to_bits();
