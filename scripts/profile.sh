@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Instructions the server executes per request (valgrind's callgrind), for
 # the loads of scripts/compare-redis.sh: put at pipeline 1 and 16, and a get
-# of a 100-point series. Instruction counts, unlike times, repeat from run
+# of a 100-point series (all in the open head); and reads out of sealed
+# chunks: a range of 100 points of 2,400-point series, and a get of a
+# 30-day series (259,200 points). Instruction counts, unlike times, repeat from run
 # to run on a shared machine, so they show what a change to the hot path
 # buys. Kernel work (syscalls) is not counted: see `strace -c` in
 # scripts/core-figures.sh for that.
@@ -54,3 +56,5 @@ profile() {
 profile put-P1 20000 --connections 50 --pipeline 1
 profile put-P16 100000 --connections 50 --pipeline 16
 profile get-100 5000 --connections 50 --pipeline 1 --workload get --points 100 --keys 50
+profile range-100-sealed 2000 --connections 50 --pipeline 1 --workload range:100 --points 2400 --keys 100
+profile get-30d 6 --connections 1 --pipeline 1 --workload get --points 259200 --keys 1

@@ -543,6 +543,53 @@ impl Series {
         self.points_from(from).take_while(move |&(t, _)| t <= to)
     }
 
+    /// The points with `from <= timestamp <= to`, ascending, handed to
+    /// `visit` in runs until it returns false: each sealed chunk or packed
+    /// head decoded whole into one buffer, plain points where they lie. What
+    /// [`Series::range`] yields, for a reader that formats every point: a
+    /// loop over a slice costs it no iterator step per point (a `get` of a
+    /// 100-point head spent a fifth of its store time there). Chunks outside
+    /// the window are skipped by their bounds, undecoded.
+    pub fn range_runs(&self, from: i64, to: i64, mut visit: impl FnMut(&[Point]) -> bool) {
+        // Returns whether to go on: the run did not reach past `to`, and
+        // `visit` asked for more.
+        let mut run = |points: &[Point]| {
+            let start = points.partition_point(|p| p.0 < from);
+            let end = points.partition_point(|p| p.0 <= to).max(start);
+            (start == end || visit(&points[start..end])) && end == points.len()
+        };
+        let first = self.blocks.partition_point(|b| b.max_ts() < from);
+        let mut buf = Vec::new();
+        for block in &self.blocks[first..] {
+            if block.min_ts() > to {
+                return;
+            }
+            let go_on = match block {
+                Block::Sealed(chunk) => {
+                    // Up to the window's end only.
+                    chunk
+                        .decode_until(to, &mut buf)
+                        .expect("a chunk the store encoded decodes");
+                    run(&buf)
+                }
+                Block::Thawed(points) => run(points),
+            };
+            if !go_on {
+                return;
+            }
+            buf.clear();
+        }
+        if self.head.first_ts().is_some_and(|t| t <= to) {
+            match &self.head {
+                Head::Plain(points) => run(points),
+                Head::Packed(p) => {
+                    p.decode_into(&mut buf);
+                    run(&buf)
+                }
+            };
+        }
+    }
+
     /// The points from timestamp `from` on (a binary search finds the first
     /// block that has any).
     fn points_from(&self, from: i64) -> SeriesPoints<'_> {
@@ -1602,6 +1649,21 @@ mod tests {
                 if from <= to {
                     let want: Vec<Point> = model.range(from..=to).map(|(&t, &v)| (t, v)).collect();
                     assert_eq!(s.range(from, to).collect::<Vec<_>>(), want, "range {from} {to}");
+                    // In runs, none empty, and stopped after any run.
+                    let mut runs: Vec<Point> = Vec::new();
+                    s.range_runs(from, to, |run| {
+                        assert!(!run.is_empty());
+                        runs.extend_from_slice(run);
+                        true
+                    });
+                    assert_eq!(runs, want, "runs {from} {to}");
+                    let mut first = None;
+                    s.range_runs(from, to, |run| {
+                        assert!(first.is_none(), "a run after a stop");
+                        first = Some(run.to_vec());
+                        false
+                    });
+                    assert!(want.starts_with(&first.unwrap_or_default()));
                 }
             }
         }

@@ -12,7 +12,8 @@
 //!
 //! Garbage: the input read as a chunk's stored parts (first timestamp,
 //! span, count, bits). Decoding must end in points or an error, never
-//! panic, never yield a point out of bounds or more points than the count.
+//! panic, never yield a point out of bounds or more points than the count; and
+//! `Chunk::decode` finds the same points or an error.
 
 #![no_main]
 
@@ -94,4 +95,15 @@ fn garbage(data: &[u8]) {
     }
     assert!(n <= usize::from(count));
     assert!(points.error().is_some() || n == usize::from(count));
+    // The whole-chunk decoder, which checks its bits after its loop, agrees
+    // with the iterator: the same points, or an error for both.
+    match chunk.decode() {
+        Ok(decoded) => {
+            assert!(points.error().is_none());
+            let iterated: Vec<(i64, u64)> = chunk.iter().map(|p| (p.0, p.1.to_bits())).collect();
+            let decoded: Vec<(i64, u64)> = decoded.iter().map(|p| (p.0, p.1.to_bits())).collect();
+            assert_eq!(iterated, decoded);
+        }
+        Err(_) => assert!(points.error().is_some()),
+    }
 }

@@ -241,18 +241,28 @@ impl<'a> Rows<'a> {
             // after < to <= i64::MAX: no overflow.
             Some(after) => after + 1,
         };
-        let points = series.range(from.max(self.floor), to);
+        let from = from.max(self.floor);
         let out = &mut *self.out;
         match buckets {
             None => {
-                for (timestamp, value) in points {
-                    response::write_point(out, key, value, timestamp);
-                    if out.len() >= self.stop_at {
-                        return Some(timestamp);
+                // Run by run: a decoded chunk is formatted straight from
+                // its buffer.
+                let stop_at = self.stop_at;
+                let mut stopped = None;
+                series.range_runs(from, to, |points| {
+                    for &(timestamp, value) in points {
+                        response::write_point(out, key, value, timestamp);
+                        if out.len() >= stop_at {
+                            stopped = Some(timestamp);
+                            return false;
+                        }
                     }
-                }
+                    true
+                });
+                return stopped;
             }
             Some(Buckets { step, agg }) => {
+                let points = series.range(from, to);
                 for bucket in aggregate::buckets(points, step, agg) {
                     response::write_point(out, key, bucket.value, bucket.start);
                     if out.len() >= self.stop_at {
