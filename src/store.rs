@@ -24,7 +24,8 @@ mod index;
 pub mod mix;
 
 pub use crate::config::OnFull;
-use chunk::Chunk;
+use chunk::{Chunk, Decoded};
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -196,6 +197,14 @@ impl Head {
     }
 }
 
+thread_local! {
+    /// The buffer [`Series::range_runs`] decodes chunks into, kept from
+    /// read to read: a fresh one is zeroed for its first chunk (7,680 bytes
+    /// for 480 points), which cost a short range more than its points did.
+    /// The server reads on one thread; it holds one chunk's points.
+    static DECODED: Cell<Decoded> = Cell::new(Decoded::default());
+}
+
 /// The points of a series from a timestamp on, in order: a sealed chunk or
 /// a packed head is decoded whole into a buffer ([`Chunk::decode_into`], a
 /// tight loop per value coding) and handed out from there, plain points
@@ -204,7 +213,7 @@ impl Head {
 #[derive(Default)]
 struct SeriesPoints<'a> {
     /// Decoded points, handed out from `pos`.
-    buf: Vec<Point>,
+    buf: Decoded,
     pos: usize,
     /// Plain points being handed out (a thawed block, a plain head).
     plain: &'a [Point],
@@ -230,17 +239,17 @@ impl SeriesPoints<'_> {
             match self.blocks.next() {
                 Some(Block::Sealed(chunk)) => {
                     chunk
-                        .decode_into(&mut self.buf)
+                        .decode_to(&mut self.buf)
                         .expect("a chunk the store encoded decodes");
                 }
                 Some(Block::Thawed(points)) => self.plain = &points[after(points)..],
                 None => match self.head.take()? {
                     Head::Plain(points) => self.plain = &points[after(points)..],
-                    Head::Packed(p) => p.decode_into(&mut self.buf),
+                    Head::Packed(p) => p.decode_to(&mut self.buf),
                 },
             }
-            self.pos = after(&self.buf);
-            if let Some(&point) = self.buf.get(self.pos) {
+            self.pos = after(self.buf.points());
+            if let Some(&point) = self.buf.points().get(self.pos) {
                 self.pos += 1;
                 return Some(point);
             }
@@ -253,7 +262,7 @@ impl Iterator for SeriesPoints<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<Point> {
-        if let Some(&point) = self.buf.get(self.pos) {
+        if let Some(&point) = self.buf.points().get(self.pos) {
             self.pos += 1;
             return Some(point);
         }
@@ -558,8 +567,17 @@ impl Series {
             let end = points.partition_point(|p| p.0 <= to).max(start);
             (start == end || visit(&points[start..end])) && end == points.len()
         };
+        // The thread's buffer, taken for this read (a read from `visit`
+        // would decode into a fresh one).
+        let mut buf = DECODED.take();
+        self.range_runs_in(&mut buf, from, to, &mut run);
+        DECODED.set(buf);
+    }
+
+    /// [`Series::range_runs`] with `buf` to decode into; `run` is handed
+    /// each run and says whether to go on.
+    fn range_runs_in(&self, buf: &mut Decoded, from: i64, to: i64, run: &mut impl FnMut(&[Point]) -> bool) {
         let first = self.blocks.partition_point(|b| b.max_ts() < from);
-        let mut buf = Vec::new();
         for block in &self.blocks[first..] {
             if block.min_ts() > to {
                 return;
@@ -568,23 +586,22 @@ impl Series {
                 Block::Sealed(chunk) => {
                     // Up to the window's end only.
                     chunk
-                        .decode_until(to, &mut buf)
+                        .decode_until_to(to, buf)
                         .expect("a chunk the store encoded decodes");
-                    run(&buf)
+                    run(buf.points())
                 }
                 Block::Thawed(points) => run(points),
             };
             if !go_on {
                 return;
             }
-            buf.clear();
         }
         if self.head.first_ts().is_some_and(|t| t <= to) {
             match &self.head {
                 Head::Plain(points) => run(points),
                 Head::Packed(p) => {
-                    p.decode_into(&mut buf);
-                    run(&buf)
+                    p.decode_to(buf);
+                    run(buf.points())
                 }
             };
         }

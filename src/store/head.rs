@@ -20,7 +20,7 @@
 //! ([`PushError::Unsorted`]), and the store keeps such a head plain instead.
 
 use super::bits::BitSink;
-use super::chunk::{self, TimestampEncoder, XorState, TAG_BITS, TAG_XOR};
+use super::chunk::{self, Decoded, TimestampEncoder, XorState, TAG_BITS, TAG_XOR};
 
 /// A stored measurement: (timestamp, value).
 type Point = (i64, f64);
@@ -343,11 +343,14 @@ impl Packed {
         }
     }
 
-    /// Appends every point to `out`, as [`chunk::Chunk::decode_into`] does.
-    pub fn decode_into(&self, out: &mut Vec<Point>) {
-        match self.count {
-            0 => {}
-            1 => out.extend(self.last()),
+    /// Every point into `out`, as [`chunk::Chunk::decode_to`] does.
+    pub fn decode_to(&self, out: &mut Decoded) {
+        let decoded = out.fill(self.count, |slots| match slots {
+            [] => Ok(0),
+            [only] => {
+                *only = (self.last_ts, f64::from_bits(self.last));
+                Ok(1)
+            }
             // The whole allocation, zero past the bits: reads near the
             // end look past them without leaving it.
             _ => chunk::decode_prefix::<false>(
@@ -355,12 +358,11 @@ impl Packed {
                 (self.bits as usize).div_ceil(8) - 8,
                 self.first_ts().unwrap_or(self.last_ts),
                 self.last_ts,
-                self.count,
                 i64::MAX,
-                out,
-            )
-            .expect("a head's own bits decode"),
-        }
+                slots,
+            ),
+        });
+        decoded.expect("a head's own bits decode");
     }
 
     /// Every point, plain.
@@ -449,13 +451,15 @@ mod tests {
                 };
                 points.push((t, value));
             }
+            // One buffer for every decode: slots left by a longer one are
+            // not points of a shorter one.
+            let mut decoded = Decoded::default();
             let mut head = Packed::default();
             for (i, &(t, v)) in points.iter().enumerate() {
                 head.push(t, v).unwrap();
                 prop_assert!(same(&head.to_vec(), &points[..=i]));
-                let mut decoded = vec![(0, 0.0)];
-                head.decode_into(&mut decoded);
-                prop_assert!(same(&decoded[1..], &points[..=i]));
+                head.decode_to(&mut decoded);
+                prop_assert!(same(decoded.points(), &points[..=i]));
                 prop_assert_eq!(head.first_ts(), Some(points[0].0));
                 prop_assert_eq!(head.len(), i + 1);
             }
