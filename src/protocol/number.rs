@@ -90,12 +90,18 @@ fn split_sign(field: &[u8]) -> (bool, &[u8]) {
 /// A signed 64-bit integer: `1150864247`, `-5`, `+5`. Not `1.0`, not `1e9`.
 pub fn parse_timestamp(field: &[u8]) -> Result<i64, InvalidTimestamp> {
     let (negative, digits) = split_sign(field);
-    // Up to 18 digits cannot overflow: read them here (the general parser
-    // through `str` cost 133 instructions a put). Longer or empty ones, and
-    // their errors, are the standard parser's.
+    // Up to 18 digits cannot overflow: read them here, eight at a time (the
+    // general parser through `str` cost 133 instructions a put, a digit at
+    // a time 126). Longer or empty ones, and their errors, are the standard
+    // parser's.
     if !digits.is_empty() && digits.len() <= 18 {
+        let (words, rest) = digits.as_chunks::<8>();
         let mut n: i64 = 0;
-        for &b in digits {
+        for &word in words {
+            // Below 10^8 each: with at most 16 digits so far, no overflow.
+            n = n * 100_000_000 + eight_digits(word).ok_or(InvalidTimestamp)? as i64;
+        }
+        for &b in rest {
             let digit = b.wrapping_sub(b'0');
             if digit > 9 {
                 return Err(InvalidTimestamp);
@@ -108,6 +114,34 @@ pub fn parse_timestamp(field: &[u8]) -> Result<i64, InvalidTimestamp> {
         .ok()
         .and_then(|t| t.parse::<i64>().ok())
         .ok_or(InvalidTimestamp)
+}
+
+/// The number eight ASCII digits spell, the first the most significant;
+/// None if any byte is not a digit. All eight at once in one word (the
+/// SWAR method of simdjson and fast_float): a 10-digit timestamp costs
+/// some 30 instructions instead of 70.
+#[inline]
+fn eight_digits(text: [u8; 8]) -> Option<u64> {
+    const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let word = u64::from_le_bytes(text);
+    // A digit is 0x30..=0x39: its high nibble is 3, and adding 6 leaves it
+    // 3 (0x3A..=0x3F become 0x40..). With every high nibble 3 no byte
+    // carries into the next.
+    if word & HIGH_NIBBLES != ZEROS || word.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES != ZEROS {
+        return None;
+    }
+    // Each byte its digit, the first in the lowest byte.
+    let digits = word - ZEROS;
+    // Each even byte now holds two digits' number, 0..=99 (the odd bytes,
+    // which straddle pairs, are masked off below); no byte overflows.
+    let pairs = digits * 10 + (digits >> 8);
+    // Pairs 0 and 2 times 10^6 and 10^2, pairs 1 and 3 times 10^4 and 1,
+    // summed in the upper half of the word.
+    const PAIRS_0_2: u64 = 0x0000_00FF_0000_00FF;
+    let sum = (pairs & PAIRS_0_2).wrapping_mul(100 + (1_000_000 << 32))
+        + ((pairs >> 16) & PAIRS_0_2).wrapping_mul(1 + (10_000 << 32));
+    Some(sum >> 32)
 }
 
 /// The shortest text that parses back to `value`, always marked as a float
@@ -134,6 +168,39 @@ pub fn parse_timestamp(field: &[u8]) -> Result<i64, InvalidTimestamp> {
 /// surplus digits one division at a time, and metrics values are short.
 #[inline]
 pub fn write_value(out: &mut Vec<u8>, value: f64) {
+    match ShortDecimal::of(value) {
+        Some(short) => {
+            let mut text = Backwards::new();
+            text.decimal(short);
+            out.extend_from_slice(text.text());
+        }
+        None => write_long_value(out, value),
+    }
+}
+
+/// Appends ` <value> <timestamp>\n`: the fields after the key of a data
+/// line and of a put. Built back to front in one buffer and copied once
+/// when the value is a [`ShortDecimal`], the common case: a `get` spent
+/// some 60 instructions a point on appending its fields one by one.
+#[inline]
+pub fn write_fields(out: &mut Vec<u8>, value: f64, timestamp: i64) {
+    let mut text = Backwards::new();
+    text.byte(b'\n');
+    text.integer(timestamp);
+    text.byte(b' ');
+    if let Some(short) = ShortDecimal::of(value) {
+        text.decimal(short);
+        text.byte(b' ');
+        out.extend_from_slice(text.text());
+    } else {
+        out.push(b' ');
+        write_long_value(out, value);
+        out.extend_from_slice(text.text());
+    }
+}
+
+/// [`write_value`] for values that are not a [`ShortDecimal`].
+fn write_long_value(out: &mut Vec<u8>, value: f64) {
     if !value.is_finite() || (1e-5..1e-4).contains(&value.abs()) || may_be_decimal_tie(value) {
         // Writing to a Vec cannot fail.
         let _ = write!(out, "{value:?}");
@@ -150,6 +217,154 @@ pub fn write_value(out: &mut Vec<u8>, value: f64) {
             out.extend_from_slice(&text[plus + 1..]);
         }
         None => out.extend_from_slice(text),
+    }
+}
+
+/// Fractional digits [`ShortDecimal::of`] tries: metrics are mostly
+/// integers (counters, bytes) and decimals of one or two digits (percent,
+/// load, temperature); a value with more digits costs a failed try per
+/// digit count (some 8 instructions each) before Żmij writes it.
+const SHORT_FRACTION_DIGITS: usize = 4;
+
+/// A value that is a short decimal, `±m / 10^k`: zero, or at least 1e-4
+/// (below, `{:?}` is exponential) with m under 10^15 and k at most
+/// [`SHORT_FRACTION_DIGITS`]. Written without Żmij in some 40
+/// instructions, where Żmij and the guards around it took some 190, most
+/// of a `get`'s cost per point.
+///
+/// Why its text is `{:?}`'s: the smallest k for which `m / 10^k` (m the
+/// nearest integer to `value × 10^k`) is `value` again gives the fewest
+/// digits that read back to it, and `{:?}` writes the fewest. The test is
+/// exact: m and 10^k are exact f64s, and one IEEE division of them rounds
+/// as reading the decimal does (Clinger's fast path, as in
+/// [`plain_decimal`]). No other decimal of k fractional digits reads back
+/// to `value`: under 10^15 a float's spacing is under 0.22 units of the
+/// k-th digit, so only one of them lies within half of it; for the same
+/// reason `value × 10^k`, off by at most that much, rounds to m.
+#[derive(Debug, Clone, Copy)]
+struct ShortDecimal {
+    negative: bool,
+    m: u64,
+    fraction_digits: usize,
+}
+
+impl ShortDecimal {
+    #[inline]
+    fn of(value: f64) -> Option<Self> {
+        let magnitude = value.abs();
+        let negative = value.is_sign_negative();
+        if magnitude == 0.0 {
+            return Some(Self {
+                negative,
+                m: 0,
+                fraction_digits: 0,
+            });
+        }
+        if !(1e-4..1e15).contains(&magnitude) {
+            return None;
+        }
+        // m for k fractional digits: the nearest integer to `value × 10^k`
+        // (the cast truncates, and saturates past 2^64; `f64::round` is a
+        // call into libm, 25 instructions).
+        let nearest = |k: usize| (magnitude * EXACT_POWERS_OF_TEN[k] + 0.5) as u64;
+        (0..=SHORT_FRACTION_DIGITS).find_map(|k| {
+            let m = nearest(k);
+            // Below 10^15, m is an exact f64.
+            (m < 1_000_000_000_000_000 && m as f64 / EXACT_POWERS_OF_TEN[k] == magnitude).then_some(Self {
+                negative,
+                m,
+                fraction_digits: k,
+            })
+        })
+    }
+}
+
+/// Text written from its end into a buffer on the stack, then copied out
+/// at once: numbers come out least significant digit first.
+struct Backwards {
+    buf: [u8; Backwards::CAPACITY],
+    start: usize,
+}
+
+impl Backwards {
+    /// The longest text written here: ` <value> <timestamp>\n` with a short
+    /// decimal (a sign, 15 digits, a point and 4 zeros; an i64's 20
+    /// characters).
+    const CAPACITY: usize = 48;
+
+    #[inline]
+    fn new() -> Self {
+        Self {
+            buf: [0; Self::CAPACITY],
+            start: Self::CAPACITY,
+        }
+    }
+
+    #[inline]
+    fn text(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        self.start -= 1;
+        self.buf[self.start] = b;
+    }
+
+    /// `n`'s digits, two at a time.
+    #[inline]
+    fn digits(&mut self, mut n: u64) {
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
+        let mut pair = |pair: usize| {
+            self.start -= 2;
+            self.buf[self.start..self.start + 2].copy_from_slice(&PAIRS[pair * 2..pair * 2 + 2]);
+        };
+        while n >= 100 {
+            pair((n % 100) as usize);
+            n /= 100;
+        }
+        if n >= 10 {
+            pair(n as usize);
+        } else {
+            self.byte(b'0' + n as u8);
+        }
+    }
+
+    #[inline]
+    fn integer(&mut self, n: i64) {
+        self.digits(n.unsigned_abs());
+        if n < 0 {
+            self.byte(b'-');
+        }
+    }
+
+    /// As `{:?}` writes it (see [`ShortDecimal`]).
+    #[inline]
+    fn decimal(&mut self, short: ShortDecimal) {
+        let ShortDecimal {
+            negative,
+            mut m,
+            fraction_digits,
+        } = short;
+        if fraction_digits == 0 {
+            // An integer: `{:?}` marks it as a float.
+            self.byte(b'0');
+        } else {
+            // Including the zeros a value under 1 has after the point.
+            for _ in 0..fraction_digits {
+                self.byte(b'0' + (m % 10) as u8);
+                m /= 10;
+            }
+        }
+        self.byte(b'.');
+        self.digits(m);
+        if negative {
+            self.byte(b'-');
+        }
     }
 }
 
@@ -184,9 +399,22 @@ fn may_be_decimal_tie(value: f64) -> bool {
     if !(-25..0).contains(&exponent) {
         return false;
     }
-    let digits = u128::from(mantissa >> zeros) * 5u128.pow(exponent.unsigned_abs());
+    let digits = u128::from(mantissa >> zeros) * POWERS_OF_FIVE[exponent.unsigned_abs() as usize];
     (10u128.pow(16)..10u128.pow(18)).contains(&digits)
 }
+
+/// 5^k for the k of [`may_be_decimal_tie`], 1..=25: looked up, where
+/// `5u128.pow(k)` cost some 60 instructions a value with a short binary
+/// fraction (a quarter, a half), a third of what Żmij takes to write it.
+const POWERS_OF_FIVE: [u128; 26] = {
+    let mut powers = [1u128; 26];
+    let mut k = 1;
+    while k < powers.len() {
+        powers[k] = powers[k - 1] * 5;
+        k += 1;
+    }
+    powers
+};
 
 /// A timestamp as a plain integer (`itoa`: the same digits as `{}` without
 /// the formatting machinery).
@@ -280,6 +508,16 @@ mod tests {
             let e = rng.below(90) as i32 - 60;
             check(m as f64 * 2f64.powi(e));
         }
+        // Decimals of up to 6 fractional digits and 17 digits in all (where
+        // `ShortDecimal` hands over to Żmij, by digits and by
+        // magnitude), and the floats next to them.
+        for i in 0..count / 4 {
+            let digits = rng.below(10u64.pow(1 + (i % 17) as u32));
+            let v = digits as f64 / 10f64.powi((i % 7) as i32);
+            check(v);
+            check(v.next_up());
+            check(v.next_down());
+        }
         for i in 0..count {
             let bits = rng.next();
             let v = f64::from_bits(bits);
@@ -338,6 +576,51 @@ mod tests {
         }
     }
 
+    /// The fields of a data line, written back to front in one buffer, are
+    /// ` {value:?} {timestamp}\n` for every number of digits and sign of
+    /// the timestamp, and values on either side of the short decimals.
+    #[test]
+    fn fields_are_debug_value_and_plain_timestamp() {
+        let mut timestamps = vec![0, i64::MAX, i64::MIN, i64::MIN + 1];
+        for digits in 0..19 {
+            let p = 10i64.pow(digits);
+            timestamps.extend([p - 1, p, p + 1, -p, 1 - p, 2 * p + 3]);
+        }
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            23.7,
+            12.25,
+            -0.0001,
+            1e-4,
+            1e-4f64.next_down(),
+            0.00012,
+            0.0012,
+            0.1 + 0.2,
+            999_999_999_999_999.0,
+            1e15,
+            1e15 + 0.5,
+            123456789012.3456,
+            1e16,
+            1e-7,
+            5e-324,
+            f64::MAX,
+        ];
+        let mut rng = XorShift::seeded(3);
+        let random = (0..2000).map(|i| rng.below(10u64.pow(1 + i % 16)) as f64 / 10f64.powi((i % 6) as i32));
+        let mut out = Vec::new();
+        for value in values.into_iter().chain(random) {
+            for &timestamp in &timestamps {
+                out.clear();
+                write_fields(&mut out, value, timestamp);
+                assert_eq!(String::from_utf8_lossy(&out), format!(" {value:?} {timestamp}\n"));
+            }
+        }
+    }
+
     proptest! {
         /// Values read by the fast path and by `str::parse` agree bit for
         /// bit, and so do their refusals.
@@ -359,6 +642,27 @@ mod tests {
         #[test]
         fn timestamps_match_the_standard_parser(text in number_text(b"0123456789+-x", 22)) {
             prop_assert_eq!(parse_timestamp(&text), model_timestamp(&text));
+        }
+    }
+
+    /// Every byte in every place of timestamps read eight digits at a
+    /// time: the bytes next to the digits (`/`, `:`) and those whose low
+    /// nibble is a digit's are refused as the standard parser refuses them.
+    #[test]
+    fn every_byte_in_every_place_of_a_timestamp() {
+        for text in ["1150864247", "12345678", "999999999999999999", "-100000000"] {
+            for place in 0..text.len() {
+                for byte in 0..=255u8 {
+                    let mut bytes = text.as_bytes().to_vec();
+                    bytes[place] = byte;
+                    assert_eq!(
+                        parse_timestamp(&bytes),
+                        model_timestamp(&bytes),
+                        "{:?}",
+                        String::from_utf8_lossy(&bytes)
+                    );
+                }
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! Requests: one line to a [`Request`], and requests to bytes for clients.
 
-use super::is_field_byte;
-use super::number::{parse_timestamp, parse_value, write_timestamp, write_value};
+use super::field_len;
+use super::number::{parse_timestamp, parse_value, write_fields};
 use std::io::Write;
 
 /// One parsed request. Keys borrow the input line: parsing allocates nothing.
@@ -199,7 +199,7 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Request<'_>>, RequestError> {
     let mut rest = line.strip_suffix(b"\r").unwrap_or(line);
     while let Some(start) = rest.iter().position(|&b| !is_blank(b)) {
         rest = &rest[start..];
-        let end = rest.iter().position(|&b| !is_field_byte(b)).unwrap_or(rest.len());
+        let end = field_len(rest);
         if count == MAX_FIELDS {
             return Err(match fields[0] {
                 b"put" | b"get" | b"delete" | b"stats" | b"range" => RequestError::WrongArity,
@@ -290,11 +290,7 @@ fn key(field: &[u8]) -> Result<&str, RequestError> {
 pub fn encode_put(out: &mut Vec<u8>, key: &str, value: f64, timestamp: i64) {
     out.extend_from_slice(b"put ");
     out.extend_from_slice(key.as_bytes());
-    out.push(b' ');
-    write_value(out, value);
-    out.push(b' ');
-    write_timestamp(out, timestamp);
-    out.push(b'\n');
+    write_fields(out, value, timestamp);
 }
 
 /// Appends `stats\n`.
@@ -342,7 +338,7 @@ mod tests {
     use crate::protocol::testing::{
         cuts, frame_in_pieces, key, model_timestamp, model_value, number_text, positions, timestamp, value,
     };
-    use crate::protocol::Framed;
+    use crate::protocol::{is_field_byte, Framed};
     use proptest::prelude::*;
     use RequestError::*;
 

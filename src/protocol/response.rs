@@ -5,7 +5,7 @@
 //! `\n\n` after its start: [`ResponseScanner::check`] finds that end
 //! incrementally, and [`parse_response`] interprets the bytes up to it.
 
-use super::number::{parse_timestamp, parse_value, write_timestamp, write_value};
+use super::number::{parse_timestamp, parse_value, write_fields};
 use memchr::{memchr, memmem};
 
 /// `put` stored, or `get` of a key without data.
@@ -33,11 +33,7 @@ pub fn begin_ok(out: &mut Vec<u8>) {
 #[inline]
 pub fn write_point(out: &mut Vec<u8>, key: &str, value: f64, timestamp: i64) {
     out.extend_from_slice(key.as_bytes());
-    out.push(b' ');
-    write_value(out, value);
-    out.push(b' ');
-    write_timestamp(out, timestamp);
-    out.push(b'\n');
+    write_fields(out, value, timestamp);
 }
 
 /// Ends an answer started with [`begin_ok`].
