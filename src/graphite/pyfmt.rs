@@ -2,6 +2,8 @@
 //! names (`scale(a.b,0.5)`, `constantLine(100.0)`) and CSV values come out
 //! as graphite-web's do.
 
+use crate::protocol::number::write_short_decimal;
+
 /// The digits and decimal exponent of `x` rounded as `{:.prec$e}` (or the
 /// shortest round-trip digits without `prec`): ("15", -7) for 1.5e-7.
 fn digits_and_exponent(x: f64, precision: Option<usize>) -> (String, i32) {
@@ -77,9 +79,14 @@ pub fn repr(x: f64) -> String {
 /// switches to `1e-05`: those, and the non-finite values, take the general
 /// path. Why: the general path (`{:e}` through `core::fmt`, then string
 /// surgery) took some 2,900 instructions a value, half of a `/render`
-/// answer's cost; Żmij takes about 240 (callgrind, BENCHMARKS.md).
+/// answer's cost; Żmij takes about 240 (callgrind, BENCHMARKS.md). Short
+/// decimals, most metrics values, go first to
+/// [`write_short_decimal`], which takes about 40.
 #[inline]
 pub fn write_repr(out: &mut Vec<u8>, x: f64) {
+    if write_short_decimal(out, x) {
+        return;
+    }
     if x.is_finite() && !(1e-5..1e-4).contains(&x.abs()) {
         let mut buffer = zmij::Buffer::new();
         let text = buffer.format_finite(x).as_bytes();
@@ -189,6 +196,13 @@ mod tests {
             for mantissa in [1.0, 1.5, 2.5, 9.999999999999998, 1.2345678901234567] {
                 values.push(mantissa * 10f64.powi(exp));
                 values.push(-mantissa * 10f64.powi(exp));
+            }
+        }
+        // Short decimals and their neighbours, around 1e-4 and 1e15 too.
+        for digits in [1u64, 5, 25, 237, 9999, 12345, 100_001, 999_999_999_999_999] {
+            for k in 0..8 {
+                let x = digits as f64 / 10f64.powi(k);
+                values.extend([x, -x, x.next_up(), x.next_down()]);
             }
         }
         for x in values.into_iter().filter(|x| x.is_finite()) {

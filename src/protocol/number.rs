@@ -168,13 +168,8 @@ fn eight_digits(text: [u8; 8]) -> Option<u64> {
 /// surplus digits one division at a time, and metrics values are short.
 #[inline]
 pub fn write_value(out: &mut Vec<u8>, value: f64) {
-    match ShortDecimal::of(value) {
-        Some(short) => {
-            let mut text = Backwards::new();
-            text.decimal(short);
-            out.extend_from_slice(text.text());
-        }
-        None => write_long_value(out, value),
+    if !write_short_decimal(out, value) {
+        write_long_value(out, value);
     }
 }
 
@@ -197,6 +192,20 @@ pub fn write_fields(out: &mut Vec<u8>, value: f64, timestamp: i64) {
         write_long_value(out, value);
         out.extend_from_slice(text.text());
     }
+}
+
+/// Appends `value` if it is a [`ShortDecimal`], and says whether it was.
+/// Python's `repr` writes those alike (the fewest digits, positional from
+/// 1e-4 to 1e16, `.0` on integers): graphite's answers use it too.
+#[inline]
+pub fn write_short_decimal(out: &mut Vec<u8>, value: f64) -> bool {
+    let Some(short) = ShortDecimal::of(value) else {
+        return false;
+    };
+    let mut text = Backwards::new();
+    text.decimal(short);
+    out.extend_from_slice(text.text());
+    true
 }
 
 /// [`write_value`] for values that are not a [`ShortDecimal`].
