@@ -198,10 +198,11 @@ impl Head {
 }
 
 thread_local! {
-    /// The buffer [`Series::range_runs`] decodes chunks into, kept from
-    /// read to read: a fresh one is zeroed for its first chunk (7,680 bytes
-    /// for 480 points), which cost a short range more than its points did.
-    /// The server reads on one thread; it holds one chunk's points.
+    /// The buffer [`Series::range_runs`] decodes chunks into, and a full
+    /// head is decoded into to be sealed, kept from use to use: a fresh one
+    /// is zeroed for its first chunk (7,680 bytes for 480 points), which
+    /// cost a short range more than its points did. The server reads and
+    /// writes on one thread; it holds one chunk's points.
     static DECODED: Cell<Decoded> = Cell::new(Decoded::default());
 }
 
@@ -333,7 +334,16 @@ impl Series {
         }
         let fixed = self.fixed_bytes() as isize;
         let mut grown = self.seal_thawed();
-        let chunk = Block::Sealed(encode(&self.head.take()));
+        let chunk = match &mut self.head {
+            Head::Packed(p) => {
+                let mut decoded = DECODED.take();
+                let chunk = p.seal(&mut decoded);
+                DECODED.set(decoded);
+                chunk
+            }
+            Head::Plain(_) => Some(encode(&self.head.take())),
+        };
+        let chunk = Block::Sealed(chunk.expect("a full head's points make a chunk"));
         grown += chunk.heap_bytes() as isize;
         self.blocks.push(chunk);
         grown + self.fixed_bytes() as isize - fixed

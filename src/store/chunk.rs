@@ -94,31 +94,63 @@ pub struct Chunk {
 impl Chunk {
     /// Encodes `points`, which must be strictly ascending by timestamp.
     pub fn encode(points: &[(i64, f64)]) -> Result<Chunk, EncodeError> {
-        let (Some(&(min_ts, _)), Some(&(max_ts, _))) = (points.first(), points.last()) else {
+        if points.is_empty() {
             return Err(EncodeError::Empty);
-        };
+        }
         let count = u16::try_from(points.len()).map_err(|_| EncodeError::TooMany)?;
         if points.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(EncodeError::Unsorted);
         }
-        let values = ValueCoding::cheapest(points);
+        let (values, bits) = ValueCoding::cheapest(points, None);
+        Ok(Self::encode_sorted(points, values, bits, count))
+    }
 
-        // Counted first, then written into an allocation of the exact
-        // size: a buffer grown and then shrunk to fit leaves a hole in the
-        // heap per chunk, which cost a server 0.1-0.2 B of RSS a point.
-        let mut counter = BitCounter::default();
-        values.put_points(&mut counter, points);
-        let len = usize::try_from(counter.0.div_ceil(8)).expect("a chunk's bits fit in memory");
+    /// [`Chunk::encode`] of points whose XOR coding is written already, as
+    /// `xor` (an open head's bits: the very bytes `encode` writes for the
+    /// XOR scheme). Those are kept unless another coding is smaller, so
+    /// that sealing a head of floats copies it, and sealing one of decimals
+    /// does not count the XOR coding's bits again. `points` are a head's,
+    /// ascending: their order is not checked again.
+    pub(super) fn encode_packed(points: &[(i64, f64)], xor: &[u8]) -> Result<Chunk, EncodeError> {
+        let (Some(&(min_ts, _)), Some(&(max_ts, _))) = (points.first(), points.last()) else {
+            return Err(EncodeError::Empty);
+        };
+        let count = u16::try_from(points.len()).map_err(|_| EncodeError::TooMany)?;
+        Ok(match ValueCoding::cheapest(points, Some(xor.len())) {
+            (ValueCoding::Xor, _) => Chunk {
+                min_ts,
+                max_ts,
+                bytes: xor.into(),
+                count,
+            },
+            (coding, bits) => Self::encode_sorted(points, coding, bits, count),
+        })
+    }
+
+    /// Writes `points` (ascending, `count` of them) in `values`' coding,
+    /// whose size is `bits` if priced already.
+    fn encode_sorted(points: &[(i64, f64)], values: ValueCoding, bits: Option<u64>, count: u16) -> Chunk {
+        let (min_ts, max_ts) = (points[0].0, points[points.len() - 1].0);
+        // Written into an allocation of the exact size (counted first if
+        // not priced): a buffer grown and then shrunk to fit leaves a hole
+        // in the heap per chunk, which cost a server 0.1-0.2 B of RSS a
+        // point.
+        let bits = bits.unwrap_or_else(|| {
+            let mut counter = BitCounter::default();
+            values.put_points(&mut counter, points);
+            counter.0
+        });
+        let len = usize::try_from(bits.div_ceil(8)).expect("a chunk's bits fit in memory");
         let mut w = BitWriter::with_capacity(len);
         values.put_points(&mut w, points);
         let bytes = w.finish();
         debug_assert_eq!(bytes.len(), bytes.capacity());
-        Ok(Chunk {
+        Chunk {
             min_ts,
             max_ts,
             bytes: bytes.into_boxed_slice(),
             count,
-        })
+        }
     }
 
     /// A chunk from its stored parts (as [`Chunk::bytes`] and the bounds
@@ -506,6 +538,26 @@ impl<'a> IntoIterator for &'a Chunk {
 const TS_BITS: [u32; 4] = [3, 7, 16, 32];
 const TS_ESCAPE: u32 = TS_BITS.len() as u32 + 1;
 
+/// The timestamp field of a dod other than 0 that fits 32 bits, as one
+/// write: the bucket's prefix (as many ones as its place in [`TS_BITS`],
+/// and a zero) and the dod in the bucket's width, with the field's length;
+/// None for a wider dod (the escape). Shared by the chunk coder and the
+/// open head's.
+#[inline(always)]
+pub(super) fn timestamp_field(dod: i64) -> Option<(u64, u32)> {
+    let (ones, bits): (u32, u32) = match dod {
+        -4..=3 => (1, 3),
+        -64..=63 => (2, 7),
+        -32768..=32767 => (3, 16),
+        -2147483648..=2147483647 => (4, 32),
+        _ => return None,
+    };
+    let prefix = ((1u64 << ones) - 1) << 1;
+    let field = (dod as u64) & ((1 << bits) - 1);
+    Some(((prefix << bits) | field, ones + 1 + bits))
+}
+
+#[cfg(test)]
 fn fits_signed(v: i64, bits: u32) -> bool {
     let half = 1i64 << (bits - 1);
     (-half..half).contains(&v)
@@ -549,6 +601,7 @@ impl TimestampEncoder {
         Self { prev: first, delta: 0 }
     }
 
+    #[inline]
     pub(super) fn put(&mut self, sink: &mut impl BitSink, t: i64) {
         let delta = t.wrapping_sub(self.prev);
         let dod = delta.wrapping_sub(self.delta);
@@ -557,12 +610,8 @@ impl TimestampEncoder {
             sink.put_bit(false);
             return;
         }
-        match TS_BITS.iter().position(|&bits| fits_signed(dod, bits)) {
-            Some(j) => {
-                sink.put_ones(j as u32 + 1);
-                sink.put_bit(false);
-                sink.put(dod as u64, TS_BITS[j]);
-            }
+        match timestamp_field(dod) {
+            Some((field, bits)) => sink.put(field, bits),
             None => {
                 sink.put_ones(TS_ESCAPE);
                 sink.put(dod as u64, 64);
@@ -590,7 +639,12 @@ fn width(z: u64) -> u32 {
 
 fn put_rice(sink: &mut impl BitSink, z: u64, k: u32) {
     let q = z >> k;
-    if q < u64::from(RICE_ESCAPE) {
+    if q < u64::from(RICE_ESCAPE) && k < 64 - RICE_ESCAPE {
+        // One field: q ones, a zero, the low k bits (under 64 bits).
+        let prefix = ((1u64 << q) - 1) << 1;
+        let low = if k == 0 { 0 } else { z & (u64::MAX >> (64 - k)) };
+        sink.put(prefix << k | low, q as u32 + 1 + k);
+    } else if q < u64::from(RICE_ESCAPE) {
         sink.put_ones(q as u32);
         sink.put_bit(false);
         sink.put(z, k);
@@ -599,6 +653,69 @@ fn put_rice(sink: &mut impl BitSink, z: u64, k: u32) {
         sink.put(u64::from(width(z) - 1), 6);
         sink.put(z, width(z));
     }
+}
+
+/// The bits [`put_rice`] writes for `z`, without writing them (what
+/// [`rice_prices`] sums from counts).
+#[cfg(test)]
+fn rice_bits(z: u64, k: u32) -> u64 {
+    let q = z >> k;
+    if q < u64::from(RICE_ESCAPE) {
+        q + 1 + u64::from(k)
+    } else {
+        u64::from(RICE_ESCAPE + 6 + width(z))
+    }
+}
+
+/// The bits of `zs` in Rice codes of parameters `lowest` to `lowest + 3`
+/// ([`rice_bits`] summed): from one pass that counts the values by
+/// `q = z >> lowest`, since each of the four codes' size depends on q
+/// alone (and on z's width, `lowest` + q's, where it escapes). Summing
+/// four codes a value cost sealing a chunk some 100 instructions a point.
+fn rice_prices(zs: &[u64], lowest: u32) -> [u64; 4] {
+    // For q of 128 and more every one of the four escapes (q >> 3 >= 16).
+    const COUNTED: usize = 128;
+    let mut counts = [0u64; COUNTED];
+    // The counts past the largest q counted are all zero.
+    let mut top = 0;
+    let (mut escaped, mut escaped_widths) = (0u64, 0u64);
+    for &z in zs {
+        let q = z >> lowest;
+        if q < COUNTED as u64 {
+            counts[q as usize] += 1;
+            top = top.max(q as usize);
+        } else {
+            escaped += 1;
+            escaped_widths += u64::from(width(z));
+        }
+    }
+    let mut sums = [0u64; 4];
+    for (shift, sum) in sums.iter_mut().enumerate() {
+        let k = lowest + shift as u32;
+        let escape = u64::from(RICE_ESCAPE + 6);
+        *sum = escaped * escape + escaped_widths;
+        for (q, &count) in counts[..=top].iter().enumerate().filter(|(_, &count)| count > 0) {
+            let z_high = q as u64;
+            *sum += count
+                * if z_high >> shift < u64::from(RICE_ESCAPE) {
+                    (z_high >> shift) + 1 + u64::from(k)
+                } else {
+                    // z's width: q's above the `lowest` low bits.
+                    escape + u64::from(width(z_high) + lowest)
+                };
+        }
+    }
+    sums
+}
+
+/// The bits of the timestamps of `points` after the first, in any coding.
+fn timestamp_bits(points: &[(i64, f64)]) -> u64 {
+    let mut counter = BitCounter::default();
+    let mut ts = TimestampEncoder::new(points[0].0);
+    for &(t, _) in &points[1..] {
+        ts.put(&mut counter, t);
+    }
+    counter.0
 }
 
 fn get_rice(r: &mut BitReader<'_>, k: u32) -> Option<u64> {
@@ -631,16 +748,22 @@ fn decimal_scale(values: impl Iterator<Item = f64> + Clone) -> Option<(u8, Vec<i
     // saturate.
     const LIMIT: f64 = 9.0e18;
     let scaled = |v: f64, scale: u8| {
-        let x = (v * POW10[usize::from(scale)]).round();
-        let m = x as i64;
+        let x = v * POW10[usize::from(scale)];
+        // Rounded half away from zero by the cast's truncation: `f64::round`
+        // is a call into libm (25 instructions). Where adding the half
+        // rounds (x just under n + 1/2), no integer divides back to `v`
+        // anyway.
+        let m = (x + 0.5f64.copysign(x)) as i64;
         (x.abs() < LIMIT && unscale(m, scale).to_bits() == v.to_bits()).then_some(m)
     };
-    // Checked before collected: most failures are at the first value.
-    let scale = (0..=MAX_SCALE).find(|&scale| values.clone().all(|v| scaled(v, scale).is_some()))?;
-    values
-        .map(|v| scaled(v, scale))
-        .collect::<Option<Vec<i64>>>()
-        .map(|ms| (scale, ms))
+    let mut ms = Vec::with_capacity(values.size_hint().0);
+    // One pass a scale, left at the first value that does not fit (most
+    // failures are at the first value).
+    let scale = (0..=MAX_SCALE).find(|&scale| {
+        ms.clear();
+        values.clone().all(|v| scaled(v, scale).map(|m| ms.push(m)).is_some())
+    })?;
+    Some((scale, ms))
 }
 
 /// The residuals of the scaled integers at `order` (one per point after the
@@ -716,33 +839,42 @@ enum ValueCoding {
 
 impl ValueCoding {
     /// The coding that takes the fewest bits for these points' values.
-    fn cheapest(points: &[(i64, f64)]) -> ValueCoding {
+    /// `xor_bytes`: the size of the whole chunk in the XOR coding, when it
+    /// is written already (its values' bits are then that less the
+    /// timestamps', rounded up to a byte: a tie within it goes to another
+    /// coding).
+    /// With it, the bits of the whole chunk when they were priced (a
+    /// decimal coding's, with the timestamps').
+    fn cheapest(points: &[(i64, f64)], xor_bytes: Option<usize>) -> (ValueCoding, Option<u64>) {
         let values = points.iter().map(|p| p.1);
         let first = points[0].1.to_bits();
         if values.clone().all(|v| v.to_bits() == first) {
-            return ValueCoding::Constant;
+            return (ValueCoding::Constant, None);
         }
         let Some((scale, ms)) = decimal_scale(values) else {
-            return ValueCoding::Xor;
+            return (ValueCoding::Xor, None);
         };
+        let timestamps = timestamp_bits(points);
         let mut best = ValueCoding::Xor;
-        let mut best_bits = best.bits(points);
+        let mut best_bits = match xor_bytes {
+            Some(bytes) => (bytes as u64 * 8).saturating_sub(timestamps),
+            None => ValueCoding::xor_bits(points),
+        };
         for order in 0..=2 {
             let (candidate, bits) = Self::decimal(scale, order, &ms);
             if bits < best_bits {
                 (best, best_bits) = (candidate, bits);
             }
         }
-        best
+        (best, Some(timestamps + best_bits))
     }
 
     /// The decimal coding of `ms` at `order`, with the Rice parameter that
     /// codes its residuals in the fewest bits, and its size in bits.
     fn decimal(scale: u8, order: u8, ms: &[i64]) -> (ValueCoding, u64) {
-        let rs: Vec<i64> = residuals(ms, order).collect();
-        let common = rs.iter().fold(0, |acc, &r| acc | r);
+        let common = residuals(ms, order).fold(0, |acc, r| acc | r);
         let shift = if common == 0 { 0 } else { common.trailing_zeros() };
-        let zs: Vec<u64> = rs.iter().map(|&r| zigzag(r >> shift)).collect();
+        let zs: Vec<u64> = residuals(ms, order).map(|r| zigzag(r >> shift)).collect();
         // The best Rice parameter is near the width of a typical residual
         // (log2 of the mean, for geometric residuals): try the few below
         // the median width rather than all 64.
@@ -755,12 +887,10 @@ impl ValueCoding {
                 below > zs.len() / 2
             })
             .unwrap_or(63);
-        let (rice, values_bits) = (median.saturating_sub(3)..=median)
-            .map(|k| {
-                let mut c = BitCounter::default();
-                zs.iter().for_each(|&z| put_rice(&mut c, z, k));
-                (k, c.0)
-            })
+        let lowest = median.saturating_sub(3);
+        let sums = rice_prices(&zs, lowest);
+        let (rice, values_bits) = (lowest..=median)
+            .zip(sums)
             .min_by_key(|&(_, bits)| bits)
             .unwrap_or((0, 0));
         let params = Decimal {
@@ -776,25 +906,37 @@ impl ValueCoding {
         (coding, header.0 + values_bits)
     }
 
-    /// The chunk's bits: the header, then every point after the first.
+    /// The chunk's bits: the header, then every point after the first. A
+    /// loop per coding (a match per point cost sealing a chunk some 20
+    /// instructions a point).
     fn put_points(&self, sink: &mut impl BitSink, points: &[(i64, f64)]) {
         self.put_header(sink, points[0].1);
         let mut ts = TimestampEncoder::new(points[0].0);
-        let mut xor = XorState::new(points[0].1.to_bits());
-        for (i, &(t, v)) in points.iter().enumerate().skip(1) {
-            ts.put(sink, t);
-            self.put_value(sink, &mut xor, i, v);
+        let rest = &points[1..];
+        match self {
+            ValueCoding::Decimal(params, zs) => {
+                for (&(t, _), &z) in rest.iter().zip(zs) {
+                    ts.put(sink, t);
+                    put_rice(sink, z, params.rice);
+                }
+            }
+            ValueCoding::Xor => {
+                let mut xor = XorState::new(points[0].1.to_bits());
+                for &(t, v) in rest {
+                    ts.put(sink, t);
+                    xor.put(sink, v.to_bits());
+                }
+            }
+            ValueCoding::Constant => rest.iter().for_each(|&(t, _)| ts.put(sink, t)),
         }
     }
 
-    /// Bits of the values of `points` in this coding.
-    fn bits(&self, points: &[(i64, f64)]) -> u64 {
+    /// Bits of the values of `points` in the XOR coding, its header's too.
+    fn xor_bits(points: &[(i64, f64)]) -> u64 {
         let mut c = BitCounter::default();
-        self.put_header(&mut c, points[0].1);
+        ValueCoding::Xor.put_header(&mut c, points[0].1);
         let mut xor = XorState::new(points[0].1.to_bits());
-        for (i, &(_, v)) in points.iter().enumerate().skip(1) {
-            self.put_value(&mut c, &mut xor, i, v);
-        }
+        points[1..].iter().for_each(|&(_, v)| xor.put(&mut c, v.to_bits()));
         c.0
     }
 
@@ -814,16 +956,6 @@ impl ValueCoding {
                 sink.put(TAG_DECIMAL + u64::from(params.order), TAG_BITS);
                 params.put(sink);
             }
-        }
-    }
-
-    /// Value `v` of point `i` (> 0); `xor` is the XOR coding's state,
-    /// unused by the decimal one (whose residuals are computed already).
-    fn put_value(&self, sink: &mut impl BitSink, xor: &mut XorState, i: usize, v: f64) {
-        match self {
-            ValueCoding::Decimal(params, zs) => put_rice(sink, zs[i - 1], params.rice),
-            ValueCoding::Xor => xor.put(sink, v.to_bits()),
-            ValueCoding::Constant => {}
         }
     }
 }
@@ -1113,6 +1245,39 @@ mod tests {
         let again = Chunk::from_parts(chunk.min_ts(), chunk.max_ts(), chunk.len() as u16, chunk.bytes().into());
         assert_eq!(again.as_ref(), Ok(&chunk));
         chunk
+    }
+
+    proptest! {
+        /// The four Rice codes priced from counts cost what coding each
+        /// value does, escapes included.
+        #[test]
+        fn rice_prices_are_the_sums_of_the_codes(
+            zs in proptest::collection::vec(prop_oneof![0u64..64, 0u64..5000, any::<u64>()], 0..300),
+            lowest in 0u32..61,
+        ) {
+            let direct: Vec<u64> = (0..4).map(|j| zs.iter().map(|&z| rice_bits(z, lowest + j)).sum()).collect();
+            prop_assert_eq!(rice_prices(&zs, lowest).to_vec(), direct.clone());
+            for j in 0..4 {
+                let mut counter = BitCounter::default();
+                zs.iter().for_each(|&z| put_rice(&mut counter, z, lowest + j));
+                prop_assert_eq!(counter.0, direct[j as usize]);
+            }
+        }
+    }
+
+    /// The timestamp fields' buckets are the layout's (`TS_BITS`: the
+    /// first width that holds the dod), at every bucket's edges.
+    #[test]
+    fn timestamp_fields_follow_the_layout() {
+        let edges = [1i64, 3, 4, 63, 64, 32767, 32768, i32::MAX as i64, 1 << 31, i64::MAX];
+        for dod in edges.iter().flat_map(|&e| [e, -e, e - 1, -e - 1]).filter(|&d| d != 0) {
+            let want = TS_BITS.iter().position(|&bits| fits_signed(dod, bits)).map(|j| {
+                let (ones, bits) = (j as u32 + 1, TS_BITS[j]);
+                let prefix = ((1u64 << ones) - 1) << 1;
+                ((prefix << bits) | (dod as u64 & ((1 << bits) - 1)), ones + 1 + bits)
+            });
+            assert_eq!(timestamp_field(dod), want, "{dod}");
+        }
     }
 
     /// Points at 10 s steps from `t0` with these values.

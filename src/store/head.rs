@@ -20,7 +20,7 @@
 //! ([`PushError::Unsorted`]), and the store keeps such a head plain instead.
 
 use super::bits::BitSink;
-use super::chunk::{self, Decoded, TimestampEncoder, XorState, TAG_BITS, TAG_XOR};
+use super::chunk::{self, timestamp_field, Chunk, Decoded, TimestampEncoder, XorState, TAG_BITS, TAG_XOR};
 
 /// A stored measurement: (timestamp, value).
 type Point = (i64, f64);
@@ -75,24 +75,6 @@ impl BitSink for Acc {
         self.value = (self.value << n) | u128::from(value);
         self.n += n;
     }
-}
-
-/// The timestamp field of a dod other than 0 that fits 32 bits: the
-/// bucket's prefix, a zero and the dod in the bucket's width, as
-/// [`TimestampEncoder::put`] writes it; None for a wider dod (the escape).
-#[inline(always)]
-fn timestamp_field(dod: i64) -> Option<(u64, u32)> {
-    let (ones, bits): (u32, u32) = match dod {
-        -4..=3 => (1, 3),
-        -64..=63 => (2, 7),
-        -32768..=32767 => (3, 16),
-        -2147483648..=2147483647 => (4, 32),
-        _ => return None,
-    };
-    // `ones` one bits, a zero, then the dod's low `bits`.
-    let prefix = ((1u64 << ones) - 1) << 1;
-    let field = (dod as u64) & ((1 << bits) - 1);
-    Some(((prefix << bits) | field, ones + 1 + bits))
 }
 
 /// Bytes to allocate for at least `needed`: glibc's malloc hands out
@@ -365,6 +347,24 @@ impl Packed {
         decoded.expect("a head's own bits decode");
     }
 
+    /// The points as a chunk, leaving the head empty (with its allocation:
+    /// see [`Packed::clear`]); `decoded` is a buffer to decode them into.
+    /// The bits are a chunk's XOR coding already: they are the chunk unless
+    /// another coding is smaller ([`Chunk::encode_packed`]).
+    pub fn seal(&mut self, decoded: &mut Decoded) -> Option<Chunk> {
+        let chunk = match self.count {
+            0 => None,
+            1 => Chunk::encode(&self.to_vec()).ok(),
+            _ => {
+                self.decode_to(decoded);
+                let xor = &self.bytes[8..(self.bits as usize).div_ceil(8)];
+                Chunk::encode_packed(decoded.points(), xor).ok()
+            }
+        };
+        self.clear();
+        chunk
+    }
+
     /// Every point, plain.
     pub fn to_vec(&self) -> Vec<Point> {
         let mut points = Vec::with_capacity(self.len());
@@ -483,22 +483,6 @@ mod tests {
         let moved: Vec<Point> = points.iter().map(|&(t, v)| (t + 1, v + 1.0)).collect();
         assert_eq!(head.to_vec(), moved);
         assert_eq!(head, packed(&moved).with_bytes(bytes));
-    }
-
-    /// The fast coder's timestamp fields are the chunk coder's, at every
-    /// bucket's edges.
-    #[test]
-    fn timestamp_fields_are_the_chunk_coders() {
-        let edges = [1i64, 3, 4, 63, 64, 32767, 32768, i32::MAX as i64, 1 << 31, i64::MAX];
-        for dod in edges.iter().flat_map(|&e| [e, -e, e - 1, -e - 1]).filter(|&d| d != 0) {
-            let mut acc = Acc::default();
-            let mut coder = TimestampEncoder { prev: 0, delta: 0 };
-            coder.put(&mut acc, dod);
-            match timestamp_field(dod) {
-                Some((field, bits)) => assert_eq!((u128::from(field), bits), (acc.value, acc.n), "{dod}"),
-                None => assert_eq!(acc.n, 69, "{dod}"),
-            }
-        }
     }
 
     #[test]
