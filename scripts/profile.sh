@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Instructions the server executes per request (valgrind's callgrind), for
 # the loads of scripts/compare-redis.sh: put at pipeline 1 and 16, and a get
-# of a 100-point series (all in the open head); and reads out of sealed
-# chunks: a range of 100 points of 2,400-point series, and a get of a
-# 30-day series (259,200 points). Instruction counts, unlike times, repeat from run
+# of a 100-point series (all in the open head); puts that fill heads and
+# seal them into chunks (1,000 points a key: the short put loads never
+# fill one); and reads out of sealed chunks: a range of 100 points of
+# 2,400-point series, and a get of a 30-day series (259,200 points). Instruction counts, unlike times, repeat from run
 # to run on a shared machine, so they show what a change to the hot path
 # buys. Kernel work (syscalls) is not counted: see `strace -c` in
 # scripts/core-figures.sh for that.
@@ -15,7 +16,8 @@
 # Usage: scripts/profile.sh   (installs valgrind and bc with apt-get if
 # missing). SCALE=N divides the request counts by N (a quick check that the
 # script runs); METRICSD=path profiles another build (an earlier commit's)
-# with the same load.
+# with the same load (the bench is told --allow-durable: an older build's
+# `stats` may not say it is in memory, and this script starts it so).
 NEEDS="valgrind bc"
 source "$(dirname "$0")/common.sh"
 SCALE=${SCALE:-1}
@@ -37,9 +39,9 @@ profile() {
   local addr
   addr=$(wait_listening "$log" 3000) # valgrind starts slowly
   # The preload with one request, then the load alone.
-  bench --addr "$addr" --requests 1 --timeout 300 "$@" >/dev/null
+  bench --allow-durable --addr "$addr" --requests 1 --timeout 300 "$@" >/dev/null
   callgrind_control -i on $pid >/dev/null
-  bench --addr "$addr" --requests "$n" --timeout 300 --no-preload "$@" >/dev/null
+  bench --allow-durable --addr "$addr" --requests "$n" --timeout 600 --no-preload "$@" >/dev/null
   callgrind_control -i off $pid >/dev/null
   kill -TERM $pid; wait $pid || true
   local total
@@ -55,6 +57,7 @@ profile() {
 
 profile put-P1 20000 --connections 50 --pipeline 1
 profile put-P16 100000 --connections 50 --pipeline 16
+profile put-P16-sealing 1000000 --connections 50 --pipeline 16 --keys 1000
 profile get-100 5000 --connections 50 --pipeline 1 --workload get --points 100 --keys 50
 profile range-100-sealed 2000 --connections 50 --pipeline 1 --workload range:100 --points 2400 --keys 100
 profile get-30d 6 --connections 1 --pipeline 1 --workload get --points 259200 --keys 1
