@@ -278,8 +278,14 @@ fn range<'a>(args: &[&'a [u8]]) -> Result<Range<'a>, RequestError> {
 /// A key field: its bytes were checked by the tokenizer, which leaves only
 /// non-ASCII text to check (UTF-8 validity, Unicode whitespace and controls).
 fn key(field: &[u8]) -> Result<&str, RequestError> {
+    if field.is_ascii() {
+        // SAFETY: ASCII bytes are UTF-8. `str::from_utf8` checked a
+        // 13-byte key a byte at a time, 109 instructions of a put's 1,440;
+        // `is_ascii` reads it a word at a time.
+        return Ok(unsafe { std::str::from_utf8_unchecked(field) });
+    }
     let key = std::str::from_utf8(field).map_err(|_| RequestError::InvalidUtf8)?;
-    if key.is_ascii() || super::is_valid_key(key) {
+    if super::is_valid_key(key) {
         Ok(key)
     } else {
         Err(RequestError::InvalidKey)
