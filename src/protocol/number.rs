@@ -175,8 +175,9 @@ pub fn write_value(out: &mut Vec<u8>, value: f64) {
 
 /// Appends ` <value> <timestamp>\n`: the fields after the key of a data
 /// line and of a put. Built back to front in one buffer and copied once
-/// when the value is a [`ShortDecimal`], the common case: a `get` spent
-/// some 60 instructions a point on appending its fields one by one.
+/// when the value is a short decimal ([`write_short_decimal`]), the
+/// common case: a `get` spent some 60 instructions a point on appending
+/// its fields one by one.
 #[inline]
 pub fn write_fields(out: &mut Vec<u8>, value: f64, timestamp: i64) {
     let mut text = Backwards::new();
@@ -194,7 +195,9 @@ pub fn write_fields(out: &mut Vec<u8>, value: f64, timestamp: i64) {
     }
 }
 
-/// Appends `value` if it is a [`ShortDecimal`], and says whether it was.
+/// Appends `value` if it is a short decimal (`ShortDecimal`: zero, or
+/// `m / 10^k` with m below 10^15, k up to 4, at least 1e-4), and says
+/// whether it was.
 /// Python's `repr` writes those alike (the fewest digits, positional from
 /// 1e-4 to 1e16, `.0` on integers): graphite's answers use it too.
 #[inline]

@@ -350,7 +350,7 @@ impl Packed {
     /// The points as a chunk, leaving the head empty (with its allocation:
     /// see [`Packed::clear`]); `decoded` is a buffer to decode them into.
     /// The bits are a chunk's XOR coding already: they are the chunk unless
-    /// another coding is smaller ([`Chunk::encode_packed`]).
+    /// another coding is smaller (`Chunk::encode_packed`).
     pub fn seal(&mut self, decoded: &mut Decoded) -> Option<Chunk> {
         let chunk = match self.count {
             0 => None,
