@@ -8,7 +8,8 @@
 //! chunk of those points must decode to the same timestamps and the same
 //! value bits; and so must the open head those points are appended to one
 //! by one (`store::head::Packed`), which must also refuse a point at or
-//! before its last.
+//! before its last, and then seal into a chunk of the same points no
+//! larger than the encoded one.
 //!
 //! Garbage: the input read as a chunk's stored parts (first timestamp,
 //! span, count, bits). Decoding must end in points or an error, never
@@ -18,7 +19,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use metricsd::store::chunk::{Chunk, MAX_POINTS};
+use metricsd::store::chunk::{Chunk, Decoded, MAX_POINTS};
 use metricsd::store::head::{Packed, PushError};
 
 fuzz_target!(|data: &[u8]| {
@@ -74,6 +75,17 @@ fn round_trip(data: &[u8]) {
     for (a, b) in points.iter().zip(&back) {
         assert_eq!((a.0, a.1.to_bits()), (b.0, b.1.to_bits()));
     }
+    // Sealed (its XOR bits kept, or a smaller coding), the head is a chunk
+    // of the same points, no larger than the one encoded from them, and is
+    // left empty.
+    let sealed = head.seal(&mut Decoded::default()).expect("a head of points seals");
+    assert!(sealed.bytes().len() <= chunk.bytes().len());
+    let back = sealed.decode().expect("a sealed head decodes");
+    assert_eq!(back.len(), points.len());
+    for (a, b) in points.iter().zip(&back) {
+        assert_eq!((a.0, a.1.to_bits()), (b.0, b.1.to_bits()));
+    }
+    assert_eq!(head.len(), 0);
 }
 
 fn garbage(data: &[u8]) {
