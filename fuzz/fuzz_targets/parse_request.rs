@@ -12,8 +12,8 @@
 //!   keeps at most `max_line` unconsumed bytes after `Incomplete` (the bound on
 //!   per-connection memory);
 //! - the lines it yields do not depend on how the input was cut;
-//! - a parsed request, encoded again with `encode_put`/`encode_get`, parses
-//!   back to the same request, value bits included;
+//! - a parsed request, encoded again with its `encode_*`, parses back to
+//!   the same request, value bits included;
 //! - a key is accepted by `parse_line` exactly when `is_valid_key` accepts it;
 //! - a value or timestamp field that parses prints back to the same number.
 
@@ -21,7 +21,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use metricsd::protocol::number::{parse_timestamp, parse_value, write_timestamp, write_value};
-use metricsd::protocol::request::{encode_get, encode_put, encode_stats};
+use metricsd::protocol::request::{encode_delete, encode_get, encode_put, encode_range, encode_stats};
 use metricsd::protocol::{is_valid_key, parse_line, Framed, LineFramer, Query, Request, RequestError};
 
 /// A framing event with its line copied out: `Some(line)` or `None` for
@@ -133,6 +133,18 @@ fn check_request_round_trip(request: Request<'_>) {
             }
             encode_get(&mut out, query);
         }
+        Request::Range(range) => {
+            if let Query::Key(key) = range.query {
+                assert!(is_valid_key(key) && key != "*", "range accepted key {key:?}");
+            }
+            assert!(range.from <= range.to, "range accepted {range:?}");
+            assert!(range.buckets.is_none_or(|b| b.step > 0), "range accepted {range:?}");
+            encode_range(&mut out, &range);
+        }
+        Request::Delete { key } => {
+            assert!(is_valid_key(key) && key != "*", "delete accepted key {key:?}");
+            encode_delete(&mut out, key);
+        }
         Request::Stats => encode_stats(&mut out),
     }
     let encoded = out.strip_suffix(b"\n").expect("an encoded request ends in \\n");
@@ -185,6 +197,8 @@ fn same(a: Request<'_>, b: Request<'_>) -> bool {
             },
         ) => key == k && value.to_bits() == v.to_bits() && timestamp == t,
         (Request::Get(q), Request::Get(r)) => q == r,
+        (Request::Range(q), Request::Range(r)) => q == r,
+        (Request::Delete { key }, Request::Delete { key: k }) => key == k,
         (Request::Stats, Request::Stats) => true,
         _ => false,
     }
