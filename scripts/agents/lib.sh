@@ -27,49 +27,10 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-DEADLINE=$((SECONDS + ${AGENT_SECONDS:-60}))
-
-fail() {
-  echo "$AGENT: FAIL: $*" >&2
-  exit 1
-}
-note() { echo "$AGENT: $*" >&2; }
-
-# start_deadline: the agent's time starts now (call it after installing).
-start_deadline() { DEADLINE=$((SECONDS + ${AGENT_SECONDS:-60})); }
-
-# timed DESCRIPTION COMMAND...: runs COMMAND, saying how long it took.
-timed() {
-  local what=$1 start=$SECONDS
-  shift
-  "$@" || fail "$what failed"
-  note "$what: $((SECONDS - start)) s"
-}
-
-# install_deb PACKAGE: installs Debian's PACKAGE, saying how long it took.
-install_deb() {
-  apt_install() {
-    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -yq --no-install-recommends "$1" >/dev/null
-  }
-  timed "install $1 (apt-get)" apt_install "$1"
-}
-# need_deb PACKAGE COMMAND: installs Debian's PACKAGE unless COMMAND exists.
-need_deb() { command -v "$2" >/dev/null || install_deb "$1"; }
-
-# wait_until DESCRIPTION COMMAND...: polls COMMAND every 0.2 s until it
-# succeeds, failing with DESCRIPTION once the deadline has passed.
-wait_until() {
-  local what=$1
-  shift
-  until "$@"; do
-    ((SECONDS < DEADLINE)) || fail "timed out waiting for $what"
-    sleep 0.2
-  done
-}
-
-# free_port: a port free on 127.0.0.1 now (for agents that need theirs
-# before they start).
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+WHO=$AGENT DEADLINE_SECONDS=${AGENT_SECONDS:-60}
+# say, fail, start_deadline, wait_until, timed, install_deb, need_deb,
+# free_port.
+source "$ROOT/scripts/loopback.sh"
 
 # background LOG COMMAND...: starts COMMAND with its output in LOG, killed on
 # exit; sets BGPID.
@@ -112,7 +73,7 @@ start_metricsd() {
     HADDR=$(log_addr "$log" "HTTP API and page on http://")
   fi
   [ -n "$GADDR" ] || fail "metricsd printed no Graphite address: $(cat "$log")"
-  note "metricsd: course protocol $MADDR, graphite $GADDR, http ${HADDR:-none (this build has no --http-listen)}"
+  say "metricsd: course protocol $MADDR, graphite $GADDR, http ${HADDR:-none (this build has no --http-listen)}"
 }
 
 # points KEY: the stored points of KEY, one "timestamp value" a line, by

@@ -18,7 +18,7 @@
 source "$(dirname "$0")/lib.sh"
 POINTS=${POINTS:-2000000}
 KEYS=${KEYS:-10000}
-install_deb carbon-c-relay carbon-c-relay
+need_deb carbon-c-relay carbon-c-relay
 need_graphite_web
 start_deadline
 need_metricsd
@@ -49,12 +49,12 @@ for r in 1 2; do
   dir=$WORK/c$r
   # A queue that holds the whole stream: a flood faster than the relay
   # forwards overflows its default 25,000 a node and is dropped.
-  RELAY_QUEUE=${RELAY_QUEUE:-$POINTS} REPLICATION=$r CLUSTER_DIR=$dir "$ROOT/scripts/cluster/up.sh" 3 >/dev/null 2>"$WORK/up$r.log" || die "up.sh: $(tail -3 "$WORK/up$r.log")"
+  RELAY_QUEUE=${RELAY_QUEUE:-$POINTS} REPLICATION=$r CLUSTER_DIR=$dir "$ROOT/scripts/cluster/up.sh" 3 >/dev/null 2>"$WORK/up$r.log" || fail "up.sh: $(tail -3 "$WORK/up$r.log")"
   (
     load_cluster "$dir"
     courses="$NODE1_COURSE,$NODE2_COURSE,$NODE3_COURSE"
     bench_py ingest "$WORK/stream.txt" "$RELAY" "$courses" $((POINTS * r)) >"$WORK/rate$r"
-  ) || die "ingest through the relay (replication $r) failed"
+  ) || fail "ingest through the relay (replication $r) failed"
   read -r rate s <"$WORK/rate$r"
   rates+=("$rate $s")
   if ((r == 1)); then

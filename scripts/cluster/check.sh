@@ -20,10 +20,12 @@ export REPLICATION=${REPLICATION:-2}
 SERIES=${SERIES:-3000}
 POINTS=${POINTS:-20}
 BEGAN=$SECONDS
-install_deb carbon-c-relay carbon-c-relay
+need_deb carbon-c-relay carbon-c-relay
 need_graphite_web
 INSTALLED=$SECONDS
+# For this script's waits, and for up.sh's, which it runs.
 export CLUSTER_SECONDS=${CHECK_SECONDS:-120}
+DEADLINE_SECONDS=$CLUSTER_SECONDS
 start_deadline
 
 need_metricsd
@@ -43,7 +45,7 @@ cleanup() {
 }
 trap cleanup EXIT
 RELAY_STATS_SECONDS=1 CLUSTER_DIR=$CLUSTER_DIR "$ROOT/scripts/cluster/up.sh" 3 >/dev/null 2>"$CLUSTER_DIR.up.log" ||
-  die "up.sh failed: $(tail -5 "$CLUSTER_DIR.up.log")"
+  fail "up.sh failed: $(tail -5 "$CLUSTER_DIR.up.log")"
 rm -f "$CLUSTER_DIR.up.log"
 load_cluster "$CLUSTER_DIR"
 say "3 nodes, replication $REPLICATION, relay $RELAY, graphite-web $GRAPHITE_WEB (up in $((SECONDS - INSTALLED)) s)"
@@ -51,17 +53,17 @@ say "3 nodes, replication $REPLICATION, relay $RELAY, graphite-web $GRAPHITE_WEB
 T0=$(( ($(date +%s) - 7200) / 10 * 10 ))
 stream() { "$PY" "$ROOT/scripts/cluster/stream.py" "$@"; }
 # verify PHASES: graphite-web's view of the first PHASES phases, as JSON.
-verify() { stream verify "$GRAPHITE_WEB" "$SERIES" "$POINTS" "$T0" "$1" || die "graphite-web failed a read"; }
+verify() { stream verify "$GRAPHITE_WEB" "$SERIES" "$POINTS" "$T0" "$1" || fail "graphite-web failed a read"; }
 field() { "$PY" -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 # settled EXPECTED: the nodes hold EXPECTED points together.
 settled() { [ "$(cluster_points)" -ge "$1" ]; }
 
 # Phase 1: everything up.
 want=$((SERIES * POINTS * REPLICATION))
-stream send "${RELAY##*:}" "$SERIES" "$POINTS" "$T0" 0 >/dev/null || die "cannot send to the relay"
+stream send "${RELAY##*:}" "$SERIES" "$POINTS" "$T0" 0 >/dev/null || fail "cannot send to the relay"
 wait_until "the nodes to hold $want points" settled "$want"
 seen=$(verify 1)
-[ "$(field "$seen" missing)$(field "$seen" wrong)" = 00 ] || die "phase 1 through graphite-web: $seen"
+[ "$(field "$seen" missing)$(field "$seen" wrong)" = 00 ] || fail "phase 1 through graphite-web: $seen"
 say "phase 1: $((SERIES * POINTS)) points of $SERIES series through the relay ($want stored with the replicas), each read back exactly through graphite-web: $seen"
 
 # Phase 2: node 2 stops while the writes go on (over 3 s).
@@ -72,7 +74,7 @@ SENDER=$!
 wait_until "a quarter of phase 2 sent" eval '[ "$(tail -1 "$CLUSTER_DIR/sender.progress" 2>/dev/null | cut -c1-4)" \> 0.25 ]'
 stop_node 2
 say "phase 2: node 2 (holding $node2_series series) stopped with $(tail -1 "$CLUSTER_DIR/sender.progress") of the phase's points sent"
-wait "$SENDER" || die "the sender failed"
+wait "$SENDER" || fail "the sender failed"
 SENDER=
 dest="relay.destinations.$(node_var 2 GRAPHITE | tr . _)"
 # The relay's figures come every second: wait for a set written after the
@@ -86,9 +88,9 @@ say "phase 2: the relay holds $queued points queued for node 2 and has dropped $
 seen=$(verify 2)
 say "phase 2: graphite-web with node 2 down (every page 200): $seen"
 if ((REPLICATION >= 2)); then
-  [ "$(field "$seen" missing)$(field "$seen" wrong)" = 00 ] || die "with replication $REPLICATION, node 2 down lost points: $seen"
+  [ "$(field "$seen" missing)$(field "$seen" wrong)" = 00 ] || fail "with replication $REPLICATION, node 2 down lost points: $seen"
 else
-  [ "$(field "$seen" wrong)" = 0 ] || die "wrong values with node 2 down: $seen"
+  [ "$(field "$seen" wrong)" = 0 ] || fail "wrong values with node 2 down: $seen"
 fi
 
 # Phase 3: node 2 back; the relay delivers what it queued.
@@ -98,7 +100,7 @@ wait_until "the relay to deliver its queue to node 2" queue_empty
 # The queue is empty once written to the socket: wait for node 2 to stop growing.
 last=-1
 until [ "$last" = "$(node_points 2)" ]; do
-  ((SECONDS < DEADLINE)) || die "timed out waiting for node 2 to settle"
+  ((SECONDS < DEADLINE)) || fail "timed out waiting for node 2 to settle"
   last=$(node_points 2)
   sleep 0.5
 done
@@ -107,10 +109,10 @@ lost=$((node2_want - last))
 say "phase 3: node 2 restarted and holds $last of its $node2_want points: $lost lost on node 2 (the relay dropped $(relay_stat "$dest.dropped"); the rest were in flight when it stopped)"
 seen=$(verify 2)
 if ((REPLICATION >= 2)); then
-  [ "$(field "$seen" missing)$(field "$seen" wrong)" = 00 ] || die "after the restart: $seen"
+  [ "$(field "$seen" missing)$(field "$seen" wrong)" = 00 ] || fail "after the restart: $seen"
   say "phase 3: graphite-web shows every point of both phases: $seen"
 else
-  [ "$(field "$seen" wrong)" = 0 ] || die "wrong values after the restart: $seen"
+  [ "$(field "$seen" wrong)" = 0 ] || fail "wrong values after the restart: $seen"
   say "phase 3: graphite-web after the restart (replication 1: node 2's losses are missing): $seen"
 fi
 echo "cluster check: PASS: 3 nodes, replication $REPLICATION, $((2 * SERIES * POINTS)) points of $SERIES series; node 2 down lost $lost of its points, graphite-web missed $(field "$seen" missing) (installs $((INSTALLED - BEGAN)) s, check $((SECONDS - INSTALLED)) s)"

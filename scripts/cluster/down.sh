@@ -5,7 +5,7 @@
 # Usage: scripts/cluster/down.sh [CLUSTER_DIR]   [default: the last one up.sh started]
 source "$(dirname "$0")/lib.sh"
 dir=${1:-$(cat "$LAST_CLUSTER" 2>/dev/null || true)}
-[ -n "$dir" ] || die "usage: down.sh CLUSTER_DIR (no cluster recorded in $LAST_CLUSTER)"
+[ -n "$dir" ] || fail "usage: down.sh CLUSTER_DIR (no cluster recorded in $LAST_CLUSTER)"
 load_cluster "$dir"
 pidfiles=("$CLUSTER_DIR/graphite/pid" "$CLUSTER_DIR/relay/pid")
 for ((i = 1; i <= NODES; i++)); do pidfiles+=("$CLUSTER_DIR/node$i/pid"); done

@@ -18,43 +18,14 @@ PY=${PYTHON:-python3}
 # python3 may come first on the PATH).
 GW_PY=/usr/bin/python3
 
-say() { echo "cluster: $*" >&2; }
-die() {
-  echo "cluster: FAIL: $*" >&2
-  exit 1
-}
+WHO=cluster DEADLINE_SECONDS=${CLUSTER_SECONDS:-60}
+# say, fail, start_deadline, wait_until, timed, install_deb, need_deb,
+# free_port.
+source "$ROOT/scripts/loopback.sh"
 
-# A deadline for every wait: CLUSTER_SECONDS (default 60) from now.
-start_deadline() { DEADLINE=$((SECONDS + ${CLUSTER_SECONDS:-60})); }
-start_deadline
-
-# wait_until DESCRIPTION COMMAND...: polls COMMAND every 0.1 s until it
-# succeeds, failing with DESCRIPTION once the deadline has passed.
-wait_until() {
-  local what=$1
-  shift
-  until "$@"; do
-    ((SECONDS < DEADLINE)) || die "timed out waiting for $what"
-    sleep 0.1
-  done
-}
-
-# install_deb PACKAGE COMMAND: Debian's PACKAGE unless COMMAND exists (as
-# scripts/agents/lib.sh), saying how long the install took.
-install_deb() {
-  command -v "$2" >/dev/null && return 0
-  local start=$SECONDS
-  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -yq --no-install-recommends "$1" >/dev/null; } ||
-    die "cannot install $1 (apt-get)"
-  say "install $1 (apt-get): $((SECONDS - start)) s"
-}
 # graphite-web has no command of its own on the PATH: its module tells.
 need_graphite_web() {
-  "$GW_PY" -c 'import graphite.settings, django' 2>/dev/null && return 0
-  local start=$SECONDS
-  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -yq --no-install-recommends graphite-web >/dev/null; } ||
-    die "cannot install graphite-web (apt-get)"
-  say "install graphite-web (apt-get): $((SECONDS - start)) s"
+  "$GW_PY" -c 'import graphite.settings, django' 2>/dev/null || install_deb graphite-web
 }
 
 # need_metricsd: METRICSD (exported, an absolute path) is the metricsd to
@@ -62,12 +33,12 @@ need_graphite_web() {
 # metricsctl beside it, or this tree's release one.
 need_metricsd() {
   if [ -z "${METRICSD:-}" ]; then
-    (cd "$ROOT" && cargo build --release -q --bin metricsd --bin metricsctl) || die "cargo build failed"
+    (cd "$ROOT" && cargo build --release -q --bin metricsd --bin metricsctl) || fail "cargo build failed"
   fi
   METRICSD=$(realpath "${METRICSD:-$ROOT/target/release/metricsd}")
   METRICSCTL=$(dirname "$METRICSD")/metricsctl
   if [ ! -x "$METRICSCTL" ]; then
-    (cd "$ROOT" && cargo build --release -q --bin metricsctl) || die "cargo build failed"
+    (cd "$ROOT" && cargo build --release -q --bin metricsctl) || fail "cargo build failed"
     METRICSCTL=$ROOT/target/release/metricsctl
   fi
   export METRICSD METRICSCTL
@@ -83,10 +54,8 @@ stat_points() {
   echo "$total"
 }
 
-# free_port: a port free on 127.0.0.1 now. Ports are chosen once, so that
-# a node restarted by check.sh comes back where the relay and graphite-web
-# look for it.
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Ports (free_port) are chosen once, so that a node restarted by check.sh
+# comes back where the relay and graphite-web look for it.
 
 # listening PORT: something accepts TCP connections on 127.0.0.1:PORT.
 listening() { "$PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()' "$1" 2>/dev/null; }
@@ -99,8 +68,8 @@ alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 started() {
   local what=$1 pidfile=$2 log=$3 port=$4
   until listening "$port"; do
-    alive "$pidfile" || die "$what exited: $(tail -5 "$log")"
-    ((SECONDS < DEADLINE)) || die "timed out waiting for $what to listen on $port: $(tail -5 "$log")"
+    alive "$pidfile" || fail "$what exited: $(tail -5 "$log")"
+    ((SECONDS < DEADLINE)) || fail "timed out waiting for $what to listen on $port: $(tail -5 "$log")"
     sleep 0.1
   done
 }
@@ -127,7 +96,7 @@ stop_pids() {
 # load_cluster DIR: reads DIR/cluster.env into the environment.
 load_cluster() {
   CLUSTER_DIR=$1
-  [ -f "$CLUSTER_DIR/cluster.env" ] || die "$CLUSTER_DIR holds no cluster (no cluster.env)"
+  [ -f "$CLUSTER_DIR/cluster.env" ] || fail "$CLUSTER_DIR holds no cluster (no cluster.env)"
   # shellcheck disable=SC1091
   source "$CLUSTER_DIR/cluster.env"
 }

@@ -19,10 +19,10 @@
 source "$(dirname "$0")/lib.sh"
 N=${1:-3}
 REPLICATION=${REPLICATION:-1}
-[[ $N =~ ^[1-9][0-9]*$ ]] || die "usage: up.sh [N], N nodes (a positive number)"
-((REPLICATION >= 1 && REPLICATION <= N)) || die "REPLICATION=$REPLICATION: between 1 and the $N nodes"
+[[ $N =~ ^[1-9][0-9]*$ ]] || fail "usage: up.sh [N], N nodes (a positive number)"
+((REPLICATION >= 1 && REPLICATION <= N)) || fail "REPLICATION=$REPLICATION: between 1 and the $N nodes"
 
-install_deb carbon-c-relay carbon-c-relay
+need_deb carbon-c-relay carbon-c-relay
 need_graphite_web
 start_deadline
 
@@ -30,7 +30,7 @@ need_metricsd
 
 CLUSTER_DIR=${CLUSTER_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/metricsd-cluster.XXXXXX")}
 mkdir -p "$CLUSTER_DIR"/{relay,graphite/storage,graphite/log}
-[ ! -f "$CLUSTER_DIR/cluster.env" ] || die "$CLUSTER_DIR holds a cluster already (scripts/cluster/down.sh $CLUSTER_DIR)"
+[ ! -f "$CLUSTER_DIR/cluster.env" ] || fail "$CLUSTER_DIR holds a cluster already (scripts/cluster/down.sh $CLUSTER_DIR)"
 mkdir -p "$(dirname "$LAST_CLUSTER")" && echo "$CLUSTER_DIR" >"$LAST_CLUSTER"
 
 # Every port chosen now and kept: a node restarts on the same ones.
@@ -102,7 +102,7 @@ SETTINGS
   # Its own SQLite database (users, profiles: /metrics/find asks for the
   # default profile), in the cluster's directory.
   "$GW_PY" -m django migrate --run-syncdb -v0 >"$CLUSTER_DIR/graphite/migrate.log" 2>&1 ||
-    die "graphite-web's database: $(tail -5 "$CLUSTER_DIR/graphite/migrate.log")"
+    fail "graphite-web's database: $(tail -5 "$CLUSTER_DIR/graphite/migrate.log")"
   setsid "$GW_PY" -m django runserver --noreload "$GRAPHITE_WEB" >"$CLUSTER_DIR/graphite/server.log" 2>&1 </dev/null &
   echo $! >"$CLUSTER_DIR/graphite/pid"
 )
