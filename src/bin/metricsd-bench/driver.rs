@@ -15,12 +15,12 @@
 //! arrivals (no coordinated omission).
 
 use crate::histogram::Histogram;
+use crate::threads::{self, Ended, ThreadError};
 use crate::workload::{Feed, Framer, Op, SplitMix64, Verdict, Workload};
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll};
 use std::collections::VecDeque;
-use std::io::{self, ErrorKind, Read, Write};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::io::{ErrorKind, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
@@ -117,13 +117,17 @@ pub enum RunError {
     Closed { conn: u64, outstanding: usize },
     #[error("no answer from the server for {0:?} with {1} requests unanswered (see --timeout)")]
     Stalled(Duration, usize),
-    #[error("{0}: {1}")]
-    Io(&'static str, io::Error),
-    #[error("a load thread panicked")]
-    Panicked,
-    /// Another thread failed; its error is the one reported.
-    #[error("stopped")]
-    Stopped,
+    #[error(transparent)]
+    Ended(#[from] Ended),
+}
+
+impl ThreadError for RunError {
+    fn ended(&self) -> Option<&Ended> {
+        match self {
+            RunError::Ended(ended) => Some(ended),
+            _ => None,
+        }
+    }
 }
 
 /// What threads share while running.
@@ -148,10 +152,7 @@ pub fn run(
     let connections = streams.len() as u64;
     // Connection i goes to thread i % threads: then each thread's open-loop
     // arrivals are in ascending run-wide order (see Schedule).
-    let mut shares: Vec<Vec<(u64, std::net::TcpStream)>> = (0..plan.threads).map(|_| Vec::new()).collect();
-    for (i, stream) in streams.into_iter().enumerate() {
-        shares[i % plan.threads].push((i as u64, stream));
-    }
+    let shares = threads::deal(streams, plan.threads);
     let shared = Shared {
         stop: AtomicBool::new(false),
         publish: show_progress,
@@ -163,13 +164,9 @@ pub fn run(
         for (thread, share) in shares.into_iter().enumerate() {
             let (tx, shared) = (tx.clone(), &shared);
             scope.spawn(move || {
-                let result = catch_unwind(AssertUnwindSafe(|| {
+                let result = threads::guarded(&shared.stop, || {
                     Worker::new(plan, workload, connections, start, share, thread, shared)?.run()
-                }))
-                .unwrap_or(Err(RunError::Panicked));
-                if result.is_err() {
-                    shared.stop.store(true, Ordering::Relaxed);
-                }
+                });
                 // The receiver waits for every thread: sending cannot fail.
                 let _ = tx.send(result);
             });
@@ -182,15 +179,13 @@ pub fn run(
         loop {
             let wait = next_progress.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
-                Ok(Ok(done)) => {
-                    totals.requests += done.requests;
-                    totals.errors += done.errors;
-                    totals.latency.merge(&done.latency);
-                    last_answer = last_answer.max(done.last_answer.unwrap_or(start));
-                }
-                Ok(Err(RunError::Stopped)) => {}
-                Ok(Err(e)) => {
-                    failure.get_or_insert(e);
+                Ok(result) => {
+                    if let Some(done) = threads::first_failure(result, &mut failure) {
+                        totals.requests += done.requests;
+                        totals.errors += done.errors;
+                        totals.latency.merge(&done.latency);
+                        last_answer = last_answer.max(done.last_answer.unwrap_or(start));
+                    }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     next_progress += PROGRESS_EVERY;
@@ -297,13 +292,9 @@ impl<'a> Worker<'a> {
         thread: usize,
         shared: &'a Shared,
     ) -> Result<Worker<'a>, RunError> {
-        let poll = Poll::new().map_err(|e| RunError::Io("cannot create a poll", e))?;
-        let mut conns = Vec::with_capacity(share.len());
-        for (local, (index, stream)) in share.into_iter().enumerate() {
-            let mut stream = TcpStream::from_std(stream);
-            poll.registry()
-                .register(&mut stream, Token(local), Interest::READABLE | Interest::WRITABLE)
-                .map_err(|e| RunError::Io("cannot register a connection", e))?;
+        let (poll, streams) = threads::poll_over(share, Interest::READABLE | Interest::WRITABLE)?;
+        let mut conns = Vec::with_capacity(streams.len());
+        for (index, stream) in streams {
             let quota = plan.limit.quota(index, connections);
             conns.push(Conn {
                 stream,
@@ -358,7 +349,7 @@ impl<'a> Worker<'a> {
         }
         loop {
             if self.shared.stop.load(Ordering::Relaxed) {
-                return Err(RunError::Stopped);
+                return Err(Ended::Stopped.into());
             }
             let now = Instant::now();
             if self.schedule.is_some() {
@@ -379,7 +370,7 @@ impl<'a> Worker<'a> {
                 if e.kind() == ErrorKind::Interrupted {
                     continue;
                 }
-                return Err(RunError::Io("poll failed", e));
+                return Err(Ended::Io("poll failed", e).into());
             }
             for event in events.iter() {
                 let j = event.token().0;
@@ -500,14 +491,14 @@ impl<'a> Worker<'a> {
         let conn = &mut self.conns[j];
         while conn.written < conn.out.len() {
             match conn.stream.write(&conn.out[conn.written..]) {
-                Ok(0) => return Err(RunError::Io("write", ErrorKind::WriteZero.into())),
+                Ok(0) => return Err(Ended::Io("write", ErrorKind::WriteZero.into()).into()),
                 Ok(n) => {
                     conn.written += n;
                     self.last_io = Instant::now();
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(RunError::Io("cannot send", e)),
+                Err(e) => return Err(Ended::Io("cannot send", e).into()),
             }
         }
         conn.out.clear();
@@ -538,7 +529,7 @@ impl<'a> Worker<'a> {
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(RunError::Io("cannot receive", e)),
+                Err(e) => return Err(Ended::Io("cannot receive", e).into()),
             }
         }
     }

@@ -35,6 +35,7 @@ mod redis;
 mod report;
 mod resp;
 mod stream;
+mod threads;
 mod workload;
 
 use args::{Action, Options};

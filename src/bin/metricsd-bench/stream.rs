@@ -13,11 +13,11 @@
 //! starve busy ones).
 
 use crate::driver::Plan;
+use crate::threads::{self, Ended, ThreadError};
 use crate::workload::{SplitMix64, Workload};
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll};
 use std::io::{self, ErrorKind, Write};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -47,13 +47,8 @@ pub enum StreamError {
     Closed(u64, io::Error),
     #[error("the server took no byte for {0:?} (see --timeout)")]
     Stalled(Duration),
-    #[error("{0}: {1}")]
-    Io(&'static str, io::Error),
-    #[error("a load thread panicked")]
-    Panicked,
-    /// Another thread failed; its error is the one reported.
-    #[error("stopped")]
-    Stopped,
+    #[error(transparent)]
+    Ended(#[from] Ended),
 }
 
 /// Streams `workload`'s puts as plaintext over `streams` from `start`
@@ -65,10 +60,7 @@ pub fn run(
     start: Instant,
 ) -> Result<Streamed, StreamError> {
     let connections = streams.len() as u64;
-    let mut shares: Vec<Vec<(u64, std::net::TcpStream)>> = (0..plan.threads).map(|_| Vec::new()).collect();
-    for (i, stream) in streams.into_iter().enumerate() {
-        shares[i % plan.threads].push((i as u64, stream));
-    }
+    let shares = threads::deal(streams, plan.threads);
     let stop = AtomicBool::new(false);
     let results: Vec<Result<Vec<ConnDone>, StreamError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = shares
@@ -76,20 +68,15 @@ pub fn run(
             .map(|share| {
                 let stop = &stop;
                 scope.spawn(move || {
-                    let result = catch_unwind(AssertUnwindSafe(|| {
+                    threads::guarded(stop, || {
                         Writer::new(plan, workload, connections, start, share, stop)?.run()
-                    }))
-                    .unwrap_or(Err(StreamError::Panicked));
-                    if result.is_err() {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    result
+                    })
                 })
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or(Err(StreamError::Panicked)))
+            .map(|h| h.join().unwrap_or(Err(Ended::Panicked.into())))
             .collect()
     });
     let mut streamed = Streamed {
@@ -97,21 +84,25 @@ pub fn run(
         last_write: start,
     };
     let mut failure = None;
-    for result in results {
-        match result {
-            Ok(done) => {
-                for (index, sent, last_write) in done {
-                    streamed.sent[index as usize] = sent;
-                    streamed.last_write = streamed.last_write.max(last_write);
-                }
-            }
-            Err(StreamError::Stopped) => {}
-            Err(e) => {
-                failure.get_or_insert(e);
-            }
+    for done in results
+        .into_iter()
+        .filter_map(|result| threads::first_failure(result, &mut failure))
+    {
+        for (index, sent, last_write) in done {
+            streamed.sent[index as usize] = sent;
+            streamed.last_write = streamed.last_write.max(last_write);
         }
     }
     failure.map_or(Ok(streamed), Err)
+}
+
+impl ThreadError for StreamError {
+    fn ended(&self) -> Option<&Ended> {
+        match self {
+            StreamError::Ended(ended) => Some(ended),
+            _ => None,
+        }
+    }
 }
 
 /// A connection's run-wide index, lines sent and last write.
@@ -158,13 +149,9 @@ impl<'a> Writer<'a> {
         share: Vec<(u64, std::net::TcpStream)>,
         stop: &'a AtomicBool,
     ) -> Result<Writer<'a>, StreamError> {
-        let poll = Poll::new().map_err(|e| StreamError::Io("cannot create a poll", e))?;
-        let mut conns = Vec::with_capacity(share.len());
-        for (local, (index, stream)) in share.into_iter().enumerate() {
-            let mut stream = TcpStream::from_std(stream);
-            poll.registry()
-                .register(&mut stream, Token(local), Interest::WRITABLE)
-                .map_err(|e| StreamError::Io("cannot register a connection", e))?;
+        let (poll, streams) = threads::poll_over(share, Interest::WRITABLE)?;
+        let mut conns = Vec::with_capacity(streams.len());
+        for (index, stream) in streams {
             let quota = plan.limit.quota(index, connections);
             conns.push(Conn {
                 stream,
@@ -197,7 +184,7 @@ impl<'a> Writer<'a> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
             if self.stop.load(Ordering::Relaxed) {
-                return Err(StreamError::Stopped);
+                return Err(Ended::Stopped.into());
             }
             let mut busy = false;
             for j in 0..self.conns.len() {
@@ -236,7 +223,7 @@ impl<'a> Writer<'a> {
                 if e.kind() == ErrorKind::Interrupted {
                     continue;
                 }
-                return Err(StreamError::Io("poll failed", e));
+                return Err(Ended::Io("poll failed", e).into());
             }
             for event in events.iter() {
                 self.conns[event.token().0].blocked = false;
@@ -258,7 +245,7 @@ impl<'a> Writer<'a> {
             }
             let conn = &mut self.conns[j];
             match conn.stream.write(&conn.out[conn.written..]) {
-                Ok(0) => return Err(StreamError::Io("write", ErrorKind::WriteZero.into())),
+                Ok(0) => return Err(Ended::Io("write", ErrorKind::WriteZero.into()).into()),
                 Ok(n) => {
                     conn.written += n;
                     let now = Instant::now();
@@ -273,7 +260,7 @@ impl<'a> Writer<'a> {
                 Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => {
                     return Err(StreamError::Closed(conn.index, e))
                 }
-                Err(e) => return Err(StreamError::Io("cannot send", e)),
+                Err(e) => return Err(Ended::Io("cannot send", e).into()),
             }
         }
     }
