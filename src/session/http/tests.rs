@@ -15,6 +15,12 @@ fn limits() -> Limits {
     }
 }
 
+/// Room for 10 bytes of answers: every answer is over it.
+const TINY_OUTPUT: Limits = Limits {
+    max_line_bytes: 1024,
+    max_pending_output: 10,
+};
+
 fn peer_with(limits: Limits) -> Peer {
     let mut store = Store::new();
     for (t, v) in [(600, 1.0), (660, 2.0), (780, 4.0)] {
@@ -239,11 +245,7 @@ fn refusals_close_the_connection_after_their_answer() {
 
 #[test]
 fn a_full_output_holds_pipelined_requests_until_it_drains() {
-    let tiny = Limits {
-        max_line_bytes: 1024,
-        max_pending_output: 10,
-    };
-    let mut peer = peer_with(tiny);
+    let mut peer = peer_with(TINY_OUTPUT);
     let mut pipeline = Vec::new();
     for _ in 0..3 {
         pipeline.extend_from_slice(RENDER);
@@ -427,11 +429,7 @@ fn head_of_a_large_render_is_its_chunked_head_alone() {
 fn a_small_render_keeps_its_length_under_any_room() {
     // An answer under the 64 KiB always allowed is whole, even when the
     // connection's room is smaller.
-    let tiny = Limits {
-        max_line_bytes: 1024,
-        max_pending_output: 10,
-    };
-    let mut peer = peer_with(tiny);
+    let mut peer = peer_with(TINY_OUTPUT);
     peer.send(RENDER);
     peer.settle_down();
     assert_eq!(peer.received(), answer("200 OK", JSON, RENDER_ANSWER, false));
