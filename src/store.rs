@@ -206,6 +206,15 @@ thread_local! {
     static DECODED: Cell<Decoded> = Cell::new(Decoded::default());
 }
 
+/// Runs `work` with the thread's decode buffer ([`DECODED`]; a fresh one
+/// if it is taken, as by a read that `work` is called from).
+fn with_decoded<T>(work: impl FnOnce(&mut Decoded) -> T) -> T {
+    let mut buf = DECODED.take();
+    let result = work(&mut buf);
+    DECODED.set(buf);
+    result
+}
+
 /// The points of a series from a timestamp on, in order: a sealed chunk or
 /// a packed head is decoded whole into a buffer ([`Chunk::decode_into`], a
 /// tight loop per value coding) and handed out from there, plain points
@@ -335,12 +344,7 @@ impl Series {
         let fixed = self.fixed_bytes() as isize;
         let mut grown = self.seal_thawed();
         let chunk = match &mut self.head {
-            Head::Packed(p) => {
-                let mut decoded = DECODED.take();
-                let chunk = p.seal(&mut decoded);
-                DECODED.set(decoded);
-                chunk
-            }
+            Head::Packed(p) => with_decoded(|decoded| p.seal(decoded)),
             Head::Plain(_) => Some(encode(&self.head.take())),
         };
         let chunk = Block::Sealed(chunk.expect("a full head's points make a chunk"));
@@ -577,11 +581,7 @@ impl Series {
             let end = points.partition_point(|p| p.0 <= to).max(start);
             (start == end || visit(&points[start..end])) && end == points.len()
         };
-        // The thread's buffer, taken for this read (a read from `visit`
-        // would decode into a fresh one).
-        let mut buf = DECODED.take();
-        self.range_runs_in(&mut buf, from, to, &mut run);
-        DECODED.set(buf);
+        with_decoded(|buf| self.range_runs_in(buf, from, to, &mut run));
     }
 
     /// [`Series::range_runs`] with `buf` to decode into; `run` is handed

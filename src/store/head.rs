@@ -451,8 +451,7 @@ mod tests {
                 };
                 points.push((t, value));
             }
-            // One buffer for every decode: slots left by a longer one are
-            // not points of a shorter one.
+            // One buffer for every decode, as the store keeps one.
             let mut decoded = Decoded::default();
             let mut head = Packed::default();
             for (i, &(t, v)) in points.iter().enumerate() {
