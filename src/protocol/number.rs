@@ -147,6 +147,9 @@ fn eight_digits(text: [u8; 8]) -> Option<u64> {
 /// The shortest text that parses back to `value`, always marked as a float
 /// (`2.0`, `1e-7`): exactly Rust's `{:?}`, as PROTOCOL.md specifies.
 ///
+/// Short decimals, most metrics values, are written from their digits
+/// ([`write_short_decimal`]); the others by Żmij.
+///
 /// Żmij (the `zmij` crate) writes the same shortest digits in the same
 /// layout as `{:?}` except in three places:
 ///
