@@ -15,6 +15,12 @@ fn limits() -> Limits {
     }
 }
 
+/// Room for 16 KiB of answers: a large render goes out a slice at a time.
+const SLICED_OUTPUT: Limits = Limits {
+    max_line_bytes: 1024,
+    max_pending_output: 16 * 1024,
+};
+
 /// Room for 10 bytes of answers: every answer is over it.
 const TINY_OUTPUT: Limits = Limits {
     max_line_bytes: 1024,
@@ -343,10 +349,7 @@ fn chunked_head(close: bool) -> String {
 
 #[test]
 fn a_large_render_goes_out_in_chunks_one_slice_a_turn_and_requests_wait_behind_it() {
-    let limits = Limits {
-        max_line_bytes: 1024,
-        max_pending_output: 16 * 1024,
-    };
+    let limits = SLICED_OUTPUT;
     let mut peer = big_peer(limits);
     peer.send(&[BIG, b"GET /version HTTP/1.1\r\n\r\n"].concat());
     // The first slice is out; the rest, and the pipelined request, wait.
@@ -360,7 +363,10 @@ fn a_large_render_goes_out_in_chunks_one_slice_a_turn_and_requests_wait_behind_i
         peer.session.begin(&mut peer.engine, &peer.limits);
         peer.read_all();
         // A slice passes the room by at most one datapoint and its framing.
-        assert!(peer.received.len() - before <= 16 * 1024 + 40, "turn {turns}");
+        assert!(
+            peer.received.len() - before <= SLICED_OUTPUT.max_pending_output + 40,
+            "turn {turns}"
+        );
         turns += 1;
         assert!(turns < 100, "the answer never ended");
     }
@@ -393,10 +399,7 @@ fn a_large_render_goes_out_in_chunks_one_slice_a_turn_and_requests_wait_behind_i
 
 #[test]
 fn a_large_render_to_http_1_0_ends_with_the_connection() {
-    let mut peer = big_peer(Limits {
-        max_line_bytes: 1024,
-        max_pending_output: 16 * 1024,
-    });
+    let mut peer = big_peer(SLICED_OUTPUT);
     peer.send(b"GET /render?target=big&from=10000&until=70000&format=json HTTP/1.0\r\n\r\n");
     peer.settle_down();
     let head = format!(
@@ -410,10 +413,7 @@ fn a_large_render_to_http_1_0_ends_with_the_connection() {
 
 #[test]
 fn head_of_a_large_render_is_its_chunked_head_alone() {
-    let mut peer = big_peer(Limits {
-        max_line_bytes: 1024,
-        max_pending_output: 16 * 1024,
-    });
+    let mut peer = big_peer(SLICED_OUTPUT);
     let head = [b"HEAD", &BIG[3..]].concat();
     peer.send(&[&head[..], b"GET /version HTTP/1.1\r\n\r\n"].concat());
     peer.settle_down();
@@ -557,10 +557,7 @@ fn requests_are_counted_by_route_and_status() {
 
 #[test]
 fn a_large_csv_render_goes_out_in_chunks_too() {
-    let mut peer = big_peer(Limits {
-        max_line_bytes: 1024,
-        max_pending_output: 16 * 1024,
-    });
+    let mut peer = big_peer(SLICED_OUTPUT);
     peer.send(b"GET /render?target=big&from=10000&until=70000&format=csv HTTP/1.1\r\n\r\n");
     peer.settle_down();
     // Every timestamp is on 1970-01-01 (under 86,400).
@@ -585,10 +582,7 @@ fn a_large_csv_render_goes_out_in_chunks_too() {
 
 #[test]
 fn a_render_waits_while_the_shared_output_memory_is_full_and_goes_on_once_it_frees() {
-    let limits = Limits {
-        max_line_bytes: 1024,
-        max_pending_output: 16 * 1024,
-    };
+    let limits = SLICED_OUTPUT;
     let mut peer = big_peer(limits.clone());
     // Other connections hold all the memory answers may take.
     peer.engine.limit_output(1 << 20);
@@ -631,10 +625,7 @@ fn a_render_waits_while_the_shared_output_memory_is_full_and_goes_on_once_it_fre
 
 #[test]
 fn the_series_a_render_holds_count_against_the_shared_output_memory() {
-    let limits = Limits {
-        max_line_bytes: 1024,
-        max_pending_output: 16 * 1024,
-    };
+    let limits = SLICED_OUTPUT;
     let mut first = big_peer(limits.clone());
     first.engine.limit_output(4096);
     // An unread render holds its series: the next render on the same
