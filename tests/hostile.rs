@@ -566,6 +566,17 @@ fn http_addr(server: &TestServer) -> std::net::SocketAddr {
     })
 }
 
+/// Sends one HTTP request (that asks the server to close) on a fresh
+/// connection to `http`, and reads the answer to the close.
+fn http_exchange(http: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut web = TcpStream::connect(http).unwrap();
+    web.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    web.write_all(request).unwrap();
+    let mut answer = String::new();
+    web.read_to_string(&mut answer).unwrap();
+    answer
+}
+
 #[test]
 fn non_readers_of_big_renders_hold_no_more_than_the_output_memory_and_others_are_served() {
     const LIMIT: u64 = MIB as u64;
@@ -613,12 +624,7 @@ fn non_readers_of_big_renders_hold_no_more_than_the_output_memory_and_others_are
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut fresh = server.connect();
     assert_eq!(exchange(&mut fresh, b"get big\n", 1), "ok\nbig 1.0 0\nbig 2.0 1\n\n");
-    let mut web = TcpStream::connect(http).unwrap();
-    web.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    web.write_all(b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut answer = String::new();
-    web.read_to_string(&mut answer).unwrap();
+    let answer = http_exchange(http, b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(
         answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("\r\n\r\n1.1.10"),
         "{answer}"
@@ -629,12 +635,10 @@ fn non_readers_of_big_renders_hold_no_more_than_the_output_memory_and_others_are
     wait_until("the hogs' memory freed", || {
         figure(&mut setup, "output.pending_bytes") == 0
     });
-    let mut web = TcpStream::connect(http).unwrap();
-    web.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    web.write_all(b"GET /render?target=big&from=0&until=2&format=json HTTP/1.1\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut answer = String::new();
-    web.read_to_string(&mut answer).unwrap();
+    let answer = http_exchange(
+        http,
+        b"GET /render?target=big&from=0&until=2&format=json HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
     let body = r#"[{"target": "big", "tags": {"name": "big"}, "datapoints": [[2.0, 1], [null, 2]]}]"#;
     assert!(answer.ends_with(&format!("\r\n\r\n{body}")), "{answer}");
     server.assert_serves();
